@@ -1,0 +1,37 @@
+# The two commands of the README, plus the pieces they are made of.
+#   make demo   installs what is missing, builds, runs the chaos suite against the reference daemon
+#   make test   installs what is missing, builds, runs the whole test suite
+PRESET ?= ci
+BUILD := build/$(PRESET)
+JOBS ?= $(shell nproc)
+
+.PHONY: all deps configure build test test-fast demo bench format format-check clean
+
+all: build
+
+deps:
+	@ci/deps.sh
+
+configure: deps
+	@cmake --preset $(PRESET) > /dev/null
+
+build: configure
+	@cmake --build --preset $(PRESET) -j $(JOBS)
+
+test: build
+	@ctest --preset $(PRESET) -j $(JOBS)
+
+test-fast: build
+	@ctest --preset $(PRESET) -j $(JOBS) -L fast
+
+demo: build
+	@ci/demo.sh $(BUILD)
+
+format:
+	@git ls-files '*.h' '*.cc' | xargs clang-format -i
+
+format-check:
+	@git ls-files '*.h' '*.cc' | xargs clang-format --dry-run -Werror
+
+clean:
+	rm -rf build

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages duende needs, only those missing. Prints what it does.
+# Usage: ci/deps.sh [--check]   (--check: list what is missing, install nothing, exit 1 if any)
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake ninja-build pkg-config clang-format
+  # libraries
+  libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libboost-dev libfiu-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev libxml2-utils
+  # tools the toolkit drives at run time
+  fiu-utils procps iproute2 util-linux
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+if [ "${1:-}" = "--check" ]; then
+  echo "deps: missing: ${missing[*]}"
+  exit 1
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+echo "deps: installing ${missing[*]}"
+# A fresh machine has empty package lists; refresh them when the last update is older than a
+# day or never happened.
+stamp=/var/lib/apt/periodic/update-success-stamp
+lists=$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' 2>/dev/null | head -1)
+if [ -z "$lists" ] || [ -z "$(find /var/lib/apt/lists -maxdepth 0 -mmin -1440 2>/dev/null)" ] &&
+   [ ! -e "$stamp" -o -n "$(find "$stamp" -mmin +1440 2>/dev/null)" ]; then
+  echo "deps: apt-get update"
+  $sudo apt-get update -qq
+fi
+if ! DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}"; then
+  echo "deps: install failed; retrying after apt-get update"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+echo "deps: done"

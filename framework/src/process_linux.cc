@@ -1,0 +1,299 @@
+// Linux implementation of Spawn(): vfork + a short list of raw syscalls in the child.
+//
+// Between vfork() and execve() the child shares our memory and runs on our stack, so it only
+// makes system calls (no allocation, no locks) and reports a failure through `child_errno`
+// (visible to us because the memory is shared; vfork suspends us until exec or _exit).
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/close_range.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+
+#include "duende/framework/process.h"
+
+extern char** environ;
+
+namespace duende::framework {
+namespace {
+
+// glibc 2.36's <sys/pidfd.h> lacks extern "C" guards, so the syscalls are made directly.
+int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0U)); }
+int PidfdSendSignal(int pidfd, int sig) {
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0U));
+}
+
+// Steps of the child, for the error message.
+enum ChildStep : int {
+  kStepNone = 0,
+  kStepSetpgid,
+  kStepPdeathsig,
+  kStepCgroup,
+  kStepRlimit,
+  kStepChdir,
+  kStepFds,
+  kStepGid,
+  kStepUid,
+  kStepExec,
+};
+
+const char* StepName(int step) {
+  switch (step) {
+    case kStepSetpgid:
+      return "setpgid";
+    case kStepPdeathsig:
+      return "prctl(PR_SET_PDEATHSIG)";
+    case kStepCgroup:
+      return "joining cgroup";
+    case kStepRlimit:
+      return "setrlimit";
+    case kStepChdir:
+      return "chdir";
+    case kStepFds:
+      return "setting up descriptors";
+    case kStepGid:
+      return "setgid";
+    case kStepUid:
+      return "setuid";
+    default:
+      return "exec";
+  }
+}
+
+std::vector<std::string> BuildEnv(const SpawnOptions& o) {
+  std::vector<std::string> env;
+  if (o.env) {
+    env = *o.env;
+  } else {
+    for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+  }
+  for (const auto& kv : o.env_overrides) {
+    std::string name = kv.substr(0, kv.find('='));
+    std::erase_if(env, [&](const std::string& e) {
+      return e.size() > name.size() && e.compare(0, name.size(), name) == 0 &&
+             e[name.size()] == '=';
+    });
+    env.push_back(kv);
+  }
+  return env;
+}
+
+}  // namespace
+
+Result<std::string> FindExecutable(const std::string& program) {
+  if (program.find('/') != std::string::npos) return program;
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  while (true) {
+    size_t colon = dirs.find(':');
+    std::string dir(dirs.substr(0, colon));
+    std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    if (colon == std::string_view::npos) break;
+    dirs.remove_prefix(colon + 1);
+  }
+  return ErrnoError("unable to find " + program + " in PATH", ENOENT);
+}
+
+Result<Child> Spawn(const SpawnOptions& o) {
+  if (o.argv.empty()) return MessageError("unable to spawn: empty command");
+  auto exe = FindExecutable(o.argv[0]);
+  if (!exe.ok()) return ErrnoError("unable to spawn " + o.argv[0], ENOENT);
+
+  // Everything the child needs is prepared here, before vfork.
+  std::vector<char*> argv;
+  for (const auto& a : o.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<std::string> env_strings = BuildEnv(o);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  UniqueFd devnull;
+  if (o.stdin_fd == -1 || o.stdout_fd == -1 || o.stderr_fd == -1) {
+    devnull.Reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
+    if (!devnull) return ErrnoError("unable to open /dev/null");
+  }
+  auto pick = [&](int fd) { return fd == -1 ? devnull.get() : fd; };
+  const int stdio[3] = {pick(o.stdin_fd), pick(o.stdout_fd), pick(o.stderr_fd)};
+
+  // Sources of extra fds are first duplicated above every target number, so that moving one
+  // into place can never clobber another's source.
+  int max_target = 2;
+  for (const auto& [src, dst] : o.pass_fds) max_target = std::max(max_target, dst);
+  std::vector<UniqueFd> staged;
+  for (const auto& [src, dst] : o.pass_fds) {
+    int copy = ::fcntl(src, F_DUPFD_CLOEXEC, max_target + 1);
+    if (copy < 0) return ErrnoError("unable to spawn " + o.argv[0] + ": passing fd");
+    staged.emplace_back(copy);
+  }
+  std::vector<std::pair<int, int>> moves;
+  for (size_t i = 0; i < o.pass_fds.size(); ++i)
+    moves.emplace_back(staged[i].get(), o.pass_fds[i].second);
+
+  // Block every signal so that no handler of ours runs in the child between vfork and the
+  // reset of dispositions below.
+  sigset_t all;
+  sigset_t old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+
+  volatile int child_errno = 0;
+  volatile int child_step = kStepNone;
+  const char* exe_path = exe->c_str();
+
+  pid_t pid = vfork();
+  if (pid == 0) {
+    // --- child: raw syscalls only ---
+    auto fail = [&](int step) {
+      child_errno = errno;
+      child_step = step;
+      _exit(127);
+    };
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) {
+      if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, nullptr);
+    }
+    if (o.new_process_group && setpgid(0, 0) != 0) fail(kStepSetpgid);
+    if (o.parent_death_signal != 0) {
+      if (prctl(PR_SET_PDEATHSIG, o.parent_death_signal) != 0) fail(kStepPdeathsig);
+    }
+    for (const auto& file : o.cgroup_procs_files) {
+      int fd = open(file.c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd < 0 || write(fd, "0", 1) != 1) fail(kStepCgroup);
+      close(fd);
+    }
+    for (const auto& r : o.rlimits) {
+      rlimit lim{r.soft, r.hard};
+      if (setrlimit(r.resource, &lim) != 0) fail(kStepRlimit);
+    }
+    if (!o.working_dir.empty() && chdir(o.working_dir.c_str()) != 0) fail(kStepChdir);
+    for (int i = 0; i < 3; ++i) {
+      if (o.stdout_fd == SpawnOptions::kInherit && i == 1) continue;
+      if (o.stderr_fd == SpawnOptions::kInherit && i == 2) continue;
+      if (o.stdin_fd == SpawnOptions::kInherit && i == 0) continue;
+      // dup2 onto itself would keep FD_CLOEXEC; dup3 refuses equal fds, so clear it.
+      if (stdio[i] == i) {
+        if (fcntl(i, F_SETFD, 0) != 0) fail(kStepFds);
+      } else if (dup2(stdio[i], i) < 0) {
+        fail(kStepFds);
+      }
+    }
+    for (const auto& [src, dst] : moves) {
+      if (dup2(src, dst) < 0) fail(kStepFds);
+    }
+    // Everything above the passed descriptors is closed on exec, whatever its flags.
+    syscall(SYS_close_range, static_cast<unsigned>(max_target + 1), ~0U, CLOSE_RANGE_CLOEXEC);
+    if (o.gid && (setgroups(0, nullptr) != 0 || setgid(*o.gid) != 0)) fail(kStepGid);
+    if (o.uid && setuid(*o.uid) != 0) fail(kStepUid);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execve(exe_path, argv.data(), envp.data());
+    fail(kStepExec);
+  }
+  int vfork_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+
+  if (pid < 0) return ErrnoError("unable to spawn " + o.argv[0] + ": vfork", vfork_errno);
+  if (child_step != kStepNone) {
+    int err = child_errno;
+    int step = child_step;
+    ::waitpid(pid, nullptr, 0);
+    std::string what = "unable to spawn " + o.argv[0];
+    if (step != kStepExec) what += std::string(": ") + StepName(step);
+    return ErrnoError(what, err);
+  }
+  // The pid cannot be recycled before we reap it, so opening the pidfd now is race-free.
+  int pidfd = PidfdOpen(pid);
+  if (pidfd < 0) {
+    int err = errno;
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    return ErrnoError("unable to spawn " + o.argv[0] + ": pidfd_open", err);
+  }
+  ::fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+  return Child{pid, UniqueFd(pidfd)};
+}
+
+namespace {
+ExitStatus FromSiginfo(const siginfo_t& info) {
+  ExitStatus s;
+  if (info.si_code == CLD_EXITED) {
+    s.code = info.si_status;
+  } else {
+    s.signaled = true;
+    s.signal = info.si_status;
+    s.core_dumped = info.si_code == CLD_DUMPED;
+  }
+  return s;
+}
+}  // namespace
+
+Result<std::optional<ExitStatus>> TryReap(int pidfd) {
+  siginfo_t info{};
+  if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info,
+               WEXITED | WNOHANG) != 0) {
+    return ErrnoError("waitid");
+  }
+  if (info.si_pid == 0) return std::optional<ExitStatus>();
+  return std::optional<ExitStatus>(FromSiginfo(info));
+}
+
+Result<ExitStatus> WaitExit(int pidfd) {
+  siginfo_t info{};
+  while (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED) != 0) {
+    if (errno != EINTR) return ErrnoError("waitid");
+  }
+  return FromSiginfo(info);
+}
+
+Result<void> SignalPidfd(int pidfd, int signal) {
+  if (PidfdSendSignal(pidfd, signal) != 0) {
+    return ErrnoError("unable to send " + SignalName(signal));
+  }
+  return {};
+}
+
+std::string ExitStatus::ToString() const {
+  if (!signaled) return "exited with code " + std::to_string(code);
+  std::string s = "killed by signal " + std::to_string(signal) + " (" + SignalName(signal) + ")";
+  if (core_dumped) s += ", core dumped";
+  return s;
+}
+
+std::string SignalName(int signal) {
+  const char* abbrev = sigabbrev_np(signal);
+  if (abbrev != nullptr) return std::string("SIG") + abbrev;
+  return "SIG" + std::to_string(signal);
+}
+
+int ParseSignal(std::string_view name) {
+  if (name.empty()) return 0;
+  if (std::isdigit(static_cast<unsigned char>(name[0])) != 0) {
+    int n = 0;
+    for (char c : name) {
+      if (std::isdigit(static_cast<unsigned char>(c)) == 0) return 0;
+      n = n * 10 + (c - '0');
+      if (n >= NSIG) return 0;
+    }
+    return n;
+  }
+  std::string upper;
+  for (char c : name) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (upper.rfind("SIG", 0) == 0) upper = upper.substr(3);
+  for (int sig = 1; sig < NSIG; ++sig) {
+    const char* abbrev = sigabbrev_np(sig);
+    if (abbrev != nullptr && upper == abbrev) return sig;
+  }
+  return 0;
+}
+
+}  // namespace duende::framework

@@ -1,0 +1,55 @@
+// duende: the command-line entry point. Dispatches to one verb; see verbs.h.
+#include <algorithm>
+#include <cstring>
+#include <iostream>
+#include <iterator>
+#include <string>
+
+#include "cli_util.h"
+#include "duende/framework/exit_code.h"
+#include "verbs.h"
+
+namespace duende::cli {
+namespace {
+
+int VersionMain(int /*argc*/, char** /*argv*/) {
+  std::cout << "duende " << DUENDE_VERSION << '\n';
+  return framework::kExitOk;
+}
+
+// Keep sorted by name. A verb's summary is one line for `duende help`.
+const Verb kVerbs[] = {
+    {"version", "print the version", VersionMain},
+};
+
+void PrintUsage(std::ostream& out) {
+  out << "usage: duende VERB [options]   (duende VERB --help for a verb's options)\n\nverbs:\n";
+  for (const Verb& v : kVerbs) {
+    out << "  " << v.name << std::string(12 - std::min<size_t>(11, std::strlen(v.name)), ' ')
+        << v.summary << '\n';
+  }
+  out << "\nexit codes: 0 ok, 1 an invariant or gate failed, 2 bad usage or input, "
+         "3 environment error\n";
+}
+
+}  // namespace
+}  // namespace duende::cli
+
+int main(int argc, char** argv) {
+  using duende::cli::kVerbs;
+  if (argc < 2) {
+    duende::cli::PrintUsage(std::cerr);
+    return duende::framework::kExitUsage;
+  }
+  std::string verb = argv[1];
+  if (verb == "help" || verb == "--help" || verb == "-h") {
+    duende::cli::PrintUsage(std::cout);
+    return duende::framework::kExitOk;
+  }
+  if (verb == "--version") verb = "version";
+  for (const auto& v : kVerbs) {
+    if (verb == v.name) return v.main(argc - 1, argv + 1);
+  }
+  duende::cli::PrintError("unknown verb '" + verb + "' (see 'duende help')");
+  return duende::framework::kExitUsage;
+}

@@ -1,0 +1,16 @@
+// The verbs of `duende`. Each lives in its own <verb>_command.cc and is listed in main.cc.
+#pragma once
+
+namespace duende::cli {
+
+/// A verb's entry point: argv[0] is the verb's name ("run", "supervise", ...). Returns the
+/// process exit code (framework/exit_code.h: 0 ok, 1 failed, 2 usage, 3 environment).
+using VerbMain = int (*)(int argc, char** argv);
+
+struct Verb {
+  const char* name;
+  const char* summary;
+  VerbMain main;
+};
+
+}  // namespace duende::cli

@@ -1,0 +1,40 @@
+#include "duende/reporters/model.h"
+
+namespace duende::reporters {
+
+const char* VerdictName(Verdict v) {
+  switch (v) {
+    case Verdict::kPass:
+      return "PASS";
+    case Verdict::kFail:
+      return "FAIL";
+    case Verdict::kError:
+      return "ERROR";
+    case Verdict::kAborted:
+      return "ABORTED";
+  }
+  return "?";
+}
+
+Verdict Combine(const std::vector<Verdict>& verdicts) {
+  Verdict out = Verdict::kPass;
+  auto rank = [](Verdict v) {
+    switch (v) {
+      case Verdict::kError:
+        return 3;
+      case Verdict::kAborted:
+        return 2;
+      case Verdict::kFail:
+        return 1;
+      case Verdict::kPass:
+        return 0;
+    }
+    return 0;
+  };
+  for (Verdict v : verdicts) {
+    if (rank(v) > rank(out)) out = v;
+  }
+  return out;
+}
+
+}  // namespace duende::reporters
