@@ -1,0 +1,123 @@
+// DaemonConfig: the one configuration schema of a daemon, shared by the in-process driver
+// (Run), the supervisor (one [[service]] per daemon), the platform adapters and scenario
+// targets. Documented key by key in docs/config.md.
+#pragma once
+
+#include <signal.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "duende/framework/result.h"
+#include "duende/framework/toml_reader.h"
+
+namespace duende::framework {
+
+using std::chrono::nanoseconds;
+
+/// Capped exponential backoff between restarts.
+struct BackoffConfig {
+  nanoseconds initial = std::chrono::milliseconds(100);  ///< first delay
+  double multiplier = 2.0;                               ///< growth per consecutive failure
+  nanoseconds max = std::chrono::seconds(30);            ///< cap
+  enum class Jitter { kNone, kFull, kEqual, kDecorrelated };
+  Jitter jitter = Jitter::kFull;
+  /// The delay sequence starts again once a child has been up (ready) this long.
+  nanoseconds reset_after = std::chrono::seconds(10);
+  /// Restart the first failure immediately (delay 0), back off from the second on.
+  bool immediate_first_restart = false;
+};
+
+/// When to restart, and when to give up.
+struct RestartConfig {
+  enum class Policy { kNever, kOnFailure, kAlways };
+  Policy policy = Policy::kOnFailure;
+  /// Exit codes that never cause a restart (78 = EX_CONFIG: bad config will not fix itself).
+  std::vector<int> prevent_exit_codes = {78};
+  BackoffConfig backoff;
+  /// More than `start_limit_burst` starts within `start_limit_interval` puts the service in
+  /// the terminal `failed` state...
+  uint32_t start_limit_burst = 5;
+  nanoseconds start_limit_interval = std::chrono::seconds(10);
+  /// ...from which it is tried again after this long (0: stays failed until started by hand).
+  nanoseconds start_limit_retry_after{0};
+};
+
+/// A readiness or liveness probe.
+struct ProbeConfig {
+  enum class Kind { kNone, kNotify, kTcp, kHttp, kCommand };
+  Kind kind = Kind::kNone;
+  std::string address;               ///< "127.0.0.1:7000" for tcp/http
+  std::string http_path = "/";       ///< for http: GET path; 2xx is healthy
+  std::vector<std::string> command;  ///< for command: argv; exit 0 is healthy
+  nanoseconds interval = std::chrono::seconds(1);
+  nanoseconds timeout = std::chrono::seconds(1);
+  uint32_t failure_threshold = 3;  ///< consecutive failures before acting
+  nanoseconds grace_period = std::chrono::seconds(30);  ///< readiness: time allowed to start
+};
+
+struct HealthConfig {
+  ProbeConfig readiness;  ///< default kind: none (ready when spawned) or notify
+  ProbeConfig liveness;   ///< failing liveness restarts the child
+  nanoseconds watchdog{0};  ///< WATCHDOG=1 must arrive this often (0: off)
+};
+
+struct ResourceConfig {
+  std::optional<uint64_t> memory_max;  ///< bytes (cgroup memory limit)
+  std::optional<double> cpu_quota;     ///< cores, e.g. 0.5 (cgroup cpu quota)
+  std::optional<uint64_t> pids_max;    ///< cgroup pids limit
+  std::optional<uint64_t> open_files;  ///< RLIMIT_NOFILE
+  std::optional<uint64_t> address_space;  ///< RLIMIT_AS, bytes
+  std::optional<uint64_t> processes;      ///< RLIMIT_NPROC
+  std::optional<uint64_t> core_size;      ///< RLIMIT_CORE, bytes
+  bool lock_memory = false;           ///< mlockall() before init()
+  bool lock_memory_required = false;  ///< exit instead of warning when mlockall fails
+  bool lock_on_fault = false;         ///< add MCL_ONFAULT (lock pages as they are touched)
+};
+
+struct LogConfig {
+  std::string file;  ///< "" logs to stderr
+  uint64_t max_bytes = 10u << 20;  ///< rotate when the file would grow past this
+  uint32_t keep = 5;               ///< rotated files kept (file.1 ... file.N)
+  enum class Level { kDebug, kInfo, kWarn, kError };
+  Level level = Level::kInfo;
+};
+
+struct DaemonConfig {
+  std::string name;  ///< identity; [a-zA-Z0-9_.-]+
+  std::string description;
+  /// argv of the program when a supervisor or adapter starts it (unused by Run()).
+  std::vector<std::string> command;
+  std::vector<std::pair<std::string, std::string>> env;
+  std::string working_dir;
+  std::string user;
+  std::string group;
+  std::string pid_file;
+  nanoseconds shutdown_timeout = std::chrono::seconds(10);
+  int stop_signal = SIGTERM;
+  ResourceConfig resources;
+  RestartConfig restart;
+  HealthConfig health;
+  LogConfig log;
+  /// The daemon's own settings ([app] table), validated by the daemon itself.
+  toml::table app;
+  /// The file it came from, for messages ("" when built in code).
+  std::string source_file;
+};
+
+/// Reads a DaemonConfig from a TOML table (the whole file, or one [[service]]). Problems go to
+/// the reader's Diagnostics with file:line:col; the returned config holds the defaults for
+/// anything absent or invalid.
+DaemonConfig ReadDaemonConfig(TomlReader& reader);
+
+/// Loads a daemon config file. Errors: the file's errno when it cannot be read; invalid_argument
+/// with every problem as "file:line:col: message" lines otherwise.
+Result<DaemonConfig> LoadDaemonConfig(const std::string& path);
+
+}  // namespace duende::framework
