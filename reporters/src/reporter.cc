@@ -1,0 +1,47 @@
+#include "duende/reporters/reporter.h"
+
+namespace duende::reporters {
+
+void MultiReporter::Add(std::unique_ptr<Reporter> reporter) {
+  if (reporter) reporters_.push_back(std::move(reporter));
+}
+
+void MultiReporter::OnScenarioStart(const ScenarioResult& header) {
+  for (auto& r : reporters_) r->OnScenarioStart(header);
+}
+
+void MultiReporter::OnEvent(const Event& event) {
+  for (auto& r : reporters_) r->OnEvent(event);
+}
+
+void MultiReporter::OnScenarioEnd(const ScenarioResult& result) {
+  for (auto& r : reporters_) r->OnScenarioEnd(result);
+}
+
+void MultiReporter::OnRunEnd(const RunReport& report) {
+  for (auto& r : reporters_) r->OnRunEnd(report);
+}
+
+std::optional<framework::Error> MultiReporter::error() const {
+  for (const auto& r : reporters_) {
+    if (auto e = r->error()) return e;
+  }
+  return std::nullopt;
+}
+
+void Replay(const RunReport& report, Reporter& reporter) {
+  for (const ScenarioResult& s : report.scenarios) {
+    ScenarioResult header = s;
+    header.events.clear();
+    header.checks.clear();
+    header.verdict = Verdict::kPass;
+    header.error.clear();
+    header.end_ns = 0;
+    reporter.OnScenarioStart(header);
+    for (const Event& e : s.events) reporter.OnEvent(e);
+    reporter.OnScenarioEnd(s);
+  }
+  reporter.OnRunEnd(report);
+}
+
+}  // namespace duende::reporters
