@@ -4,6 +4,7 @@
 #pragma once
 
 #include <signal.h>
+#include <toml++/toml.h>
 
 #include <chrono>
 #include <cstdint>
@@ -11,8 +12,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <toml++/toml.h>
 
 #include "duende/framework/result.h"
 #include "duende/framework/toml_reader.h"
@@ -32,6 +31,8 @@ struct BackoffConfig {
   nanoseconds reset_after = std::chrono::seconds(10);
   /// Restart the first failure immediately (delay 0), back off from the second on.
   bool immediate_first_restart = false;
+
+  bool operator==(const BackoffConfig&) const = default;
 };
 
 /// When to restart, and when to give up.
@@ -47,6 +48,8 @@ struct RestartConfig {
   nanoseconds start_limit_interval = std::chrono::seconds(10);
   /// ...from which it is tried again after this long (0: stays failed until started by hand).
   nanoseconds start_limit_retry_after{0};
+
+  bool operator==(const RestartConfig&) const = default;
 };
 
 /// A readiness or liveness probe.
@@ -58,35 +61,43 @@ struct ProbeConfig {
   std::vector<std::string> command;  ///< for command: argv; exit 0 is healthy
   nanoseconds interval = std::chrono::seconds(1);
   nanoseconds timeout = std::chrono::seconds(1);
-  uint32_t failure_threshold = 3;  ///< consecutive failures before acting
+  uint32_t failure_threshold = 3;                       ///< consecutive failures before acting
   nanoseconds grace_period = std::chrono::seconds(30);  ///< readiness: time allowed to start
+
+  bool operator==(const ProbeConfig&) const = default;
 };
 
 struct HealthConfig {
-  ProbeConfig readiness;  ///< default kind: none (ready when spawned) or notify
-  ProbeConfig liveness;   ///< failing liveness restarts the child
+  ProbeConfig readiness;    ///< default kind: none (ready when spawned) or notify
+  ProbeConfig liveness;     ///< failing liveness restarts the child
   nanoseconds watchdog{0};  ///< WATCHDOG=1 must arrive this often (0: off)
+
+  bool operator==(const HealthConfig&) const = default;
 };
 
 struct ResourceConfig {
-  std::optional<uint64_t> memory_max;  ///< bytes (cgroup memory limit)
-  std::optional<double> cpu_quota;     ///< cores, e.g. 0.5 (cgroup cpu quota)
-  std::optional<uint64_t> pids_max;    ///< cgroup pids limit
-  std::optional<uint64_t> open_files;  ///< RLIMIT_NOFILE
+  std::optional<uint64_t> memory_max;     ///< bytes (cgroup memory limit)
+  std::optional<double> cpu_quota;        ///< cores, e.g. 0.5 (cgroup cpu quota)
+  std::optional<uint64_t> pids_max;       ///< cgroup pids limit
+  std::optional<uint64_t> open_files;     ///< RLIMIT_NOFILE
   std::optional<uint64_t> address_space;  ///< RLIMIT_AS, bytes
   std::optional<uint64_t> processes;      ///< RLIMIT_NPROC
   std::optional<uint64_t> core_size;      ///< RLIMIT_CORE, bytes
-  bool lock_memory = false;           ///< mlockall() before init()
-  bool lock_memory_required = false;  ///< exit instead of warning when mlockall fails
-  bool lock_on_fault = false;         ///< add MCL_ONFAULT (lock pages as they are touched)
+  bool lock_memory = false;               ///< mlockall() before init()
+  bool lock_memory_required = false;      ///< exit instead of warning when mlockall fails
+  bool lock_on_fault = false;             ///< add MCL_ONFAULT (lock pages as they are touched)
+
+  bool operator==(const ResourceConfig&) const = default;
 };
 
 struct LogConfig {
-  std::string file;  ///< "" logs to stderr
+  std::string file;                ///< "" logs to stderr
   uint64_t max_bytes = 10u << 20;  ///< rotate when the file would grow past this
   uint32_t keep = 5;               ///< rotated files kept (file.1 ... file.N)
   enum class Level { kDebug, kInfo, kWarn, kError };
   Level level = Level::kInfo;
+
+  bool operator==(const LogConfig&) const = default;
 };
 
 struct DaemonConfig {
@@ -109,6 +120,8 @@ struct DaemonConfig {
   toml::table app;
   /// The file it came from, for messages ("" when built in code).
   std::string source_file;
+
+  bool operator==(const DaemonConfig&) const = default;
 };
 
 /// Reads a DaemonConfig from a TOML table (the whole file, or one [[service]]). Problems go to
@@ -119,5 +132,25 @@ DaemonConfig ReadDaemonConfig(TomlReader& reader);
 /// Loads a daemon config file. Errors: the file's errno when it cannot be read; invalid_argument
 /// with every problem as "file:line:col: message" lines otherwise.
 Result<DaemonConfig> LoadDaemonConfig(const std::string& path);
+
+/// Parses and validates config text; `name` is the file name used in messages.
+Result<DaemonConfig> ParseDaemonConfig(std::string_view text, const std::string& name);
+
+/// Applies the environment overrides of the in-process driver: DUENDE_MLOCK (lock_memory) and
+/// DUENDE_MLOCK_REQUIRED (lock_memory_required; true implies lock_memory), each "1"/"true"/
+/// "yes"/"on" or "0"/"false"/"no"/"off". Errors: invalid_argument naming the variable and the
+/// accepted values.
+Result<void> ApplyEnvOverrides(DaemonConfig& config);
+
+/// Renders a config as TOML that ReadDaemonConfig reads back to an equal config (every key
+/// written, defaults included; probe keys only where the probe kind uses them).
+std::string FormatDaemonConfig(const DaemonConfig& config);
+
+/// "none", "notify", "tcp", "http", "command" (names as written in the config file).
+const char* ProbeKindName(ProbeConfig::Kind kind);
+/// "never", "on-failure", "always".
+const char* RestartPolicyName(RestartConfig::Policy policy);
+/// "debug", "info", "warn", "error".
+const char* LogLevelName(LogConfig::Level level);
 
 }  // namespace duende::framework
