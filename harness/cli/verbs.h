@@ -13,4 +13,7 @@ struct Verb {
   VerbMain main;
 };
 
+// Scenario verbs (issue 5): validate_command.cc, check_command.cc, run_command.cc.
+int ValidateMain(int argc, char** argv);
+
 }  // namespace duende::cli

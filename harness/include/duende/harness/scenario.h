@@ -1,0 +1,212 @@
+// Scenario: what a chaos run does, read from a TOML file (format: scenarios/README.md).
+//
+//   [scenario]   name, description, duration, seed
+//   [[target]]   the daemons under test (run under duende's supervisor, or `external`)
+//   [load]       the load driven against a target while faults happen
+//   [[fault]]    what goes wrong, when, for how long (kinds from faults/)
+//   [[check]]    the invariants checked over the event log afterwards
+//   [steady_state] probes that must hold before the first fault and again after the last heal
+//
+// Every value is read through framework::TomlReader, so each problem is reported as
+// "file:line:col: message" with the fix, unknown keys with a did-you-mean, all at once.
+#pragma once
+
+#include <toml++/toml.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "duende/framework/config.h"
+#include "duende/framework/result.h"
+#include "duende/framework/toml_reader.h"
+
+namespace duende::harness {
+
+using std::chrono::nanoseconds;
+
+/// A probe: used for readiness of a target and for the steady state of a scenario.
+struct ProbeSpec {
+  enum class Kind {
+    kTcp,      ///< connect to `address` succeeds
+    kHttp,     ///< GET `path` on `address` answers 2xx
+    kCommand,  ///< `command` exits 0
+    kRequest,  ///< send `send` + "\n" to `address`, the reply line matches regex `expect`
+  };
+  std::string name;
+  Kind kind = Kind::kTcp;
+  std::string address;  ///< "127.0.0.1:7000" (variables such as {port.kvd} allowed)
+  std::string path = "/";
+  std::vector<std::string> command;
+  std::string send;
+  std::string expect;
+  nanoseconds timeout = std::chrono::seconds(1);
+  framework::SourcePos pos;
+};
+
+/// "tcp", "http", "command", "request".
+const char* ProbeKindName(ProbeSpec::Kind kind);
+
+/// A daemon under test.
+struct TargetSpec {
+  std::string name;
+  /// argv (variables expanded by the runner); with `shell` it is one string run by /bin/sh -c.
+  std::vector<std::string> command;
+  bool shell = false;
+  std::vector<std::pair<std::string, std::string>> env;
+  std::string working_dir;
+  /// Start it with the libfiu preload libraries so `syscall`/`disk` faults can act on it.
+  bool fiu = false;
+  /// A daemon managed elsewhere: duende neither starts nor restarts it; it is found through
+  /// `pid_file` or listens on `address`.
+  bool external = false;
+  std::string pid_file;
+  /// The address the target serves on (used by load, probes and proxies), e.g.
+  /// "127.0.0.1:{port.kvd}".
+  std::string address;
+  /// How the target is supervised: restart policy with backoff, readiness, resources, stop.
+  /// Only the fields a scenario can set are filled; the rest keep DaemonConfig's defaults.
+  framework::DaemonConfig daemon;
+  /// Where the table starts (for messages).
+  framework::SourcePos pos;
+};
+
+/// The load driven while faults happen.
+struct LoadSpec {
+  std::string target;                 ///< name of the target it talks to (default: the first)
+  std::string address;                ///< default: the target's address (or a proxy in front of it)
+  std::string protocol = "tcp-line";  ///< "tcp-line", "http", "redis"
+  std::string mode = "open";          ///< "open" (at `rate`) or "closed" (`connections`)
+  double rate = 200;                  ///< requests per second (open loop)
+  uint32_t connections = 4;
+  nanoseconds start = nanoseconds{0};   ///< offset from the run's start
+  std::optional<nanoseconds> duration;  ///< default: until the fault timeline ends
+  nanoseconds timeout = std::chrono::milliseconds(500);
+  /// Request template ({seq}, {key}, {n}) and the regex an OK reply matches.
+  std::string request = "SET {key} {seq}";
+  std::string expect = "^OK";
+  std::string http_path = "/";
+  uint32_t keys = 64;
+  /// Read-back after recovery (for the lost-write check): request and expected reply.
+  std::string readback_request;
+  std::string readback_expect;
+  framework::SourcePos pos;
+};
+
+/// One fault on the timeline (possibly repeated).
+struct FaultSpec {
+  std::string name;    ///< unique in the scenario (default "<kind>" or "<kind>-<n>")
+  std::string kind;    ///< a kind of faults::Catalogue(): "kill", "pause", "oom", ...
+  std::string target;  ///< the target it acts on
+  nanoseconds at{0};   ///< offset from the start of the timeline
+  std::optional<nanoseconds> duration;  ///< how long until healed (instant faults: none)
+  uint32_t repeat = 1;                  ///< injections, `every` apart
+  nanoseconds every{0};
+  /// The fault's table; the injector reads its own parameters from it. Keeps the file's
+  /// positions (shared with the scenario's parsed document).
+  std::shared_ptr<const toml::table> table;
+  std::string file;
+  framework::SourcePos pos;
+};
+
+/// One invariant over the event log.
+struct CheckSpec {
+  std::string name;    ///< unique in the scenario (default: the kind, numbered when repeated)
+  std::string kind;    ///< see CheckKinds()
+  std::string target;  ///< the target it concerns ("" = every target / the load)
+  // Thresholds; which ones a kind uses is listed in CheckKinds().
+  std::optional<nanoseconds> within;       ///< restart_within, recovers_within
+  std::optional<nanoseconds> tolerance;    ///< backoff_policy: allowed timer error
+  std::optional<nanoseconds> window;       ///< availability window
+  std::optional<nanoseconds> grace;        ///< error_rate / p99_latency: ignored time after heal
+  std::optional<nanoseconds> max_latency;  ///< p99_latency
+  std::optional<double> min;               ///< availability (0..1)
+  std::optional<double> max;               ///< error_rate (0..1)
+  std::optional<uint64_t> max_bytes;       ///< max_rss
+  std::optional<int64_t> max_growth;       ///< fd_growth
+  std::optional<uint64_t> min_bytes;       ///< memory_locked
+  std::vector<std::string> allowed;        ///< exit_codes: "0", "1", "SIGKILL", ...
+  std::string pattern;                     ///< log_matches / log_never_matches (ECMAScript regex)
+  std::vector<std::string> command;        ///< command_probe
+  framework::SourcePos pos;
+};
+
+/// Documentation of one check kind: its keys (beyond kind/name/target) and what it asserts.
+struct CheckKindInfo {
+  const char* kind;
+  const char* summary;
+  std::vector<const char*> keys;
+  std::vector<const char*> required;
+};
+
+/// Every check kind with its keys.
+const std::vector<CheckKindInfo>& CheckKinds();
+
+struct ScenarioMeta {
+  std::string name;
+  std::string description;
+  nanoseconds duration = std::chrono::seconds(5);
+  std::optional<uint64_t> seed;
+};
+
+struct SteadyStateSpec {
+  std::vector<ProbeSpec> probes;
+  /// How long after the last heal the steady state may take to come back.
+  nanoseconds recover_timeout = std::chrono::seconds(5);
+};
+
+struct Scenario {
+  std::string file;
+  ScenarioMeta meta;
+  std::vector<TargetSpec> targets;
+  std::optional<LoadSpec> load;
+  std::vector<FaultSpec> faults;
+  std::vector<CheckSpec> checks;
+  SteadyStateSpec steady_state;
+  /// The --set overrides applied, as given ("load.rate=100"), for the replay command.
+  std::vector<std::string> overrides;
+  /// The parsed document (FaultSpec::table points into it).
+  std::shared_ptr<const toml::table> document;
+
+  const TargetSpec* FindTarget(const std::string& name) const;
+};
+
+/// Validates a fault's kind-specific parameters; installed by the runner layer so the scenario
+/// model does not depend on faults/. Reports problems to the reader's diagnostics.
+using FaultParamValidator = void (*)(const std::string& kind, framework::TomlReader& reader);
+
+/// Fault kinds accepted by the parser; when empty, any kind is accepted (the runner checks).
+struct FaultKindTable {
+  std::vector<std::string> kinds;
+  FaultParamValidator validate = nullptr;
+};
+
+/// Applies one "--set key.path=value" override to a parsed document. The path is dotted;
+/// array-of-table elements are chosen by 0-based index or by their `name`
+/// ("fault.kill.at=2s", "target.0.fiu=true"). The value is parsed as a TOML value
+/// (`2`, `true`, `"x"`, `["a", "b"]`); anything that does not parse is taken as a string.
+/// Errors (invalid_argument): malformed override, missing table or element on the path.
+framework::Result<void> ApplyOverride(toml::table& root, const std::string& override_text);
+
+/// Parses and validates a scenario file after applying `overrides`. Errors: the file's errno
+/// when unreadable; invalid_argument with every problem as "file:line:col: message" lines.
+framework::Result<Scenario> LoadScenario(const std::string& path,
+                                         const std::vector<std::string>& overrides = {},
+                                         const FaultKindTable& fault_kinds = {});
+
+/// The same from text (`name` stands for the file name in messages).
+framework::Result<Scenario> ParseScenario(std::string_view text, const std::string& name,
+                                          const std::vector<std::string>& overrides = {},
+                                          const FaultKindTable& fault_kinds = {});
+
+/// The instants (offsets from the timeline start) at which `fault` is injected.
+std::vector<nanoseconds> InjectionTimes(const FaultSpec& fault);
+
+/// The end of the fault timeline: the last heal (or injection) of any fault.
+nanoseconds TimelineEnd(const Scenario& scenario);
+
+}  // namespace duende::harness

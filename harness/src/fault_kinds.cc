@@ -1,0 +1,10 @@
+#include "duende/harness/fault_kinds.h"
+
+namespace duende::harness {
+
+const FaultKindTable& DefaultFaultKinds() {
+  static const FaultKindTable kTable{};
+  return kTable;
+}
+
+}  // namespace duende::harness

@@ -1,0 +1,705 @@
+#include "duende/harness/scenario.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <regex>
+#include <set>
+
+#include "duende/framework/clock.h"
+#include "duende/framework/process.h"
+
+namespace duende::harness {
+namespace {
+
+using framework::Diagnostics;
+using framework::SourcePos;
+using framework::TomlReader;
+
+bool ValidName(const std::string& name) {
+  if (name.empty()) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' || c == '.';
+  });
+}
+
+void CheckName(TomlReader& r, const char* key, const std::string& name) {
+  if (!name.empty() && !ValidName(name)) {
+    r.Fail(key, "'" + std::string(key) + "' in " + r.where() + " is \"" + name +
+                    "\"; use only letters, digits, '_', '-' and '.'");
+  }
+}
+
+const std::vector<std::string> kProbeKinds = {"tcp", "http", "command", "request"};
+
+ProbeSpec::Kind ProbeKindFrom(const std::string& s) {
+  if (s == "http") return ProbeSpec::Kind::kHttp;
+  if (s == "command") return ProbeSpec::Kind::kCommand;
+  if (s == "request") return ProbeSpec::Kind::kRequest;
+  return ProbeSpec::Kind::kTcp;
+}
+
+// Patterns may hold the load's templates ({seq}, {key}, {n}), replaced by literal values at run
+// time; they are checked with a stand-in value.
+void CheckRegex(TomlReader& r, const char* key, const std::string& pattern) {
+  std::string p = pattern;
+  for (const char* tmpl : {"{seq}", "{key}", "{n}"}) {
+    for (size_t at = p.find(tmpl); at != std::string::npos; at = p.find(tmpl)) {
+      p.replace(at, std::string_view(tmpl).size(), "x");
+    }
+  }
+  try {
+    std::regex re(p);
+  } catch (const std::regex_error& e) {
+    r.Fail(key, "'" + std::string(key) + "' in " + r.where() +
+                    " is not a valid regular expression (" + e.what() + ")");
+  }
+}
+
+ProbeSpec ReadProbe(TomlReader& r, size_t index) {
+  ProbeSpec p;
+  p.pos = r.pos();
+  p.name = r.String("name").value_or("probe-" + std::to_string(index));
+  p.kind = ProbeKindFrom(r.Enum("kind", kProbeKinds, true).value_or("tcp"));
+  bool needs_address = p.kind != ProbeSpec::Kind::kCommand;
+  p.address = r.String("address", needs_address).value_or("");
+  p.path = r.String("path").value_or("/");
+  p.command = r.StringArray("command", p.kind == ProbeSpec::Kind::kCommand)
+                  .value_or(std::vector<std::string>{});
+  p.send = r.String("send", p.kind == ProbeSpec::Kind::kRequest).value_or("");
+  p.expect = r.String("expect").value_or("");
+  if (!p.expect.empty()) CheckRegex(r, "expect", p.expect);
+  p.timeout = r.Duration("timeout").value_or(std::chrono::seconds(1));
+  r.Finish();
+  return p;
+}
+
+void ReadBackoff(TomlReader& r, framework::BackoffConfig& b) {
+  if (auto v = r.Duration("initial")) b.initial = *v;
+  if (auto v = r.Double("multiplier", 1.0, 100.0)) b.multiplier = *v;
+  if (auto v = r.Duration("max")) b.max = *v;
+  if (auto v = r.Enum("jitter", {"none", "full", "equal", "decorrelated"})) {
+    using J = framework::BackoffConfig::Jitter;
+    b.jitter = *v == "none"    ? J::kNone
+               : *v == "full"  ? J::kFull
+               : *v == "equal" ? J::kEqual
+                               : J::kDecorrelated;
+  }
+  if (auto v = r.Duration("reset_after")) b.reset_after = *v;
+  if (auto v = r.Bool("immediate_first_restart")) b.immediate_first_restart = *v;
+  if (b.max < b.initial) {
+    r.Fail("max", "'max' in " + r.where() + " must not be smaller than 'initial'");
+  }
+  r.Finish();
+}
+
+void ReadRestart(TomlReader& r, framework::RestartConfig& rc) {
+  if (auto v = r.Enum("policy", {"never", "on-failure", "always"})) {
+    using P = framework::RestartConfig::Policy;
+    rc.policy = *v == "never" ? P::kNever : *v == "always" ? P::kAlways : P::kOnFailure;
+  }
+  if (const toml::node* n = r.Raw("prevent_exit_codes")) {
+    std::vector<int> codes;
+    bool ok = n->is_array();
+    if (ok) {
+      for (const auto& item : *n->as_array()) {
+        if (!item.is_integer() || item.as_integer()->get() < 0 || item.as_integer()->get() > 255) {
+          ok = false;
+          break;
+        }
+        codes.push_back(static_cast<int>(item.as_integer()->get()));
+      }
+    }
+    if (ok) {
+      rc.prevent_exit_codes = codes;
+    } else {
+      r.Fail("prevent_exit_codes", "'prevent_exit_codes' in " + r.where() +
+                                       " must be an array of exit codes 0..255, e.g. [78]");
+    }
+  }
+  if (auto v = r.Int("start_limit_burst", 1, 1000000)) {
+    rc.start_limit_burst = static_cast<uint32_t>(*v);
+  }
+  if (auto v = r.Duration("start_limit_interval")) rc.start_limit_interval = *v;
+  if (auto v = r.Duration("start_limit_retry_after")) rc.start_limit_retry_after = *v;
+  if (auto b = r.Table("backoff")) ReadBackoff(*b, rc.backoff);
+  r.Finish();
+}
+
+void ReadHealthProbe(TomlReader& r, framework::ProbeConfig& p) {
+  using K = framework::ProbeConfig::Kind;
+  auto kind = r.Enum("kind", {"none", "notify", "tcp", "http", "command"}, true).value_or("none");
+  p.kind = kind == "notify"    ? K::kNotify
+           : kind == "tcp"     ? K::kTcp
+           : kind == "http"    ? K::kHttp
+           : kind == "command" ? K::kCommand
+                               : K::kNone;
+  bool needs_address = p.kind == K::kTcp || p.kind == K::kHttp;
+  // The address defaults to the target's address (filled in by the caller).
+  p.address = r.String("address").value_or("");
+  (void)needs_address;
+  p.http_path = r.String("path").value_or("/");
+  p.command = r.StringArray("command", p.kind == K::kCommand).value_or(std::vector<std::string>{});
+  if (auto v = r.Duration("interval")) p.interval = *v;
+  if (auto v = r.Duration("timeout")) p.timeout = *v;
+  if (auto v = r.Int("failure_threshold", 1, 1000)) p.failure_threshold = static_cast<uint32_t>(*v);
+  if (auto v = r.Duration("grace_period")) p.grace_period = *v;
+  r.Finish();
+}
+
+void ReadResources(TomlReader& r, framework::ResourceConfig& res) {
+  res.memory_max = r.ByteSize("memory_max");
+  res.cpu_quota = r.Double("cpu_quota", 0.01, 1024);
+  if (auto v = r.Int("pids_max", 1, 1 << 22)) res.pids_max = static_cast<uint64_t>(*v);
+  if (auto v = r.Int("open_files", 4, 1 << 24)) res.open_files = static_cast<uint64_t>(*v);
+  res.address_space = r.ByteSize("address_space");
+  res.core_size = r.ByteSize("core_size");
+  if (auto v = r.Bool("lock_memory")) res.lock_memory = *v;
+  r.Finish();
+}
+
+TargetSpec ReadTarget(TomlReader& r) {
+  TargetSpec t;
+  t.pos = r.pos();
+  t.name = r.String("name", true).value_or("");
+  CheckName(r, "name", t.name);
+  t.daemon.name = t.name;
+  t.shell = r.Bool("shell").value_or(false);
+  t.external = r.Bool("external").value_or(false);
+  if (const toml::node* n = r.Raw("command")) {
+    if (n->is_string()) {
+      if (t.shell) {
+        t.command = {"/bin/sh", "-c", *n->value<std::string>()};
+      } else {
+        r.Fail("command", "'command' in " + r.where() +
+                              " must be an array such as [\"prog\", \"--flag\"] (a string is run "
+                              "by a shell only with shell = true)");
+      }
+    } else {
+      r.Accept("command");
+    }
+  }
+  if (r.Has("command") && !r.table().get("command")->is_string()) {
+    auto argv = r.StringArray("command");
+    if (argv && argv->empty()) {
+      r.Fail("command", "'command' in " + r.where() + " must not be empty");
+    } else if (argv) {
+      t.command = t.shell ? std::vector<std::string>{"/bin/sh", "-c", (*argv)[0]} : *argv;
+      if (t.shell && argv->size() != 1) {
+        r.Fail("command", "with shell = true, 'command' in " + r.where() +
+                              " is one string (the shell command line)");
+      }
+    }
+  } else if (!r.Has("command") && !t.external) {
+    r.Fail("command", "missing required key 'command' in " + r.where() +
+                          " (add command = [\"program\", \"args\"], or external = true)");
+  }
+  t.env = r.StringMap("env").value_or(std::vector<std::pair<std::string, std::string>>{});
+  t.working_dir = r.String("working_dir").value_or("");
+  t.fiu = r.Bool("fiu").value_or(false);
+  t.pid_file = r.String("pid_file").value_or("");
+  t.address = r.String("address").value_or("");
+  if (t.external && t.pid_file.empty() && t.address.empty()) {
+    r.Fail("external", "an external target needs pid_file = \"...\" or address = \"host:port\"");
+  }
+  if (t.external && t.fiu) {
+    r.Fail("fiu", "fiu = true needs duende to start the target; it cannot apply to external");
+  }
+  if (auto s = r.String("stop_signal")) {
+    int sig = framework::ParseSignal(*s);
+    if (sig == 0) {
+      r.Fail("stop_signal", "'stop_signal' in " + r.where() + " is \"" + *s +
+                                "\"; use a signal name such as \"SIGTERM\" or \"INT\"");
+    } else {
+      t.daemon.stop_signal = sig;
+    }
+  }
+  t.daemon.shutdown_timeout = r.Duration("stop_timeout").value_or(std::chrono::seconds(2));
+  // A scenario restarts crashed targets at once unless told otherwise: the interesting part is
+  // what happens around the restart, not the default 100 ms wait.
+  t.daemon.restart.policy = framework::RestartConfig::Policy::kAlways;
+  t.daemon.restart.backoff.initial = std::chrono::milliseconds(10);
+  t.daemon.restart.backoff.max = std::chrono::seconds(1);
+  t.daemon.restart.start_limit_burst = 50;
+  if (auto rr = r.Table("restart")) ReadRestart(*rr, t.daemon.restart);
+  if (auto rr = r.Table("readiness")) ReadHealthProbe(*rr, t.daemon.health.readiness);
+  if (auto rr = r.Table("liveness")) ReadHealthProbe(*rr, t.daemon.health.liveness);
+  if (auto rr = r.Table("resources")) ReadResources(*rr, t.daemon.resources);
+  r.Finish();
+  t.daemon.command = t.command;
+  t.daemon.env = t.env;
+  t.daemon.working_dir = t.working_dir;
+  t.daemon.pid_file = t.pid_file;
+  return t;
+}
+
+const std::vector<std::string> kProtocols = {"tcp-line", "http", "redis"};
+
+LoadSpec ReadLoad(TomlReader& r) {
+  LoadSpec l;
+  l.pos = r.pos();
+  l.target = r.String("target").value_or("");
+  l.address = r.String("address").value_or("");
+  l.protocol = r.Enum("protocol", kProtocols).value_or("tcp-line");
+  l.mode = r.Enum("mode", {"open", "closed"}).value_or("open");
+  l.rate = r.Double("rate", 0.1, 1e7).value_or(200);
+  l.connections = static_cast<uint32_t>(r.Int("connections", 1, 10000).value_or(4));
+  l.start = r.Duration("start").value_or(nanoseconds{0});
+  l.duration = r.Duration("duration");
+  l.timeout = r.Duration("timeout").value_or(std::chrono::milliseconds(500));
+  bool redis = l.protocol == "redis";
+  l.request = r.String("request").value_or(redis ? "SET {key} {seq}" : "SET {key} {seq}");
+  l.expect = r.String("expect").value_or(l.protocol == "http" ? "^2" : redis ? "^\\+OK" : "^OK");
+  CheckRegex(r, "expect", l.expect);
+  l.http_path = r.String("path").value_or("/");
+  l.keys = static_cast<uint32_t>(r.Int("keys", 1, 10000000).value_or(64));
+  if (auto rb = r.Table("readback")) {
+    l.readback_request = rb->String("request", true).value_or("");
+    l.readback_expect = rb->String("expect", true).value_or("");
+    if (!l.readback_expect.empty()) CheckRegex(*rb, "expect", l.readback_expect);
+    rb->Finish();
+  }
+  r.Finish();
+  return l;
+}
+
+const char* const kFaultCommonKeys[] = {"name",     "kind",   "target", "at",
+                                        "duration", "repeat", "every"};
+
+FaultSpec ReadFault(TomlReader& r, const std::shared_ptr<const toml::table>& doc,
+                    const FaultKindTable& kinds) {
+  FaultSpec f;
+  f.pos = r.pos();
+  f.file = r.file();
+  f.table = std::shared_ptr<const toml::table>(doc, &r.table());
+  f.name = r.String("name").value_or("");
+  CheckName(r, "name", f.name);
+  if (kinds.kinds.empty()) {
+    f.kind = r.String("kind", true).value_or("");
+  } else {
+    f.kind = r.Enum("kind", kinds.kinds, true).value_or("");
+  }
+  f.target = r.String("target").value_or("");
+  f.at = r.Duration("at", true).value_or(nanoseconds{0});
+  f.duration = r.Duration("duration");
+  f.repeat = static_cast<uint32_t>(r.Int("repeat", 1, 10000).value_or(1));
+  f.every = r.Duration("every").value_or(nanoseconds{0});
+  if (f.repeat > 1 && f.every.count() == 0) {
+    r.Fail("repeat", "repeat = " + std::to_string(f.repeat) + " in " + r.where() +
+                         " needs every = \"1s\" (the interval between injections)");
+  }
+  if (f.repeat > 1 && f.duration && *f.duration >= f.every) {
+    r.Fail("duration", "'duration' in " + r.where() +
+                           " must be shorter than 'every' (each injection heals before the next)");
+  }
+  if (kinds.validate != nullptr && !f.kind.empty()) {
+    kinds.validate(f.kind, r);
+  } else {
+    // Without a catalogue the injector checks its own parameters when the run starts.
+    for (const auto& [k, v] : r.table()) r.Accept(k.str());
+  }
+  r.Finish();
+  return f;
+}
+
+CheckSpec ReadCheck(TomlReader& r) {
+  CheckSpec c;
+  c.pos = r.pos();
+  c.name = r.String("name").value_or("");
+  std::vector<std::string> kinds;
+  for (const auto& k : CheckKinds()) kinds.emplace_back(k.kind);
+  c.kind = r.Enum("kind", kinds, true).value_or("");
+  c.target = r.String("target").value_or("");
+  const CheckKindInfo* info = nullptr;
+  for (const auto& k : CheckKinds()) {
+    if (c.kind == k.kind) info = &k;
+  }
+  if (info == nullptr) {
+    for (const auto& [k, v] : r.table()) r.Accept(k.str());
+    r.Finish();
+    return c;
+  }
+  auto required = [&](const char* key) {
+    return std::find_if(info->required.begin(), info->required.end(), [&](const char* k) {
+             return std::string_view(k) == key;
+           }) != info->required.end();
+  };
+  for (const char* key : info->keys) {
+    std::string_view k = key;
+    bool req = required(key);
+    if (k == "within") {
+      c.within = r.Duration(k, req);
+    } else if (k == "tolerance") {
+      c.tolerance = r.Duration(k, req);
+    } else if (k == "window") {
+      c.window = r.Duration(k, req);
+    } else if (k == "grace") {
+      c.grace = r.Duration(k, req);
+    } else if (k == "max" && c.kind == "p99_latency") {
+      c.max_latency = r.Duration(k, req);
+    } else if (k == "max" && c.kind == "max_rss") {
+      c.max_bytes = r.ByteSize(k, req);
+    } else if (k == "max") {
+      c.max = r.Double(k, 0, 1, req);
+    } else if (k == "min" && c.kind == "memory_locked") {
+      c.min_bytes = r.ByteSize(k, req);
+    } else if (k == "min") {
+      c.min = r.Double(k, 0, 1, req);
+    } else if (k == "max_growth") {
+      c.max_growth = r.Int(k, 0, 1 << 20, req);
+    } else if (k == "allowed") {
+      const toml::node* n = r.Raw(k);
+      if (n == nullptr) {
+        if (req)
+          r.Fail("kind", "missing required key 'allowed' in " + r.where() +
+                             " (add allowed = [0, \"SIGTERM\"])");
+      } else if (!n->is_array()) {
+        r.Fail(k, "'allowed' in " + r.where() + " must be an array such as [0, \"SIGKILL\"]");
+      } else {
+        for (const auto& item : *n->as_array()) {
+          if (item.is_integer()) {
+            c.allowed.push_back(std::to_string(item.as_integer()->get()));
+          } else if (item.is_string() && framework::ParseSignal(*item.value<std::string>()) != 0) {
+            c.allowed.push_back(
+                framework::SignalName(framework::ParseSignal(*item.value<std::string>())));
+          } else {
+            r.Fail(k, "every element of 'allowed' in " + r.where() +
+                          " must be an exit code (0) or a signal name (\"SIGKILL\")");
+            break;
+          }
+        }
+      }
+    } else if (k == "pattern") {
+      c.pattern = r.String(k, req).value_or("");
+      if (!c.pattern.empty()) CheckRegex(r, "pattern", c.pattern);
+    } else if (k == "command") {
+      c.command = r.StringArray(k, req).value_or(std::vector<std::string>{});
+    }
+  }
+  r.Finish();
+  return c;
+}
+
+// Splits "a.b.c=value" into path segments and the value text.
+framework::Result<std::pair<std::vector<std::string>, std::string>> SplitOverride(
+    const std::string& text) {
+  size_t eq = text.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    return framework::MessageError("--set " + text +
+                                   ": expected key.path=value, e.g. --set load.rate=500");
+  }
+  std::vector<std::string> path;
+  std::string key = text.substr(0, eq);
+  size_t start = 0;
+  while (true) {
+    size_t dot = key.find('.', start);
+    std::string seg = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (seg.empty()) {
+      return framework::MessageError("--set " + text + ": empty segment in the key path");
+    }
+    path.push_back(seg);
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return std::make_pair(path, text.substr(eq + 1));
+}
+
+toml::table* SelectElement(toml::array& arr, const std::string& seg) {
+  bool numeric = !seg.empty() && std::all_of(seg.begin(), seg.end(), [](char ch) {
+    return std::isdigit(static_cast<unsigned char>(ch)) != 0;
+  });
+  if (numeric) {
+    size_t i = std::stoul(seg);
+    if (i < arr.size()) return arr[i].as_table();
+    return nullptr;
+  }
+  for (auto& item : arr) {
+    toml::table* t = item.as_table();
+    if (t == nullptr) continue;
+    if (auto n = (*t)["name"].value<std::string>(); n && *n == seg) return t;
+    // Faults and checks without a name are known by their kind.
+    if (!t->contains("name")) {
+      if (auto k = (*t)["kind"].value<std::string>(); k && *k == seg) return t;
+    }
+  }
+  return nullptr;
+}
+
+Scenario Build(toml::table root_in, const std::string& file,
+               const std::vector<std::string>& overrides, const FaultKindTable& kinds,
+               std::shared_ptr<Diagnostics> diags) {
+  auto doc = std::make_shared<toml::table>(std::move(root_in));
+  Scenario s;
+  s.file = file;
+  s.overrides = overrides;
+  s.document = doc;
+  TomlReader root = TomlReader::ForFile(*doc, file, diags);
+  if (auto sc = root.Table("scenario", true)) {
+    s.meta.name = sc->String("name", true).value_or("");
+    CheckName(*sc, "name", s.meta.name);
+    s.meta.description = sc->String("description").value_or("");
+    s.meta.duration = sc->Duration("duration").value_or(std::chrono::seconds(5));
+    if (auto seed = sc->Int("seed", 0, INT64_MAX)) s.meta.seed = static_cast<uint64_t>(*seed);
+    sc->Finish();
+  }
+  auto targets = root.TableArray("target", true);
+  if (targets.empty() && !root.Has("target")) {
+    // Reported by TableArray already.
+  }
+  std::set<std::string> names;
+  for (auto& t : targets) {
+    s.targets.push_back(ReadTarget(t));
+    const std::string& n = s.targets.back().name;
+    if (!n.empty() && !names.insert(n).second) {
+      t.Fail("name", "target name \"" + n + "\" is used twice; target names must be unique");
+    }
+  }
+  auto has_target = [&](const std::string& n) { return names.count(n) != 0; };
+  if (auto l = root.Table("load")) {
+    s.load = ReadLoad(*l);
+    if (s.load->target.empty() && !s.targets.empty()) s.load->target = s.targets[0].name;
+    if (!s.load->target.empty() && !has_target(s.load->target)) {
+      l->Fail("target",
+              "[load] names target \"" + s.load->target + "\", which is not defined" +
+                  (framework::DidYouMean(s.load->target, {names.begin(), names.end()}).empty()
+                       ? ""
+                       : "; did you mean \"" +
+                             framework::DidYouMean(s.load->target, {names.begin(), names.end()}) +
+                             "\"?"));
+    }
+  }
+  std::map<std::string, int> kind_count;
+  std::set<std::string> fault_names;
+  for (auto& f : root.TableArray("fault")) {
+    FaultSpec spec = ReadFault(f, doc, kinds);
+    if (spec.target.empty() && !s.targets.empty()) spec.target = s.targets[0].name;
+    if (!spec.target.empty() && !has_target(spec.target)) {
+      std::string hint = framework::DidYouMean(spec.target, {names.begin(), names.end()});
+      f.Fail("target", "'target' in " + f.where() + " is \"" + spec.target +
+                           "\", which is not a [[target]]" +
+                           (hint.empty() ? "" : "; did you mean \"" + hint + "\"?"));
+    }
+    if (spec.name.empty()) spec.name = spec.kind;
+    if (!fault_names.insert(spec.name).second) {
+      if (f.Has("name")) {
+        f.Fail("name", "fault name \"" + spec.name + "\" is used twice");
+      } else {
+        spec.name += "-" + std::to_string(++kind_count[spec.kind] + 1);
+        fault_names.insert(spec.name);
+      }
+    }
+    nanoseconds last = InjectionTimes(spec).back() + spec.duration.value_or(nanoseconds{0});
+    if (last > s.meta.duration) {
+      f.Fail(f.Has("duration") ? "duration" : "at",
+             f.where() + " ends at " + framework::FormatDuration(last) +
+                 ", after the scenario's duration (" + framework::FormatDuration(s.meta.duration) +
+                 "); make [scenario] duration longer or the fault earlier");
+    }
+    s.faults.push_back(std::move(spec));
+  }
+  std::set<std::string> check_names;
+  std::map<std::string, int> check_count;
+  for (auto& c : root.TableArray("check")) {
+    CheckSpec spec = ReadCheck(c);
+    if (!spec.target.empty() && !has_target(spec.target)) {
+      c.Fail("target",
+             "'target' in " + c.where() + " is \"" + spec.target + "\", which is not a [[target]]");
+    }
+    if (spec.name.empty()) spec.name = spec.kind;
+    if (!check_names.insert(spec.name).second) {
+      if (c.Has("name")) {
+        c.Fail("name", "check name \"" + spec.name + "\" is used twice");
+      } else {
+        spec.name += "-" + std::to_string(++check_count[spec.kind] + 1);
+        check_names.insert(spec.name);
+      }
+    }
+    if (spec.kind == "no_lost_writes" && (!s.load || s.load->readback_request.empty())) {
+      c.Fail("kind",
+             "check no_lost_writes needs [load.readback] (request and expect) to read the "
+             "acknowledged writes back");
+    }
+    s.checks.push_back(std::move(spec));
+  }
+  if (auto ss = root.Table("steady_state")) {
+    s.steady_state.recover_timeout =
+        ss->Duration("recover_timeout").value_or(std::chrono::seconds(5));
+    size_t i = 0;
+    for (auto& p : ss->TableArray("probe")) s.steady_state.probes.push_back(ReadProbe(p, ++i));
+    ss->Finish();
+  }
+  root.Finish();
+  return s;
+}
+
+framework::Result<Scenario> Finish(framework::Result<toml::table> parsed, const std::string& file,
+                                   const std::vector<std::string>& overrides,
+                                   const FaultKindTable& kinds) {
+  if (!parsed.ok()) return parsed.error();
+  for (const auto& o : overrides) DUENDE_TRY(ApplyOverride(parsed.value(), o));
+  auto diags = std::make_shared<Diagnostics>();
+  Scenario s = Build(std::move(parsed).value(), file, overrides, kinds, diags);
+  if (!diags->empty()) return diags->ToError();
+  return s;
+}
+
+}  // namespace
+
+const char* ProbeKindName(ProbeSpec::Kind kind) {
+  switch (kind) {
+    case ProbeSpec::Kind::kTcp:
+      return "tcp";
+    case ProbeSpec::Kind::kHttp:
+      return "http";
+    case ProbeSpec::Kind::kCommand:
+      return "command";
+    case ProbeSpec::Kind::kRequest:
+      return "request";
+  }
+  return "?";
+}
+
+const std::vector<CheckKindInfo>& CheckKinds() {
+  static const std::vector<CheckKindInfo> kKinds = {
+      {"restart_within",
+       "every crash of the target is followed by a restart within `within`",
+       {"within"},
+       {"within"}},
+      {"backoff_policy",
+       "each restart delay lies within the backoff policy's bounds (jitter included) and the "
+       "restart happened that long after the exit, within `tolerance`",
+       {"tolerance"},
+       {}},
+      {"no_lost_writes", "every acknowledged write is read back after recovery", {}, {}},
+      {"availability",
+       "the share of successful requests is >= `min` in every `window`",
+       {"min", "window"},
+       {"min"}},
+      {"error_rate",
+       "the error share is <= `max` outside fault windows (plus `grace` after heal)",
+       {"max", "grace"},
+       {"max"}},
+      {"p99_latency",
+       "p99 latency <= `max` in steady state (outside fault windows plus `grace`)",
+       {"max", "grace"},
+       {"max"}},
+      {"recovers_within",
+       "the steady-state probes pass again within `within` after each heal",
+       {"within"},
+       {"within"}},
+      {"no_orphans", "no process of the run (target or its children) survives the run", {}, {}},
+      {"max_rss", "the target's resident memory stays <= `max`", {"max"}, {"max"}},
+      {"fd_growth",
+       "the target's open fd count does not grow by more than `max_growth` across "
+       "restarts",
+       {"max_growth"},
+       {}},
+      {"memory_locked",
+       "after each (re)start the target has >= `min` bytes locked (VmLck)",
+       {"min"},
+       {}},
+      {"exit_codes",
+       "every exit of the target is in `allowed` (codes or signal names)",
+       {"allowed"},
+       {"allowed"}},
+      {"log_matches", "some output line of the target matches `pattern`", {"pattern"}, {"pattern"}},
+      {"log_never_matches",
+       "no output line of the target matches `pattern`",
+       {"pattern"},
+       {"pattern"}},
+      {"command_probe",
+       "`command` exits 0 after the run (before the targets stop)",
+       {"command"},
+       {"command"}},
+  };
+  return kKinds;
+}
+
+const TargetSpec* Scenario::FindTarget(const std::string& name) const {
+  for (const auto& t : targets) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
+framework::Result<void> ApplyOverride(toml::table& root, const std::string& override_text) {
+  auto split = SplitOverride(override_text);
+  if (!split.ok()) return split.error();
+  auto& [path, value_text] = split.value();
+  toml::table* table = &root;
+  std::string walked;
+  for (size_t i = 0; i + 1 < path.size(); ++i) {
+    const std::string& seg = path[i];
+    toml::node* n = table->get(seg);
+    walked += (walked.empty() ? "" : ".") + seg;
+    if (n == nullptr) {
+      // A missing sub-table is created so that optional tables can be set from the CLI.
+      table->insert(seg, toml::table{});
+      table = table->get(seg)->as_table();
+      continue;
+    }
+    if (toml::table* t = n->as_table()) {
+      table = t;
+      continue;
+    }
+    if (toml::array* arr = n->as_array()) {
+      if (i + 2 >= path.size()) {
+        return framework::MessageError("--set " + override_text + ": '" + walked +
+                                       "' is an array of tables; name an element, e.g. " + walked +
+                                       ".0.KEY=VALUE or " + walked + ".NAME.KEY=VALUE");
+      }
+      toml::table* el = SelectElement(*arr, path[i + 1]);
+      if (el == nullptr) {
+        return framework::MessageError("--set " + override_text + ": no element '" + path[i + 1] +
+                                       "' in [[" + walked + "]] (use its index or its name)");
+      }
+      ++i;
+      walked += "." + path[i];
+      table = el;
+      continue;
+    }
+    return framework::MessageError("--set " + override_text + ": '" + walked +
+                                   "' is a value, not a table");
+  }
+  // Parse the value as TOML; fall back to a plain string so "--set scenario.name=x" works.
+  try {
+    toml::table parsed = toml::parse("v = " + value_text);
+    if (toml::node* v = parsed.get("v")) {
+      table->insert_or_assign(path.back(), std::move(*v));
+      return {};
+    }
+  } catch (const toml::parse_error&) {
+  }
+  table->insert_or_assign(path.back(), value_text);
+  return {};
+}
+
+framework::Result<Scenario> LoadScenario(const std::string& path,
+                                         const std::vector<std::string>& overrides,
+                                         const FaultKindTable& fault_kinds) {
+  return Finish(framework::ParseTomlFile(path), path, overrides, fault_kinds);
+}
+
+framework::Result<Scenario> ParseScenario(std::string_view text, const std::string& name,
+                                          const std::vector<std::string>& overrides,
+                                          const FaultKindTable& fault_kinds) {
+  return Finish(framework::ParseTomlString(text, name), name, overrides, fault_kinds);
+}
+
+std::vector<nanoseconds> InjectionTimes(const FaultSpec& fault) {
+  std::vector<nanoseconds> out;
+  for (uint32_t i = 0; i < std::max<uint32_t>(1, fault.repeat); ++i) {
+    out.push_back(fault.at + fault.every * i);
+  }
+  return out;
+}
+
+nanoseconds TimelineEnd(const Scenario& scenario) {
+  nanoseconds end{0};
+  for (const auto& f : scenario.faults) {
+    end = std::max(end, InjectionTimes(f).back() + f.duration.value_or(nanoseconds{0}));
+  }
+  return end;
+}
+
+}  // namespace duende::harness
