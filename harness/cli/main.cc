@@ -19,6 +19,7 @@ int VersionMain(int /*argc*/, char** /*argv*/) {
 
 // Keep sorted by name. A verb's summary is one line for `duende help`.
 const Verb kVerbs[] = {
+    {"check", "re-check a finished run's event log against a scenario", CheckMain},
     {"validate", "check scenario files without running them", ValidateMain},
     {"version", "print the version", VersionMain},
 };

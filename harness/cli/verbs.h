@@ -15,5 +15,6 @@ struct Verb {
 
 // Scenario verbs (issue 5): validate_command.cc, check_command.cc, run_command.cc.
 int ValidateMain(int argc, char** argv);
+int CheckMain(int argc, char** argv);
 
 }  // namespace duende::cli

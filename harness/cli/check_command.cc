@@ -1,0 +1,61 @@
+// duende check EVENTS SCENARIO [--set k=v]: re-checks a finished run. The scenario's
+// invariants are evaluated again over the recorded event log (nothing is run), so a
+// threshold can be changed after the fact: `duende check run.jsonl s.toml --set
+// check.p99_latency.max=20ms`. Exit 0 when every check holds, 1 when one fails, 2 on bad input.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli_util.h"
+#include "duende/framework/exit_code.h"
+#include "duende/harness/checks.h"
+#include "duende/harness/fault_kinds.h"
+#include "duende/harness/scenario.h"
+#include "duende/reporters/event_log.h"
+#include "verbs.h"
+
+namespace duende::cli {
+
+int CheckMain(int argc, char** argv) {
+  CLI::App app("Evaluate a scenario's invariants again over a recorded event log.", "check");
+  std::string events_path;
+  std::string scenario_path;
+  std::vector<std::string> overrides;
+  app.add_option("events", events_path, "event log of a run (JSON Lines, from --events)")
+      ->required();
+  app.add_option("scenario", scenario_path, "the scenario file the run used")->required();
+  app.add_option("--set", overrides, "override a scenario value, e.g. --set check.x.max=0.05")
+      ->type_name("KEY=VALUE");
+  if (int rc = ParseArgs(app, argc, argv); rc >= 0) return rc;
+
+  auto scenario = harness::LoadScenario(scenario_path, overrides, harness::DefaultFaultKinds());
+  if (!scenario.ok()) {
+    if (scenario.error().code == std::errc::invalid_argument) {
+      std::cerr << scenario.error().context << '\n';
+    } else {
+      PrintError(scenario.error().Message());
+    }
+    return framework::kExitUsage;
+  }
+  auto events = reporters::ReadEventLog(events_path);
+  if (!events.ok()) {
+    PrintError(events.error().Message());
+    return framework::kExitUsage;
+  }
+  auto checks = harness::EvaluateChecks(*scenario, *events);
+  std::vector<reporters::Verdict> verdicts;
+  for (const auto& c : checks) {
+    verdicts.push_back(c.verdict);
+    std::cout << reporters::VerdictName(c.verdict) << "  " << c.name << ": " << c.measured
+              << " (threshold " << c.threshold << ")\n";
+    if (c.verdict != reporters::Verdict::kPass) {
+      for (const auto& e : c.evidence) std::cout << "        " << e << '\n';
+    }
+  }
+  reporters::Verdict v = reporters::Combine(verdicts);
+  std::cout << "verdict: " << reporters::VerdictName(v) << " (" << checks.size() << " checks over "
+            << events->size() << " events of " << events_path << ")\n";
+  return v == reporters::Verdict::kPass ? framework::kExitOk : framework::kExitFailed;
+}
+
+}  // namespace duende::cli

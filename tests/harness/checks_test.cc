@@ -1,0 +1,341 @@
+// Checks over hand-built event logs: each invariant passes on a healthy history and fails,
+// with evidence, on the broken one.
+#include "duende/harness/checks.h"
+
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+namespace duende::harness {
+namespace {
+
+using reporters::Event;
+using reporters::Verdict;
+constexpr int64_t kMs = 1000000;
+
+class LogBuilder {
+ public:
+  LogBuilder& Add(int64_t ms, std::string type, std::string target, nlohmann::json data = {}) {
+    events_.push_back(Event{ms * kMs, std::move(type), std::move(target),
+                            data.is_null() ? nlohmann::json::object() : data});
+    return *this;
+  }
+  std::vector<Event> events() const { return events_; }
+
+ private:
+  std::vector<Event> events_;
+};
+
+Scenario OneTarget(const std::string& checks_toml) {
+  std::string text = R"([scenario]
+name = "t"
+duration = "10s"
+[[target]]
+name = "kvd"
+command = ["kvd"]
+[target.restart.backoff]
+initial = "100ms"
+multiplier = 2.0
+max = "1s"
+jitter = "none"
+[load]
+[load.readback]
+request = "GET {key}"
+expect = "VALUE {seq}"
+)" + checks_toml;
+  auto s = ParseScenario(text, "t.toml");
+  EXPECT_TRUE(s.ok()) << s.error().Message();
+  return s.ok() ? s.value() : Scenario{};
+}
+
+reporters::CheckResult Check(const Scenario& s, const std::vector<Event>& events) {
+  EXPECT_FALSE(s.checks.empty());
+  return EvaluateCheck(s.checks.at(0), s, events);
+}
+
+std::string Joined(const reporters::CheckResult& r) {
+  std::string out = r.measured + " | " + r.threshold;
+  for (const auto& e : r.evidence) out += "\n  " + e;
+  return out;
+}
+
+TEST(ChecksTest, RestartWithin) {
+  auto s = OneTarget("[[check]]\nkind = \"restart_within\"\nwithin = \"500ms\"\n");
+  LogBuilder ok;
+  ok.Add(0, "run.started", "")
+      .Add(10, "target.spawned", "kvd", {{"pid", 10}})
+      .Add(20, "target.ready", "kvd", {{"pid", 10}})
+      .Add(1000, "target.exited", "kvd", {{"pid", 10}, {"signal", 9}})
+      .Add(1010, "target.spawned", "kvd", {{"pid", 11}})
+      .Add(1100, "target.ready", "kvd", {{"pid", 11}});
+  auto r = Check(s, ok.events());
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+  EXPECT_NE(r.measured.find("100"), std::string::npos) << r.measured;
+
+  LogBuilder slow = ok;
+  slow.Add(2000, "target.exited", "kvd", {{"pid", 11}, {"signal", 9}})
+      .Add(2010, "target.spawned", "kvd", {{"pid", 12}})
+      .Add(2700, "target.ready", "kvd", {{"pid", 12}});
+  r = Check(s, slow.events());
+  EXPECT_EQ(r.verdict, Verdict::kFail) << Joined(r);
+  EXPECT_NE(Joined(r).find("too slow"), std::string::npos) << Joined(r);
+
+  LogBuilder never = ok;
+  never.Add(3000, "target.exited", "kvd", {{"pid", 11}, {"code", 1}})
+      .Add(3001, "target.gave_up", "kvd", {{"reason", "start limit"}});
+  r = Check(s, never.events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_NE(Joined(r).find("not restarted (gave up: start limit)"), std::string::npos) << Joined(r);
+
+  // Exits during the run's own stop are not crashes; no crash at all is a failure.
+  LogBuilder stop;
+  stop.Add(0, "run.started", "")
+      .Add(10, "target.spawned", "kvd", {{"pid", 10}})
+      .Add(500, "run.phase", "", {{"phase", "stopping"}})
+      .Add(510, "target.exited", "kvd", {{"pid", 10}, {"code", 0}});
+  r = Check(s, stop.events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_NE(Joined(r).find("no crash"), std::string::npos);
+}
+
+TEST(ChecksTest, BackoffPolicyNoJitter) {
+  auto s = OneTarget("[[check]]\nkind = \"backoff_policy\"\ntolerance = \"20ms\"\n");
+  LogBuilder b;
+  b.Add(0, "run.started", "")
+      .Add(1, "target.spawned", "kvd", {{"pid", 1}})
+      .Add(100, "target.exited", "kvd", {{"pid", 1}, {"code", 1}})
+      .Add(100, "target.restart_scheduled", "kvd", {{"delay_ns", 100 * kMs}})
+      .Add(201, "target.spawned", "kvd", {{"pid", 2}})
+      .Add(202, "target.exited", "kvd", {{"pid", 2}, {"code", 1}})
+      .Add(202, "target.restart_scheduled", "kvd", {{"delay_ns", 200 * kMs}})
+      .Add(403, "target.spawned", "kvd", {{"pid", 3}});
+  auto r = Check(s, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+
+  LogBuilder wrong_delay = b;
+  wrong_delay.Add(404, "target.exited", "kvd", {{"pid", 3}, {"code", 1}})
+      .Add(404, "target.restart_scheduled", "kvd", {{"delay_ns", 100 * kMs}})  // must be 400
+      .Add(505, "target.spawned", "kvd", {{"pid", 4}});
+  r = Check(s, wrong_delay.events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_NE(Joined(r).find("outside the policy"), std::string::npos) << Joined(r);
+
+  LogBuilder late_timer = b;
+  late_timer.Add(404, "target.exited", "kvd", {{"pid", 3}, {"code", 1}})
+      .Add(404, "target.restart_scheduled", "kvd", {{"delay_ns", 400 * kMs}})
+      .Add(904, "target.spawned", "kvd", {{"pid", 4}});  // 100 ms late
+  r = Check(s, late_timer.events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_NE(Joined(r).find("timer off by"), std::string::npos) << Joined(r);
+}
+
+TEST(ChecksTest, NoLostWrites) {
+  auto s = OneTarget("[[check]]\nkind = \"no_lost_writes\"\n");
+  LogBuilder ok;
+  ok.Add(0, "run.started", "")
+      .Add(100, "readback.result", "", {{"keys", 64}, {"acked_writes", 900}, {"lost", 0}});
+  EXPECT_EQ(Check(s, ok.events()).verdict, Verdict::kPass);
+  LogBuilder lost;
+  lost.Add(0, "run.started", "")
+      .Add(100, "readback.result", "",
+           {{"keys", 64},
+            {"acked_writes", 900},
+            {"lost", 2},
+            {"lost_examples",
+             {{{"key", "k7"}, {"acked", 811}, {"found", "VALUE 790"}},
+              {{"key", "k9"}, {"acked", 812}, {"found", nullptr}}}}});
+  auto r = Check(s, lost.events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_EQ(r.measured, "2 lost of 64 key(s) (900 acknowledged writes)");
+  EXPECT_NE(Joined(r).find("key \"k7\": acknowledged 811, read back \"VALUE 790\""),
+            std::string::npos)
+      << Joined(r);
+  EXPECT_EQ(Check(s, LogBuilder().Add(0, "run.started", "").events()).verdict, Verdict::kFail);
+  LogBuilder none;
+  none.Add(0, "run.started", "").Add(1, "readback.result", "", {{"acked_writes", 0}, {"lost", 0}});
+  EXPECT_EQ(Check(s, none.events()).verdict, Verdict::kFail);
+}
+
+LogBuilder LoadLog(int seconds, int bad_second, int bad_errors, int64_t bad_p99_us = 900) {
+  LogBuilder b;
+  b.Add(0, "run.started", "");
+  for (int i = 0; i < seconds; ++i) {
+    bool bad = i == bad_second;
+    b.Add((i + 1) * 1000, "load.second", "load",
+          {{"second", i},
+           {"start_ns", i * 1000 * kMs},
+           {"sent", 100},
+           {"ok", bad ? 100 - bad_errors : 100},
+           {"errors", bad ? bad_errors : 0},
+           {"timeouts", 0},
+           {"p99_us", bad ? bad_p99_us : 900}});
+  }
+  return b;
+}
+
+TEST(ChecksTest, AvailabilityPerWindow) {
+  auto s = OneTarget("[[check]]\nkind = \"availability\"\nmin = 0.95\nwindow = \"1s\"\n");
+  EXPECT_EQ(Check(s, LoadLog(5, 2, 4).events()).verdict, Verdict::kPass);
+  auto r = Check(s, LoadLog(5, 2, 30).events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_NE(Joined(r).find("70 ok of 100 = 70.00%"), std::string::npos) << Joined(r);
+  // A 2 s window averages the bad second with a good one: 85%.
+  auto s2 = OneTarget("[[check]]\nkind = \"availability\"\nmin = 0.8\nwindow = \"2s\"\n");
+  EXPECT_EQ(Check(s2, LoadLog(6, 2, 30).events()).verdict, Verdict::kPass);
+}
+
+TEST(ChecksTest, ErrorRateIgnoresFaultWindows) {
+  auto s = OneTarget("[[check]]\nkind = \"error_rate\"\nmax = 0.01\ngrace = \"500ms\"\n");
+  LogBuilder b = LoadLog(6, 2, 50);
+  EXPECT_EQ(Check(s, b.events()).verdict, Verdict::kFail);
+  // The bad second lies in a fault window: kill at 2.1 s, ready again at 2.4 s.
+  b.Add(2100, "fault.injected", "kill", {{"on", "kvd"}})
+      .Add(2100, "target.exited", "kvd", {{"pid", 1}, {"signal", 9}})
+      .Add(2100, "fault.healed", "kill", {{"took_effect", true}})
+      .Add(2400, "target.ready", "kvd", {{"pid", 2}});
+  auto events = b.events();
+  std::sort(events.begin(), events.end(),
+            [](const Event& x, const Event& y) { return x.ts_ns < y.ts_ns; });
+  auto r = Check(s, events);
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+}
+
+TEST(ChecksTest, P99InSteadyState) {
+  auto s = OneTarget("[[check]]\nkind = \"p99_latency\"\nmax = \"5ms\"\n");
+  EXPECT_EQ(Check(s, LoadLog(4, 1, 0, 4000).events()).verdict, Verdict::kPass);
+  auto r = Check(s, LoadLog(4, 1, 0, 9000).events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_NE(r.measured.find("worst p99 9"), std::string::npos) << r.measured;
+}
+
+TEST(ChecksTest, RecoversWithin) {
+  auto s = OneTarget("[[check]]\nkind = \"recovers_within\"\nwithin = \"1s\"\n");
+  LogBuilder b;
+  b.Add(0, "run.started", "")
+      .Add(1000, "fault.injected", "pause", {{"on", "kvd"}})
+      .Add(1500, "steady_state", "", {{"ok", false}})
+      .Add(2000, "fault.healed", "pause", {{"took_effect", true}})
+      .Add(2300, "steady_state", "", {{"ok", true}});
+  EXPECT_EQ(Check(s, b.events()).verdict, Verdict::kPass);
+  LogBuilder slow;
+  slow.Add(0, "run.started", "")
+      .Add(2000, "fault.healed", "pause", {{"took_effect", true}})
+      .Add(3500, "steady_state", "", {{"ok", true}});
+  EXPECT_EQ(Check(s, slow.events()).verdict, Verdict::kFail);
+  LogBuilder never;
+  never.Add(0, "run.started", "").Add(2000, "fault.healed", "pause", {{"took_effect", true}});
+  auto r = Check(s, never.events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_NE(Joined(r).find("never came back"), std::string::npos);
+}
+
+TEST(ChecksTest, NoOrphans) {
+  auto s = OneTarget("[[check]]\nkind = \"no_orphans\"\n");
+  LogBuilder ok;
+  ok.Add(0, "run.leftovers", "", {{"leftovers", nlohmann::json::array()}});
+  EXPECT_EQ(Check(s, ok.events()).verdict, Verdict::kPass);
+  LogBuilder bad;
+  bad.Add(0, "run.leftovers", "",
+          {{"leftovers", {{{"pid", 77}, {"comm", "sleep"}, {"state", "S"}, {"pgid", 70}}}}});
+  auto r = Check(s, bad.events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_NE(Joined(r).find("pid 77 (sleep)"), std::string::npos);
+}
+
+LogBuilder Instances(std::vector<std::pair<int, int64_t>> fds_and_vmlck, int64_t rss = 1 << 20) {
+  LogBuilder b;
+  b.Add(0, "run.started", "");
+  int64_t t = 0;
+  int pid = 100;
+  for (const auto& [fds, vmlck] : fds_and_vmlck) {
+    b.Add(t + 1, "target.spawned", "kvd", {{"pid", pid}})
+        .Add(t + 2, "target.sample", "kvd",  // before ready: ignored
+             {{"pid", pid}, {"rss_bytes", rss}, {"fds", 3}, {"vmlck_bytes", 0}})
+        .Add(t + 3, "target.ready", "kvd", {{"pid", pid}});
+    for (int k = 0; k < 3; ++k) {
+      b.Add(t + 10 + k, "target.sample", "kvd",
+            {{"pid", pid},
+             {"rss_bytes", rss},
+             {"fds", fds + (k == 1 ? 5 : 0)},
+             {"vmlck_bytes", vmlck}});
+    }
+    b.Add(t + 50, "target.exited", "kvd", {{"pid", pid}, {"signal", 9}});
+    t += 100;
+    ++pid;
+  }
+  return b;
+}
+
+TEST(ChecksTest, FdGrowthAcrossRestarts) {
+  auto s = OneTarget("[[check]]\nkind = \"fd_growth\"\n");
+  auto r = Check(s, Instances({{8, 0}, {8, 0}, {8, 0}}).events());
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+  r = Check(s, Instances({{8, 0}, {9, 0}, {10, 0}}).events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_EQ(r.measured, "grew by 2");
+  EXPECT_NE(Joined(r).find("8, 9, 10"), std::string::npos) << Joined(r);
+  EXPECT_EQ(Check(s, Instances({{8, 0}}).events()).verdict, Verdict::kFail);  // nothing to compare
+}
+
+TEST(ChecksTest, MemoryLockedAfterEachRestart) {
+  auto s = OneTarget("[[check]]\nkind = \"memory_locked\"\n");
+  EXPECT_EQ(Check(s, Instances({{8, 4096}, {8, 4096}}).events()).verdict, Verdict::kPass);
+  auto r = Check(s, Instances({{8, 4096}, {8, 0}}).events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_NE(Joined(r).find("pid 101"), std::string::npos) << Joined(r);
+}
+
+TEST(ChecksTest, MaxRss) {
+  auto s = OneTarget("[[check]]\nkind = \"max_rss\"\nmax = \"2MiB\"\n");
+  EXPECT_EQ(Check(s, Instances({{8, 0}}, 1 << 20).events()).verdict, Verdict::kPass);
+  EXPECT_EQ(Check(s, Instances({{8, 0}}, 3 << 20).events()).verdict, Verdict::kFail);
+}
+
+TEST(ChecksTest, ExitCodes) {
+  auto s = OneTarget("[[check]]\nkind = \"exit_codes\"\nallowed = [0, \"SIGKILL\"]\n");
+  LogBuilder b;
+  b.Add(0, "target.exited", "kvd", {{"signal", 9}}).Add(1, "target.exited", "kvd", {{"code", 0}});
+  EXPECT_EQ(Check(s, b.events()).verdict, Verdict::kPass);
+  b.Add(2, "target.exited", "kvd", {{"code", 3}, {"signal", nullptr}});
+  auto r = Check(s, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_EQ(r.measured, "1 of 3 exit(s) outside the set");
+}
+
+TEST(ChecksTest, LogPatterns) {
+  LogBuilder b;
+  b.Add(0, "target.log", "kvd", {{"line", "listening on 127.0.0.1:7000"}})
+      .Add(1, "target.log", "kvd", {{"line", "wal: write failed: No space left on device"}});
+  auto matches = OneTarget("[[check]]\nkind = \"log_matches\"\npattern = \"^listening on\"\n");
+  EXPECT_EQ(Check(matches, b.events()).verdict, Verdict::kPass);
+  auto never = OneTarget("[[check]]\nkind = \"log_never_matches\"\npattern = \"No space\"\n");
+  auto r = Check(never, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_NE(Joined(r).find("wal: write failed"), std::string::npos);
+}
+
+TEST(ChecksTest, CommandProbe) {
+  auto s = OneTarget("[[check]]\nkind = \"command_probe\"\ncommand = [\"true\"]\n");
+  LogBuilder ok;
+  ok.Add(0, "probe.result", "", {{"name", "command_probe"}, {"ok", true}, {"detail", "exit 0"}});
+  EXPECT_EQ(Check(s, ok.events()).verdict, Verdict::kPass);
+  LogBuilder bad;
+  bad.Add(0, "probe.result", "",
+          {{"name", "command_probe"}, {"ok", false}, {"detail", "exited with code 1"}});
+  EXPECT_EQ(Check(s, bad.events()).verdict, Verdict::kFail);
+  EXPECT_EQ(Check(s, {}).verdict, Verdict::kFail);
+}
+
+TEST(ChecksTest, ImplicitFaultEffectCheck) {
+  auto s = OneTarget("[[fault]]\nkind = \"kill\"\nat = \"1s\"\n");
+  LogBuilder b;
+  b.Add(0, "run.started", "")
+      .Add(1000, "fault.injected", "kill", {{"on", "kvd"}})
+      .Add(1001, "fault.healed", "kill", {{"took_effect", false}, {"evidence", "ESRCH"}});
+  auto results = EvaluateChecks(s, b.events());
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].name, "faults-took-effect");
+  EXPECT_EQ(results[0].verdict, Verdict::kFail);
+}
+
+}  // namespace
+}  // namespace duende::harness
