@@ -1,0 +1,91 @@
+// Adapter: runs one daemon on one platform (the native supervisor, systemd, an OCI runtime)
+// behind one interface, and reports what happens to it as the native supervisor does
+// (framework::ServiceEvent: spawned, exited, restart_scheduled, gave_up, stopped...).
+//
+// An adapter translates; it does not duplicate: where the platform restarts by itself
+// (systemd Restart=) the adapter configures that and observes it. Only where the platform has
+// no restart policy (runc) does the adapter supervise, through the native Supervisor.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "duende/adapters/platform.h"
+#include "duende/adapters/render.h"
+#include "duende/framework/config.h"
+#include "duende/framework/result.h"
+#include "duende/framework/supervisor.h"
+
+namespace duende::adapters {
+
+class Adapter {
+ public:
+  using EventCallback = std::function<void(const framework::ServiceEvent&)>;
+
+  virtual ~Adapter() = default;
+
+  virtual Platform platform() const = 0;
+  virtual const framework::DaemonConfig& config() const = 0;
+
+  /// Installs what the platform needs (unit file, bundle) and starts the daemon; returns once
+  /// the platform has accepted the start. Errors: the platform tool's failure (io_error with
+  /// its message), ENOENT when the tool is missing.
+  virtual framework::Result<void> Start() = 0;
+
+  /// Stops the daemon (stop signal, SIGKILL after shutdown_timeout; no restart) and waits
+  /// until it is down. Idempotent.
+  virtual framework::Result<void> Stop() = 0;
+
+  /// Sends `signal` to the daemon's main process; the restart policy then applies as for any
+  /// other death. Errors: ESRCH when it is not running.
+  virtual framework::Result<void> Kill(int signal) = 0;
+
+  /// The daemon's state as the platform reports it (pid = its main process; restarts = the
+  /// platform's restart count, e.g. systemd's NRestarts).
+  virtual framework::Result<framework::ServiceStatus> Status() = 0;
+
+  /// `callback` sees every later event; it runs on the adapter's watcher thread and must not
+  /// block. Subscribe before Start() to see the first spawn.
+  virtual void Subscribe(EventCallback callback) = 0;
+
+  /// Stops the daemon if needed and removes what Start() installed. Idempotent; also done by
+  /// the destructor.
+  virtual framework::Result<void> Remove() = 0;
+};
+
+struct AdapterOptions {
+  RenderOptions render;
+
+  // systemd
+  /// Talk to the user manager (systemctl --user) instead of the system one.
+  bool systemd_user = true;
+  /// Where the unit file is installed; "" = $XDG_RUNTIME_DIR/systemd/user (user) or
+  /// /run/systemd/system (system): runtime directories, gone at reboot.
+  std::string systemd_unit_dir;
+  /// Prepended to every systemctl call, e.g. {"nsenter", "-t", "PID", "-m"} to reach a manager
+  /// in another mount namespace (see SystemdUserManager).
+  std::vector<std::string> systemd_command_prefix;
+  /// Added to the environment of every systemctl call (XDG_RUNTIME_DIR=... for --user).
+  std::vector<std::string> systemd_env;
+  /// The watcher asks `systemctl show` this often while nothing happens; a death of the main
+  /// process wakes it at once (pidfd).
+  std::chrono::milliseconds systemd_poll = std::chrono::milliseconds(200);
+
+  // OCI (runc)
+  /// Bundle directory; "" = a fresh directory under /run/duende/oci (or $TMPDIR).
+  std::string oci_bundle_dir;
+  /// Container id; "" = "duende-" + name.
+  std::string oci_container_id;
+  std::string runc = "runc";
+};
+
+/// An adapter for `platform` (native, systemd or oci; the others are render-only).
+/// Errors: invalid_argument for a render-only platform or a config that cannot be rendered.
+framework::Result<std::unique_ptr<Adapter>> MakeAdapter(Platform platform,
+                                                        const framework::DaemonConfig& config,
+                                                        const AdapterOptions& options = {});
+
+}  // namespace duende::adapters

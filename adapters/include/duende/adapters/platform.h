@@ -1,0 +1,47 @@
+// Platform: where a daemon runs (native supervisor, systemd, an OCI runtime, launchd) and
+// which artefact an adapter renders; DetectPlatform() picks one for this machine.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace duende::adapters {
+
+/// A platform an adapter runs on, or an artefact it renders. kDocker, kPodman and kCompose are
+/// render-only (command lines for users with a container engine).
+enum class Platform { kNative, kSystemd, kOci, kDocker, kPodman, kCompose, kLaunchd };
+
+/// "native", "systemd", "oci", "docker", "podman", "compose", "launchd".
+const char* PlatformName(Platform platform);
+/// The inverse of PlatformName(); nullopt for anything else.
+std::optional<Platform> ParsePlatform(std::string_view name);
+/// "native|systemd|oci|docker|podman|compose|launchd" for usage messages.
+std::string PlatformNames();
+
+/// What DetectPlatform() found and why.
+struct Detection {
+  Platform platform = Platform::kNative;
+  std::string reason;         ///< "systemd is PID 1 (/run/systemd/system exists)", ...
+  bool in_container = false;  ///< a container marker was found
+};
+
+struct DetectOptions {
+  /// An explicit choice wins over every marker ("" = detect). The CLI passes --platform.
+  std::string override_platform;
+  /// Read the DUENDE_PLATFORM environment variable as an override when override_platform
+  /// is empty.
+  bool use_environment = true;
+  /// Root directory the markers are looked up under ("/" normally; a fake root in tests).
+  std::string root = "/";
+};
+
+/// Picks the platform: an override; else macOS -> launchd; else a container marker
+/// (/.dockerenv, /run/.containerenv, "container=" in PID 1's environment) -> native (inside a
+/// container the native supervisor is the right one); else systemd as PID 1 (the directory
+/// /run/systemd/system, as sd_booted() checks) -> systemd; else native. An invalid override
+/// is reported in `reason` and falls back to detection; callers validating user input should
+/// use ParsePlatform() first.
+Detection DetectPlatform(const DetectOptions& options = {});
+
+}  // namespace duende::adapters

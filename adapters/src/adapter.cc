@@ -1,0 +1,40 @@
+#include "duende/adapters/adapter.h"
+
+#include "duende/adapters/native_adapter.h"
+#include "duende/adapters/oci_adapter.h"
+#include "duende/adapters/systemd_adapter.h"
+
+namespace duende::adapters {
+
+using framework::DaemonConfig;
+using framework::MessageError;
+using framework::Result;
+
+Result<std::unique_ptr<Adapter>> MakeAdapter(Platform platform, const DaemonConfig& config,
+                                             const AdapterOptions& options) {
+  DUENDE_TRY(CheckRenderable(config));
+  switch (platform) {
+    case Platform::kNative: {
+      auto a = NativeAdapter::Create(config, config);
+      if (!a.ok()) return a.error();
+      return std::unique_ptr<Adapter>(std::move(*a));
+    }
+    case Platform::kSystemd: {
+      auto a = SystemdAdapter::Create(config, options);
+      if (!a.ok()) return a.error();
+      return std::unique_ptr<Adapter>(std::move(*a));
+    }
+    case Platform::kOci: {
+      auto a = OciAdapter::Create(config, options);
+      if (!a.ok()) return a.error();
+      return std::unique_ptr<Adapter>(std::move(*a));
+    }
+    default:
+      break;
+  }
+  return MessageError(std::string("platform '") + PlatformName(platform) +
+                      "' is render-only here (use `duende adapter render`); adapters run on "
+                      "native, systemd and oci");
+}
+
+}  // namespace duende::adapters

@@ -1,0 +1,123 @@
+#include "duende/adapters/oci_adapter.h"
+
+#include <signal.h>
+#include <stdlib.h>
+
+#include <nlohmann/json.hpp>
+
+#include "duende/adapters/command.h"
+#include "duende/adapters/oci_spec.h"
+#include "text_util.h"
+
+namespace duende::adapters {
+
+using framework::DaemonConfig;
+using framework::ErrnoError;
+using framework::Error;
+using framework::Result;
+
+OciAdapter::OciAdapter(DaemonConfig config, AdapterOptions options, std::string bundle_dir,
+                       bool own_dir, std::string id)
+    : config_(std::move(config)),
+      options_(std::move(options)),
+      bundle_dir_(std::move(bundle_dir)),
+      own_dir_(own_dir),
+      id_(std::move(id)) {}
+
+Result<std::unique_ptr<OciAdapter>> OciAdapter::Create(const DaemonConfig& config,
+                                                       const AdapterOptions& options) {
+  auto runc = framework::FindExecutable(options.runc);
+  if (!runc.ok()) return runc.error();
+  std::string dir = options.oci_bundle_dir;
+  bool own = false;
+  if (dir.empty()) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string tmpl = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/duende-oci-" +
+                       config.name + ".XXXXXX";
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    if (::mkdtemp(buf.data()) == nullptr) return ErrnoError("unable to create " + tmpl);
+    dir = buf.data();
+    own = true;
+  }
+  DUENDE_TRY(WriteOciBundle(dir, config, options.render.oci));
+  std::string id =
+      options.oci_container_id.empty() ? "duende-" + config.name : options.oci_container_id;
+  std::unique_ptr<OciAdapter> a(new OciAdapter(config, options, dir, own, id));
+
+  // The supervised command: clear a container left by an earlier runc that died, then run
+  // this one in the foreground. The limits, user and environment are in config.json.
+  DaemonConfig service = config;
+  using internal::ShellQuote;
+  service.command = {"/bin/sh", "-c",
+                     ShellQuote(*runc) + " delete --force " + ShellQuote(id) +
+                         " >/dev/null 2>&1; exec " + ShellQuote(*runc) + " run --bundle " +
+                         ShellQuote(dir) + " " + ShellQuote(id)};
+  service.env.clear();
+  service.working_dir.clear();
+  service.user.clear();
+  service.group.clear();
+  service.resources = framework::ResourceConfig{};
+  auto inner = NativeAdapter::Create(config, service);
+  if (!inner.ok()) return inner.error();
+  a->inner_ = std::move(*inner);
+  return a;
+}
+
+OciAdapter::~OciAdapter() { (void)Remove(); }
+
+Result<void> OciAdapter::Start() { return inner_->Start(); }
+
+Result<void> OciAdapter::Stop() { return inner_->Stop(); }
+
+Result<void> OciAdapter::Kill(int signal) {
+  auto r = RunChecked({options_.runc, "kill", id_, std::to_string(signal)});
+  if (!r.ok()) {
+    return Error{std::make_error_code(std::errc::no_such_process), r.error().Message()};
+  }
+  return {};
+}
+
+pid_t OciAdapter::ContainerPid() {
+  auto r = RunCommand({options_.runc, "state", id_});
+  if (!r.ok() || !r->status.success()) return -1;
+  auto j = nlohmann::json::parse(r->out, nullptr, false);
+  if (j.is_discarded() || j.value("status", "") != "running") return -1;
+  return j.value("pid", -1);
+}
+
+Result<framework::ServiceStatus> OciAdapter::Status() {
+  auto st = inner_->Status();
+  if (!st.ok()) return st;
+  if (st->pid > 0) st->pid = ContainerPid();
+  return st;
+}
+
+void OciAdapter::Subscribe(EventCallback callback) {
+  inner_->Subscribe([cb = std::move(callback)](const framework::ServiceEvent& ev) {
+    framework::ServiceEvent e = ev;
+    // runc (and tini) report a death by signal N as exit code 128+N.
+    if (e.exit && !e.exit->signaled && e.exit->code > 128 && e.exit->code < 128 + 65) {
+      e.detail = "container exit code " + std::to_string(e.exit->code);
+      e.exit->signaled = true;
+      e.exit->signal = e.exit->code - 128;
+      e.exit->code = 0;
+    }
+    cb(e);
+  });
+}
+
+Result<void> OciAdapter::Remove() {
+  if (removed_) return {};
+  removed_ = true;
+  Result<void> stopped;
+  if (inner_) {
+    stopped = inner_->Stop();
+    (void)inner_->Remove();
+  }
+  (void)RunCommand({options_.runc, "delete", "--force", id_});
+  if (own_dir_) (void)RunCommand({"rm", "-rf", "--one-file-system", bundle_dir_});
+  return stopped;
+}
+
+}  // namespace duende::adapters

@@ -1,0 +1,158 @@
+#include "duende/adapters/render.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include "duende/adapters/container_cli.h"
+#include "duende/adapters/launchd_plist.h"
+#include "duende/adapters/oci_spec.h"
+#include "duende/adapters/systemd_unit.h"
+
+namespace duende::adapters {
+
+using framework::DaemonConfig;
+using framework::MessageError;
+using framework::Result;
+
+namespace {
+
+std::string NodeText(const toml::node& n) {
+  std::ostringstream out;
+  if (const auto* t = n.as_table()) {
+    out << toml::toml_formatter(*t);
+  } else if (const auto* a = n.as_array()) {
+    out << toml::toml_formatter(*a);
+  } else {
+    n.visit([&](const auto& v) { out << toml::toml_formatter(v); });
+  }
+  return out.str();
+}
+
+// Lists the keys whose values differ between the config and its translation, as
+// "key.path (value): what happened".
+void Diff(const toml::table& a, const toml::table& b, const std::string& prefix,
+          const char* platform, std::vector<std::string>* out) {
+  for (const auto& [key, node] : a) {
+    std::string path =
+        prefix.empty() ? std::string(key.str()) : prefix + "." + std::string(key.str());
+    const toml::node* other = b.get(key.str());
+    if (const auto* t = node.as_table(); t != nullptr && other != nullptr && other->is_table()) {
+      Diff(*t, *other->as_table(), path, platform, out);
+      continue;
+    }
+    if (other == nullptr) {
+      out->push_back(path + " = " + NodeText(node) + ": " + platform + " has no equivalent");
+    } else if (NodeText(node) != NodeText(*other)) {
+      out->push_back(path + " = " + NodeText(node) + ": " + platform + " gets " + NodeText(*other));
+    }
+  }
+}
+
+std::vector<std::string> Dropped(const DaemonConfig& original, const DaemonConfig& translated,
+                                 Platform platform) {
+  std::vector<std::string> out;
+  try {
+    auto a = toml::parse(framework::FormatDaemonConfig(original));
+    auto b = toml::parse(framework::FormatDaemonConfig(translated));
+    a.erase("app");  // the daemon's own settings travel in its config file, not the artefact
+    Diff(a, b, "", PlatformName(platform), &out);
+  } catch (const toml::parse_error& e) {
+    out.push_back(std::string("(could not compare the settings: ") + e.what() + ")");
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<void> CheckRenderable(const DaemonConfig& config) {
+  std::string where = config.source_file.empty() ? "config" : config.source_file;
+  if (config.name.empty()) {
+    return MessageError(where + ": 'name' is missing; every platform needs the daemon's name");
+  }
+  if (config.command.empty() || config.command[0].empty()) {
+    return MessageError(where +
+                        ": 'command' is missing; a platform needs the program to start, such "
+                        "as command = [\"/usr/bin/kvd\", \"--port\", \"7000\"]");
+  }
+  return {};
+}
+
+Result<std::string> Render(Platform platform, const DaemonConfig& config,
+                           const RenderOptions& options) {
+  switch (platform) {
+    case Platform::kNative:
+      DUENDE_TRY(CheckRenderable(config));
+      return framework::FormatDaemonConfig(config);
+    case Platform::kSystemd:
+      return RenderSystemdUnit(config, options.systemd);
+    case Platform::kOci:
+      return RenderOciConfig(config, options.oci);
+    case Platform::kDocker:
+      return RenderContainerRun(Engine::kDocker, config, options.container);
+    case Platform::kPodman:
+      return RenderContainerRun(Engine::kPodman, config, options.container);
+    case Platform::kCompose:
+      return RenderComposeService(config, options.container);
+    case Platform::kLaunchd:
+      return RenderLaunchdPlist(config, options.launchd);
+  }
+  return MessageError("unknown platform");
+}
+
+Result<Translation> Translate(Platform platform, const DaemonConfig& config,
+                              const RenderOptions& options) {
+  Translation t;
+  switch (platform) {
+    case Platform::kNative:
+      t.config = config;
+      break;
+    case Platform::kSystemd:
+      t = TranslateForSystemd(config, options.systemd);
+      break;
+    case Platform::kOci: {
+      auto r = TranslateForOci(config, options.oci);
+      if (!r.ok()) return r.error();
+      t = std::move(*r);
+      break;
+    }
+    case Platform::kDocker:
+    case Platform::kCompose:
+      t = TranslateForContainer(Engine::kDocker, config);
+      break;
+    case Platform::kPodman:
+      t = TranslateForContainer(Engine::kPodman, config);
+      break;
+    case Platform::kLaunchd:
+      t = TranslateForLaunchd(config);
+      break;
+  }
+  if (platform != Platform::kNative) {
+    t.config.source_file = config.source_file;
+    t.config.app = config.app;
+  }
+  t.dropped = Dropped(config, t.config, platform);
+  return t;
+}
+
+Result<DaemonConfig> ParseArtefact(Platform platform, std::string_view text,
+                                   const RenderOptions& options) {
+  switch (platform) {
+    case Platform::kNative:
+      return framework::ParseDaemonConfig(text, "native");
+    case Platform::kSystemd:
+      return ParseSystemdUnit(text);
+    case Platform::kOci:
+      return ParseOciConfig(text, options.oci);
+    case Platform::kDocker:
+    case Platform::kPodman:
+      return ParseContainerRun(text, options.container);
+    case Platform::kLaunchd:
+      return ParseLaunchdPlist(text);
+    case Platform::kCompose:
+      break;
+  }
+  return MessageError(std::string("no parser for ") + PlatformName(platform) + " artefacts",
+                      std::errc::function_not_supported);
+}
+
+}  // namespace duende::adapters
