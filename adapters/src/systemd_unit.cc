@@ -326,13 +326,12 @@ Result<std::string> RenderSystemdUnit(const DaemonConfig& config,
                         : c.restart.policy == Policy::kOnFailure ? "on-failure"
                                                                  : "no";
   u << "Restart=" << restart << '\n';
-  if (!c.restart.prevent_exit_codes.empty()) {
-    u << "RestartPreventExitStatus=";
-    for (size_t i = 0; i < c.restart.prevent_exit_codes.size(); ++i) {
-      u << (i ? " " : "") << c.restart.prevent_exit_codes[i];
-    }
-    u << '\n';
+  // Written even when empty: our default (78) is not systemd's (none).
+  u << "RestartPreventExitStatus=";
+  for (size_t i = 0; i < c.restart.prevent_exit_codes.size(); ++i) {
+    u << (i ? " " : "") << c.restart.prevent_exit_codes[i];
   }
+  u << '\n';
   u << "RestartSec=" << SystemdTimespan(c.restart.backoff.initial) << '\n';
   if (uint32_t steps = RestartSteps(config.restart.backoff, version); steps > 0) {
     u << "RestartSteps=" << steps << '\n';

@@ -1,0 +1,26 @@
+docker run \
+  --detach \
+  --name kvd \
+  --init \
+  --network host \
+  --restart always \
+  --stop-signal SIGINT \
+  --stop-timeout 15 \
+  --user daemon:daemon \
+  --workdir /var/lib/kvd \
+  --env 'GREETING=hello world' \
+  --env KVD_MODE=strict \
+  --env DUENDE_MLOCK=1 \
+  --env DUENDE_MLOCK_REQUIRED=1 \
+  --memory 268435456 \
+  --cpus 0.5 \
+  --pids-limit 64 \
+  --ulimit nofile=4096:4096 \
+  --ulimit memlock=-1:-1 \
+  --cap-add IPC_LOCK \
+  --health-cmd '/usr/bin/kvd-check --quick' \
+  --health-interval 2s \
+  --health-timeout 500ms \
+  --health-retries 4 \
+  --health-start-period 10s \
+  debian:12 /usr/bin/env kvd --port 7000
