@@ -1,0 +1,182 @@
+// Supervisor: runs any number of child processes and keeps them running.
+//
+// Each service is a DaemonConfig (command, env, limits, [restart], [health]). The decisions
+// (restart or not, after which delay, when to give up, when to SIGKILL) are made by the pure
+// RestartPolicy; this class is the I/O around it: one epoll loop with a pidfd per child, one
+// timerfd for every deadline, an eventfd for commands from other threads, and (optionally) a
+// signalfd. Nothing polls: an idle supervisor sleeps in epoll_wait with zero wake-ups.
+//
+// Threads: Run() may run on its own thread while any other thread calls Add/Start/Stop/
+// Restart/Status/Subscribe/Shutdown; those are queued to the loop and wait for their result.
+// Before Run() (or after it returned) they run directly on the caller's thread. Subscriber
+// callbacks run on the thread that runs the loop and must not block.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "duende/framework/config.h"
+#include "duende/framework/event_loop.h"
+#include "duende/framework/process.h"
+#include "duende/framework/restart_policy.h"
+#include "duende/framework/result.h"
+
+namespace duende::framework {
+
+/// One state change of one service.
+struct ServiceEvent {
+  uint64_t seq = 0;   ///< 1, 2, ... per Supervisor
+  int64_t ts_ns = 0;  ///< CLOCK_MONOTONIC when it happened
+  std::string service;
+  EventType type = EventType::kSpawned;
+  ServiceState state = ServiceState::kStopped;  ///< the state after the event
+  pid_t pid = -1;                  ///< the child concerned (spawned, exited, stopping, killed, ...)
+  pid_t pgid = -1;                 ///< its process group (the target of stop signals)
+  std::optional<ExitStatus> exit;  ///< kExited
+  std::chrono::nanoseconds delay{0};  ///< kRestartScheduled; kGaveUp: retry after (0: never)
+  std::string detail;                 ///< reason, STATUS= text, spawn error, ...
+
+  /// "kvd: exited (pid 4242): killed by signal 9 (SIGKILL) [backoff]"
+  std::string ToString() const;
+};
+
+/// A snapshot of one service.
+struct ServiceStatus {
+  std::string name;
+  ServiceState state = ServiceState::kStopped;
+  pid_t pid = -1;   ///< current child, -1 when none
+  pid_t pgid = -1;  ///< its process group, -1 when none
+  bool ready = false;
+  uint64_t restarts = 0;  ///< restarts made by the policy since Add()
+  uint32_t attempt = 0;   ///< restarts in a row (the backoff attempt)
+  uint64_t spawns = 0;    ///< children started since Add()
+  std::optional<ExitStatus> last_exit;
+  std::string reason;                    ///< why failed/exited, or the last health failure
+  std::string status_text;               ///< last STATUS= from the child
+  int64_t since_ns = 0;                  ///< when the current state began
+  std::optional<int64_t> next_start_ns;  ///< scheduled restart / retry
+};
+
+struct SupervisorOptions {
+  /// Directory for per-service logs "<name>.log" (child stdout+stderr through a pipe, with
+  /// size rotation). "": children inherit the supervisor's stdout/stderr.
+  std::string log_dir;
+  uint64_t log_max_bytes = 10u << 20;
+  uint32_t log_keep = 5;
+  /// Become the child subreaper (PR_SET_CHILD_SUBREAPER), so that orphaned grandchildren are
+  /// reparented to us and reaped instead of escaping to init.
+  bool subreaper = true;
+  /// Read SIGTERM/SIGINT (-> Shutdown) and SIGCHLD (-> reap every orphan) from a signalfd.
+  /// The caller must have blocked these signals in every thread (a dedicated process such as
+  /// `duende supervise` does it first thing in main()).
+  bool handle_signals = false;
+  /// Seed of the jitter generators (0: random). The seed of each service is logged.
+  uint64_t seed = 0;
+};
+
+class Supervisor {
+ public:
+  using EventCallback = std::function<void(const ServiceEvent&)>;
+  using SubscriptionId = uint64_t;
+
+  /// Errors: the loop's descriptors could not be created (EMFILE), or signalfd/prctl failed.
+  static Result<std::unique_ptr<Supervisor>> Create(SupervisorOptions options = {});
+
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+  /// Any child still running is killed (SIGKILL to its group) and reaped.
+  ~Supervisor();
+
+  /// Adds a service (stopped; `start` starts it at once). Errors (invalid_argument): empty or
+  /// duplicate name, empty command, a liveness probe of kind notify; the errno of creating
+  /// its log file or notify socket.
+  Result<void> Add(const DaemonConfig& config, bool start = false);
+  /// Errors for the four below: invalid_argument "no service named X"; Start during shutdown.
+  Result<void> Start(const std::string& name);
+  /// Stop signal + SIGCONT to the group, SIGKILL after shutdown_timeout. A double stop is a
+  /// no-op. Returns once the stop is under way (subscribe for `stopped`).
+  Result<void> Stop(const std::string& name);
+  Result<void> Restart(const std::string& name);
+  Result<ServiceStatus> Status(const std::string& name);
+  /// Every service, in the order added.
+  std::vector<ServiceStatus> StatusAll();
+  void StartAll();
+
+  /// `callback` sees every later event.
+  SubscriptionId Subscribe(EventCallback callback);
+  void Unsubscribe(SubscriptionId id);
+
+  /// Stops every service; Run() returns once none has a child left. Thread-safe; idempotent.
+  void Shutdown();
+  /// Runs the loop until Shutdown() has completed. Errors: epoll_wait failed.
+  Result<void> Run();
+
+  /// The loop (for adding a control socket on the loop thread). Use only from callbacks that
+  /// run on the loop, or before Run().
+  EventLoop& loop() { return *loop_; }
+  /// Runs `fn` on the loop thread (or inline when the loop is not running) and waits.
+  void Call(const std::function<void()>& fn);
+
+  /// Wake-ups of the loop so far; orphans reaped so far.
+  uint64_t wakeups() const { return loop_->wakeups(); }
+  uint64_t orphans_reaped() const { return orphans_reaped_.load(); }
+
+ private:
+  struct Service;
+  explicit Supervisor(SupervisorOptions options, std::unique_ptr<EventLoop> loop);
+
+  Service* Find(const std::string& name);
+  Result<void> AddLocked(const DaemonConfig& config, bool start);
+  void Apply(Service& s, PolicyStep& step, pid_t ended_pid = -1);
+  void DoSpawn(Service& s, PolicyStep* out);
+  void SignalGroup(Service& s, int signal);
+  void OnChildExit(Service& s);
+  void OnNotify(Service& s);
+  void OnLogReadable(Service& s);
+  void RearmTimer(Service& s);
+  void UpdateProbes(Service& s);
+  void ScheduleProbe(Service& s, int64_t at_ns);
+  void RunProbe(Service& s);
+  void SweepGroup(pid_t pgid, int round);
+  void SweepAll();
+  void ReapLingering();
+  void OnSignal();
+  void Emit(Service& s, ServiceEvent ev, std::optional<ServiceState> state = std::nullopt);
+  void MaybeFinishShutdown();
+  bool AnyChild() const;
+  bool OnLoopThread() const;
+  ServiceStatus StatusOf(const Service& s) const;
+
+  SupervisorOptions options_;
+  std::unique_ptr<EventLoop> loop_;
+  UniqueFd signal_fd_;
+  std::vector<std::unique_ptr<Service>> services_;
+  std::unordered_map<std::string, Service*> by_name_;
+  std::unordered_map<pid_t, Service*> by_pid_;
+  std::map<SubscriptionId, EventCallback> subscribers_;
+  SubscriptionId next_subscription_ = 1;
+  uint64_t seq_ = 0;
+  std::atomic<uint64_t> orphans_reaped_{0};
+  std::set<pid_t> lingering_;  // groups whose leader ended but members remain
+  bool shutting_down_ = false;
+
+  // Who runs the loop: commands from other threads are posted while it runs.
+  mutable std::recursive_mutex run_mu_;
+  bool running_ = false;
+  std::thread::id loop_thread_;
+};
+
+}  // namespace duende::framework

@@ -1,0 +1,730 @@
+#include "duende/framework/supervisor.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <future>
+#include <random>
+
+#include "duende/framework/clock.h"
+#include "duende/framework/notify_socket.h"
+#include "duende/framework/probe.h"
+#include "duende/framework/rotating_file.h"
+
+namespace duende::framework {
+
+using std::chrono::nanoseconds;
+
+namespace {
+
+// After the main process of a service ended, its group is swept for orphans this many times,
+// at 1, 2, 4, ... ms, until the group is empty: about 2 s in all, then given up.
+constexpr int kSweepRounds = 11;
+
+PolicyOptions MakePolicyOptions(const DaemonConfig& c, uint64_t seed) {
+  PolicyOptions p;
+  p.restart = c.restart;
+  p.stop_timeout = c.shutdown_timeout;
+  const auto kind = c.health.readiness.kind;
+  p.wait_for_ready = kind != ProbeConfig::Kind::kNone;
+  p.ready_timeout = p.wait_for_ready ? c.health.readiness.grace_period : nanoseconds(0);
+  p.watchdog = c.health.watchdog;
+  p.seed = seed;
+  return p;
+}
+
+}  // namespace
+
+struct Supervisor::Service {
+  DaemonConfig config;
+  RestartPolicy policy;
+  uint64_t seed = 0;
+  Child child;
+  pid_t pgid = -1;
+  uint64_t spawns = 0;
+  std::optional<NotifySocket> notify;
+  UniqueFd log_read;
+  UniqueFd log_write;
+  std::optional<RotatingFile> log;
+  EventLoop::TimerId timer = 0;
+  int64_t timer_at = -1;
+  enum class ProbeMode { kNone, kReadiness, kLiveness } probe_mode = ProbeMode::kNone;
+  std::unique_ptr<ProbeRun> probe;
+  EventLoop::TimerId probe_timer = 0;
+  uint32_t liveness_failures = 0;
+  pid_t probe_pid = -1;  // the child the probes are about
+  std::optional<ExitStatus> last_exit;
+  std::string last_reason;
+  std::string status_text;
+  int64_t since_ns = 0;
+  ServiceState last_state = ServiceState::kStopped;
+
+  Service(DaemonConfig c, uint64_t s)
+      : config(std::move(c)), policy(MakePolicyOptions(config, s)), seed(s) {}
+};
+
+std::string ServiceEvent::ToString() const {
+  std::string s = service + ": " + EventTypeName(type);
+  if (pid > 0) s += " (pid " + std::to_string(pid) + ")";
+  if (exit) s += ": " + exit->ToString();
+  if (type == EventType::kRestartScheduled) s += " in " + FormatDuration(delay);
+  if (!detail.empty() && !exit) s += ": " + detail;
+  s += std::string(" [") + StateName(state) + "]";
+  return s;
+}
+
+Result<std::unique_ptr<Supervisor>> Supervisor::Create(SupervisorOptions options) {
+  auto loop = EventLoop::Create();
+  if (!loop.ok()) return loop.error();
+  std::unique_ptr<Supervisor> sup(new Supervisor(std::move(options), std::move(*loop)));
+  if (sup->options_.subreaper && ::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+    return ErrnoError("unable to become child subreaper");
+  }
+  // A supervisor of many children needs a descriptor or three per child: use the hard limit.
+  rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &nofile);
+  }
+  if (sup->options_.handle_signals) {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int sig : {SIGTERM, SIGINT, SIGCHLD}) sigaddset(&set, sig);
+    sup->signal_fd_.Reset(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
+    if (!sup->signal_fd_) return ErrnoError("unable to create signalfd");
+    Supervisor* raw = sup.get();
+    DUENDE_TRY(
+        sup->loop_->Watch(sup->signal_fd_.get(), EPOLLIN, [raw](uint32_t) { raw->OnSignal(); }));
+  }
+  return sup;
+}
+
+Supervisor::Supervisor(SupervisorOptions options, std::unique_ptr<EventLoop> loop)
+    : options_(std::move(options)), loop_(std::move(loop)) {}
+
+Supervisor::~Supervisor() {
+  for (auto& s : services_) {
+    s->probe.reset();
+    if (s->child.pidfd) {
+      ::kill(-s->pgid, SIGKILL);
+      (void)WaitExit(s->child.pidfd.get());
+      loop_->Unwatch(s->child.pidfd.get());
+      SweepGroup(s->pgid, kSweepRounds);
+    }
+  }
+  ReapLingering();
+}
+
+bool Supervisor::OnLoopThread() const {
+  std::lock_guard<std::recursive_mutex> lock(run_mu_);
+  return !running_ || std::this_thread::get_id() == loop_thread_;
+}
+
+void Supervisor::Call(const std::function<void()>& fn) {
+  std::unique_lock<std::recursive_mutex> lock(run_mu_);
+  if (!running_ || std::this_thread::get_id() == loop_thread_) {
+    fn();  // the loop is not running elsewhere; holding run_mu_ keeps Run() from starting
+    return;
+  }
+  std::promise<void> done;
+  std::future<void> f = done.get_future();
+  // Posted under run_mu_: Run() drains the queue after clearing running_, so this runs.
+  loop_->Post([&] {
+    fn();
+    done.set_value();
+  });
+  lock.unlock();
+  f.get();
+}
+
+Supervisor::Service* Supervisor::Find(const std::string& name) {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : it->second;
+}
+
+Result<void> Supervisor::Add(const DaemonConfig& config, bool start) {
+  Result<void> r;
+  Call([&] { r = AddLocked(config, start); });
+  return r;
+}
+
+Result<void> Supervisor::AddLocked(const DaemonConfig& config, bool start) {
+  if (config.name.empty()) return MessageError("a service needs a name");
+  if (by_name_.count(config.name) != 0) {
+    return MessageError("a service named '" + config.name + "' already exists");
+  }
+  if (config.command.empty()) {
+    return MessageError("service '" + config.name + "' has an empty command");
+  }
+  if (config.health.liveness.kind == ProbeConfig::Kind::kNotify) {
+    return MessageError("service '" + config.name +
+                        "': a liveness probe cannot be 'notify'; use watchdog = \"5s\"");
+  }
+  uint64_t seed = options_.seed;
+  if (seed == 0) {
+    seed = std::random_device{}();
+    seed = (seed << 32) ^ std::random_device{}();
+  } else {
+    seed ^= std::hash<std::string>{}(config.name);
+  }
+  auto s = std::make_unique<Service>(config, seed);
+  if (config.health.readiness.kind == ProbeConfig::Kind::kNotify ||
+      config.health.watchdog.count() > 0) {
+    auto ns = NotifySocket::Create(config.name);
+    if (!ns.ok()) return ns.error();
+    s->notify.emplace(std::move(*ns));
+  }
+  if (!options_.log_dir.empty()) {
+    auto file = RotatingFile::Open(options_.log_dir + "/" + config.name + ".log",
+                                   options_.log_max_bytes, options_.log_keep);
+    if (!file.ok()) return file.error();
+    s->log.emplace(std::move(*file));
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoError("unable to create log pipe");
+    s->log_read.Reset(fds[0]);
+    s->log_write.Reset(fds[1]);
+    ::fcntl(fds[0], F_SETFL, O_NONBLOCK);
+  }
+  Service* raw = s.get();
+  if (s->notify) {
+    DUENDE_TRY(loop_->Watch(s->notify->fd(), EPOLLIN, [this, raw](uint32_t) { OnNotify(*raw); }));
+  }
+  if (s->log_read) {
+    DUENDE_TRY(
+        loop_->Watch(s->log_read.get(), EPOLLIN, [this, raw](uint32_t) { OnLogReadable(*raw); }));
+  }
+  s->since_ns = MonotonicNs();
+  by_name_[config.name] = raw;
+  services_.push_back(std::move(s));
+  if (start && !shutting_down_) {
+    PolicyStep step;
+    raw->policy.Start(MonotonicNs(), &step);
+    Apply(*raw, step);
+  }
+  return {};
+}
+
+Result<void> Supervisor::Start(const std::string& name) {
+  Result<void> r;
+  Call([&] {
+    Service* s = Find(name);
+    if (s == nullptr) {
+      r = MessageError("no service named '" + name + "'");
+      return;
+    }
+    if (shutting_down_) {
+      r = MessageError("the supervisor is shutting down", std::errc::operation_canceled);
+      return;
+    }
+    PolicyStep step;
+    s->policy.Start(MonotonicNs(), &step);
+    Apply(*s, step);
+  });
+  return r;
+}
+
+Result<void> Supervisor::Stop(const std::string& name) {
+  Result<void> r;
+  Call([&] {
+    Service* s = Find(name);
+    if (s == nullptr) {
+      r = MessageError("no service named '" + name + "'");
+      return;
+    }
+    PolicyStep step;
+    s->policy.Stop(MonotonicNs(), &step);
+    Apply(*s, step);
+  });
+  return r;
+}
+
+Result<void> Supervisor::Restart(const std::string& name) {
+  Result<void> r;
+  Call([&] {
+    Service* s = Find(name);
+    if (s == nullptr) {
+      r = MessageError("no service named '" + name + "'");
+      return;
+    }
+    if (shutting_down_) {
+      r = MessageError("the supervisor is shutting down", std::errc::operation_canceled);
+      return;
+    }
+    PolicyStep step;
+    s->policy.Restart(MonotonicNs(), &step);
+    Apply(*s, step);
+  });
+  return r;
+}
+
+void Supervisor::StartAll() {
+  Call([&] {
+    if (shutting_down_) return;
+    for (auto& s : services_) {
+      PolicyStep step;
+      s->policy.Start(MonotonicNs(), &step);
+      Apply(*s, step);
+    }
+  });
+}
+
+ServiceStatus Supervisor::StatusOf(const Service& s) const {
+  ServiceStatus st;
+  st.name = s.config.name;
+  st.state = s.policy.state();
+  if (s.child.pidfd) {
+    st.pid = s.child.pid;
+    st.pgid = s.pgid;
+  }
+  st.ready = st.state == ServiceState::kRunning;
+  st.restarts = s.policy.restarts();
+  st.attempt = s.policy.attempt();
+  st.spawns = s.spawns;
+  st.last_exit = s.last_exit;
+  st.reason = s.policy.reason().empty() ? s.last_reason : s.policy.reason();
+  st.status_text = s.status_text;
+  st.since_ns = s.since_ns;
+  st.next_start_ns = s.policy.next_start_ns();
+  return st;
+}
+
+Result<ServiceStatus> Supervisor::Status(const std::string& name) {
+  std::optional<ServiceStatus> st;
+  Call([&] {
+    if (Service* s = Find(name)) st = StatusOf(*s);
+  });
+  if (!st) return MessageError("no service named '" + name + "'");
+  return *st;
+}
+
+std::vector<ServiceStatus> Supervisor::StatusAll() {
+  std::vector<ServiceStatus> out;
+  Call([&] {
+    out.reserve(services_.size());
+    for (const auto& s : services_) out.push_back(StatusOf(*s));
+  });
+  return out;
+}
+
+Supervisor::SubscriptionId Supervisor::Subscribe(EventCallback callback) {
+  SubscriptionId id = 0;
+  Call([&] {
+    id = next_subscription_++;
+    subscribers_.emplace(id, std::move(callback));
+  });
+  return id;
+}
+
+void Supervisor::Unsubscribe(SubscriptionId id) {
+  Call([&] { subscribers_.erase(id); });
+}
+
+void Supervisor::Emit(Service& s, ServiceEvent ev, std::optional<ServiceState> state) {
+  ev.seq = ++seq_;
+  ev.ts_ns = MonotonicNs();
+  ev.service = s.config.name;
+  ev.state = state.value_or(s.policy.state());
+  if (ev.state != s.last_state) {
+    s.last_state = ev.state;
+    s.since_ns = ev.ts_ns;
+  }
+  // Copied: a callback may unsubscribe itself (or others) while we iterate.
+  auto snapshot = subscribers_;
+  for (auto& [id, cb] : snapshot) cb(ev);
+}
+
+void Supervisor::Apply(Service& s, PolicyStep& step, pid_t ended_pid) {
+  for (auto& pe : step.events) {
+    ServiceEvent ev;
+    ev.type = pe.type;
+    ev.delay = pe.delay;
+    ev.detail = pe.reason;
+    if (pe.type == EventType::kExited) {
+      ev.pid = ended_pid;
+      ev.pgid = ended_pid;
+      ev.exit = s.last_exit;
+    } else if (s.child.pidfd) {
+      ev.pid = s.child.pid;
+      ev.pgid = s.pgid;
+    }
+    if (pe.type == EventType::kHealthFailed || pe.type == EventType::kGaveUp ||
+        pe.type == EventType::kSpawnFailed) {
+      s.last_reason = pe.reason;
+    }
+    Emit(s, std::move(ev), pe.state);
+  }
+  for (PolicyAction action : step.actions) {
+    switch (action) {
+      case PolicyAction::kSpawn: {
+        PolicyStep next;
+        DoSpawn(s, &next);
+        Apply(s, next);
+        break;
+      }
+      case PolicyAction::kSignalStop:
+        SignalGroup(s, s.config.stop_signal);
+        // A stopped (SIGSTOP) process would never see the stop signal.
+        SignalGroup(s, SIGCONT);
+        break;
+      case PolicyAction::kKill:
+        SignalGroup(s, SIGKILL);
+        break;
+    }
+  }
+  RearmTimer(s);
+  UpdateProbes(s);
+  MaybeFinishShutdown();
+}
+
+void Supervisor::SignalGroup(Service& s, int signal) {
+  if (!s.child.pidfd) return;
+  // The leader is not reaped before its pidfd says so, so its pid (= pgid) is still ours.
+  if (::kill(-s.pgid, signal) != 0) (void)SignalPidfd(s.child.pidfd.get(), signal);
+}
+
+void Supervisor::DoSpawn(Service& s, PolicyStep* out) {
+  const DaemonConfig& c = s.config;
+  SpawnOptions o;
+  o.argv = c.command;
+  for (const auto& [k, v] : c.env) o.env_overrides.push_back(k + "=" + v);
+  o.env_overrides.push_back("DUENDE_SERVICE=" + c.name);
+  if (s.notify) o.env_overrides.push_back("NOTIFY_SOCKET=" + s.notify->address());
+  if (c.health.watchdog.count() > 0) {
+    o.env_overrides.push_back("WATCHDOG_USEC=" + std::to_string(c.health.watchdog.count() / 1000));
+  }
+  o.working_dir = c.working_dir;
+  o.new_process_group = true;
+  o.parent_death_signal = SIGKILL;
+  o.stdin_fd = -1;
+  if (s.log_write) {
+    o.stdout_fd = s.log_write.get();
+    o.stderr_fd = s.log_write.get();
+  }
+  const auto& r = c.resources;
+  auto lim = [&](int resource, std::optional<uint64_t> v) {
+    if (v) o.rlimits.push_back({resource, static_cast<rlim_t>(*v), static_cast<rlim_t>(*v)});
+  };
+  lim(RLIMIT_NOFILE, r.open_files);
+  lim(RLIMIT_AS, r.address_space);
+  lim(RLIMIT_NPROC, r.processes);
+  lim(RLIMIT_CORE, r.core_size);
+  if (r.lock_memory) o.rlimits.push_back({RLIMIT_MEMLOCK, RLIM_INFINITY, RLIM_INFINITY});
+  if (!c.user.empty()) {
+    passwd* pw = ::getpwnam(c.user.c_str());
+    if (pw == nullptr) {
+      s.policy.SpawnFailed(MonotonicNs(),
+                           "unable to spawn " + c.command[0] + ": no user '" + c.user + "'", out);
+      return;
+    }
+    o.uid = pw->pw_uid;
+    if (c.group.empty()) o.gid = pw->pw_gid;
+  }
+  if (!c.group.empty()) {
+    group* gr = ::getgrnam(c.group.c_str());
+    if (gr == nullptr) {
+      s.policy.SpawnFailed(MonotonicNs(),
+                           "unable to spawn " + c.command[0] + ": no group '" + c.group + "'", out);
+      return;
+    }
+    o.gid = gr->gr_gid;
+  }
+  auto child = Spawn(o);
+  if (!child.ok()) {
+    s.policy.SpawnFailed(MonotonicNs(), child.error().Message(), out);
+    return;
+  }
+  s.child = std::move(*child);
+  s.pgid = s.child.pid;
+  ++s.spawns;
+  s.status_text.clear();
+  by_pid_[s.child.pid] = &s;
+  Service* raw = &s;
+  (void)loop_->Watch(s.child.pidfd.get(), EPOLLIN, [this, raw](uint32_t) { OnChildExit(*raw); });
+  ServiceEvent ev;
+  ev.type = EventType::kSpawned;
+  ev.pid = s.child.pid;
+  ev.pgid = s.pgid;
+  ev.detail = c.command[0];
+  Emit(s, std::move(ev));
+  s.policy.Spawned(MonotonicNs(), out);
+}
+
+void Supervisor::OnChildExit(Service& s) {
+  if (!s.child.pidfd) return;
+  const pid_t pid = s.child.pid;
+  const pid_t pgid = s.pgid;
+  ExitStatus status;
+  // The leader is a zombie now, which keeps its group id reserved: anything it left in its
+  // group is killed first (a worker holding the port must not outlive a restart).
+  ::kill(-pgid, SIGKILL);
+  auto r = TryReap(s.child.pidfd.get());
+  if (r.ok() && !r->has_value()) return;  // not exited yet
+  if (r.ok()) status = **r;
+  // Messages and output sent just before the exit belong to this run: take them first.
+  if (s.notify) OnNotify(s);
+  if (s.log_read) OnLogReadable(s);
+  loop_->Unwatch(s.child.pidfd.get());
+  s.child.pidfd.Reset();
+  s.child.pid = -1;
+  by_pid_.erase(pid);
+  s.last_exit = status;
+  PolicyStep step;
+  s.policy.Exited(MonotonicNs(), status, &step);
+  Apply(s, step, pid);
+  SweepGroup(pgid, 0);
+}
+
+void Supervisor::SweepGroup(pid_t pgid, int round) {
+  if (pgid <= 0) return;
+  while (true) {
+    siginfo_t info{};
+    if (::waitid(P_PGID, static_cast<id_t>(pgid), &info, WEXITED | WNOHANG) != 0) break;
+    if (info.si_pid == 0) break;
+    ++orphans_reaped_;
+  }
+  if (round >= kSweepRounds || ::kill(-pgid, 0) != 0) {  // given up, or the group is gone
+    lingering_.erase(pgid);
+    return;
+  }
+  lingering_.insert(pgid);
+  ::kill(-pgid, SIGKILL);
+  loop_->AddTimer(MonotonicNs() + (int64_t{1000000} << round),
+                  [this, pgid, round] { SweepGroup(pgid, round + 1); });
+}
+
+void Supervisor::ReapLingering() {
+  // Members left in a group were sent SIGKILL: a blocking wait returns promptly, and ECHILD
+  // (nothing of that group is our child) ends it.
+  for (pid_t pgid : lingering_) {
+    ::kill(-pgid, SIGKILL);
+    siginfo_t info{};
+    while (::waitid(P_PGID, static_cast<id_t>(pgid), &info, WEXITED) == 0) ++orphans_reaped_;
+  }
+  lingering_.clear();
+}
+
+void Supervisor::SweepAll() {
+  // A dedicated process (handle_signals): every zombie is ours to reap. A managed child is
+  // handled as an exit; any other is an orphan reparented to us (subreaper).
+  while (true) {
+    siginfo_t info{};
+    if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0) break;
+    if (info.si_pid == 0) break;
+    auto it = by_pid_.find(info.si_pid);
+    if (it != by_pid_.end()) {
+      OnChildExit(*it->second);
+      continue;
+    }
+    bool is_probe = false;
+    for (auto& s : services_) {
+      if (s->probe && s->probe->pid() == info.si_pid) is_probe = true;
+    }
+    if (is_probe) break;  // its own pidfd callback reaps it, then sweeps again
+    ::waitpid(info.si_pid, nullptr, WNOHANG);
+    ++orphans_reaped_;
+  }
+}
+
+void Supervisor::OnSignal() {
+  signalfd_siginfo si{};
+  bool chld = false;
+  while (::read(signal_fd_.get(), &si, sizeof si) == sizeof si) {
+    if (si.ssi_signo == SIGCHLD) {
+      chld = true;
+    } else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+      Shutdown();
+    }
+  }
+  if (chld) SweepAll();
+}
+
+void Supervisor::OnNotify(Service& s) {
+  for (const NotifyMessage& m : s.notify->Drain()) {
+    if (!s.child.pidfd) continue;  // nobody to attribute it to
+    const int64_t now = MonotonicNs();
+    if (m.status) {
+      s.status_text = *m.status;
+      ServiceEvent ev;
+      ev.type = EventType::kStatus;
+      ev.pid = s.child.pid;
+      ev.pgid = s.pgid;
+      ev.detail = *m.status;
+      Emit(s, std::move(ev));
+    }
+    if (m.stopping) {
+      ServiceEvent ev;
+      ev.type = EventType::kStatus;
+      ev.pid = s.child.pid;
+      ev.pgid = s.pgid;
+      ev.detail = "STOPPING=1";
+      Emit(s, std::move(ev));
+    }
+    PolicyStep step;
+    if (m.ready && s.config.health.readiness.kind == ProbeConfig::Kind::kNotify) {
+      s.policy.Ready(now, &step);
+    }
+    if (m.watchdog) s.policy.WatchdogPing(now);
+    Apply(s, step);
+  }
+}
+
+void Supervisor::OnLogReadable(Service& s) {
+  char buf[65536];
+  while (true) {
+    ssize_t n = ::read(s.log_read.get(), buf, sizeof buf);
+    if (n <= 0) break;
+    (void)s.log->Write(std::string_view(buf, static_cast<size_t>(n)));
+    if (static_cast<size_t>(n) < sizeof buf) break;
+  }
+}
+
+void Supervisor::RearmTimer(Service& s) {
+  std::optional<int64_t> at = s.policy.NextDeadline();
+  if (at && *at == s.timer_at && s.timer != 0) return;
+  if (s.timer != 0) {
+    loop_->CancelTimer(s.timer);
+    s.timer = 0;
+    s.timer_at = -1;
+  }
+  if (!at) return;
+  Service* raw = &s;
+  s.timer_at = *at;
+  s.timer = loop_->AddTimer(*at, [this, raw] {
+    raw->timer = 0;
+    raw->timer_at = -1;
+    PolicyStep step;
+    raw->policy.Tick(MonotonicNs(), &step);
+    Apply(*raw, step);
+  });
+}
+
+void Supervisor::UpdateProbes(Service& s) {
+  using Mode = Service::ProbeMode;
+  Mode want = Mode::kNone;
+  const auto ready_kind = s.config.health.readiness.kind;
+  const auto live_kind = s.config.health.liveness.kind;
+  const ServiceState st = s.policy.state();
+  if (st == ServiceState::kStarting && ready_kind != ProbeConfig::Kind::kNone &&
+      ready_kind != ProbeConfig::Kind::kNotify && s.child.pidfd) {
+    want = Mode::kReadiness;
+  } else if (st == ServiceState::kRunning && live_kind != ProbeConfig::Kind::kNone) {
+    want = Mode::kLiveness;
+  }
+  const pid_t for_pid = want == Mode::kNone ? -1 : s.child.pid;
+  if (want == s.probe_mode && for_pid == s.probe_pid) return;
+  s.probe_pid = for_pid;
+  s.probe.reset();
+  if (s.probe_timer != 0) {
+    loop_->CancelTimer(s.probe_timer);
+    s.probe_timer = 0;
+  }
+  s.probe_mode = want;
+  s.liveness_failures = 0;
+  if (want == Mode::kReadiness) ScheduleProbe(s, MonotonicNs());
+  if (want == Mode::kLiveness) {
+    ScheduleProbe(s, MonotonicNs() + s.config.health.liveness.interval.count());
+  }
+}
+
+void Supervisor::ScheduleProbe(Service& s, int64_t at_ns) {
+  Service* raw = &s;
+  s.probe_timer = loop_->AddTimer(at_ns, [this, raw] {
+    raw->probe_timer = 0;
+    RunProbe(*raw);
+  });
+}
+
+void Supervisor::RunProbe(Service& s) {
+  using Mode = Service::ProbeMode;
+  const bool readiness = s.probe_mode == Mode::kReadiness;
+  const ProbeConfig& cfg = readiness ? s.config.health.readiness : s.config.health.liveness;
+  Service* raw = &s;
+  auto on_result = [this, raw, readiness](const ProbeResult& result) {
+    Service& sv = *raw;
+    const ProbeConfig& pc = readiness ? sv.config.health.readiness : sv.config.health.liveness;
+    // Destroying the finished ProbeRun is safe: it touches nothing after calling us.
+    std::unique_ptr<ProbeRun> finished = std::move(sv.probe);
+    const int64_t now = MonotonicNs();
+    PolicyStep step;
+    if (readiness) {
+      if (result.healthy) {
+        sv.policy.Ready(now, &step);
+      } else {
+        ScheduleProbe(sv, now + pc.interval.count());
+      }
+    } else if (result.healthy) {
+      sv.liveness_failures = 0;
+      ScheduleProbe(sv, now + pc.interval.count());
+    } else if (++sv.liveness_failures >= std::max<uint32_t>(1, pc.failure_threshold)) {
+      sv.policy.HealthFailed(now,
+                             "liveness probe failed " + std::to_string(sv.liveness_failures) +
+                                 " times in a row: " + result.detail,
+                             &step);
+    } else {
+      ScheduleProbe(sv, now + pc.interval.count());
+    }
+    Apply(sv, step);
+    if (options_.handle_signals) SweepAll();
+  };
+  auto run = ProbeRun::Start(loop_.get(), cfg, on_result);
+  if (run.ok()) {
+    s.probe = std::move(*run);
+  } else {
+    on_result(ProbeResult{false, run.error().Message()});
+  }
+}
+
+bool Supervisor::AnyChild() const {
+  for (const auto& s : services_) {
+    if (s->child.pidfd) return true;
+  }
+  return false;
+}
+
+void Supervisor::MaybeFinishShutdown() {
+  if (shutting_down_ && !AnyChild()) loop_->Quit();
+}
+
+void Supervisor::Shutdown() {
+  Call([&] {
+    shutting_down_ = true;
+    for (auto& s : services_) {
+      PolicyStep step;
+      s->policy.Stop(MonotonicNs(), &step);
+      Apply(*s, step);
+    }
+    MaybeFinishShutdown();
+  });
+}
+
+Result<void> Supervisor::Run() {
+  {
+    std::lock_guard<std::recursive_mutex> lock(run_mu_);
+    running_ = true;
+    loop_thread_ = std::this_thread::get_id();
+  }
+  Result<void> r;
+  while (true) {
+    r = loop_->Run();
+    if (!r.ok() || (shutting_down_ && !AnyChild())) break;
+  }
+  {
+    std::lock_guard<std::recursive_mutex> lock(run_mu_);
+    running_ = false;
+  }
+  // Commands posted before running_ was cleared still get their answer.
+  (void)loop_->RunOnce(0);
+  ReapLingering();
+  return r;
+}
+
+}  // namespace duende::framework

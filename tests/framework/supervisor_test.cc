@@ -1,0 +1,399 @@
+// Supervisor with real processes (duende-fixture-stamp and sh). Each test runs the
+// supervisor's loop on its own thread, as the chaos harness does, and drives it from the
+// test thread.
+#include "duende/framework/supervisor.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "duende/framework/clock.h"
+
+namespace duende::framework {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+constexpr int64_t kMs = 1000000;
+
+// Collects events. Predicates run under its lock: they must not call the Supervisor (its loop
+// thread may be waiting for this lock to deliver an event).
+class Recorder {
+ public:
+  void Add(const ServiceEvent& e) {
+    std::lock_guard<std::mutex> lock(mu_);
+    events_.push_back(e);
+    cv_.notify_all();
+  }
+  using Pred = std::function<bool(const std::vector<ServiceEvent>&)>;
+  bool WaitFor(const Pred& pred, milliseconds timeout = milliseconds(10000)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return pred(events_); });
+  }
+  bool WaitCount(EventType type, size_t n, milliseconds timeout = milliseconds(10000)) {
+    return WaitFor([&](const auto& ev) { return Count(ev, type) >= n; }, timeout);
+  }
+  std::vector<ServiceEvent> Events() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return events_;
+  }
+  static size_t Count(const std::vector<ServiceEvent>& ev, EventType type) {
+    return static_cast<size_t>(
+        std::count_if(ev.begin(), ev.end(), [&](const ServiceEvent& e) { return e.type == type; }));
+  }
+  std::vector<ServiceEvent> Of(EventType type) {
+    std::vector<ServiceEvent> out;
+    for (auto& e : Events()) {
+      if (e.type == type) out.push_back(e);
+    }
+    return out;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<ServiceEvent> events_;
+};
+
+// Zombie children of this process (state Z, PPid = us).
+std::vector<pid_t> OurZombies() {
+  std::vector<pid_t> out;
+  DIR* d = opendir("/proc");
+  if (d == nullptr) return out;
+  const pid_t me = getpid();
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    std::ifstream f(std::string("/proc/") + e->d_name + "/stat");
+    std::string line;
+    if (!std::getline(f, line)) continue;
+    size_t rp = line.rfind(')');
+    if (rp == std::string::npos) continue;
+    std::istringstream rest(line.substr(rp + 2));
+    char state = 0;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (state == 'Z' && ppid == me) out.push_back(std::atoi(e->d_name));
+  }
+  closedir(d);
+  return out;
+}
+
+DaemonConfig Service(const std::string& name, std::vector<std::string> args) {
+  DaemonConfig c;
+  c.name = name;
+  c.command = {STAMP_PATH};
+  for (auto& a : args) c.command.push_back(a);
+  c.shutdown_timeout = seconds(2);
+  c.restart.policy = RestartConfig::Policy::kOnFailure;
+  c.restart.backoff.jitter = BackoffConfig::Jitter::kNone;
+  c.restart.backoff.initial = milliseconds(10);
+  c.restart.backoff.max = seconds(1);
+  c.restart.start_limit_burst = 100;
+  return c;
+}
+
+class SupervisorTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Begin(SupervisorOptions{}); }
+  void Begin(SupervisorOptions o) {
+    o.seed = 20261127;
+    auto s = Supervisor::Create(o);
+    ASSERT_TRUE(s.ok()) << s.error().Message();
+    sup_ = std::move(*s);
+    sup_->Subscribe([this](const ServiceEvent& e) { rec_.Add(e); });
+    thread_ = std::thread([this] { ASSERT_TRUE(sup_->Run().ok()); });
+  }
+  void TearDown() override { End(); }
+  void End() {
+    if (!sup_) return;
+    sup_->Shutdown();
+    thread_.join();
+    sup_.reset();
+    EXPECT_TRUE(OurZombies().empty());
+  }
+
+  std::unique_ptr<Supervisor> sup_;
+  Recorder rec_;
+  std::thread thread_;
+};
+
+TEST_F(SupervisorTest, CrashIsRestartedWithTheConfiguredDelaySequence) {
+  DaemonConfig c = Service("crasher", {"--exit", "1"});
+  c.restart.backoff.initial = milliseconds(40);
+  c.restart.backoff.multiplier = 2;
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kRestartScheduled, 4));
+  ASSERT_TRUE(sup_->Stop("crasher").ok());
+  auto ev = rec_.Events();
+  std::vector<int64_t> delays;
+  int64_t scheduled_at = -1;
+  int64_t delay = 0;
+  for (auto& e : ev) {
+    if (e.type == EventType::kRestartScheduled && delays.size() < 4) {
+      delays.push_back(e.delay.count() / kMs);
+      scheduled_at = e.ts_ns;
+      delay = e.delay.count();
+    }
+    if (e.type == EventType::kSpawned && scheduled_at >= 0) {
+      // The new child is not spawned before its delay is over.
+      EXPECT_GE(e.ts_ns - scheduled_at, delay);
+      scheduled_at = -1;
+    }
+    if (e.type == EventType::kExited) {
+      ASSERT_TRUE(e.exit.has_value());
+      EXPECT_EQ(e.exit->code, 1);
+      EXPECT_GT(e.pid, 0);
+    }
+  }
+  EXPECT_EQ(delays, (std::vector<int64_t>{40, 80, 160, 320}));
+}
+
+TEST_F(SupervisorTest, CrashLoopGivesUpAfterTheStartLimit) {
+  DaemonConfig c = Service("loop", {"--exit", "3"});
+  c.restart.start_limit_burst = 3;
+  c.restart.start_limit_interval = seconds(10);
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kGaveUp, 1));
+  auto st = sup_->Status("loop");
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->state, ServiceState::kFailed);
+  EXPECT_EQ(st->spawns, 3u);
+  EXPECT_NE(st->reason.find("start limit hit: 3 starts within 10.00s"), std::string::npos)
+      << st->reason;
+  EXPECT_EQ(st->pid, -1);
+  // Terminal: nothing else happens.
+  std::this_thread::sleep_for(milliseconds(100));
+  EXPECT_EQ(sup_->Status("loop")->spawns, 3u);
+}
+
+TEST_F(SupervisorTest, SigtermIgnoringChildIsKilledAfterTheTimeout) {
+  DaemonConfig c = Service("stubborn", {"--ignore-term", "--notify"});
+  c.health.readiness.kind = ProbeConfig::Kind::kNotify;
+  c.shutdown_timeout = milliseconds(300);
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 1));  // SIGTERM is ignored from here on
+  const pid_t pid = sup_->Status("stubborn")->pid;
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(sup_->Stop("stubborn").ok());
+  ASSERT_TRUE(sup_->Stop("stubborn").ok());  // a double stop is a no-op
+  ASSERT_TRUE(rec_.WaitCount(EventType::kStopped, 1));
+  auto stopping = rec_.Of(EventType::kStopping);
+  auto killed = rec_.Of(EventType::kKilled);
+  auto exited = rec_.Of(EventType::kExited);
+  ASSERT_EQ(stopping.size(), 1u);
+  ASSERT_EQ(killed.size(), 1u);
+  ASSERT_EQ(exited.size(), 1u);
+  EXPECT_GE(killed[0].ts_ns - stopping[0].ts_ns, 300 * kMs);
+  EXPECT_TRUE(exited[0].exit->signaled);
+  EXPECT_EQ(exited[0].exit->signal, SIGKILL);
+  EXPECT_EQ(::kill(pid, 0), -1);  // really gone (and reaped)
+  EXPECT_EQ(sup_->Status("stubborn")->state, ServiceState::kStopped);
+}
+
+TEST_F(SupervisorTest, StopReachesAStoppedChildThroughSigcont) {
+  ASSERT_TRUE(sup_->Add(Service("frozen", {}), true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 1));
+  const pid_t pid = sup_->Status("frozen")->pid;
+  ASSERT_EQ(::kill(pid, SIGSTOP), 0);
+  ASSERT_TRUE(sup_->Stop("frozen").ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kStopped, 1));
+  EXPECT_EQ(rec_.Of(EventType::kKilled).size(), 0u);  // SIGTERM worked, no SIGKILL needed
+  EXPECT_EQ(rec_.Of(EventType::kExited)[0].exit->signal, SIGTERM);
+}
+
+TEST_F(SupervisorTest, FailingLivenessProbeRestartsTheChild) {
+  DaemonConfig c = Service("sick", {});
+  c.health.liveness.kind = ProbeConfig::Kind::kCommand;
+  c.health.liveness.command = {"sh", "-c", "exit 1"};
+  c.health.liveness.interval = milliseconds(30);
+  c.health.liveness.timeout = seconds(1);
+  c.health.liveness.failure_threshold = 3;
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kHealthFailed, 1));
+  ASSERT_TRUE(rec_.WaitCount(EventType::kSpawned, 2));
+  auto hf = rec_.Of(EventType::kHealthFailed);
+  EXPECT_NE(hf[0].detail.find("liveness probe failed 3 times in a row: exited with code 1"),
+            std::string::npos)
+      << hf[0].detail;
+  auto ex = rec_.Of(EventType::kExited);
+  ASSERT_GE(ex.size(), 1u);
+  EXPECT_EQ(ex[0].exit->signal, SIGTERM);  // stopped by us, then restarted
+}
+
+TEST_F(SupervisorTest, PassingTcpReadinessAndLivenessKeepItRunning) {
+  // A real listener in this process: the probes connect to it.
+  int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  ASSERT_EQ(::listen(lfd, 64), 0);
+  socklen_t len = sizeof sa;
+  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&sa), &len);
+  const std::string addr = "127.0.0.1:" + std::to_string(ntohs(sa.sin_port));
+  DaemonConfig c = Service("web", {});
+  c.health.readiness.kind = ProbeConfig::Kind::kTcp;
+  c.health.readiness.address = addr;
+  c.health.readiness.interval = milliseconds(20);
+  c.health.liveness = c.health.readiness;
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 1));
+  std::this_thread::sleep_for(milliseconds(200));
+  EXPECT_EQ(rec_.Of(EventType::kHealthFailed).size(), 0u);
+  ::close(lfd);  // now every connect is refused
+  ASSERT_TRUE(rec_.WaitCount(EventType::kHealthFailed, 1));
+  EXPECT_NE(rec_.Of(EventType::kHealthFailed)[0].detail.find("Connection refused"),
+            std::string::npos);
+}
+
+TEST_F(SupervisorTest, NotifyReadinessStatusAndDyingBeforeReady) {
+  DaemonConfig c = Service("notifier", {"--notify"});
+  c.health.readiness.kind = ProbeConfig::Kind::kNotify;
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 1));
+  auto st = sup_->Status("notifier");
+  EXPECT_EQ(st->state, ServiceState::kRunning);
+  EXPECT_EQ(st->status_text, "stamped");
+  // Exits with 0 before READY=1: a failed start, restarted even under on-failure.
+  DaemonConfig d = Service("early", {"--exit", "0"});
+  d.health.readiness.kind = ProbeConfig::Kind::kNotify;
+  ASSERT_TRUE(sup_->Add(d, true).ok());
+  ASSERT_TRUE(rec_.WaitFor([](const auto& ev) {
+    return std::any_of(ev.begin(), ev.end(), [](const ServiceEvent& e) {
+      return e.service == "early" && e.type == EventType::kRestartScheduled &&
+             e.detail.find("exited before ready") != std::string::npos;
+    });
+  }));
+}
+
+TEST_F(SupervisorTest, MissedWatchdogRestartsAndPingsKeepItAlive) {
+  DaemonConfig quiet = Service("quiet", {"--notify"});
+  quiet.health.readiness.kind = ProbeConfig::Kind::kNotify;
+  quiet.health.watchdog = milliseconds(150);
+  DaemonConfig pinging = Service("pinging", {"--notify", "--ping", "30"});
+  pinging.health = quiet.health;
+  ASSERT_TRUE(sup_->Add(quiet, true).ok());
+  ASSERT_TRUE(sup_->Add(pinging, true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kHealthFailed, 1));
+  std::this_thread::sleep_for(milliseconds(300));
+  for (auto& e : rec_.Of(EventType::kHealthFailed)) {
+    EXPECT_EQ(e.service, "quiet");
+    EXPECT_NE(e.detail.find("no WATCHDOG=1 within 150.0ms"), std::string::npos) << e.detail;
+  }
+  EXPECT_EQ(sup_->Status("pinging")->spawns, 1u);
+}
+
+TEST_F(SupervisorTest, PreventedExitCodeIsNotRestarted) {
+  ASSERT_TRUE(sup_->Add(Service("badconfig", {"--exit", "78"}), true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kNotRestarting, 1));
+  auto st = sup_->Status("badconfig");
+  EXPECT_EQ(st->state, ServiceState::kExited);
+  EXPECT_EQ(st->last_exit->code, 78);
+}
+
+TEST_F(SupervisorTest, HundredServicesAllRunning) {
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(sup_->Add(Service("svc" + std::to_string(i), {}), true).ok());
+  }
+  ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 100));
+  std::set<pid_t> pids;
+  for (const auto& st : sup_->StatusAll()) {
+    EXPECT_EQ(st.state, ServiceState::kRunning) << st.name;
+    EXPECT_EQ(::kill(st.pid, 0), 0) << st.name;
+    EXPECT_EQ(::getpgid(st.pid), st.pgid);
+    pids.insert(st.pid);
+  }
+  EXPECT_EQ(pids.size(), 100u);
+  sup_->Shutdown();
+  thread_.join();
+  for (pid_t p : pids) EXPECT_EQ(::kill(p, 0), -1);
+  EXPECT_EQ(rec_.Of(EventType::kStopped).size(), 100u);
+  sup_.reset();
+}
+
+TEST_F(SupervisorTest, NoZombiesAfterAThousandShortLivedChildren) {
+  DaemonConfig c = Service("blink", {"--exit", "0"});
+  c.restart.policy = RestartConfig::Policy::kAlways;
+  c.restart.backoff.initial = milliseconds(0);
+  c.restart.start_limit_burst = 0;  // no limit
+  // Every 100th child also leaves an orphan behind, which we (the subreaper) must reap.
+  DaemonConfig o = Service("orphaner", {"--orphan", "1000", "--exit", "0"});
+  o.restart = c.restart;
+  o.restart.backoff.initial = milliseconds(10);
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  ASSERT_TRUE(sup_->Add(o, true).ok());
+  ASSERT_TRUE(rec_.WaitFor(
+      [&](const auto& ev) {
+        return std::count_if(ev.begin(), ev.end(), [](const ServiceEvent& e) {
+                 return e.service == "blink" && e.type == EventType::kSpawned;
+               }) >= 1000;
+      },
+      milliseconds(60000)));
+  sup_->Shutdown();
+  thread_.join();
+  EXPECT_GE(sup_->Status("blink")->spawns, 1000u);
+  EXPECT_GE(sup_->orphans_reaped(), 1u);
+  EXPECT_TRUE(OurZombies().empty());
+  sup_.reset();
+}
+
+TEST_F(SupervisorTest, ChildOutputGoesToARotatingLogFile) {
+  End();
+  char dir[] = "/tmp/duende-sup-log-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  SupervisorOptions o;
+  o.log_dir = dir;
+  o.log_max_bytes = 1 << 20;
+  Begin(o);
+  DaemonConfig c = Service("talker", {"--print", "hello from the child", "--exit", "0"});
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kNotRestarting, 1));
+  std::ifstream f(std::string(dir) + "/talker.log");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  EXPECT_EQ(ss.str(), "hello from the child\nhello from the child\n");
+  End();
+  std::remove((std::string(dir) + "/talker.log").c_str());
+  ::rmdir(dir);
+}
+
+TEST_F(SupervisorTest, CommandsFromAnotherThreadAndUnknownNames) {
+  EXPECT_FALSE(sup_->Start("nope").ok());
+  EXPECT_EQ(sup_->Status("nope").error().context, "no service named 'nope'");
+  ASSERT_TRUE(sup_->Add(Service("a", {})).ok());
+  EXPECT_FALSE(sup_->Add(Service("a", {})).ok());
+  EXPECT_EQ(sup_->Status("a")->state, ServiceState::kStopped);
+  ASSERT_TRUE(sup_->Start("a").ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 1));
+  const pid_t first = sup_->Status("a")->pid;
+  ASSERT_TRUE(sup_->Restart("a").ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 2));
+  EXPECT_NE(sup_->Status("a")->pid, first);
+  EXPECT_EQ(sup_->Status("a")->attempt, 0u);  // a manual restart is not a failure
+}
+
+TEST_F(SupervisorTest, SpawnFailureIsAFailedStart) {
+  DaemonConfig c = Service("missing", {});
+  c.command = {"/nonexistent/duende-binary"};
+  c.restart.start_limit_burst = 2;
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kGaveUp, 1));
+  auto sf = rec_.Of(EventType::kSpawnFailed);
+  ASSERT_EQ(sf.size(), 2u);
+  EXPECT_EQ(sf[0].detail, "unable to spawn /nonexistent/duende-binary: No such file or directory");
+}
+
+}  // namespace
+}  // namespace duende::framework
