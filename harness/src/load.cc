@@ -1,0 +1,818 @@
+#include "duende/harness/load.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <random>
+
+#include "duende/framework/clock.h"
+#include "duende/framework/unique_fd.h"
+#include "duende/harness/load_protocol.h"
+#include "load_internal.h"
+
+namespace duende::harness {
+
+using framework::MonotonicNs;
+using framework::UniqueFd;
+
+namespace {
+
+constexpr int64_t kSecondNs = 1'000'000'000;
+// Reconnect policy after a drop or a refused connect: the first retry is immediate (a target
+// that closed one keep-alive connection is usually fine), then 10 ms doubling to 100 ms, so a
+// restarting target is found again within ~100 ms while a dead one costs at most ~10 connects
+// per connection per second.
+constexpr int64_t kReconnectFirstNs = 10'000'000;
+constexpr int64_t kReconnectMaxNs = 100'000'000;
+constexpr size_t kMaxErrorExamples = 5;
+constexpr uint32_t kWakeTag = UINT32_MAX;
+
+int64_t ToUs(int64_t ns) { return (ns + 500) / 1000; }
+
+std::string Printable(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 80)) {
+    if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += '?';
+    } else {
+      out += c;
+    }
+  }
+  if (s.size() > 80) out += "...";
+  return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// Validated configuration shared (read-only) by the workers.
+
+framework::Result<LoadPlan> MakeLoadPlan(const LoadConfig& config) {
+  LoadPlan plan;
+  plan.config = config;
+  auto protocol = ParseLoadProtocol(config.protocol);
+  if (!protocol) return framework::MessageError("load.protocol: " + protocol.error().context);
+  plan.protocol = *protocol;
+  if (config.mode != "open" && config.mode != "closed")
+    return framework::MessageError("load.mode: unknown mode '" + config.mode +
+                                   "' (use \"open\" or \"closed\")");
+  plan.open_loop = config.mode == "open";
+  auto addr = ParseLoopbackAddress(config.address);
+  if (!addr) return addr.error();
+  plan.addr = *addr;
+  if (plan.open_loop && !(config.rate > 0 && config.rate <= 10'000'000))
+    return framework::MessageError("load.rate: must be > 0 and <= 10000000 requests/s, got " +
+                                   std::to_string(config.rate));
+  if (config.connections < 1 || config.connections > 10000)
+    return framework::MessageError("load.connections: must be 1..10000, got " +
+                                   std::to_string(config.connections));
+  if (config.duration.count() <= 0) return framework::MessageError("load.duration: must be > 0");
+  if (config.timeout.count() <= 0) return framework::MessageError("load.timeout: must be > 0");
+  if (config.threads < 1 || config.threads > 64)
+    return framework::MessageError("load.threads: must be 1..64, got " +
+                                   std::to_string(config.threads));
+  plan.kv = !config.write_template.empty();
+  plan.keys = std::max<uint32_t>(config.keys, 1);
+  if (plan.kv && plan.keys < config.connections)
+    return framework::MessageError(
+        "load.keys: key-value mode writes each key from one connection at a time, so keys (" +
+        std::to_string(config.keys) + ") must be >= connections (" +
+        std::to_string(config.connections) + ")");
+  auto matcher = ReplyMatcher::Create(config.expect);
+  if (!matcher) return framework::MessageError("load.expect: " + matcher.error().context);
+  plan.matcher = *matcher;
+  plan.builder.protocol = plan.protocol;
+  plan.builder.body = RequestTemplate(plan.kv ? config.write_template : config.request);
+  if (plan.protocol != LoadProtocol::kHttp && plan.builder.body.empty())
+    return framework::MessageError("load.request: empty request template");
+  plan.builder.path = RequestTemplate(config.http_path.empty() ? "/" : config.http_path);
+  static const char* kMethods[] = {"GET", "POST", "PUT", "HEAD", "DELETE", "PATCH"};
+  if (std::find_if(std::begin(kMethods), std::end(kMethods),
+                   [&](const char* m) { return config.http_method == m; }) == std::end(kMethods))
+    return framework::MessageError("load.http_method: unknown method '" + config.http_method +
+                                   "' (use GET, POST, PUT, HEAD, DELETE or PATCH)");
+  if (plan.protocol == LoadProtocol::kHttp && config.http_method == "HEAD")
+    return framework::MessageError("load.http_method: HEAD replies carry no body length; use GET");
+  plan.builder.method = config.http_method;
+  plan.builder.host = config.address;
+  plan.threads = std::min(config.threads, config.connections);
+  return plan;
+}
+
+framework::Result<sockaddr_in> ParseLoopbackAddress(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  std::string host = colon == std::string::npos ? "" : address.substr(0, colon);
+  if (host == "localhost") host = "127.0.0.1";
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  int port = 0;
+  try {
+    if (colon != std::string::npos) port = std::stoi(address.substr(colon + 1));
+  } catch (...) {
+    port = 0;
+  }
+  if (colon == std::string::npos || inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1 ||
+      port <= 0 || port > 65535)
+    return framework::MessageError("load.address: '" + address +
+                                   "' is not HOST:PORT (e.g. \"127.0.0.1:8080\")");
+  if ((ntohl(addr.sin_addr.s_addr) >> 24) != 127)
+    return framework::MessageError("load.address: '" + address +
+                                   "' is not a loopback address; load only targets 127.0.0.0/8");
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  return addr;
+}
+
+// ---------------------------------------------------------------------------------------
+// Worker: one thread, one epoll loop, a share of the connections and of the schedule.
+
+namespace {
+
+struct Counts {
+  uint64_t sent = 0, ok = 0, errors = 0, timeouts = 0;
+  bool empty() const { return sent + ok + errors + timeouts == 0; }
+};
+
+class Worker {
+ public:
+  Worker(const LoadPlan& plan, uint32_t index, std::atomic<bool>* stop)
+      : plan_(plan), index_(index), stop_(stop), rng_(plan.config.seed * 7919 + index) {
+    const auto& cfg = plan.config;
+    for (uint32_t c = index; c < cfg.connections; c += plan.threads) {
+      Conn conn;
+      conn.id = c;
+      // Key partition: connection c writes keys c, c+N, c+2N, ... so that a key never has
+      // two writes in flight at once (its last acknowledged value is then well defined).
+      if (plan.keys >= cfg.connections) {
+        for (uint64_t k = c; k < plan.keys; k += cfg.connections) conn.keys.push_back(k);
+      } else {
+        conn.keys.push_back(c % plan.keys);
+      }
+      conn.in.reserve(4096);
+      conn.out.reserve(256);
+      conns_.push_back(std::move(conn));
+    }
+    if (plan.kv) {
+      last_acked_.assign(plan.keys, 0);
+      last_ack_ns_.assign(plan.keys, 0);
+    }
+    epoll_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
+    wake_ = UniqueFd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u32 = kWakeTag;
+    epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev);
+  }
+
+  void Wake() {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(wake_.get(), &one, sizeof(one));
+  }
+
+  void Run(int64_t start_ns, int64_t end_ns);
+
+  // Moves this second's counts and latencies into `counts`/`hist` (reporter thread).
+  void Collect(Counts* counts, Histogram* hist) {
+    std::lock_guard<std::mutex> lock(mu_);
+    counts->sent += cur_.sent;
+    counts->ok += cur_.ok;
+    counts->errors += cur_.errors;
+    counts->timeouts += cur_.timeouts;
+    cur_ = Counts{};
+    hist->Merge(hist_);
+    hist_.Reset();
+  }
+
+  bool done() const { return done_.load(std::memory_order_acquire); }
+
+  // Valid after the thread ended.
+  uint64_t abandoned = 0, connects = 0, drops = 0;
+  std::vector<std::string> error_examples;
+  std::vector<uint64_t> last_acked_;
+  std::vector<int64_t> last_ack_ns_;
+
+ private:
+  enum class State { kDown, kConnecting, kIdle, kBusy };
+  struct Conn {
+    uint32_t id = 0;
+    int fd = -1;
+    State state = State::kDown;
+    uint32_t events = 0;
+    std::string out;
+    size_t out_off = 0;
+    std::string in;
+    int64_t base_ns = 0;  // latency origin: intended (open loop) or actual send time
+    uint64_t key = 0, seq = 0;
+    int64_t reconnect_at = 0;
+    int64_t backoff = 0;
+    bool in_idle = false;
+    std::vector<uint64_t> keys;
+  };
+
+  void Connect(Conn& c, int64_t now);
+  void ConnectFailed(Conn& c, int err, int64_t now);
+  void Connected(Conn& c, int64_t now);
+  void OnIdle(Conn& c, int64_t now);
+  void Send(Conn& c, int64_t base_ns, int64_t now);
+  void FlushOut(Conn& c, int64_t now);
+  void OnReadable(Conn& c, int64_t now);
+  void Drop(Conn& c, int64_t now, bool reachable);
+  void FailQueued();
+  void SetEvents(Conn& c, uint32_t events);
+  void Dispatch(int64_t intended, int64_t now);
+  void Complete(Conn& c, int64_t now, const Reply& reply);
+  void Error(const std::string& message);
+
+  void CountSent() {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++cur_.sent;
+  }
+  void CountError(bool also_sent) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (also_sent) ++cur_.sent;
+    ++cur_.errors;
+  }
+  void CountTimeout(int64_t latency, bool also_sent) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (also_sent) ++cur_.sent;
+    ++cur_.timeouts;
+    hist_.Record(latency);
+  }
+
+  const LoadPlan& plan_;
+  const uint32_t index_;
+  std::atomic<bool>* stop_;
+  std::mt19937_64 rng_;
+  std::vector<Conn> conns_;
+  UniqueFd epoll_, wake_;
+  bool sending_ = true;
+  uint32_t up_ = 0;            // connections not kDown
+  std::vector<Conn*> idle_;    // open loop: connections waiting for a request
+  std::deque<int64_t> queue_;  // open loop: intended times waiting for a connection
+  uint64_t local_seq_ = 0;
+  std::string last_connect_error_ = "no connection";
+
+  std::mutex mu_;
+  Counts cur_;
+  Histogram hist_;
+  std::atomic<bool> done_{false};
+};
+
+void Worker::Error(const std::string& message) {
+  if (error_examples.size() < kMaxErrorExamples) error_examples.push_back(message);
+}
+
+void Worker::SetEvents(Conn& c, uint32_t events) {
+  if (c.events == events) return;
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.u32 = static_cast<uint32_t>(&c - conns_.data());
+  epoll_ctl(epoll_.get(), c.events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, c.fd, &ev);
+  c.events = events;
+}
+
+void Worker::Connect(Conn& c, int64_t now) {
+  c.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (c.fd < 0) {
+    ConnectFailed(c, errno, now);
+    return;
+  }
+  int one = 1;
+  setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  c.events = 0;
+  c.in.clear();
+  c.out.clear();
+  c.out_off = 0;
+  ++up_;
+  if (connect(c.fd, reinterpret_cast<const sockaddr*>(&plan_.addr), sizeof(plan_.addr)) == 0) {
+    c.state = State::kConnecting;
+    Connected(c, now);
+  } else if (errno == EINPROGRESS) {
+    c.state = State::kConnecting;
+    SetEvents(c, EPOLLOUT);
+  } else {
+    const int err = errno;
+    --up_;
+    close(c.fd);
+    c.fd = -1;
+    ConnectFailed(c, err, now);
+  }
+}
+
+void Worker::FailQueued() {
+  // Open loop: with no connection up or coming up, waiting requests cannot be sent.
+  if (up_ > 0 || queue_.empty()) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cur_.errors += queue_.size();
+  }
+  Error(last_connect_error_);
+  queue_.clear();
+}
+
+void Worker::ConnectFailed(Conn& c, int err, int64_t now) {
+  c.state = State::kDown;
+  last_connect_error_ = "connect " + plan_.config.address + ": " + std::strerror(err);
+  // Closed loop: each failed connect stands for the request this connection would have sent.
+  if (!plan_.open_loop && sending_) {
+    CountError(true);
+    Error(last_connect_error_);
+  }
+  c.reconnect_at = now + c.backoff;
+  c.backoff = c.backoff == 0 ? kReconnectFirstNs : std::min(2 * c.backoff, kReconnectMaxNs);
+  if (c.reconnect_at > now) FailQueued();  // (an immediate reconnect may still take them)
+}
+
+void Worker::Connected(Conn& c, int64_t now) {
+  ++connects;
+  SetEvents(c, EPOLLIN);
+  c.state = State::kIdle;
+  OnIdle(c, now);
+}
+
+void Worker::OnIdle(Conn& c, int64_t now) {
+  if (!plan_.open_loop) {
+    if (sending_) Send(c, now, now);
+    return;
+  }
+  // Queued requests were due before the end of the window: they still go out.
+  if (!queue_.empty()) {
+    const int64_t intended = queue_.front();
+    queue_.pop_front();
+    Send(c, intended, now);
+    return;
+  }
+  if (sending_ && !c.in_idle) {
+    c.in_idle = true;
+    idle_.push_back(&c);
+  }
+}
+
+void Worker::Dispatch(int64_t intended, int64_t now) {
+  // Open loop: a request counts as sent when its time comes, whether a connection takes it
+  // now, it waits for one, or it fails for want of one.
+  CountSent();
+  while (!idle_.empty()) {
+    Conn* c = idle_.back();
+    idle_.pop_back();
+    c->in_idle = false;
+    if (c->state == State::kIdle) {
+      Send(*c, intended, now);
+      return;
+    }
+  }
+  if (up_ > 0) {
+    // Every connection is busy (or connecting): the request waits, and its latency keeps
+    // counting from its intended time.
+    queue_.push_back(intended);
+    return;
+  }
+  CountError(false);
+  Error(last_connect_error_);
+}
+
+void Worker::Send(Conn& c, int64_t base_ns, int64_t now) {
+  TemplateValues values;
+  values.key = c.keys.size() == 1 ? c.keys[0] : c.keys[rng_() % c.keys.size()];
+  // Unique across workers and increasing per key (a key belongs to one connection).
+  values.seq = ++local_seq_ * plan_.threads + index_;
+  c.key = values.key;
+  c.seq = values.seq;
+  plan_.builder.Build(values, &c.out);
+  c.out_off = 0;
+  c.base_ns = base_ns;
+  c.state = State::kBusy;
+  if (!plan_.open_loop) CountSent();
+  FlushOut(c, now);
+}
+
+void Worker::FlushOut(Conn& c, int64_t now) {
+  while (c.out_off < c.out.size()) {
+    const ssize_t n = send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
+    if (n > 0) {
+      c.out_off += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      SetEvents(c, EPOLLIN | EPOLLOUT);
+      return;
+    }
+    const int err = errno;
+    CountError(false);
+    Error(std::string("send: ") + std::strerror(err));
+    Drop(c, now, false);
+    return;
+  }
+  SetEvents(c, EPOLLIN);
+}
+
+void Worker::OnReadable(Conn& c, int64_t now) {
+  char buf[65536];
+  const ssize_t n = recv(c.fd, buf, sizeof(buf), 0);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  if (n <= 0) {
+    const int err = errno;
+    const bool busy = c.state == State::kBusy;
+    if (busy) {
+      CountError(false);
+      Error(n == 0 ? std::string("connection closed by the target")
+                   : std::string("recv: ") + std::strerror(err));
+    }
+    // An idle keep-alive connection closed by the target is routine: reconnect at once.
+    Drop(c, now, !busy);
+    return;
+  }
+  if (c.state != State::kBusy) {
+    Error("unsolicited bytes from the target: '" + Printable({buf, static_cast<size_t>(n)}) + "'");
+    Drop(c, now, false);
+    return;
+  }
+  c.in.append(buf, static_cast<size_t>(n));
+  thread_local Reply reply;
+  const int64_t used = ParseReply(plan_.protocol, c.in, &reply);
+  if (used == 0) return;
+  if (used < 0) {
+    CountError(false);
+    Error("malformed reply: '" + Printable(c.in) + "'");
+    Drop(c, now, false);
+    return;
+  }
+  const bool extra = static_cast<size_t>(used) < c.in.size();
+  c.in.erase(0, static_cast<size_t>(used));
+  Complete(c, now, reply);
+  if (extra || reply.close) {
+    if (extra) Error("unsolicited bytes after a reply");
+    Drop(c, now, !extra);
+    return;
+  }
+  c.state = State::kIdle;
+  OnIdle(c, now);
+}
+
+void Worker::Complete(Conn& c, int64_t now, const Reply& reply) {
+  const bool ok = reply.protocol_ok && plan_.matcher.Matches(reply.text);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    hist_.Record(now - c.base_ns);
+    if (ok) {
+      ++cur_.ok;
+    } else {
+      ++cur_.errors;
+    }
+  }
+  if (ok) {
+    c.backoff = 0;
+    if (plan_.kv && c.seq > last_acked_[c.key]) {
+      last_acked_[c.key] = c.seq;
+      last_ack_ns_[c.key] = now;
+    }
+  } else {
+    Error(plan_.protocol == LoadProtocol::kHttp && !reply.protocol_ok
+              ? "HTTP status " + std::to_string(reply.status)
+              : "unexpected reply '" + Printable(reply.text) + "'");
+  }
+}
+
+void Worker::Drop(Conn& c, int64_t now, bool reachable) {
+  if (c.state == State::kBusy && plan_.kv && c.keys.size() > 1) {
+    // The write in flight may still land later (e.g. after a SIGSTOP ends), after a newer
+    // acknowledged write of the same key; retire the key so that cannot look like a loss.
+    c.keys.erase(std::find(c.keys.begin(), c.keys.end(), c.key));
+  }
+  if (c.fd >= 0) {
+    close(c.fd);
+    c.fd = -1;
+    --up_;
+  }
+  ++drops;
+  c.state = State::kDown;
+  c.events = 0;
+  // After a timeout the target was reachable (just slow or paused): reconnect at once, so a
+  // stall shows as timeouts rather than as connect errors.
+  if (reachable) c.backoff = 0;
+  c.reconnect_at = now + c.backoff;
+  c.backoff = c.backoff == 0 ? kReconnectFirstNs : std::min(2 * c.backoff, kReconnectMaxNs);
+  if (c.reconnect_at > now) FailQueued();  // (an immediate reconnect may still take them)
+}
+
+void Worker::Run(int64_t start_ns, int64_t end_ns) {
+  // Precise wake-ups for the open-loop schedule: the default 50 us timer slack would add
+  // that much to every latency measured from the intended time.
+  prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+  const auto& cfg = plan_.config;
+  const double period = static_cast<double>(kSecondNs) / cfg.rate;
+  const int64_t timeout = cfg.timeout.count();
+  uint64_t next_index = index_;  // this worker's share of the global schedule
+  auto intended_at = [&](uint64_t i) {
+    return start_ns + static_cast<int64_t>(static_cast<double>(i) * period);
+  };
+  int64_t next_intended = intended_at(next_index);
+  int64_t now = MonotonicNs();
+  for (Conn& c : conns_) Connect(c, now);
+  epoll_event events[128];
+  for (;;) {
+    now = MonotonicNs();
+    if (stop_->load(std::memory_order_relaxed)) break;
+    if (sending_ && now >= end_ns) {
+      sending_ = false;
+      // Requests that never found a connection before the end of the window time out at
+      // their deadline below; nothing new is sent.
+    }
+    if (plan_.open_loop && sending_) {
+      while (next_intended <= now && next_intended < end_ns) {
+        Dispatch(next_intended, now);
+        next_index += plan_.threads;
+        next_intended = intended_at(next_index);
+      }
+    }
+    while (!queue_.empty() && now - queue_.front() >= timeout) {
+      CountTimeout(now - queue_.front(), false);
+      queue_.pop_front();
+    }
+    bool busy = false;
+    int64_t wake = now + 100'000'000;
+    for (Conn& c : conns_) {
+      if (c.state == State::kBusy) {
+        if (now - c.base_ns >= timeout) {
+          CountTimeout(now - c.base_ns, false);
+          Error("no reply within " + framework::FormatDuration(cfg.timeout));
+          Drop(c, now, true);
+        } else {
+          busy = true;
+          wake = std::min(wake, c.base_ns + timeout);
+        }
+      }
+      if (c.state == State::kDown && sending_) {
+        if (c.reconnect_at <= now) {
+          Connect(c, now);
+          if (c.state == State::kBusy) busy = true;
+        } else {
+          wake = std::min(wake, c.reconnect_at);
+        }
+      }
+    }
+    if (!sending_ && !busy && queue_.empty()) break;
+    if (sending_) {
+      wake = std::min(wake, end_ns);
+      if (plan_.open_loop) wake = std::min(wake, next_intended);
+    }
+    if (!queue_.empty()) wake = std::min(wake, queue_.front() + timeout);
+    const int64_t wait_ns = std::max<int64_t>(0, wake - now);
+    timespec ts{static_cast<time_t>(wait_ns / kSecondNs), static_cast<long>(wait_ns % kSecondNs)};
+    const int n = epoll_pwait2(epoll_.get(), events, 128, &ts, nullptr);
+    if (n < 0) continue;
+    now = MonotonicNs();
+    for (int i = 0; i < n; ++i) {
+      const uint32_t tag = events[i].data.u32;
+      if (tag == kWakeTag) continue;
+      Conn& c = conns_[tag];
+      if (c.fd < 0) continue;
+      if (c.state == State::kConnecting) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err == 0 && (events[i].events & EPOLLOUT)) {
+          Connected(c, now);
+        } else {
+          if (err == 0) err = ECONNREFUSED;
+          close(c.fd);
+          c.fd = -1;
+          c.events = 0;
+          --up_;
+          ConnectFailed(c, err, now);
+        }
+        continue;
+      }
+      if ((events[i].events & EPOLLOUT) && c.state == State::kBusy && c.out_off < c.out.size()) {
+        FlushOut(c, now);
+        if (c.fd < 0) continue;
+      }
+      if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) OnReadable(c, now);
+    }
+  }
+  for (Conn& c : conns_) {
+    if (c.state == State::kBusy) ++abandoned;
+    if (c.fd >= 0) close(c.fd);
+    c.fd = -1;
+  }
+  abandoned += queue_.size();
+  done_.store(true, std::memory_order_release);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+
+struct LoadGenerator::Impl {
+  LoadPlan plan;
+  std::atomic<bool> stop{false};
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<std::thread> threads;
+  std::thread reporter;
+  std::function<void(const LoadSecond&)> on_second;
+  int64_t start_ns = 0, end_ns = 0;
+
+  mutable std::mutex mu;  // guards what follows
+  std::condition_variable cv;
+  bool workers_done = false;
+  int64_t run_end_ns = 0;  // when the last worker ended (the last reply, or Stop())
+  Counts totals;
+  std::shared_ptr<Histogram> total_hist = std::make_shared<Histogram>();
+
+  mutable std::mutex join_mu;  // serializes Start/Finish; `joined` and below also under mu
+  bool started = false, joined = false;
+  std::map<std::string, uint64_t> last_acked;
+  std::vector<AckedWrite> acked_writes;
+  uint64_t abandoned = 0, connects = 0, drops = 0;
+  std::vector<std::string> error_examples;
+
+  void Report();
+};
+
+void LoadGenerator::Impl::Report() {
+  Histogram second_hist;
+  for (int64_t k = 1;; ++k) {
+    const int64_t tick = start_ns + k * kSecondNs;
+    bool finished;
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait_until(lock, std::chrono::steady_clock::time_point(std::chrono::nanoseconds(tick)),
+                    [&] { return workers_done || stop.load() || MonotonicNs() >= tick; });
+      finished = workers_done || stop.load();
+    }
+    if (finished) {
+      // Workers may still be running after Stop(): wait for their last counts.
+      for (auto& t : threads) t.join();
+    }
+    Counts counts;
+    second_hist.Reset();
+    for (auto& w : workers) w->Collect(&counts, &second_hist);
+    const int64_t now = MonotonicNs();
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      totals.sent += counts.sent;
+      totals.ok += counts.ok;
+      totals.errors += counts.errors;
+      totals.timeouts += counts.timeouts;
+      total_hist->Merge(second_hist);
+    }
+    if (finished && counts.empty()) return;
+    if (on_second) {
+      LoadSecond s;
+      s.second = k - 1;
+      s.sent = counts.sent;
+      s.ok = counts.ok;
+      s.errors = counts.errors;
+      s.timeouts = counts.timeouts;
+      const int64_t span = std::min<int64_t>(kSecondNs, now - (tick - kSecondNs));
+      s.rate = span > 0 ? static_cast<double>(counts.ok) * 1e9 / static_cast<double>(span) : 0;
+      s.p50_us = ToUs(second_hist.Percentile(50));
+      s.p90_us = ToUs(second_hist.Percentile(90));
+      s.p99_us = ToUs(second_hist.Percentile(99));
+      s.p999_us = ToUs(second_hist.Percentile(99.9));
+      s.max_us = ToUs(second_hist.Max());
+      on_second(s);
+    }
+    if (finished) return;
+  }
+}
+
+LoadGenerator::LoadGenerator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+LoadGenerator::~LoadGenerator() { Stop(); }
+
+framework::Result<std::unique_ptr<LoadGenerator>> LoadGenerator::Create(const LoadConfig& config) {
+  auto plan = MakeLoadPlan(config);
+  if (!plan) return plan.error();
+  auto impl = std::make_unique<Impl>();
+  impl->plan = std::move(*plan);
+  return std::unique_ptr<LoadGenerator>(new LoadGenerator(std::move(impl)));
+}
+
+void LoadGenerator::Start(std::function<void(const LoadSecond&)> on_second) {
+  Impl& m = *impl_;
+  std::lock_guard<std::mutex> join_lock(m.join_mu);
+  if (m.started || m.stop.load()) return;
+  m.on_second = std::move(on_second);
+  {
+    std::lock_guard<std::mutex> lock(m.mu);
+    m.start_ns = MonotonicNs();
+    m.end_ns = m.start_ns + m.plan.config.duration.count();
+    m.started = true;
+  }
+  for (uint32_t i = 0; i < m.plan.threads; ++i)
+    m.workers.push_back(std::make_unique<Worker>(m.plan, i, &m.stop));
+  for (auto& w : m.workers) {
+    m.threads.emplace_back([&m, worker = w.get()] {
+      worker->Run(m.start_ns, m.end_ns);
+      std::lock_guard<std::mutex> lock(m.mu);
+      if (std::all_of(m.workers.begin(), m.workers.end(),
+                      [](const auto& x) { return x->done(); })) {
+        m.workers_done = true;
+        m.run_end_ns = MonotonicNs();
+        m.cv.notify_all();
+      }
+    });
+  }
+  m.reporter = std::thread([&m] { m.Report(); });
+}
+
+void LoadGenerator::Finish() {
+  Impl& m = *impl_;
+  std::lock_guard<std::mutex> lock(m.join_mu);
+  if (!m.started || m.joined) return;
+  m.reporter.join();  // it joins the workers
+  std::lock_guard<std::mutex> data_lock(m.mu);
+  m.joined = true;
+  if (m.run_end_ns == 0) m.run_end_ns = MonotonicNs();
+  std::vector<uint64_t> acked(m.plan.keys, 0);
+  std::vector<int64_t> ack_ns(m.plan.keys, 0);
+  for (auto& w : m.workers) {
+    m.abandoned += w->abandoned;
+    m.connects += w->connects;
+    m.drops += w->drops;
+    for (auto& e : w->error_examples)
+      if (m.error_examples.size() < kMaxErrorExamples) m.error_examples.push_back(e);
+    for (size_t k = 0; k < w->last_acked_.size(); ++k) {
+      if (w->last_acked_[k] > acked[k]) {
+        acked[k] = w->last_acked_[k];
+        ack_ns[k] = w->last_ack_ns_[k];
+      }
+    }
+  }
+  if (m.plan.kv) {
+    for (size_t k = 0; k < acked.size(); ++k) {
+      if (acked[k] == 0) continue;
+      std::string key = "k" + std::to_string(k);
+      m.last_acked[key] = acked[k];
+      m.acked_writes.push_back({key, acked[k], ack_ns[k]});
+    }
+    std::sort(m.acked_writes.begin(), m.acked_writes.end(),
+              [](const AckedWrite& a, const AckedWrite& b) { return a.key < b.key; });
+  }
+}
+
+void LoadGenerator::Wait() { Finish(); }
+
+void LoadGenerator::Stop() {
+  impl_->stop.store(true);
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->cv.notify_all();
+  }
+  for (auto& w : impl_->workers) w->Wake();
+  Finish();
+}
+
+LoadSummary LoadGenerator::Summary() const {
+  const Impl& m = *impl_;
+  LoadSummary s;
+  std::lock_guard<std::mutex> lock(m.mu);
+  s.sent = m.totals.sent;
+  s.ok = m.totals.ok;
+  s.errors = m.totals.errors;
+  s.timeouts = m.totals.timeouts;
+  s.abandoned = m.abandoned;
+  s.connects = m.connects;
+  s.drops = m.drops;
+  const int64_t end = m.run_end_ns != 0 ? m.run_end_ns : MonotonicNs();
+  s.elapsed_s = m.started ? static_cast<double>(end - m.start_ns) / 1e9 : 0;
+  s.target_rate = m.plan.open_loop ? m.plan.config.rate : 0;
+  if (s.elapsed_s > 0) {
+    s.achieved_rate = static_cast<double>(s.ok) / s.elapsed_s;
+    s.sent_rate = static_cast<double>(s.sent) / s.elapsed_s;
+  }
+  const Histogram& h = *m.total_hist;
+  s.p50_us = ToUs(h.Percentile(50));
+  s.p90_us = ToUs(h.Percentile(90));
+  s.p99_us = ToUs(h.Percentile(99));
+  s.p999_us = ToUs(h.Percentile(99.9));
+  s.max_us = ToUs(h.Max());
+  s.mean_us = h.Mean() / 1000.0;
+  s.histogram = std::make_shared<const Histogram>(h);
+  s.error_examples = m.error_examples;
+  return s;
+}
+
+const std::map<std::string, uint64_t>& LoadGenerator::LastAckedPerKey() const {
+  return impl_->last_acked;
+}
+
+std::vector<AckedWrite> LoadGenerator::LastAckedWrites() const { return impl_->acked_writes; }
+
+}  // namespace duende::harness

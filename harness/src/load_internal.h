@@ -1,0 +1,32 @@
+// Internal to the load generator and read-back: the validated form of a LoadConfig.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <string>
+
+#include "duende/framework/result.h"
+#include "duende/harness/load.h"
+#include "duende/harness/load_protocol.h"
+
+namespace duende::harness {
+
+struct LoadPlan {
+  LoadConfig config;
+  LoadProtocol protocol = LoadProtocol::kTcpLine;
+  bool open_loop = true;
+  bool kv = false;
+  uint32_t keys = 1;
+  uint32_t threads = 1;
+  sockaddr_in addr{};
+  RequestBuilder builder;
+  ReplyMatcher matcher;
+};
+
+/// Validates `config` for the generator. Errors: EINVAL naming the field ("load.rate: ...").
+framework::Result<LoadPlan> MakeLoadPlan(const LoadConfig& config);
+
+/// "127.0.0.1:PORT" (or "localhost:PORT"); anything outside 127.0.0.0/8 is refused.
+framework::Result<sockaddr_in> ParseLoopbackAddress(const std::string& address);
+
+}  // namespace duende::harness

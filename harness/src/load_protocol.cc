@@ -1,0 +1,382 @@
+#include "duende/harness/load_protocol.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstring>
+
+namespace duende::harness {
+namespace {
+
+constexpr int64_t kNeedMore = 0;
+constexpr int64_t kInvalid = -1;
+// A reply larger than this is treated as garbage rather than buffered without end.
+constexpr size_t kMaxReplyBytes = 16 << 20;
+
+void AppendNumber(uint64_t value, std::string* out) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
+  out->append(buf, end);
+}
+
+bool ParseInt(std::string_view text, int64_t* out) {
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+  return ec == std::errc() && ptr == text.data() + text.size();
+}
+
+bool IEquals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
+  return s;
+}
+
+int64_t ParseLine(std::string_view data, Reply* reply) {
+  const size_t nl = data.find('\n');
+  if (nl == std::string_view::npos) return data.size() > kMaxReplyBytes ? kInvalid : kNeedMore;
+  std::string_view line = data.substr(0, nl);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  reply->text.assign(line);
+  reply->protocol_ok = true;
+  return static_cast<int64_t>(nl + 1);
+}
+
+// Chunked transfer coding: returns the bytes used from `data` (the start of the body).
+int64_t ParseChunked(std::string_view data, std::string* body) {
+  size_t pos = 0;
+  body->clear();
+  for (;;) {
+    const size_t eol = data.find("\r\n", pos);
+    if (eol == std::string_view::npos) return kNeedMore;
+    std::string_view size_line = data.substr(pos, eol - pos);
+    size_line = size_line.substr(0, size_line.find(';'));
+    uint64_t size = 0;
+    auto [ptr, ec] =
+        std::from_chars(size_line.data(), size_line.data() + size_line.size(), size, 16);
+    if (ec != std::errc() || size > kMaxReplyBytes) return kInvalid;
+    pos = eol + 2;
+    if (size == 0) {
+      // Trailers end with an empty line.
+      for (;;) {
+        const size_t end = data.find("\r\n", pos);
+        if (end == std::string_view::npos) return kNeedMore;
+        const bool empty = end == pos;
+        pos = end + 2;
+        if (empty) return static_cast<int64_t>(pos);
+      }
+    }
+    if (data.size() < pos + size + 2) return kNeedMore;
+    body->append(data.substr(pos, size));
+    pos += size + 2;
+  }
+}
+
+int64_t ParseHttp(std::string_view data, Reply* reply) {
+  const size_t head_end = data.find("\r\n\r\n");
+  if (head_end == std::string_view::npos)
+    return data.size() > kMaxReplyBytes ? kInvalid : kNeedMore;
+  std::string_view head = data.substr(0, head_end);
+  // Status line: HTTP/1.x NNN reason
+  const size_t eol = head.find("\r\n");
+  std::string_view status_line = head.substr(0, eol);
+  if (status_line.substr(0, 5) != "HTTP/" || status_line.size() < 12) return kInvalid;
+  int64_t status = 0;
+  if (!ParseInt(status_line.substr(9, 3), &status)) return kInvalid;
+  reply->status = static_cast<int>(status);
+  reply->protocol_ok = status >= 200 && status < 300;
+  reply->close = status_line.substr(5, 3) == "1.0";
+  int64_t content_length = -1;
+  bool chunked = false;
+  size_t pos = eol == std::string_view::npos ? head.size() : eol + 2;
+  while (pos < head.size()) {
+    size_t end = head.find("\r\n", pos);
+    if (end == std::string_view::npos) end = head.size();
+    std::string_view line = head.substr(pos, end - pos);
+    pos = end + 2;
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view name = Trim(line.substr(0, colon));
+    std::string_view value = Trim(line.substr(colon + 1));
+    if (IEquals(name, "content-length")) {
+      if (!ParseInt(value, &content_length) || content_length < 0) return kInvalid;
+    } else if (IEquals(name, "transfer-encoding")) {
+      chunked = IEquals(value, "chunked");
+    } else if (IEquals(name, "connection")) {
+      if (IEquals(value, "close")) reply->close = true;
+      if (IEquals(value, "keep-alive")) reply->close = false;
+    }
+  }
+  const size_t body_start = head_end + 4;
+  if (chunked) {
+    const int64_t used = ParseChunked(data.substr(body_start), &reply->text);
+    if (used <= 0) return used;
+    return static_cast<int64_t>(body_start) + used;
+  }
+  // 1xx, 204 and 304 carry no body; without a length the body would run to the close, which
+  // a keep-alive load cannot use: treat it as empty and close the connection after it.
+  if (content_length < 0) {
+    reply->text.clear();
+    if (!(status == 204 || status == 304 || status / 100 == 1)) reply->close = true;
+    return static_cast<int64_t>(body_start);
+  }
+  if (static_cast<uint64_t>(content_length) > kMaxReplyBytes) return kInvalid;
+  const size_t total = body_start + static_cast<size_t>(content_length);
+  if (data.size() < total) return kNeedMore;
+  reply->text.assign(data.substr(body_start, static_cast<size_t>(content_length)));
+  return static_cast<int64_t>(total);
+}
+
+// One RESP value at data[pos..]; appends its text form to `text` (arrays: elements joined by
+// spaces). Returns the end position, 0 for "need more", -1 for invalid.
+int64_t ParseResp(std::string_view data, size_t pos, std::string* text, bool* error, int depth) {
+  if (depth > 8) return kInvalid;
+  if (pos >= data.size()) return kNeedMore;
+  const size_t eol = data.find("\r\n", pos);
+  if (eol == std::string_view::npos) return data.size() > kMaxReplyBytes ? kInvalid : kNeedMore;
+  const char type = data[pos];
+  std::string_view line = data.substr(pos + 1, eol - pos - 1);
+  const size_t after = eol + 2;
+  switch (type) {
+    case '+':
+    case ':':
+      text->append(line);
+      return static_cast<int64_t>(after);
+    case '-':
+      *error = true;
+      text->append("-");
+      text->append(line);
+      return static_cast<int64_t>(after);
+    case '$': {
+      int64_t len = 0;
+      if (!ParseInt(line, &len) || len < -1 || static_cast<uint64_t>(len + 1) > kMaxReplyBytes)
+        return kInvalid;
+      if (len == -1) {
+        text->append("(nil)");
+        return static_cast<int64_t>(after);
+      }
+      const size_t end = after + static_cast<size_t>(len);
+      if (data.size() < end + 2) return kNeedMore;
+      if (data.substr(end, 2) != "\r\n") return kInvalid;
+      text->append(data.substr(after, static_cast<size_t>(len)));
+      return static_cast<int64_t>(end + 2);
+    }
+    case '*': {
+      int64_t n = 0;
+      if (!ParseInt(line, &n) || n < -1 || n > 1 << 20) return kInvalid;
+      if (n == -1) {
+        text->append("(nil)");
+        return static_cast<int64_t>(after);
+      }
+      size_t p = after;
+      for (int64_t i = 0; i < n; ++i) {
+        if (i > 0) text->push_back(' ');
+        const int64_t r = ParseResp(data, p, text, error, depth + 1);
+        if (r <= 0) return r;
+        p = static_cast<size_t>(r);
+      }
+      return static_cast<int64_t>(p);
+    }
+    default:
+      return kInvalid;
+  }
+}
+
+}  // namespace
+
+framework::Result<LoadProtocol> ParseLoadProtocol(const std::string& name) {
+  if (name == "tcp-line") return LoadProtocol::kTcpLine;
+  if (name == "http") return LoadProtocol::kHttp;
+  if (name == "redis") return LoadProtocol::kRedis;
+  return framework::MessageError("unknown load protocol '" + name +
+                                 "' (use \"tcp-line\", \"http\" or \"redis\")");
+}
+
+RequestTemplate::RequestTemplate(std::string_view text) {
+  static constexpr std::pair<std::string_view, Kind> kNames[] = {
+      {"{seq}", Kind::kSeq}, {"{key}", Kind::kKey}, {"{n}", Kind::kN}};
+  std::string literal;
+  size_t i = 0;
+  while (i < text.size()) {
+    bool matched = false;
+    if (text[i] == '{') {
+      for (const auto& [name, kind] : kNames) {
+        if (text.substr(i, name.size()) == name) {
+          if (!literal.empty()) parts_.push_back({Kind::kLiteral, std::move(literal)});
+          literal.clear();
+          parts_.push_back({kind, {}});
+          i += name.size();
+          matched = true;
+          break;
+        }
+      }
+    }
+    if (!matched) literal.push_back(text[i++]);
+  }
+  if (!literal.empty()) parts_.push_back({Kind::kLiteral, std::move(literal)});
+}
+
+void RequestTemplate::AppendTo(const TemplateValues& values, std::string* out) const {
+  for (const Part& part : parts_) {
+    switch (part.kind) {
+      case Kind::kLiteral:
+        out->append(part.text);
+        break;
+      case Kind::kSeq:
+        AppendNumber(values.seq, out);
+        break;
+      case Kind::kKey:
+        out->push_back('k');
+        AppendNumber(values.key, out);
+        break;
+      case Kind::kN:
+        AppendNumber(values.key, out);
+        break;
+    }
+  }
+}
+
+std::string RequestTemplate::Expand(const TemplateValues& values) const {
+  std::string out;
+  AppendTo(values, &out);
+  return out;
+}
+
+bool RequestTemplate::Match(std::string_view text, uint64_t key, uint64_t* seq) const {
+  std::string expected;
+  for (const Part& part : parts_) {
+    expected.clear();
+    switch (part.kind) {
+      case Kind::kLiteral:
+        expected = part.text;
+        break;
+      case Kind::kKey:
+        expected.push_back('k');
+        AppendNumber(key, &expected);
+        break;
+      case Kind::kN:
+        AppendNumber(key, &expected);
+        break;
+      case Kind::kSeq: {
+        auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), *seq);
+        if (ec != std::errc()) return false;
+        text.remove_prefix(static_cast<size_t>(ptr - text.data()));
+        continue;
+      }
+    }
+    if (text.substr(0, expected.size()) != expected) return false;
+    text.remove_prefix(expected.size());
+  }
+  return text.empty();
+}
+
+bool RequestTemplate::has_seq() const {
+  return std::any_of(parts_.begin(), parts_.end(),
+                     [](const Part& p) { return p.kind == Kind::kSeq; });
+}
+
+bool RequestTemplate::constant() const {
+  return std::all_of(parts_.begin(), parts_.end(),
+                     [](const Part& p) { return p.kind == Kind::kLiteral; });
+}
+
+framework::Result<ReplyMatcher> ReplyMatcher::Create(const std::string& pattern) {
+  ReplyMatcher m;
+  m.pattern_ = pattern;
+  m.literal_ = pattern.find_first_of("\\^$.|?*+()[]{}") == std::string::npos;
+  if (!m.literal_) {
+    try {
+      m.regex_ = std::make_shared<const std::regex>(pattern, std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      return framework::MessageError("invalid expected-reply regex '" + pattern + "': " + e.what());
+    }
+  }
+  return m;
+}
+
+bool ReplyMatcher::Matches(std::string_view reply) const {
+  if (pattern_.empty()) return true;
+  if (literal_) return reply == pattern_;
+  return std::regex_match(reply.begin(), reply.end(), *regex_);
+}
+
+void RequestBuilder::Build(const TemplateValues& values, std::string* out) const {
+  out->clear();
+  switch (protocol) {
+    case LoadProtocol::kTcpLine:
+      body.AppendTo(values, out);
+      out->push_back('\n');
+      return;
+    case LoadProtocol::kHttp: {
+      out->append(method);
+      out->push_back(' ');
+      if (path.empty()) {
+        out->push_back('/');
+      } else {
+        path.AppendTo(values, out);
+      }
+      out->append(" HTTP/1.1\r\nHost: ");
+      out->append(host);
+      out->append("\r\n");
+      if (method == "POST" || method == "PUT" || method == "PATCH") {
+        std::string content;
+        body.AppendTo(values, &content);
+        out->append("Content-Type: text/plain\r\nContent-Length: ");
+        AppendNumber(content.size(), out);
+        out->append("\r\n\r\n");
+        out->append(content);
+      } else {
+        out->append("\r\n");
+      }
+      return;
+    }
+    case LoadProtocol::kRedis: {
+      const std::string command = body.Expand(values);
+      std::vector<std::string_view> args;
+      size_t pos = 0;
+      while (pos < command.size()) {
+        const size_t sp = command.find(' ', pos);
+        const size_t end = sp == std::string::npos ? command.size() : sp;
+        if (end > pos) args.emplace_back(command.data() + pos, end - pos);
+        pos = end + 1;
+      }
+      out->push_back('*');
+      AppendNumber(args.size(), out);
+      out->append("\r\n");
+      for (std::string_view arg : args) {
+        out->push_back('$');
+        AppendNumber(arg.size(), out);
+        out->append("\r\n");
+        out->append(arg);
+        out->append("\r\n");
+      }
+      return;
+    }
+  }
+}
+
+int64_t ParseReply(LoadProtocol protocol, std::string_view data, Reply* reply) {
+  switch (protocol) {
+    case LoadProtocol::kTcpLine:
+      return ParseLine(data, reply);
+    case LoadProtocol::kHttp:
+      reply->close = false;
+      return ParseHttp(data, reply);
+    case LoadProtocol::kRedis: {
+      reply->text.clear();
+      bool error = false;
+      const int64_t r = ParseResp(data, 0, &reply->text, &error, 0);
+      reply->protocol_ok = !error;
+      return r;
+    }
+  }
+  return kInvalid;
+}
+
+}  // namespace duende::harness

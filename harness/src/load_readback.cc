@@ -1,0 +1,197 @@
+// ReadBack: after recovery, read every acknowledged key once and compare with its last
+// acknowledged seq.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+#include "duende/framework/clock.h"
+#include "duende/framework/unique_fd.h"
+#include "duende/harness/load.h"
+#include "duende/harness/load_protocol.h"
+#include "load_internal.h"
+
+namespace duende::harness {
+
+using framework::MonotonicNs;
+using framework::UniqueFd;
+
+namespace {
+
+constexpr size_t kMaxLostExamples = 10;
+
+// One blocking request/reply connection with a per-request deadline.
+class Client {
+ public:
+  Client(const LoadPlan& plan) : plan_(plan) {}
+
+  framework::Result<void> Connect(int64_t deadline) {
+    fd_ = UniqueFd(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd_) return framework::ErrnoError("socket");
+    int one = 1;
+    setsockopt(fd_.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    in_.clear();
+    if (connect(fd_.get(), reinterpret_cast<const sockaddr*>(&plan_.addr), sizeof(plan_.addr)) == 0)
+      return {};
+    if (errno != EINPROGRESS) return Fail("connect " + plan_.config.address);
+    DUENDE_TRY(WaitFor(POLLOUT, deadline, "connect " + plan_.config.address));
+    int err = 0;
+    socklen_t len = sizeof(err);
+    getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      fd_.Reset();
+      return framework::ErrnoError("connect " + plan_.config.address, err);
+    }
+    return {};
+  }
+
+  bool connected() const { return fd_.valid(); }
+
+  framework::Result<void> Call(const std::string& request, Reply* reply, int64_t deadline) {
+    size_t off = 0;
+    while (off < request.size()) {
+      const ssize_t n = send(fd_.get(), request.data() + off, request.size() - off, MSG_NOSIGNAL);
+      if (n > 0) {
+        off += static_cast<size_t>(n);
+      } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        DUENDE_TRY(WaitFor(POLLOUT, deadline, "send"));
+      } else {
+        return Fail("send");
+      }
+    }
+    for (;;) {
+      const int64_t used = ParseReply(plan_.protocol, in_, reply);
+      if (used > 0) {
+        in_.erase(0, static_cast<size_t>(used));
+        if (reply->close) fd_.Reset();
+        return {};
+      }
+      if (used < 0) {
+        fd_.Reset();
+        return framework::MessageError("malformed reply from " + plan_.config.address,
+                                       std::errc::bad_message);
+      }
+      char buf[16384];
+      const ssize_t n = recv(fd_.get(), buf, sizeof(buf), 0);
+      if (n > 0) {
+        in_.append(buf, static_cast<size_t>(n));
+      } else if (n == 0) {
+        fd_.Reset();
+        return framework::MessageError("connection closed by " + plan_.config.address,
+                                       std::errc::connection_reset);
+      } else if (errno == EAGAIN || errno == EINTR) {
+        DUENDE_TRY(WaitFor(POLLIN, deadline, "no reply from " + plan_.config.address));
+      } else {
+        return Fail("recv");
+      }
+    }
+  }
+
+ private:
+  framework::Error Fail(const std::string& what) {
+    const int err = errno;
+    fd_.Reset();
+    return framework::ErrnoError(what, err);
+  }
+
+  framework::Result<void> WaitFor(short events, int64_t deadline, const std::string& what) {
+    for (;;) {
+      const int64_t left = deadline - MonotonicNs();
+      if (left <= 0) {
+        fd_.Reset();
+        return framework::ErrnoError(what, ETIMEDOUT);
+      }
+      pollfd p{fd_.get(), events, 0};
+      const int r = poll(&p, 1, static_cast<int>(std::max<int64_t>(1, left / 1'000'000)));
+      if (r > 0) return {};
+      if (r < 0 && errno != EINTR) return Fail(what);
+    }
+  }
+
+  const LoadPlan& plan_;
+  UniqueFd fd_;
+  std::string in_;
+};
+
+bool KeyIndex(const std::string& key, uint64_t* index) {
+  if (key.size() < 2 || key[0] != 'k') return false;
+  auto [ptr, ec] = std::from_chars(key.data() + 1, key.data() + key.size(), *index);
+  return ec == std::errc() && ptr == key.data() + key.size();
+}
+
+}  // namespace
+
+framework::Result<ReadbackResult> ReadBack(const LoadConfig& config,
+                                           const std::map<std::string, uint64_t>& last_acked) {
+  if (config.read_template.empty())
+    return framework::MessageError("load.read_template: empty (e.g. \"GET {key}\")");
+  const RequestTemplate extractor(config.read_expect);
+  if (!extractor.has_seq())
+    return framework::MessageError("load.read_expect: '" + config.read_expect +
+                                   "' has no {seq} (e.g. \"VALUE {seq}\")");
+  // The generator's validation, minus what only concerns sending load.
+  LoadConfig plan_config = config;
+  plan_config.write_template.clear();
+  plan_config.expect.clear();
+  plan_config.mode = "closed";
+  plan_config.request = config.read_template;
+  auto plan = MakeLoadPlan(plan_config);
+  if (!plan) return plan.error();
+  plan->builder.body = RequestTemplate(config.read_template);
+
+  const int64_t timeout = config.timeout.count();
+  const int64_t give_up = MonotonicNs() + std::max<int64_t>(1'000'000'000, 10 * timeout);
+  Client client(*plan);
+  ReadbackResult result;
+  std::string request;
+  Reply reply;
+  for (const auto& [key, acked] : last_acked) {
+    uint64_t index = 0;
+    if (!KeyIndex(key, &index))
+      return framework::MessageError("read-back: key '" + key + "' is not one of the load's");
+    plan->builder.Build(TemplateValues{0, index}, &request);
+    // A target that just restarted may refuse or drop the first attempts: retry this key
+    // until the overall budget is spent.
+    framework::Error last_error;
+    bool done = false;
+    while (!done) {
+      const int64_t now = MonotonicNs();
+      if (now >= give_up)
+        return framework::Error{last_error.code,
+                                "read-back of " + key + " failed: " + last_error.Message()};
+      if (!client.connected()) {
+        auto c = client.Connect(std::min(give_up, now + timeout));
+        if (!c) {
+          last_error = c.error();
+          usleep(20'000);
+          continue;
+        }
+      }
+      auto r = client.Call(request, &reply, std::min(give_up, MonotonicNs() + timeout));
+      if (!r) {
+        last_error = r.error();
+        continue;
+      }
+      done = true;
+    }
+    ++result.keys;
+    if (acked == 0) continue;
+    ++result.acked_writes;
+    uint64_t seq = 0;
+    const bool found = reply.protocol_ok && extractor.Match(reply.text, index, &seq);
+    if (!found || seq < acked) {
+      ++result.lost;
+      if (result.lost_examples.size() < kMaxLostExamples)
+        result.lost_examples.emplace_back(key, acked, reply.text);
+    }
+  }
+  return result;
+}
+
+}  // namespace duende::harness
