@@ -10,6 +10,8 @@ packages=(
   libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libboost-dev libfiu-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev libxml2-utils
+  # load benchmark baseline (wrk) and a target nobody here wrote (redis-server)
+  wrk redis-server
   # tools the toolkit drives at run time
   fiu-utils procps iproute2 util-linux
 )
