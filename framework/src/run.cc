@@ -315,8 +315,7 @@ int Driver::Main(DaemonConfig config, const sigset_t& signals) {
   context_->set_mlock_status(mlock);
   std::thread control([this] { ControlLoop(); });
   auto stop_control = [&] {
-    uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(stop_fd_.get(), &one, sizeof one);
+    ::eventfd_write(stop_fd_.get(), 1);
     control.join();
   };
 
