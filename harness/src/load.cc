@@ -528,18 +528,16 @@ void Worker::Run(int64_t start_ns, int64_t end_ns) {
   for (;;) {
     now = MonotonicNs();
     if (stop_->load(std::memory_order_relaxed)) break;
-    if (sending_ && now >= end_ns) {
-      sending_ = false;
-      // Requests that never found a connection before the end of the window time out at
-      // their deadline below; nothing new is sent.
-    }
     if (plan_.open_loop && sending_) {
+      // Everything due by now, up to the end of the window (a late wake-up catches up).
       while (next_intended <= now && next_intended < end_ns) {
         Dispatch(next_intended, now);
         next_index += plan_.threads;
         next_intended = intended_at(next_index);
       }
     }
+    // From here on nothing new is sent; queued requests still go out or time out.
+    if (sending_ && now >= end_ns) sending_ = false;
     while (!queue_.empty() && now - queue_.front() >= timeout) {
       CountTimeout(now - queue_.front(), false);
       queue_.pop_front();
