@@ -8,6 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang-format
   # libraries
   libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libboost-dev libfiu-dev
+  libclang-14-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev libxml2-utils
   # load benchmark baseline (wrk) and a target nobody here wrote (redis-server)

@@ -20,6 +20,8 @@ int VersionMain(int /*argc*/, char** /*argv*/) {
 // Keep sorted by name. A verb's summary is one line for `duende help`.
 const Verb kVerbs[] = {
     {"check", "re-check a finished run's event log against a scenario", CheckMain},
+    {"mutate", "mutation testing of a C++ project: which code changes do the tests miss?",
+     MutateMain},
     {"validate", "check scenario files without running them", ValidateMain},
     {"version", "print the version", VersionMain},
 };

@@ -17,4 +17,7 @@ struct Verb {
 int ValidateMain(int argc, char** argv);
 int CheckMain(int argc, char** argv);
 
+// Mutation testing (issue 9): mutate_command.cc.
+int MutateMain(int argc, char** argv);
+
 }  // namespace duende::cli

@@ -1,0 +1,44 @@
+// Reports of a mutation run: compiler-style survivor lines, Stryker JSON (mutation-testing-
+// report-schema, so existing viewers open it), a self-contained HTML page, JUnit XML.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "duende/mutate/engine.h"
+
+namespace duende::mutate {
+
+/// The thresholds a run must meet.
+struct MutateGate {
+  std::optional<double> min_score;  ///< percent
+  std::optional<uint32_t> max_survivors;
+};
+
+struct GateResult {
+  bool pass = true;
+  std::string message;  ///< "mutation score 75.0% < 80.0%" or "mutation score 90.0% >= 80.0%"
+};
+
+GateResult EvaluateGate(const MutateRun& run, const MutateGate& gate);
+
+/// `file:line:col: warning: survived: '<' -> '<=' [EqualityOperator]` per survivor, then the
+/// same shape with "no coverage" for uncovered mutants. Paths are shown relative to `base`.
+std::string SurvivorLines(const MutateRun& run, const std::string& base);
+
+/// One line: "mutate: 40 mutants: 30 killed, 1 timeout, 5 survived, 2 no coverage, ...
+/// score 79.5%".
+std::string SummaryLine(const MutateRun& run);
+
+/// The Stryker mutation-testing-report JSON (schemaVersion 1).
+std::string StrykerJson(const MutateRun& run);
+
+/// A self-contained HTML page: score, per-file table, survivors with their diffs.
+std::string HtmlReport(const MutateRun& run, const GateResult& gate);
+
+/// JUnit XML: a test case per tested mutant (survivors and uncovered ones fail) and one for
+/// the gate.
+std::string JunitReport(const MutateRun& run, const GateResult& gate);
+
+}  // namespace duende::mutate

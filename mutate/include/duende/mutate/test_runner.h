@@ -1,0 +1,52 @@
+// Running the user's tests: one test at a time, in its own process group, with a timeout
+// after which the whole group is killed.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "duende/framework/process.h"
+#include "duende/framework/result.h"
+
+namespace duende::mutate {
+
+/// One test as ctest would run it.
+struct TestCase {
+  std::string name;
+  std::vector<std::string> argv;
+  std::string working_dir;
+  std::vector<std::string> env;  ///< "NAME=value" (ctest's ENVIRONMENT property)
+  bool will_fail = false;        ///< ctest's WILL_FAIL: passes when it fails
+};
+
+struct TestOutcome {
+  enum class Kind { kPassed, kFailed, kTimedOut };
+  Kind kind = Kind::kPassed;
+  framework::ExitStatus status;
+  int64_t duration_ns = 0;
+};
+
+/// Runs `test` with `extra_env` added, in a new process group. After `timeout` the whole
+/// group gets SIGKILL and the outcome is kTimedOut; after a normal exit the group is killed
+/// too, so no stray grandchild outlives the test. Output goes to `log_path` ("" discards it).
+/// Errors: the spawn error (ENOENT for a missing program, ...).
+framework::Result<TestOutcome> RunTest(const TestCase& test,
+                                       const std::vector<std::string>& extra_env,
+                                       std::chrono::nanoseconds timeout,
+                                       const std::string& log_path = "");
+
+/// The tests ctest would run in `build_dir` (`ctest --show-only=json-v1` plus `ctest_args`,
+/// e.g. {"-R", "calc"}). Errors: the spawn error, or invalid_argument when ctest fails or its
+/// output cannot be read.
+framework::Result<std::vector<TestCase>> DiscoverCtestTests(
+    const std::string& build_dir, const std::vector<std::string>& ctest_args);
+
+/// Runs a command to completion with output captured into `output` (stdout and stderr).
+/// Errors: the spawn error.
+framework::Result<framework::ExitStatus> RunCaptured(const std::vector<std::string>& argv,
+                                                     const std::string& working_dir,
+                                                     std::string* output);
+
+}  // namespace duende::mutate
