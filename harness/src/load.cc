@@ -455,12 +455,12 @@ void Worker::OnReadable(Conn& c, int64_t now) {
   const bool extra = static_cast<size_t>(used) < c.in.size();
   c.in.erase(0, static_cast<size_t>(used));
   Complete(c, now, reply);
+  c.state = State::kIdle;  // answered: its write's fate is known
   if (extra || reply.close) {
     if (extra) Error("unsolicited bytes after a reply");
     Drop(c, now, !extra);
     return;
   }
-  c.state = State::kIdle;
   OnIdle(c, now);
 }
 
