@@ -719,6 +719,37 @@ CheckResult CommandProbe(const CheckSpec& c, const Log& log) {
   return Fail(r, "the command probe did not run (no probe.result named " + c.name + ")");
 }
 
+CheckResult GivesUp(const CheckSpec& c, const Scenario& s, const Log& log) {
+  CheckResult r = Base(c);
+  const int64_t within = c.within.value_or(std::chrono::seconds(10)).count();
+  r.threshold = "gives up within " + Dur(within) + " of the first start";
+  auto targets = TargetsOf(c, s);
+  for (const auto& name : targets) {
+    std::optional<int64_t> first;
+    int starts = 0;
+    bool found = false;
+    for (const auto& e : log.events) {
+      if (e.target != name) continue;
+      if (e.type == "target.spawned") {
+        ++starts;
+        if (!first) first = e.ts_ns;
+      }
+      if (e.type == "target.gave_up" && first && e.ts_ns < log.stopping_ns) {
+        int64_t d = e.ts_ns - *first;
+        r.measured = "gave up after " + Dur(d) + " and " + std::to_string(starts) + " start(s)";
+        Evidence(r, log.At(e.ts_ns) + " " + name + " gave up: " + Str(e.data, "reason"));
+        if (d > within) r.verdict = Verdict::kFail;
+        found = true;
+        break;
+      }
+    }
+    if (!found) {
+      return Fail(r, name + " never gave up (" + std::to_string(starts) + " start(s))");
+    }
+  }
+  return r;
+}
+
 CheckResult FaultsTookEffect(const Log& log) {
   CheckResult r;
   r.name = "faults-took-effect";
@@ -787,6 +818,8 @@ CheckResult EvaluateCheck(const CheckSpec& c, const Scenario& s, const Events& e
     r = ExitCodes(c, s, log);
   } else if (c.kind == "log_matches" || c.kind == "log_never_matches") {
     r = LogMatch(c, s, log, c.kind == "log_never_matches");
+  } else if (c.kind == "gives_up") {
+    r = GivesUp(c, s, log);
   } else if (c.kind == "command_probe") {
     r = CommandProbe(c, log);
   } else {

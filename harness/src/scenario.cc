@@ -199,6 +199,11 @@ TargetSpec ReadTarget(TomlReader& r) {
   t.fiu = r.Bool("fiu").value_or(false);
   t.pid_file = r.String("pid_file").value_or("");
   t.address = r.String("address").value_or("");
+  t.proxy = r.Bool("proxy").value_or(false);
+  t.await_ready = r.Bool("await_ready").value_or(true);
+  if (t.proxy && t.address.empty()) {
+    r.Fail("proxy", "proxy = true needs the target's address = \"127.0.0.1:PORT\"");
+  }
   if (t.external && t.pid_file.empty() && t.address.empty()) {
     r.Fail("external", "an external target needs pid_file = \"...\" or address = \"host:port\"");
   }
@@ -611,6 +616,10 @@ const std::vector<CheckKindInfo>& CheckKinds() {
        "`command` exits 0 after the run (before the targets stop)",
        {"command"},
        {"command"}},
+      {"gives_up",
+       "the supervisor gives up on the target (start limit) within `within` of its first start",
+       {"within"},
+       {"within"}},
   };
   return kKinds;
 }

@@ -339,3 +339,26 @@ TEST(ChecksTest, ImplicitFaultEffectCheck) {
 
 }  // namespace
 }  // namespace duende::harness
+
+namespace duende::harness {
+namespace {
+
+TEST(ChecksTest, GivesUp) {
+  auto s = OneTarget("[[check]]\nkind = \"gives_up\"\nwithin = \"1s\"\n");
+  LogBuilder b;
+  b.Add(0, "run.started", "")
+      .Add(10, "target.spawned", "kvd", {{"pid", 1}})
+      .Add(11, "target.exited", "kvd", {{"pid", 1}, {"code", 3}})
+      .Add(60, "target.spawned", "kvd", {{"pid", 2}})
+      .Add(61, "target.exited", "kvd", {{"pid", 2}, {"code", 3}})
+      .Add(62, "target.gave_up", "kvd", {{"reason", "5 starts within 10s"}});
+  auto r = Check(s, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+  EXPECT_EQ(r.measured, "gave up after 52.0ms and 2 start(s)");
+  LogBuilder never;
+  never.Add(0, "run.started", "").Add(10, "target.spawned", "kvd", {{"pid", 1}});
+  EXPECT_EQ(Check(s, never.events()).verdict, Verdict::kFail);
+}
+
+}  // namespace
+}  // namespace duende::harness

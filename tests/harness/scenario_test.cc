@@ -230,5 +230,10 @@ TEST(ValidateCommandTest, ExitCodes) {
   EXPECT_EQ(RunDuende("validate"), 2);
 }
 
+TEST(ValidateCommandTest, EveryShippedScenarioIsValid) {
+  const std::string dir = std::string(DUENDE_SOURCE_DIR) + "/scenarios";
+  EXPECT_EQ(RunDuende("validate " + dir + "/*.toml " + dir + "/self-test/*.toml"), 0);
+}
+
 }  // namespace
 }  // namespace duende::harness

@@ -68,6 +68,12 @@ struct TargetSpec {
   /// The address the target serves on (used by load, probes and proxies), e.g.
   /// "127.0.0.1:{port.kvd}".
   std::string address;
+  /// Put a TCP proxy (faults::Proxy) in front of `address`: the load goes through it (port
+  /// {proxy.NAME}) and network faults act on it.
+  bool proxy = false;
+  /// Wait for readiness before the timeline starts (false for a target that is expected to
+  /// crash-loop from its first start).
+  bool await_ready = true;
   /// How the target is supervised: restart policy with backoff, readiness, resources, stop.
   /// Only the fields a scenario can set are filled; the rest keep DaemonConfig's defaults.
   framework::DaemonConfig daemon;
