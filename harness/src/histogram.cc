@@ -57,7 +57,7 @@ void Histogram::RecordN(int64_t value, uint64_t count) {
     max_ = std::max(max_, value);
   }
   count_ += count;
-  sum_ += static_cast<long double>(value) * static_cast<long double>(count);
+  sum_ += static_cast<double>(value) * static_cast<double>(count);
 }
 
 void Histogram::Merge(const Histogram& other) {
@@ -91,7 +91,7 @@ int64_t Histogram::Percentile(double p) const {
 
 double Histogram::Mean() const {
   if (count_ == 0) return 0;
-  return static_cast<double>(sum_ / static_cast<long double>(count_));
+  return sum_ / static_cast<double>(count_);
 }
 
 void Histogram::Reset() {
