@@ -20,8 +20,11 @@ int VersionMain(int /*argc*/, char** /*argv*/) {
 // Keep sorted by name. A verb's summary is one line for `duende help`.
 const Verb kVerbs[] = {
     {"check", "re-check a finished run's event log against a scenario", CheckMain},
+    {"ctl", "status/start/stop/restart the services of a running 'duende supervise'", CtlMain},
     {"mutate", "mutation testing of a C++ project: which code changes do the tests miss?",
      MutateMain},
+    {"supervise", "run services in the foreground and keep them running (services.toml)",
+     SuperviseMain},
     {"validate", "check scenario files without running them", ValidateMain},
     {"version", "print the version", VersionMain},
 };

@@ -20,4 +20,8 @@ int CheckMain(int argc, char** argv);
 // Mutation testing (issue 9): mutate_command.cc.
 int MutateMain(int argc, char** argv);
 
+// Process supervision (issue 3): supervise_command.cc, ctl_command.cc.
+int SuperviseMain(int argc, char** argv);
+int CtlMain(int argc, char** argv);
+
 }  // namespace duende::cli

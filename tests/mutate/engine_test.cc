@@ -1,0 +1,206 @@
+// Coverage-based test selection, ignore markers, --since, timeouts, the [mutate] config.
+#include "duende/mutate/engine.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "duende/framework/clock.h"
+#include "duende/mutate/mutate_config.h"
+#include "duende/mutate/test_runner.h"
+
+namespace duende::mutate {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() : path_(fs::temp_directory_path() / ("duende-mutate-" + std::to_string(getpid()))) {
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+TEST(SelectTestsTest, OnlyCoveringTestsFastestFirst) {
+  // test 0 (slow) reaches 1 and 2, test 1 (fast) reaches 2 and 3, test 2 reaches nothing.
+  auto sel = SelectTests({{1, 2}, {2, 3}, {}}, {900, 100, 5});
+  ASSERT_EQ(sel.size(), 3u);
+  EXPECT_EQ(sel[1], (std::vector<uint32_t>{0}));
+  EXPECT_EQ(sel[2], (std::vector<uint32_t>{1, 0}));
+  EXPECT_EQ(sel[3], (std::vector<uint32_t>{1}));
+  EXPECT_EQ(sel.count(4), 0u) << "an uncovered mutant has no tests: no coverage";
+}
+
+TEST(ReadTraceTest, DeduplicatesAndSkipsGarbage) {
+  TempDir dir;
+  std::ofstream(dir.path() / "t") << "3\n1\n3\nxx\n\n7\n12";
+  std::vector<uint32_t> ids;
+  ReadTrace((dir.path() / "t").string(), &ids);
+  EXPECT_EQ(ids, (std::vector<uint32_t>{3, 1, 7, 12}));
+  ReadTrace((dir.path() / "missing").string(), &ids);
+  EXPECT_EQ(ids.size(), 4u);
+}
+
+TEST(IgnoreMarkersTest, SameLineOrLineBefore) {
+  std::string text =
+      "int a = x < y;  // duende-mutate: ignore(equivalent here)\n"
+      "  // duende-mutate: ignore\n"
+      "int b = x < y;\n"
+      "int c = x < y;\n";
+  std::vector<Mutant> ms(3);
+  for (uint32_t i = 0; i < 3; ++i) ms[i].start.line = i + 1;
+  ms[1].start.line = 3;
+  ms[2].start.line = 4;
+  std::vector<Mutant*> ptrs = {&ms[0], &ms[1], &ms[2]};
+  EXPECT_EQ(ApplyIgnoreMarkers(text, ptrs), 2u);
+  EXPECT_EQ(ms[0].status, Status::kIgnored);
+  EXPECT_EQ(ms[0].detail, "equivalent here");
+  EXPECT_EQ(ms[1].status, Status::kIgnored);
+  EXPECT_EQ(ms[1].detail, "marked equivalent");
+  EXPECT_EQ(ms[2].status, Status::kPending);
+}
+
+TEST(ChangedLinesTest, ReadsGitHunks) {
+  TempDir dir;
+  std::string d = dir.path().string();
+  auto git = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"git", "-C", d, "-c", "user.name=t", "-c", "user.email=t@t"});
+    std::string out;
+    auto st = RunCaptured(args, d, &out);
+    ASSERT_TRUE(st.ok() && st->success()) << out;
+  };
+  git({"init", "-q"});
+  std::ofstream(dir.path() / "a.cc") << "1\n2\n3\n4\n5\n6\n";
+  git({"add", "a.cc"});
+  git({"commit", "-q", "-m", "x"});
+  std::ofstream(dir.path() / "a.cc") << "1\nTWO\n3\n4\nFIVE\nFIVE2\n6\n";
+  auto lines = ChangedLines(d, "HEAD", (dir.path() / "a.cc").string());
+  ASSERT_TRUE(lines.ok()) << lines.error().Message();
+  EXPECT_EQ(*lines, (std::vector<std::pair<uint32_t, uint32_t>>{{2, 2}, {5, 6}}));
+  auto bad = ChangedLines(d, "no-such-rev", (dir.path() / "a.cc").string());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, std::errc::invalid_argument);
+}
+
+bool Alive(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z';
+}
+
+TEST(RunTestTest, TimeoutKillsTheWholeProcessGroup) {
+  TempDir dir;
+  std::string pidfile = (dir.path() / "pid").string();
+  TestCase t;
+  t.name = "hang";
+  t.argv = {"sh", "-c", "sleep 60 & echo $! > " + pidfile + "; wait"};
+  int64_t t0 = framework::MonotonicNs();
+  auto r = RunTest(t, {}, std::chrono::milliseconds(300));
+  int64_t took = framework::MonotonicNs() - t0;
+  ASSERT_TRUE(r.ok()) << r.error().Message();
+  EXPECT_EQ(r->kind, TestOutcome::Kind::kTimedOut);
+  EXPECT_GE(took, 300'000'000);
+  EXPECT_LT(took, 10'000'000'000);
+  pid_t grandchild = 0;
+  std::ifstream(pidfile) >> grandchild;
+  ASSERT_GT(grandchild, 0);
+  for (int i = 0; i < 200 && Alive(grandchild); ++i) usleep(10000);
+  EXPECT_FALSE(Alive(grandchild)) << "the test's background child survived the timeout";
+}
+
+TEST(RunTestTest, PassFailAndWillFail) {
+  TestCase t;
+  t.argv = {"sh", "-c", "exit $CODE"};
+  t.env = {"CODE=0"};
+  auto pass = RunTest(t, {}, std::chrono::seconds(10));
+  ASSERT_TRUE(pass.ok());
+  EXPECT_EQ(pass->kind, TestOutcome::Kind::kPassed);
+  auto fail = RunTest(t, {"CODE=3"}, std::chrono::seconds(10));
+  ASSERT_TRUE(fail.ok());
+  EXPECT_EQ(fail->kind, TestOutcome::Kind::kFailed);
+  EXPECT_EQ(fail->status.code, 3);
+  t.will_fail = true;
+  auto inverted = RunTest(t, {"CODE=3"}, std::chrono::seconds(10));
+  ASSERT_TRUE(inverted.ok());
+  EXPECT_EQ(inverted->kind, TestOutcome::Kind::kPassed);
+  t.argv = {"/nonexistent/test"};
+  EXPECT_FALSE(RunTest(t, {}, std::chrono::seconds(1)).ok());
+}
+
+TEST(MutateConfigTest, ReadsTheMutateSection) {
+  TempDir dir;
+  std::ofstream(dir.path() / "gates.toml") << R"([tier1]
+steps = ["x"]
+
+[mutate]
+compile_db = "build/compile_commands.json"
+files = ["framework/src/*.cc"]
+operators = ["default", "bitwise"]
+jobs = 2
+min_score = 55.5
+max_survivors = 40
+time_budget = "10m"
+timeout_margin = "2s"
+json_report = "out/mutate.json"
+
+[[mutate.ignore]]
+file = "framework/src/clock.cc"
+line = 12
+reason = "equivalent"
+)";
+  MutateConfig cfg;
+  auto r = LoadMutateConfig((dir.path() / "gates.toml").string(), &cfg);
+  ASSERT_TRUE(r.ok()) << r.error().Message();
+  EXPECT_EQ(cfg.options.compile_db, (dir.path() / "build/compile_commands.json").string());
+  EXPECT_EQ(cfg.options.files, std::vector<std::string>{"framework/src/*.cc"});
+  EXPECT_EQ(cfg.options.operators,
+            kDefaultOperators | static_cast<OperatorSet>(Operator::kBitwise));
+  EXPECT_EQ(cfg.options.jobs, 2);
+  EXPECT_EQ(cfg.options.time_budget, std::chrono::minutes(10));
+  EXPECT_EQ(cfg.options.timeout_margin, std::chrono::seconds(2));
+  EXPECT_DOUBLE_EQ(*cfg.gate.min_score, 55.5);
+  EXPECT_EQ(*cfg.gate.max_survivors, 40u);
+  EXPECT_EQ(cfg.reports.json, (dir.path() / "out/mutate.json").string());
+  ASSERT_EQ(cfg.options.ignore.size(), 1u);
+  EXPECT_EQ(cfg.options.ignore[0].line, 12u);
+}
+
+TEST(MutateConfigTest, BadValuesNameTheirPlace) {
+  TempDir dir;
+  std::string path = (dir.path() / "gates.toml").string();
+  std::ofstream(path) << "[mutate]\ncompile_db = \"b/compile_commands.json\"\nmin_scor = 50\n"
+                         "jobs = 0\noperators = [\"relationl\"]\n";
+  MutateConfig cfg;
+  auto r = LoadMutateConfig(path, &cfg);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, std::errc::invalid_argument);
+  const std::string& msg = r.error().context;
+  EXPECT_NE(msg.find(path + ":3:1: "), std::string::npos) << msg;
+  EXPECT_NE(msg.find("did you mean 'min_score'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(path + ":4:"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("unknown mutation operator 'relationl'"), std::string::npos) << msg;
+}
+
+TEST(MutateConfigTest, MissingSectionIsAnError) {
+  TempDir dir;
+  std::string path = (dir.path() / "gates.toml").string();
+  std::ofstream(path) << "[tier1]\nsteps = []\n";
+  MutateConfig cfg;
+  auto r = LoadMutateConfig(path, &cfg);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().context.find("mutate"), std::string::npos) << r.error().context;
+}
+
+}  // namespace
+}  // namespace duende::mutate

@@ -1,0 +1,170 @@
+// Mutant schemata: one compiled program must behave, for each DUENDE_MUTANT=id, exactly like
+// the program with only that mutant applied; compile errors are blamed on their mutant.
+#include "duende/mutate/schemata.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "duende/mutate/point_finder.h"
+#include "duende/mutate/test_runner.h"
+
+namespace duende::mutate {
+namespace {
+
+namespace fs = std::filesystem;
+
+class SchemataTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("duende-schemata-" + std::to_string(getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Compiles `code` to an executable; returns "" on success or the compiler output.
+  std::string Compile(const std::string& code, const std::string& name) {
+    std::ofstream(dir_ / (name + ".cc")) << code;
+    std::string out;
+    auto st = RunCaptured({"c++", "-std=c++20", "-O0", "-w", (dir_ / (name + ".cc")).string(), "-o",
+                           (dir_ / name).string()},
+                          dir_.string(), &out);
+    EXPECT_TRUE(st.ok());
+    return st.ok() && st->success() ? "" : out;
+  }
+
+  // Runs a compiled program: its output plus its exit code.
+  std::string Run(const std::string& name, std::vector<std::string> env = {}) {
+    TestCase t;
+    t.name = name;
+    t.argv = {(dir_ / name).string()};
+    t.working_dir = dir_.string();
+    std::string log = (dir_ / (name + ".out")).string();
+    auto r = RunTest(t, env, std::chrono::seconds(20), log);
+    EXPECT_TRUE(r.ok());
+    std::ifstream in(log);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str() + "exit " + std::to_string(r.ok() ? r->status.code : -1);
+  }
+
+  FileMutants Find(const std::string& code) {
+    fs::path src = dir_ / "orig.cc";
+    std::ofstream(src) << code;
+    auto r = FindMutants(src.string(), {"-std=c++20"});
+    EXPECT_TRUE(r.ok());
+    uint32_t id = 1;
+    for (auto& m : r->mutants) m.id = id++;
+    return *r;
+  }
+
+  fs::path dir_;
+};
+
+constexpr const char* kProgram = R"(#include <cstdio>
+int Clamp(int v, int lo, int hi) {
+  if (v < lo) return lo;
+  if (v > hi) return hi;
+  return v;
+}
+bool Odd(int v) { return !(v % 2 == 0); }
+int g = 0;
+void Bump() { g = g + 1; }
+int Unused(int v) { return v * 3; }
+int main() {
+  Bump();
+  std::printf("%d %d %d %d %d\n", Clamp(5, 0, 3), Clamp(-1, 0, 3), Odd(3), Odd(4), g);
+  return 0;
+}
+)";
+
+TEST_F(SchemataTest, EachMutantBehavesLikeItsOwnBuild) {
+  FileMutants fm = Find(kProgram);
+  ASSERT_GE(fm.mutants.size(), 15u);
+  std::vector<const Mutant*> ms;
+  for (const auto& m : fm.mutants) ms.push_back(&m);
+  auto id_limit = static_cast<uint32_t>(fm.mutants.size() + 1);
+  SchemataFile sf = RenderSchemata(kProgram, ms, id_limit);
+  EXPECT_TRUE(sf.unplaced.empty());
+  ASSERT_EQ(Compile(sf.text, "schemata"), "");
+  ASSERT_EQ(Compile(kProgram, "original"), "");
+  EXPECT_EQ(Run("schemata"), Run("original"));
+  EXPECT_EQ(Run("schemata", {"DUENDE_MUTANT=0"}), Run("original"));
+  size_t differing = 0;
+  for (const auto& m : fm.mutants) {
+    std::string name = "m" + std::to_string(m.id);
+    ASSERT_EQ(Compile(ApplyMutant(kProgram, m), name), "") << m.WhereString();
+    std::string expected = Run(name);
+    EXPECT_EQ(Run("schemata", {"DUENDE_MUTANT=" + std::to_string(m.id)}), expected)
+        << m.WhereString() << " '" << m.original << "' -> '" << m.replacement << "'";
+    if (expected != Run("original")) ++differing;
+  }
+  EXPECT_GE(differing, 10u) << "the mutants change behaviour";
+}
+
+TEST_F(SchemataTest, TraceListsExactlyTheReachedMutants) {
+  FileMutants fm = Find(kProgram);
+  std::vector<const Mutant*> ms;
+  for (const auto& m : fm.mutants) ms.push_back(&m);
+  SchemataFile sf = RenderSchemata(kProgram, ms, static_cast<uint32_t>(ms.size() + 1));
+  ASSERT_EQ(Compile(sf.text, "schemata"), "");
+  std::string trace = (dir_ / "trace").string();
+  Run("schemata", {std::string(kTraceEnv) + "=" + trace});
+  std::ifstream in(trace);
+  std::set<uint32_t> reached;
+  std::string line;
+  size_t lines = 0;
+  while (std::getline(in, line)) {
+    reached.insert(static_cast<uint32_t>(std::stoul(line)));
+    ++lines;
+  }
+  EXPECT_EQ(lines, reached.size()) << "each id is written once per process";
+  for (const auto& m : fm.mutants) {
+    // Unused() is never called; Clamp's last return is never reached by main's inputs.
+    bool in_unused = m.start.line == 10 || m.start.line == 5;
+    EXPECT_EQ(reached.count(m.id), in_unused ? 0u : 1u) << m.WhereString();
+  }
+}
+
+TEST_F(SchemataTest, CompileErrorsAreBlamedOnTheirMutant) {
+  // `(c ? (0) : (a))` with a std::atomic<int> is ambiguous: the return-value mutant of
+  // Load() cannot be compiled, the others can.
+  const std::string code = R"(#include <atomic>
+int Load(std::atomic<int>& a) { return a; }
+int Add(int a, int b) { return a + b; }
+int main() { std::atomic<int> a{2}; return Load(a) == 2 ? Add(0, 0) : 1; }
+)";
+  FileMutants fm = Find(code);
+  std::vector<const Mutant*> ms;
+  uint32_t bad = 0;
+  for (const auto& m : fm.mutants) {
+    ms.push_back(&m);
+    if (m.start.line == 2 && m.op == Operator::kReturnValue) bad = m.id;
+  }
+  ASSERT_NE(bad, 0u);
+  SchemataFile sf = RenderSchemata(code, ms, static_cast<uint32_t>(ms.size() + 1));
+  std::string errors = Compile(sf.text, "bad");
+  ASSERT_NE(errors, "");
+  std::regex re(R"(bad\.cc:(\d+):(\d+): error:)");
+  std::set<uint32_t> blamed;
+  for (std::sregex_iterator it(errors.begin(), errors.end(), re), end; it != end; ++it) {
+    for (uint32_t id : BlameError(sf, static_cast<uint32_t>(std::stoul((*it)[1])),
+                                  static_cast<uint32_t>(std::stoul((*it)[2])))) {
+      blamed.insert(id);
+    }
+  }
+  EXPECT_EQ(blamed, std::set<uint32_t>{bad}) << errors;
+  // Without it, the schemata compiles.
+  std::erase_if(ms, [&](const Mutant* m) { return m->id == bad; });
+  SchemataFile good = RenderSchemata(code, ms, static_cast<uint32_t>(fm.mutants.size() + 1));
+  EXPECT_EQ(Compile(good.text, "good"), "");
+}
+
+}  // namespace
+}  // namespace duende::mutate
