@@ -14,11 +14,13 @@
 #include <cstring>
 #include <future>
 #include <random>
+#include <set>
 
 #include "duende/framework/clock.h"
 #include "duende/framework/notify_socket.h"
 #include "duende/framework/probe.h"
 #include "duende/framework/rotating_file.h"
+#include "duende/framework/toml_reader.h"
 
 namespace duende::framework {
 
@@ -330,7 +332,7 @@ void Supervisor::Unsubscribe(SubscriptionId id) {
 
 void Supervisor::Emit(Service& s, ServiceEvent ev, std::optional<ServiceState> state) {
   ev.seq = ++seq_;
-  ev.ts_ns = MonotonicNs();
+  if (ev.ts_ns == 0) ev.ts_ns = MonotonicNs();
   ev.service = s.config.name;
   ev.state = state.value_or(s.policy.state());
   if (ev.state != s.last_state) {
@@ -437,6 +439,9 @@ void Supervisor::DoSpawn(Service& s, PolicyStep* out) {
     }
     o.gid = gr->gr_gid;
   }
+  // The event's time is when the spawn began: vfork returns only after the child's exec, which
+  // on a loaded machine can take milliseconds that are not the supervisor's delay.
+  const int64_t spawn_began = MonotonicNs();
   auto child = Spawn(o);
   if (!child.ok()) {
     s.policy.SpawnFailed(MonotonicNs(), child.error().Message(), out);
@@ -451,6 +456,7 @@ void Supervisor::DoSpawn(Service& s, PolicyStep* out) {
   (void)loop_->Watch(s.child.pidfd.get(), EPOLLIN, [this, raw](uint32_t) { OnChildExit(*raw); });
   ServiceEvent ev;
   ev.type = EventType::kSpawned;
+  ev.ts_ns = spawn_began;
   ev.pid = s.child.pid;
   ev.pgid = s.pgid;
   ev.detail = c.command[0];
@@ -725,6 +731,49 @@ Result<void> Supervisor::Run() {
   (void)loop_->RunOnce(0);
   ReapLingering();
   return r;
+}
+
+std::string DefaultControlSocket() {
+  const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+  if (xdg != nullptr && xdg[0] == '/') return std::string(xdg) + "/duende-supervise.sock";
+  return "/tmp/duende-supervise-" + std::to_string(::getuid()) + ".sock";
+}
+
+Result<ServicesFile> LoadServicesFile(const std::string& path) {
+  auto table = ParseTomlFile(path);
+  if (!table.ok()) return table.error();
+  auto diags = std::make_shared<Diagnostics>();
+  TomlReader root = TomlReader::ForFile(*table, path, diags);
+  ServicesFile out;
+  const std::string dir =
+      path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
+  auto resolve = [&](const std::string& p) { return p.empty() || p[0] == '/' ? p : dir + "/" + p; };
+  if (auto sup = root.Table("supervisor")) {
+    if (auto v = sup->String("control_socket")) out.control_socket = resolve(*v);
+    if (auto v = sup->String("log_dir")) out.options.log_dir = resolve(*v);
+    if (auto v = sup->ByteSize("log_max_bytes")) out.options.log_max_bytes = *v;
+    if (auto v = sup->Int("log_keep", 0, 1000)) out.options.log_keep = static_cast<uint32_t>(*v);
+    if (auto v = sup->Bool("subreaper")) out.options.subreaper = *v;
+    if (auto v = sup->Int("seed", 0, INT64_MAX)) out.options.seed = static_cast<uint64_t>(*v);
+    if (auto v = sup->Bool("autostart")) out.autostart = *v;
+    sup->Finish();
+  }
+  std::set<std::string> names;
+  for (TomlReader& r : root.TableArray("service", /*required=*/true)) {
+    DaemonConfig c = ReadDaemonConfig(r);
+    if (!r.Has("name")) {
+      r.Fail("name", r.where() + " needs a name, e.g. name = \"kvd\"");
+    } else if (!c.name.empty() && !names.insert(c.name).second) {
+      r.Fail("name", "a service named '" + c.name + "' is already defined; names must be unique");
+    }
+    if (!r.Has("command")) {
+      r.Fail("command", r.where() + " needs a command, e.g. command = [\"/usr/bin/kvd\"]");
+    }
+    out.services.push_back(std::move(c));
+  }
+  root.Finish();
+  if (!diags->empty()) return diags->ToError();
+  return out;
 }
 
 }  // namespace duende::framework

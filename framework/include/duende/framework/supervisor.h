@@ -39,7 +39,7 @@ namespace duende::framework {
 /// One state change of one service.
 struct ServiceEvent {
   uint64_t seq = 0;   ///< 1, 2, ... per Supervisor
-  int64_t ts_ns = 0;  ///< CLOCK_MONOTONIC when it happened
+  int64_t ts_ns = 0;  ///< CLOCK_MONOTONIC when it happened (kSpawned: when the spawn began)
   std::string service;
   EventType type = EventType::kSpawned;
   ServiceState state = ServiceState::kStopped;  ///< the state after the event
@@ -178,5 +178,25 @@ class Supervisor {
   bool running_ = false;
   std::thread::id loop_thread_;
 };
+
+/// A services file (`duende supervise services.toml`): a [supervisor] table and one
+/// [[service]] table per service (each a DaemonConfig, read by ReadDaemonConfig).
+struct ServicesFile {
+  SupervisorOptions options;
+  /// Control socket path ("" = DefaultControlSocket()). Relative paths here and in log_dir
+  /// are taken relative to the file's directory.
+  std::string control_socket;
+  /// Start every service at once (default true).
+  bool autostart = true;
+  std::vector<DaemonConfig> services;
+};
+
+/// Reads and validates a services file. Errors: the file's errno when it cannot be read;
+/// invalid_argument with every problem as "file:line:col: message" lines (unknown keys with
+/// did-you-mean, a service without name or command, duplicate names, ...).
+Result<ServicesFile> LoadServicesFile(const std::string& path);
+
+/// $XDG_RUNTIME_DIR/duende-supervise.sock, or /tmp/duende-supervise-<uid>.sock.
+std::string DefaultControlSocket();
 
 }  // namespace duende::framework
