@@ -28,20 +28,23 @@ std::string NodeText(const toml::node& n) {
   return out.str();
 }
 
-// Lists the keys whose values differ between the config and its translation, as
-// "key.path (value): what happened".
-void Diff(const toml::table& a, const toml::table& b, const std::string& prefix,
-          const char* platform, std::vector<std::string>* out) {
+// Lists the keys whose values differ between the config and its translation. `d` is a
+// default config's table: a translation equal to the default was left out, one that differs
+// from both was rounded.
+void Diff(const toml::table& a, const toml::table& b, const toml::table* d,
+          const std::string& prefix, const char* platform, std::vector<std::string>* out) {
   for (const auto& [key, node] : a) {
     std::string path =
         prefix.empty() ? std::string(key.str()) : prefix + "." + std::string(key.str());
     const toml::node* other = b.get(key.str());
+    const toml::node* def = d != nullptr ? d->get(key.str()) : nullptr;
     if (const auto* t = node.as_table(); t != nullptr && other != nullptr && other->is_table()) {
-      Diff(*t, *other->as_table(), path, platform, out);
+      Diff(*t, *other->as_table(), def != nullptr ? def->as_table() : nullptr, path, platform, out);
       continue;
     }
-    if (other == nullptr) {
-      out->push_back(path + " = " + NodeText(node) + ": " + platform + " has no equivalent");
+    if (other == nullptr || (def != nullptr && NodeText(*other) == NodeText(*def) &&
+                             NodeText(node) != NodeText(*other))) {
+      out->push_back(path + " = " + NodeText(node) + ": not expressed for " + platform);
     } else if (NodeText(node) != NodeText(*other)) {
       out->push_back(path + " = " + NodeText(node) + ": " + platform + " gets " + NodeText(*other));
     }
@@ -55,7 +58,11 @@ std::vector<std::string> Dropped(const DaemonConfig& original, const DaemonConfi
     auto a = toml::parse(framework::FormatDaemonConfig(original));
     auto b = toml::parse(framework::FormatDaemonConfig(translated));
     a.erase("app");  // the daemon's own settings travel in its config file, not the artefact
-    Diff(a, b, "", PlatformName(platform), &out);
+    DaemonConfig defaults;
+    defaults.name = original.name;
+    defaults.command = original.command;
+    auto d = toml::parse(framework::FormatDaemonConfig(defaults));
+    Diff(a, b, &d, "", PlatformName(platform), &out);
   } catch (const toml::parse_error& e) {
     out.push_back(std::string("(could not compare the settings: ") + e.what() + ")");
   }

@@ -72,6 +72,24 @@ Result<void> MkdirP(const std::string& path) {
   return {};
 }
 
+// systemd keeps the first failure's Result (exit-code, signal) when the start limit then
+// stops the restarts, so a failed unit whose last exit the policy would have restarted gave up
+// because of the start limit.
+bool GaveUp(const SystemdUnitState& s, const DaemonConfig& c) {
+  if (s.active_state != "failed") return false;
+  if (s.result == "start-limit-hit") return true;
+  auto exit = ExitOf(s);
+  if (!exit) return false;
+  using Policy = framework::RestartConfig::Policy;
+  if (c.restart.policy == Policy::kNever) return false;
+  if (!exit->signaled) {
+    for (int code : c.restart.prevent_exit_codes) {
+      if (code == exit->code) return false;
+    }
+  }
+  return c.restart.policy == Policy::kAlways || !exit->success();
+}
+
 }  // namespace
 
 ServiceState SystemdUnitState::State(bool stop_requested) const {
@@ -197,6 +215,7 @@ Result<void> SystemdAdapter::Start() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     prev_ = *before;
+    exits_ = 0;  // a manual start resets NRestarts
   }
   stop_requested_ = false;
   if (!watcher_.joinable()) {
@@ -242,7 +261,7 @@ Result<framework::ServiceStatus> SystemdAdapter::Status() {
   st.ready = s->active_state == "active";
   st.restarts = s->n_restarts;
   st.last_exit = ExitOf(*s);
-  st.reason = s->result;
+  st.reason = GaveUp(*s, config_) ? "start-limit-hit" : s->result;
   return st;
 }
 
@@ -276,11 +295,13 @@ void SystemdAdapter::Observe(const SystemdUnitState& cur) {
   }
   // Restarts systemd made between two looks (the exit status of those is gone: systemd resets
   // it when the next process starts).
-  for (uint64_t n = prev.n_restarts + (exited ? 1 : 0); n < cur.n_restarts; ++n) {
+  // Every restart follows an exit: restarts beyond the exits seen were missed between looks.
+  if (exited) ++exits_;
+  for (; exits_ < cur.n_restarts; ++exits_) {
     ServiceEvent ev;
     ev.type = EventType::kExited;
     ev.state = state;
-    ev.detail = "exit seen only as NRestarts=" + std::to_string(n + 1);
+    ev.detail = "exit seen only as NRestarts=" + std::to_string(exits_ + 1);
     Emit(ev);
   }
   if (cur.sub_state == "auto-restart" && prev.sub_state != "auto-restart") {
@@ -309,7 +330,7 @@ void SystemdAdapter::Observe(const SystemdUnitState& cur) {
   if (cur.active_state != prev.active_state || cur.result != prev.result) {
     if (cur.active_state == "failed") {
       ServiceEvent ev;
-      ev.type = cur.result == "start-limit-hit" ? EventType::kGaveUp : EventType::kNotRestarting;
+      ev.type = GaveUp(cur, config_) ? EventType::kGaveUp : EventType::kNotRestarting;
       ev.state = ServiceState::kFailed;
       ev.detail = "Result=" + cur.result;
       Emit(ev);
@@ -484,7 +505,14 @@ void SystemdUserManager::Configure(AdapterOptions* options) const {
 
 std::vector<pid_t> SystemdUserManager::ProcessesInNamespace() const {
   std::vector<pid_t> pids;
-  if (mnt_ns_.empty()) return pids;
+  std::string ns = mnt_ns_;
+  if (ns.empty() && pid_ > 0) {
+    char link[256];
+    std::string path = "/proc/" + std::to_string(pid_) + "/ns/mnt";
+    ssize_t n = ::readlink(path.c_str(), link, sizeof(link) - 1);
+    if (n > 0) ns.assign(link, static_cast<size_t>(n));
+  }
+  if (ns.empty()) return pids;
   DIR* d = ::opendir("/proc");
   if (d == nullptr) return pids;
   while (dirent* e = ::readdir(d)) {
@@ -493,7 +521,7 @@ std::vector<pid_t> SystemdUserManager::ProcessesInNamespace() const {
     char link[256];
     std::string path = std::string("/proc/") + e->d_name + "/ns/mnt";
     ssize_t n = ::readlink(path.c_str(), link, sizeof(link) - 1);
-    if (n > 0 && std::string(link, static_cast<size_t>(n)) == mnt_ns_) {
+    if (n > 0 && std::string(link, static_cast<size_t>(n)) == ns) {
       pids.push_back(static_cast<pid_t>(*pid));
     }
   }

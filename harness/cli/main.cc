@@ -19,6 +19,8 @@ int VersionMain(int /*argc*/, char** /*argv*/) {
 
 // Keep sorted by name. A verb's summary is one line for `duende help`.
 const Verb kVerbs[] = {
+    {"adapter", "render a daemon config for systemd/oci/docker/launchd; detect the platform",
+     AdapterMain},
     {"check", "re-check a finished run's event log against a scenario", CheckMain},
     {"ctl", "status/start/stop/restart the services of a running 'duende supervise'", CtlMain},
     {"mutate", "mutation testing of a C++ project: which code changes do the tests miss?",

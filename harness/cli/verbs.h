@@ -24,4 +24,7 @@ int MutateMain(int argc, char** argv);
 int SuperviseMain(int argc, char** argv);
 int CtlMain(int argc, char** argv);
 
+// Platform adapters (issue 8): adapter_command.cc.
+int AdapterMain(int argc, char** argv);
+
 }  // namespace duende::cli

@@ -74,10 +74,11 @@ class SystemdAdapter final : public Adapter {
   std::string unit_path_;
   bool installed_ = false;
 
-  std::mutex mu_;  // guards subscribers_, prev_, seq_
+  std::mutex mu_;  // guards subscribers_, prev_, seq_, exits_
   std::vector<EventCallback> subscribers_;
   SystemdUnitState prev_;
   uint64_t seq_ = 0;
+  uint64_t exits_ = 0;  // exits reported since Start()
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> quit_{false};
   framework::UniqueFd wake_;  // eventfd: wakes the watcher

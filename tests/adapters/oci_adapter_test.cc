@@ -1,0 +1,144 @@
+// Real runc: a container made from the rendered bundle, killed, restarted by the adapter's
+// supervisor, deleted; nothing left (no container, no bundle, no process).
+#include "duende/adapters/oci_adapter.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <mutex>
+
+#include "duende/adapters/command.h"
+#include "duende/framework/clock.h"
+
+namespace duende::adapters {
+namespace {
+
+using framework::DaemonConfig;
+using framework::EventType;
+
+class Events {
+ public:
+  Adapter::EventCallback Callback() {
+    return [this](const framework::ServiceEvent& ev) {
+      std::lock_guard<std::mutex> lock(mu_);
+      events_.push_back(ev);
+      cv_.notify_all();
+    };
+  }
+  bool WaitFor(EventType type, size_t n, std::chrono::seconds timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] {
+      size_t c = 0;
+      for (const auto& e : events_) c += e.type == type ? 1 : 0;
+      return c >= n;
+    });
+  }
+  std::vector<framework::ServiceEvent> All() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return events_;
+  }
+  std::string Dump() {
+    std::string s;
+    for (const auto& e : All()) s += e.ToString() + "\n";
+    return s;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<framework::ServiceEvent> events_;
+};
+
+bool Alive(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
+
+template <typename Pred>
+bool Eventually(Pred pred, std::chrono::milliseconds timeout) {
+  const int64_t deadline = framework::MonotonicNs() + timeout.count() * 1'000'000;
+  while (framework::MonotonicNs() < deadline) {
+    if (pred()) return true;
+    ::usleep(10'000);
+  }
+  return pred();
+}
+
+bool ContainerListed(const std::string& id) {
+  auto r = RunCommand({"runc", "list", "-q"});
+  return r.ok() && r->out.find(id) != std::string::npos;
+}
+
+TEST(OciAdapterTest, RuncContainerIsRestartedAfterAKillAndDeletedAfterwards) {
+  if (::geteuid() != 0) GTEST_SKIP() << "runc needs root here";
+  if (!framework::FindExecutable("runc").ok()) GTEST_SKIP() << "runc is not installed";
+  struct stat st {};
+  if (::stat("/usr/bin/tini", &st) != 0) GTEST_SKIP() << "tini is not installed (ci/deps.sh)";
+
+  DaemonConfig c;
+  c.name = "oci-sleeper";
+  c.command = {"/bin/sleep", "1000"};
+  c.env = {{"GREETING", "hello"}};
+  c.resources.memory_max = 64u << 20;
+  c.resources.pids_max = 16;
+  c.restart.policy = framework::RestartConfig::Policy::kAlways;
+  c.restart.backoff.initial = std::chrono::milliseconds(50);
+  c.restart.backoff.jitter = framework::BackoffConfig::Jitter::kNone;
+  c.shutdown_timeout = std::chrono::seconds(3);
+  AdapterOptions options;
+  auto adapter = OciAdapter::Create(c, options);
+  ASSERT_TRUE(adapter.ok()) << adapter.error().Message();
+  const std::string id = (*adapter)->container_id();
+  const std::string bundle = (*adapter)->bundle_dir();
+  Events events;
+  (*adapter)->Subscribe(events.Callback());
+  ASSERT_TRUE((*adapter)->Start().ok());
+
+  pid_t first = -1;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        first = (*adapter)->ContainerPid();
+        return first > 0;
+      },
+      std::chrono::seconds(10)))
+      << events.Dump();
+  EXPECT_TRUE(ContainerListed(id));
+  // The daemon runs inside: its environment came from config.json.
+  auto env = RunCommand({"runc", "exec", id, "/usr/bin/env"});
+  ASSERT_TRUE(env.ok());
+  EXPECT_NE(env->out.find("GREETING=hello"), std::string::npos) << env->out << env->err;
+
+  // Kill the container's init for real; runc has no restart policy, the adapter restarts it.
+  ASSERT_TRUE((*adapter)->Kill(SIGKILL).ok());
+  ASSERT_TRUE(events.WaitFor(EventType::kSpawned, 2, std::chrono::seconds(10))) << events.Dump();
+  pid_t second = -1;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        second = (*adapter)->ContainerPid();
+        return second > 0 && second != first;
+      },
+      std::chrono::seconds(10)))
+      << events.Dump();
+  EXPECT_FALSE(Alive(first));
+  bool saw_kill = false;
+  for (const auto& e : events.All()) {
+    if (e.type == EventType::kExited && e.exit && e.exit->signaled && e.exit->signal == SIGKILL) {
+      saw_kill = true;
+    }
+  }
+  EXPECT_TRUE(saw_kill) << events.Dump();
+  auto status = (*adapter)->Status();
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->restarts, 1u);
+  EXPECT_EQ(status->pid, second);
+
+  // Stop (SIGTERM forwarded by runc and tini), then delete: nothing left.
+  ASSERT_TRUE((*adapter)->Stop().ok());
+  EXPECT_TRUE(Eventually([&] { return !Alive(second); }, std::chrono::seconds(5)));
+  ASSERT_TRUE((*adapter)->Remove().ok());
+  EXPECT_FALSE(ContainerListed(id));
+  EXPECT_NE(::stat(bundle.c_str(), &st), 0) << bundle << " left behind";
+}
+
+}  // namespace
+}  // namespace duende::adapters
