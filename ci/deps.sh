@@ -13,6 +13,9 @@ packages=(
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev libxml2-utils
   # load benchmark baseline (wrk) and a target nobody here wrote (redis-server)
   wrk redis-server
+  # platform adapters: a real systemd user manager, runc with tini as the container's init,
+  # python3-yaml to parse rendered compose files back
+  systemd runc tini python3-yaml
   # tools the toolkit drives at run time
   fiu-utils procps iproute2 util-linux
 )
