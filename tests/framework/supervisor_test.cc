@@ -323,6 +323,18 @@ TEST_F(SupervisorTest, HundredServicesAllRunning) {
   sup_.reset();
 }
 
+TEST_F(SupervisorTest, AnIdleSupervisorDoesNotWakeUp) {
+  // No fixed tick: with every child running and nothing due, epoll_wait never returns.
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(sup_->Add(Service("idle" + std::to_string(i), {}), true).ok());
+  }
+  ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 20));
+  std::this_thread::sleep_for(milliseconds(50));
+  const uint64_t before = sup_->wakeups();
+  std::this_thread::sleep_for(milliseconds(500));
+  EXPECT_EQ(sup_->wakeups(), before);
+}
+
 TEST_F(SupervisorTest, NoZombiesAfterAThousandShortLivedChildren) {
   DaemonConfig c = Service("blink", {"--exit", "0"});
   c.restart.policy = RestartConfig::Policy::kAlways;
