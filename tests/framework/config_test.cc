@@ -399,3 +399,26 @@ RC_GTEST_PROP(ConfigTest, CorruptedValidConfigIsRejectedWithPosition, ()) {
 
 }  // namespace
 }  // namespace duende::framework
+
+namespace duende::framework {
+namespace {
+
+// The complete example of docs/config.md is a valid config.
+TEST(ConfigTest, DocumentedExampleIsValid) {
+  std::ifstream in(std::string(DUENDE_SOURCE_DIR) + "/docs/config.md");
+  std::stringstream doc;
+  doc << in.rdbuf();
+  std::string text = doc.str();
+  size_t start = text.find("```toml\n");
+  ASSERT_NE(start, std::string::npos);
+  start += 8;
+  size_t end = text.find("```", start);
+  auto c = ParseDaemonConfig(text.substr(start, end - start), "docs/config.md");
+  ASSERT_TRUE(c.ok()) << c.error().context;
+  EXPECT_EQ(c->name, "kvd");
+  EXPECT_EQ(c->health.liveness.command.size(), 1u);
+  EXPECT_EQ(c->app["port"].value<int64_t>(), 7000);
+}
+
+}  // namespace
+}  // namespace duende::framework
