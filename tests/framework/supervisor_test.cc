@@ -396,6 +396,45 @@ TEST_F(SupervisorTest, CommandsFromAnotherThreadAndUnknownNames) {
   EXPECT_EQ(sup_->Status("a")->attempt, 0u);  // a manual restart is not a failure
 }
 
+// The core's bad-on-purpose daemon (it uses the framework's own sd_notify client).
+DaemonConfig Misbehave(const std::string& name, const std::string& mode) {
+  DaemonConfig c = Service(name, {});
+  c.command = {MISBEHAVE_PATH, "--mode", mode, "--max-lifetime", "60s"};
+  c.health.readiness.kind = ProbeConfig::Kind::kNotify;
+  return c;
+}
+
+TEST_F(SupervisorTest, MisbehaveSlowReadyPastTheGracePeriodIsRestarted) {
+  DaemonConfig c = Misbehave("slow", "slow-ready=5s");
+  c.health.readiness.grace_period = milliseconds(200);
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kRestartScheduled, 1));
+  auto hf = rec_.Of(EventType::kHealthFailed);
+  ASSERT_EQ(hf.size(), 1u);
+  EXPECT_EQ(hf[0].detail, "not ready within 200.0ms");
+  EXPECT_EQ(rec_.Of(EventType::kReady).size(), 0u);
+}
+
+TEST_F(SupervisorTest, MisbehaveCrashAfterReadyIsRestartedAndReadyAgain) {
+  ASSERT_TRUE(sup_->Add(Misbehave("crashy", "crash-after=100ms"), true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 2));
+  auto ex = rec_.Of(EventType::kExited);
+  ASSERT_GE(ex.size(), 1u);
+  EXPECT_EQ(ex[0].exit->code, 1);
+  EXPECT_EQ(rec_.Of(EventType::kRestartScheduled)[0].detail, "exited with code 1");
+}
+
+TEST_F(SupervisorTest, MisbehaveIgnoringSigtermIsKilled) {
+  DaemonConfig c = Misbehave("deaf", "ignore-sigterm");
+  c.shutdown_timeout = milliseconds(200);
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 1));
+  ASSERT_TRUE(sup_->Stop("deaf").ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kStopped, 1));
+  EXPECT_EQ(rec_.Of(EventType::kKilled).size(), 1u);
+  EXPECT_EQ(rec_.Of(EventType::kExited)[0].exit->signal, SIGKILL);
+}
+
 TEST_F(SupervisorTest, SpawnFailureIsAFailedStart) {
   DaemonConfig c = Service("missing", {});
   c.command = {"/nonexistent/duende-binary"};
