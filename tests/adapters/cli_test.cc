@@ -1,0 +1,84 @@
+// `duende adapter render|detect` as a user runs it.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <iterator>
+
+#include "duende/adapters/command.h"
+
+namespace duende::adapters {
+namespace {
+
+const std::string kGolden = std::string(DUENDE_SOURCE_DIR) + "/tests/adapters/golden/";
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+CommandResult Duende(std::vector<std::string> args) {
+  args.insert(args.begin(), DUENDE_CLI);
+  auto r = RunCommand(args);
+  EXPECT_TRUE(r.ok()) << r.error().Message();
+  return r.ok() ? *r : CommandResult{};
+}
+
+TEST(AdapterCliTest, RenderPrintsTheArtefact) {
+  // The golden files name the config as the test loads it ("full.toml"): run from golden/.
+  struct Case {
+    const char* platform;
+    const char* golden;
+  };
+  for (const Case& c : {Case{"oci", "full.config.json"}, Case{"docker", "full.docker.sh"},
+                        Case{"launchd", "full.plist"}, Case{"compose", "full.compose.yaml"}}) {
+    auto r = Duende({"adapter", "render", "--platform", c.platform, kGolden + "full.toml"});
+    EXPECT_EQ(r.status.code, 0) << r.err;
+    EXPECT_EQ(r.out, ReadFile(kGolden + c.golden)) << c.platform;
+  }
+  auto unit = Duende({"adapter", "render", "-p", "systemd", "--systemd-version", "254", "-q",
+                      kGolden + "minimal.toml"});
+  EXPECT_EQ(unit.status.code, 0);
+  EXPECT_EQ(unit.err, "");
+  // Only the header names the file differently (the path as given).
+  std::string golden = ReadFile(kGolden + "minimal.v254.service");
+  EXPECT_EQ(unit.out.substr(unit.out.find('\n')), golden.substr(golden.find('\n')));
+}
+
+TEST(AdapterCliTest, RenderWarnsAboutWhatThePlatformCannotExpress) {
+  auto r = Duende({"adapter", "render", "-p", "systemd", kGolden + "full.toml"});
+  EXPECT_EQ(r.status.code, 0);
+  EXPECT_NE(r.err.find("duende: warning: log.file = '/var/log/kvd.log': not expressed for "
+                       "systemd"),
+            std::string::npos)
+      << r.err;
+}
+
+TEST(AdapterCliTest, BadConfigExitsTwoWithFileLineColumn) {
+  std::string path = ::testing::TempDir() + "/adapter-bad.toml";
+  std::ofstream(path) << "name = \"x\"\ncommand = [\"/bin/true\"]\n[resources]\nmemory_mx = 1\n";
+  auto r = Duende({"adapter", "render", "-p", "systemd", path});
+  EXPECT_EQ(r.status.code, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find(path + ":4:1: unknown key 'memory_mx' in [resources]; did you mean "
+                              "'memory_max'?"),
+            std::string::npos)
+      << r.err;
+  std::ofstream(path) << "name = \"x\"\n";
+  r = Duende({"adapter", "render", "-p", "systemd", path});
+  EXPECT_EQ(r.status.code, 2);
+  EXPECT_NE(r.err.find("'command' is missing"), std::string::npos) << r.err;
+  r = Duende({"adapter", "render", "-p", "upstart", path});
+  EXPECT_EQ(r.status.code, 2);
+  EXPECT_NE(r.err.find("is not one of native|systemd|oci"), std::string::npos) << r.err;
+  r = Duende({"adapter", "render", "-p", "systemd"});
+  EXPECT_EQ(r.status.code, 2);
+}
+
+TEST(AdapterCliTest, DetectHonoursTheOverride) {
+  auto r = Duende({"adapter", "detect", "--platform", "systemd"});
+  EXPECT_EQ(r.status.code, 0);
+  EXPECT_EQ(r.out.substr(0, 8), "systemd\t");
+}
+
+}  // namespace
+}  // namespace duende::adapters
