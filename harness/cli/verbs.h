@@ -17,6 +17,10 @@ struct Verb {
 int ValidateMain(int argc, char** argv);
 int CheckMain(int argc, char** argv);
 
+// Reporting verbs (issue 6): report_command.cc, gate_command.cc.
+int ReportMain(int argc, char** argv);
+int GateMain(int argc, char** argv);
+
 // Mutation testing (issue 9): mutate_command.cc.
 int MutateMain(int argc, char** argv);
 

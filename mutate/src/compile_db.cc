@@ -56,14 +56,26 @@ std::vector<std::string> CompileEntry::ParseArgs() const {
     std::error_code ec;
     fs::path p = fs::path(a).is_absolute() ? fs::path(a) : fs::path(directory) / a;
     if (a[0] != '-' && fs::weakly_canonical(p, ec) == fs::path(file)) continue;
-    // Relative include paths are relative to the entry's directory.
-    if (a.rfind("-I", 0) == 0 && a.size() > 2 && a[2] != '/') {
-      out.push_back("-I" + (fs::path(directory) / a.substr(2)).string());
-      continue;
+    // Relative paths are relative to the entry's directory. (libclang's -working-directory
+    // would change the whole process's working directory.)
+    bool absolutized = false;
+    for (const char* flag : {"-I", "-isystem", "-iquote", "-include", "-idirafter"}) {
+      std::string f = flag;
+      if (a == f && i + 1 < argv.size()) {
+        const std::string& v = argv[++i];
+        out.push_back(a);
+        out.push_back(v[0] == '/' ? v : (fs::path(directory) / v).string());
+        absolutized = true;
+        break;
+      }
+      if (a.rfind(f, 0) == 0 && a.size() > f.size() && a[f.size()] != '/' && f == "-I") {
+        out.push_back(f + (fs::path(directory) / a.substr(f.size())).string());
+        absolutized = true;
+        break;
+      }
     }
-    out.push_back(a);
+    if (!absolutized) out.push_back(a);
   }
-  out.push_back("-working-directory=" + directory);
   return out;
 }
 
