@@ -7,6 +7,7 @@
 #include <memory>
 #include <sstream>
 
+#include "duende/framework/backoff.h"
 #include "duende/framework/clock.h"
 #include "duende/framework/process.h"
 
@@ -299,21 +300,6 @@ std::string SizeText(uint64_t b) {
   return std::to_string(b);
 }
 
-// backoff.h has JitterName() too; the supervisor owns that one.
-const char* JitterText(BackoffConfig::Jitter jitter) {
-  switch (jitter) {
-    case BackoffConfig::Jitter::kNone:
-      return "none";
-    case BackoffConfig::Jitter::kFull:
-      return "full";
-    case BackoffConfig::Jitter::kEqual:
-      return "equal";
-    case BackoffConfig::Jitter::kDecorrelated:
-      return "decorrelated";
-  }
-  return "full";
-}
-
 // toml++ quotes the offending character raw ("saw 't\n'"): a syntax error must stay one
 // "file:line:col: message" line, so control characters are escaped.
 Error OneLine(Error e) {
@@ -576,7 +562,7 @@ std::string FormatDaemonConfig(const DaemonConfig& c) {
   backoff.insert("initial", DurationText(rs.backoff.initial));
   backoff.insert("multiplier", rs.backoff.multiplier);
   backoff.insert("max", DurationText(rs.backoff.max));
-  backoff.insert("jitter", JitterText(rs.backoff.jitter));
+  backoff.insert("jitter", JitterName(rs.backoff.jitter));
   backoff.insert("reset_after", DurationText(rs.backoff.reset_after));
   backoff.insert("immediate_first_restart", rs.backoff.immediate_first_restart);
   restart.insert("backoff", backoff);
