@@ -22,7 +22,7 @@ using testing_util::TempDir;
 // A daemon that says what happens to it on stdout (one line per event).
 class EchoDaemon : public Daemon {
  public:
-  enum class Behavior { kGood, kIgnoresStop };
+  enum class Behavior { kGood, kIgnoresStop, kUnhealthy };
   explicit EchoDaemon(Behavior b = Behavior::kGood) : behavior_(b) {}
 
   std::string Name() const override { return "echo"; }
@@ -47,6 +47,11 @@ class EchoDaemon : public Daemon {
     tag_ = config.app["tag"].value_or(std::string("?"));
     Say("reloaded tag=" + tag_);
     return {};
+  }
+  HealthReport HealthCheck() override {
+    HealthReport r;
+    if (behavior_ == Behavior::kUnhealthy) r.Add({"core", HealthState::kUnhealthy, "stuck", {}});
+    return r;
   }
   Result<void> Shutdown(std::chrono::nanoseconds) override {
     Say("shutdown");
@@ -257,6 +262,20 @@ TEST(RunTest, SpeaksSdNotifyReadyWatchdogReloadingStopping) {
   EXPECT_EQ(manager.Until("READY=1"), "READY=1\nSTATUS=reloaded");
   p.Kill(SIGTERM);
   EXPECT_EQ(manager.Until("STOPPING=1"), "STOPPING=1");
+  ASSERT_TRUE(p.Wait(10s));
+}
+
+TEST(RunTest, UnhealthyDaemonGetsNoWatchdogPings) {
+  TempDir dir;
+  NotifyListener manager(dir / "notify.sock");
+  Proc p = ForkEcho(dir, {}, EchoDaemon::Behavior::kUnhealthy,
+                    {{"NOTIFY_SOCKET", dir / "notify.sock"}, {"WATCHDOG_USEC", "100000"}});
+  EXPECT_EQ(manager.Until("READY=1"), "READY=1\nSTATUS=tag none");
+  EXPECT_EQ(manager.Until("WATCHDOG=1", 500ms), "") << "an unhealthy daemon was vouched for";
+  EXPECT_NE(p.Stderr().find("health check unhealthy: unhealthy (core: unhealthy: stuck)"),
+            std::string::npos)
+      << p.Stderr();
+  p.Kill(SIGTERM);
   ASSERT_TRUE(p.Wait(10s));
 }
 
