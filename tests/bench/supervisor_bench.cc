@@ -9,7 +9,8 @@
 //      Baseline: a bare timerfd sleeping 20 ms. Target: p99 <= 1 ms.
 //   3. 1,000 children under one supervisor (a separate process): RSS, wake-ups while idle,
 //      and the time for all 1,000 to be back after all are killed at once. Baseline: a bare
-//      loop posix_spawning 1,000 fixtures. Targets: 0 wake-ups, RSS < 16 MB.
+//      posix_spawn + pidfd parent of 1,000 fixtures, killed and respawned the same way.
+//      Targets: 0 wake-ups, RSS < 16 MB.
 //
 // Usage: duende-bench-supervisor [--quick] [--iterations N] [--children N]
 #include <dirent.h>
@@ -17,6 +18,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
@@ -262,8 +264,10 @@ void TimerAccuracy(int samples) {
       late_ms.size());
   std::printf("  %-34s p50 %7.3f ms   p99 %7.3f ms\n", "bare timerfd (machine floor)",
               Percentile(floor_ms, 0.5), Percentile(floor_ms, 0.99));
-  std::printf("  %-34s p50 %7.3f ms   p99 %7.3f ms  (target p99 <= 1 ms) %s\n\n",
-              "duende Supervisor", p50, p99, p99 <= 1.0 ? "PASS" : "MISS");
+  const double floor99 = Percentile(floor_ms, 0.99);
+  std::printf("  %-34s p50 %7.3f ms   p99 %7.3f ms  (target p99 <= 1 ms) %s\n", "duende Supervisor",
+              p50, p99, p99 <= 1.0 ? "PASS" : "MISS");
+  std::printf("  p99 over the machine's floor: %+.3f ms\n\n", p99 - floor99);
 }
 
 // --- 1,000 children: the supervisor runs in its own process (this program, re-executed) ---
@@ -315,29 +319,70 @@ ProcStat ReadProc(pid_t pid) {
   return st;
 }
 
+pid_t SpawnStamp(const std::string& fifo) {
+  pid_t pid = 0;
+  std::string f = fifo;
+  char* argv[] = {const_cast<char*>(STAMP_PATH), const_cast<char*>("--fifo"), f.data(), nullptr};
+  if (posix_spawn(&pid, STAMP_PATH, nullptr, nullptr, argv, environ) != 0) return -1;
+  return pid;
+}
+
+double BareMassRestart(StampReader& reader, const std::string& fifo, int children) {
+  int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  std::vector<std::pair<pid_t, int>> kids;  // pid, pidfd
+  auto add = [&](size_t slot, pid_t pid) {
+    int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0U));
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = slot;
+    ::epoll_ctl(ep, EPOLL_CTL_ADD, pidfd, &ev);
+    kids[slot] = {pid, pidfd};
+  };
+  kids.resize(static_cast<size_t>(children));
+  for (size_t i = 0; i < kids.size(); ++i) add(i, SpawnStamp(fifo));
+  Stamp st;
+  for (int i = 0; i < children; ++i) reader.Next(&st);
+  const int64_t t0 = MonotonicNs();
+  for (auto& k : kids) ::kill(k.first, SIGKILL);
+  size_t respawned = 0;
+  while (respawned < kids.size()) {
+    epoll_event evs[64];
+    int n = ::epoll_wait(ep, evs, 64, 10000);
+    if (n <= 0) break;
+    for (int i = 0; i < n; ++i) {
+      size_t slot = evs[i].data.u64;
+      siginfo_t info{};
+      ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(kids[slot].second), &info,
+               WEXITED);
+      ::epoll_ctl(ep, EPOLL_CTL_DEL, kids[slot].second, nullptr);
+      ::close(kids[slot].second);
+      add(slot, SpawnStamp(fifo));
+      ++respawned;
+    }
+  }
+  int64_t last = t0;
+  for (size_t i = 0; i < respawned; ++i) {
+    if (!reader.Next(&st)) break;
+    last = std::max(last, st.ns);
+  }
+  for (auto& k : kids) ::kill(k.first, SIGKILL);
+  for (auto& k : kids) {
+    siginfo_t info{};
+    ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(k.second), &info, WEXITED);
+    ::close(k.second);
+  }
+  ::close(ep);
+  return static_cast<double>(last - t0) / 1e6;
+}
+
 void ManyChildren(const std::string& self, const std::string& dir, int children) {
   const std::string fifo = dir + "/many.fifo";
   ::mkfifo(fifo.c_str(), 0600);
   StampReader reader(fifo);
 
-  // Baseline: a bare loop spawning the same number of fixtures, until all have reported.
-  std::vector<pid_t> bare;
-  const int64_t b0 = MonotonicNs();
-  for (int i = 0; i < children; ++i) {
-    pid_t pid = 0;
-    std::string f = fifo;
-    char* argv[] = {const_cast<char*>(STAMP_PATH), const_cast<char*>("--fifo"), f.data(), nullptr};
-    if (posix_spawn(&pid, STAMP_PATH, nullptr, nullptr, argv, environ) == 0) bare.push_back(pid);
-  }
-  int64_t bare_last = b0;
-  for (size_t i = 0; i < bare.size(); ++i) {
-    Stamp st;
-    if (!reader.Next(&st)) break;
-    bare_last = std::max(bare_last, st.ns);
-  }
-  const double bare_ms = static_cast<double>(bare_last - b0) / 1e6;
-  for (pid_t p : bare) ::kill(p, SIGKILL);
-  for (pid_t p : bare) ::waitpid(p, nullptr, 0);
+  // Baseline: a bare parent holding the same number of fixtures (posix_spawn + one pidfd
+  // each in epoll), all killed at once and respawned as their pidfds turn readable.
+  const double bare_ms = BareMassRestart(reader, fifo, children);
 
   pid_t sup = 0;
   std::string n = std::to_string(children);
@@ -380,8 +425,10 @@ void ManyChildren(const std::string& self, const std::string& dir, int children)
               after.switches == before.switches ? "PASS" : "MISS");
   std::printf("  all %zu back after all were SIGKILLed at once: %.1f ms (%.3f ms/child)\n", back,
               back_ms, back_ms / static_cast<double>(std::max<size_t>(1, back)));
-  std::printf("  baseline: bare loop posix_spawning %zu fixtures: %.1f ms; ratio %.2fx\n\n",
-              bare.size(), bare_ms, back_ms / bare_ms);
+  std::printf(
+      "  baseline: bare posix_spawn+pidfd parent, same kill and respawn: %.1f ms; "
+      "ratio %.2fx\n\n",
+      bare_ms, back_ms / bare_ms);
 }
 
 }  // namespace
