@@ -215,7 +215,8 @@ Result<void> Supervisor::AddLocked(const DaemonConfig& config, bool start) {
   return {};
 }
 
-Result<void> Supervisor::Start(const std::string& name) {
+Result<void> Supervisor::Command(const std::string& name, bool refused_in_shutdown,
+                                 void (RestartPolicy::*input)(int64_t, PolicyStep*)) {
   Result<void> r;
   Call([&] {
     Service* s = Find(name);
@@ -223,49 +224,27 @@ Result<void> Supervisor::Start(const std::string& name) {
       r = MessageError("no service named '" + name + "'");
       return;
     }
-    if (shutting_down_) {
+    if (refused_in_shutdown && shutting_down_) {
       r = MessageError("the supervisor is shutting down", std::errc::operation_canceled);
       return;
     }
     PolicyStep step;
-    s->policy.Start(MonotonicNs(), &step);
+    (s->policy.*input)(MonotonicNs(), &step);
     Apply(*s, step);
   });
   return r;
+}
+
+Result<void> Supervisor::Start(const std::string& name) {
+  return Command(name, true, &RestartPolicy::Start);
 }
 
 Result<void> Supervisor::Stop(const std::string& name) {
-  Result<void> r;
-  Call([&] {
-    Service* s = Find(name);
-    if (s == nullptr) {
-      r = MessageError("no service named '" + name + "'");
-      return;
-    }
-    PolicyStep step;
-    s->policy.Stop(MonotonicNs(), &step);
-    Apply(*s, step);
-  });
-  return r;
+  return Command(name, false, &RestartPolicy::Stop);
 }
 
 Result<void> Supervisor::Restart(const std::string& name) {
-  Result<void> r;
-  Call([&] {
-    Service* s = Find(name);
-    if (s == nullptr) {
-      r = MessageError("no service named '" + name + "'");
-      return;
-    }
-    if (shutting_down_) {
-      r = MessageError("the supervisor is shutting down", std::errc::operation_canceled);
-      return;
-    }
-    PolicyStep step;
-    s->policy.Restart(MonotonicNs(), &step);
-    Apply(*s, step);
-  });
-  return r;
+  return Command(name, true, &RestartPolicy::Restart);
 }
 
 void Supervisor::StartAll() {

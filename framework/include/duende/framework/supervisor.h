@@ -140,6 +140,8 @@ class Supervisor {
 
   Service* Find(const std::string& name);
   Result<void> AddLocked(const DaemonConfig& config, bool start);
+  Result<void> Command(const std::string& name, bool refused_in_shutdown,
+                       void (RestartPolicy::*input)(int64_t, PolicyStep*));
   void Apply(Service& s, PolicyStep& step, pid_t ended_pid = -1);
   void DoSpawn(Service& s, PolicyStep* out);
   void SignalGroup(Service& s, int signal);
