@@ -8,6 +8,7 @@
 // Exit code 0 when both targets hold, 1 when one does not, 3 when the server cannot start.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -86,7 +87,18 @@ double RunWrk(const std::string& address, int threads, int connections, int seco
   return std::strtod(out.c_str() + at + 13, nullptr);
 }
 
+double CpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// CPU microseconds the generator spent per reply in the last RunDuende().
+double g_cpu_us_per_reply = 0;
+
 LoadSummary RunDuende(const LoadConfig& config) {
+  const double cpu0 = CpuSeconds();
   auto gen = LoadGenerator::Create(config);
   if (!gen) {
     std::fprintf(stderr, "load_bench: %s\n", gen.error().Message().c_str());
@@ -94,7 +106,9 @@ LoadSummary RunDuende(const LoadConfig& config) {
   }
   (*gen)->Start(nullptr);
   (*gen)->Wait();
-  return (*gen)->Summary();
+  LoadSummary s = (*gen)->Summary();
+  g_cpu_us_per_reply = s.ok ? (CpuSeconds() - cpu0) * 1e6 / static_cast<double>(s.ok) : 0;
+  return s;
 }
 
 }  // namespace
@@ -148,17 +162,17 @@ int main(int argc, char** argv) {
   const bool have_wrk = duende::framework::FindExecutable("wrk").ok();
   double wrk_sum = 0, ours_sum = 0;
   std::printf("\nclosed loop, -t%d -c%d, %d s per run\n", threads, connections, seconds);
-  std::printf("%-8s %14s %14s %8s %8s %8s\n", "round", "wrk req/s", "duende req/s", "ratio",
-              "p50 us", "p99 us");
+  std::printf("%-8s %14s %14s %8s %8s %8s %10s\n", "round", "wrk req/s", "duende req/s", "ratio",
+              "p50 us", "p99 us", "cpu us/req");
   for (int round = 1; round <= 2; ++round) {
     const double wrk = have_wrk ? RunWrk(address, threads, connections, seconds) : 0;
     const LoadSummary s = RunDuende(closed);
     wrk_sum += wrk;
     ours_sum += s.achieved_rate;
-    std::printf("%-8d %14.0f %14.0f %8.3f %8lld %8lld   (errors %llu, timeouts %llu)\n", round, wrk,
-                s.achieved_rate, wrk > 0 ? s.achieved_rate / wrk : 0,
+    std::printf("%-8d %14.0f %14.0f %8.3f %8lld %8lld %10.2f   (errors %llu, timeouts %llu)\n",
+                round, wrk, s.achieved_rate, wrk > 0 ? s.achieved_rate / wrk : 0,
                 static_cast<long long>(s.p50_us), static_cast<long long>(s.p99_us),
-                static_cast<unsigned long long>(s.errors),
+                g_cpu_us_per_reply, static_cast<unsigned long long>(s.errors),
                 static_cast<unsigned long long>(s.timeouts));
   }
   if (have_wrk && wrk_sum > 0) {
@@ -173,8 +187,8 @@ int main(int argc, char** argv) {
 
   // 2. Open loop: achieved rate against the target.
   std::printf("\nopen loop, %d connections, %d s per rate\n", connections, open_seconds);
-  std::printf("%10s %12s %8s %10s %10s %10s %8s %8s\n", "target/s", "achieved/s", "ratio", "p50 us",
-              "p99 us", "max us", "errors", "timeouts");
+  std::printf("%10s %12s %8s %10s %10s %10s %8s %8s %10s\n", "target/s", "achieved/s", "ratio",
+              "p50 us", "p99 us", "max us", "errors", "timeouts", "cpu us/req");
   for (double rate : rates) {
     LoadConfig open = closed;
     open.mode = "open";
@@ -184,10 +198,11 @@ int main(int argc, char** argv) {
     const double ratio = s.achieved_rate / rate;
     const bool ok = std::fabs(ratio - 1) <= 0.01 && s.errors == 0 && s.timeouts == 0;
     pass = pass && ok;
-    std::printf("%10.0f %12.1f %8.4f %10lld %10lld %10lld %8llu %8llu %s\n", rate, s.achieved_rate,
-                ratio, static_cast<long long>(s.p50_us), static_cast<long long>(s.p99_us),
-                static_cast<long long>(s.max_us), static_cast<unsigned long long>(s.errors),
-                static_cast<unsigned long long>(s.timeouts), ok ? "PASS" : "FAIL");
+    std::printf(
+        "%10.0f %12.1f %8.4f %10lld %10lld %10lld %8llu %8llu %10.2f %s\n", rate, s.achieved_rate,
+        ratio, static_cast<long long>(s.p50_us), static_cast<long long>(s.p99_us),
+        static_cast<long long>(s.max_us), static_cast<unsigned long long>(s.errors),
+        static_cast<unsigned long long>(s.timeouts), g_cpu_us_per_reply, ok ? "PASS" : "FAIL");
   }
 
   (void)duende::framework::SignalPidfd(server.child.pidfd.get(), SIGTERM);
