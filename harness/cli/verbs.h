@@ -31,4 +31,8 @@ int CtlMain(int argc, char** argv);
 // Platform adapters (issue 8): adapter_command.cc.
 int AdapterMain(int argc, char** argv);
 
+// Fault verbs (issue 4): fault_command.cc, doctor_command.cc.
+int FaultMain(int argc, char** argv);
+int DoctorMain(int argc, char** argv);
+
 }  // namespace duende::cli

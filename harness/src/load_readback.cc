@@ -144,6 +144,11 @@ framework::Result<ReadbackResult> ReadBack(const LoadConfig& config,
   auto plan = MakeLoadPlan(plan_config);
   if (!plan) return plan.error();
   plan->builder.body = RequestTemplate(config.read_template);
+  if (plan->protocol == LoadProtocol::kHttp) {
+    // HTTP reads are GETs of the read template as the path ("/kv/{key}").
+    plan->builder.path = RequestTemplate(config.read_template);
+    plan->builder.method = "GET";
+  }
 
   const int64_t timeout = config.timeout.count();
   const int64_t give_up = MonotonicNs() + std::max<int64_t>(1'000'000'000, 10 * timeout);

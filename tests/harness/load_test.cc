@@ -585,6 +585,65 @@ TEST(LoadReadBackTest, DetectsAPlantedLostWrite) {
   EXPECT_EQ(std::get<2>(rb->lost_examples[1]), "NOT_FOUND");
 }
 
+TEST(LoadReadBackTest, HttpWritesAndReadsBack) {
+  // POST /kv/<key> stores the body; GET /kv/<key> answers it (404 when absent).
+  std::mutex mu;
+  std::map<std::string, std::string> data;
+  TestServer server([&](std::string_view in) {
+    TestServer::Answer a;
+    const size_t end = in.find("\r\n\r\n");
+    if (end == std::string_view::npos) return a;
+    size_t body = 0;
+    const size_t cl = in.substr(0, end).find("Content-Length: ");
+    if (cl != std::string_view::npos) body = std::stoul(std::string(in.substr(cl + 16, 10)));
+    if (in.size() < end + 4 + body) return a;
+    a.used = end + 4 + body;
+    const std::string_view line = in.substr(0, in.find("\r\n"));
+    const size_t p = line.find("/kv/");
+    const std::string key(line.substr(p + 4, line.find(' ', p) - p - 4));
+    std::lock_guard<std::mutex> lock(mu);
+    std::string reply_body = "stored";
+    int code = 200;
+    if (line.rfind("POST", 0) == 0) {
+      data[key] = std::string(in.substr(end + 4, body));
+    } else if (data.count(key)) {
+      reply_body = data[key];
+    } else {
+      code = 404;
+      reply_body = "none";
+    }
+    a.reply = "HTTP/1.1 " + std::to_string(code) +
+              " X\r\nContent-Length: " + std::to_string(reply_body.size()) + "\r\n\r\n" +
+              reply_body;
+    return a;
+  });
+  LoadConfig c;
+  c.protocol = "http";
+  c.address = server.address();
+  c.mode = "closed";
+  c.connections = 2;
+  c.keys = 8;
+  c.duration = 200ms;
+  c.http_method = "POST";
+  c.http_path = "/kv/{key}";
+  c.write_template = "{seq}";
+  c.expect = "stored";
+  c.read_template = "/kv/{key}";
+  c.read_expect = "{seq}";
+  LoadRun run = RunLoad(c);
+  ASSERT_EQ(run.acked.size(), 8u);
+  auto rb = ReadBack(c, run.acked);
+  ASSERT_TRUE(rb.ok()) << rb.error().Message();
+  EXPECT_EQ(rb->lost, 0u);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    data.erase("k2");
+  }
+  rb = ReadBack(c, run.acked);
+  ASSERT_TRUE(rb.ok()) << rb.error().Message();
+  EXPECT_EQ(rb->lost, 1u);
+}
+
 TEST(LoadReadBackTest, UnreachableTargetIsAnErrorNotAVerdict) {
   uint16_t port;
   {

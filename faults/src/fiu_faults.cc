@@ -1,0 +1,248 @@
+// syscall (libfiu failure points at run time) and disk (ENOSPC/EIO on writes through libfiu,
+// or a full private tmpfs over the target's data directory).
+#include <fcntl.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+#include "duende/faults/libfiu.h"
+#include "fault_base.h"
+#include "proc_util.h"
+
+namespace duende::faults::internal {
+namespace {
+
+using framework::ErrnoError;
+using framework::Result;
+using framework::TomlReader;
+
+struct FiuSpec {
+  std::vector<std::string> points;
+  int err = EIO;
+  double probability = 1.0;
+  bool onetime = false;
+};
+
+class SyscallFault : public FaultBase {
+ public:
+  SyscallFault(std::string kind, FaultEnv& env, FiuSpec spec)
+      : FaultBase(std::move(kind), env), spec_(std::move(spec)) {}
+  ~SyscallFault() override { (void)Heal(); }
+
+  Result<void> Inject(const TargetRef& t) override {
+    if (t.fiu_fifo_prefix.empty()) {
+      return ErrnoError(t.name +
+                            " was not started under libfiu (set fiu = true on the target, "
+                            "or start it with faults::PrepareFiuSpawn)",
+                        ENOENT);
+    }
+    prefix_ = t.fiu_fifo_prefix;
+    pid_ = t.pid;
+    start_ = ProcessStartTime(pid_);
+    MarkInjected();
+    for (const auto& point : spec_.points) {
+      auto j =
+          Journal({"fiu-point", {prefix_, std::to_string(pid_), std::to_string(start_), point}});
+      if (!j.ok()) return j.error();
+      std::string cmd = spec_.probability < 1.0 ? "enable_random" : "enable";
+      cmd += " name=" + point + ",failnum=1,failinfo=" + std::to_string(spec_.err);
+      if (spec_.probability < 1.0) {
+        char p[32];
+        std::snprintf(p, sizeof p, "%.6f", spec_.probability);
+        cmd += std::string(",probability=") + p;
+      }
+      if (spec_.onetime) cmd += ",onetime";
+      auto r = FiuCommand(prefix_, pid_, cmd);
+      if (!r.ok()) {
+        uint64_t id = *j;
+        JournalDone(id);
+        return r.error();
+      }
+      enabled_.push_back({point, *j});
+      Evidence("libfiu enabled " + point + " with " + ErrnoName(spec_.err) +
+               (spec_.probability < 1.0 ? " p=" + std::to_string(spec_.probability) : "") +
+               (spec_.onetime ? " once" : "") + " in pid " + std::to_string(pid_));
+    }
+    // libfiu's control protocol has no counters: whether a call actually failed is not
+    // observable from here (docs/faults.md, blind spots). The record says so instead of
+    // claiming an effect.
+    Evidence(
+        "firing is not observable through libfiu's control FIFO; check the target's "
+        "reaction (an error answer, a log line)");
+    return {};
+  }
+
+  Result<void> Heal() override {
+    if (enabled_.empty()) return {};
+    Result<void> out;
+    bool alive = SameProcessAlive(pid_, start_);
+    for (auto& [point, id] : enabled_) {
+      if (alive) {
+        auto r = FiuCommand(prefix_, pid_, "disable name=" + point);
+        // A onetime point disables itself: libfiu then answers -1 to disable.
+        if (!r.ok() && r.error().code != std::errc::invalid_argument) out = r;
+      }
+      if (journal_ != nullptr && id != 0) journal_->Done(id);
+    }
+    Evidence(std::string("libfiu points disabled") + (alive ? "" : " (target gone)"));
+    enabled_.clear();
+    MarkHealed();
+    return out;
+  }
+
+  /// Lets the caller (kvd test, harness) say the fault was seen to fire.
+  void MarkFired(const std::string& how) {
+    record_.took_effect = true;
+    Evidence(how);
+  }
+
+ private:
+  FiuSpec spec_;
+  std::string prefix_;
+  pid_t pid_ = -1;
+  uint64_t start_ = 0;
+  std::vector<std::pair<std::string, uint64_t>> enabled_;
+};
+
+// Fills the private tmpfs over the target's data directory through /proc/PID/root.
+class DiskFullFault : public FaultBase {
+ public:
+  DiskFullFault(FaultEnv& env, std::string path) : FaultBase("disk", env), path_(std::move(path)) {}
+  ~DiskFullFault() override { (void)Heal(); }
+
+  Result<void> Inject(const TargetRef& t) override {
+    std::string root = "/proc/" + std::to_string(t.pid) + "/root";
+    char self_ns[64] = {}, its_ns[64] = {};
+    (void)!::readlink("/proc/self/ns/mnt", self_ns, sizeof self_ns - 1);
+    if (::readlink(("/proc/" + std::to_string(t.pid) + "/ns/mnt").c_str(), its_ns,
+                   sizeof its_ns - 1) < 0) {
+      return ErrnoError("unable to read the mount namespace of " + t.name);
+    }
+    auto mountinfo = framework::ReadSmallFile("/proc/" + std::to_string(t.pid) + "/mountinfo");
+    bool tmpfs = mountinfo.ok() && mountinfo->find(" " + path_ + " ") != std::string::npos &&
+                 mountinfo->find(" - tmpfs ") != std::string::npos;
+    if (std::string(self_ns) == its_ns || !tmpfs) {
+      return ErrnoError("mode full needs " + t.name + " started with a private tmpfs over " +
+                            path_ +
+                            " (faults::PreparePrivateTmpfs; on a target: "
+                            "data_tmpfs = \"16MiB\")",
+                        ENOTSUP);
+    }
+    filler_ = root + path_ + "/.duende-fill-" + UniqueName();
+    auto j = Journal({"file", {filler_}});
+    if (!j.ok()) return j.error();
+    journal_id_ = *j;
+    framework::UniqueFd fd(::open(filler_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!fd) return ErrnoError("unable to create " + filler_);
+    MarkInjected();
+    static const char kZeros[1 << 16] = {};
+    uint64_t written = 0;
+    int err = 0;
+    for (size_t chunk : {sizeof kZeros, size_t{4096}, size_t{1}}) {
+      while (true) {
+        ssize_t n = ::write(fd.get(), kZeros, chunk);
+        if (n > 0) {
+          written += static_cast<uint64_t>(n);
+          continue;
+        }
+        err = errno;
+        break;
+      }
+      if (err != ENOSPC) break;
+    }
+    struct statvfs sv {};
+    ::statvfs((root + path_).c_str(), &sv);
+    record_.took_effect = err == ENOSPC && sv.f_bavail == 0;
+    Evidence("filled " + path_ + " of pid " + std::to_string(t.pid) + " with " +
+             std::to_string(written) + " bytes until " + ErrnoName(err) + "; " +
+             std::to_string(sv.f_bavail) + " blocks left");
+    return {};
+  }
+
+  Result<void> Heal() override {
+    if (filler_.empty()) return {};
+    if (::unlink(filler_.c_str()) != 0 && errno != ENOENT && errno != ESRCH) {
+      return ErrnoError("unable to remove " + filler_);
+    }
+    JournalDone(journal_id_);
+    Evidence("removed the filler " + filler_);
+    filler_.clear();
+    MarkHealed();
+    return {};
+  }
+
+ private:
+  std::string path_;
+  std::string filler_;
+  uint64_t journal_id_ = 0;
+};
+
+int ReadErrno(TomlReader& r, const char* fallback) {
+  std::string text = fallback;
+  if (r.Has("errno")) {
+    const toml::node* n = r.Raw("errno");
+    if (n != nullptr && n->is_integer()) {
+      text = std::to_string(n->value<int64_t>().value_or(0));
+    } else if (n != nullptr && n->is_string()) {
+      text = n->value<std::string>().value_or("");
+    } else {
+      text = "?";
+    }
+  }
+  int e = ParseErrnoName(text);
+  if (e == 0) {
+    r.Fail("errno", "unknown errno \"" + text +
+                        "\"; use a name such as \"ENOSPC\", \"EIO\" or "
+                        "\"EAGAIN\", or a number");
+  }
+  return e;
+}
+
+}  // namespace
+
+std::unique_ptr<Fault> MakeSyscall(TomlReader& r, FaultEnv* env) {
+  FiuSpec spec;
+  auto point = r.String("point", true);
+  if (point) {
+    if (MatchFiuPoints(*point).empty()) {
+      std::string near = framework::DidYouMean(*point, FiuPointNames());
+      r.Fail("point", "unknown libfiu point \"" + *point + "\"" +
+                          (near.empty() ? "" : "; did you mean \"" + near + "\"?") +
+                          " (a name such as \"posix/io/rw/write\", or a prefix with '*' such "
+                          "as \"posix/io/*\")");
+    } else {
+      spec.points = {*point};
+    }
+  }
+  spec.err = ReadErrno(r, "EIO");
+  spec.probability = r.Double("probability", 0.000001, 1.0).value_or(1.0);
+  spec.onetime = r.Bool("onetime").value_or(false);
+  if (env == nullptr || spec.points.empty() || spec.err == 0) return nullptr;
+  return std::make_unique<SyscallFault>("syscall", *env, spec);
+}
+
+std::unique_ptr<Fault> MakeDisk(TomlReader& r, FaultEnv* env) {
+  std::string mode = r.Enum("mode", {"enospc", "eio", "full"}).value_or("enospc");
+  auto path = r.String("path", mode == "full");
+  if (path && (*path).rfind('/', 0) != 0) {
+    r.Fail("path", "'path' must be an absolute directory such as \"/var/lib/kvd\"");
+  }
+  auto points = r.StringArray("points").value_or(std::vector<std::string>{
+      "posix/io/rw/write", "posix/io/rw/pwrite", "posix/io/rw/writev", "posix/io/rw/pwritev"});
+  for (const auto& p : points) {
+    if (MatchFiuPoints(p).empty()) r.Fail("points", "unknown libfiu point \"" + p + "\"");
+  }
+  if (env == nullptr) return nullptr;
+  if (mode == "full") {
+    if (!path) return nullptr;
+    return std::make_unique<DiskFullFault>(*env, *path);
+  }
+  FiuSpec spec;
+  spec.points = points;
+  spec.err = mode == "eio" ? EIO : ENOSPC;
+  return std::make_unique<SyscallFault>("disk", *env, spec);
+}
+
+}  // namespace duende::faults::internal

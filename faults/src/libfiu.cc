@@ -1,0 +1,255 @@
+#include "duende/faults/libfiu.h"
+
+#include <fcntl.h>
+#include <glob.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
+#include "duende/framework/clock.h"
+
+namespace duende::faults {
+namespace {
+
+using framework::ErrnoError;
+using framework::Result;
+
+// The points of /usr/lib/fiu/fiu_posix_preload.so (libfiu 1.1), as `strings` lists them.
+const char* const kPoints[] = {
+    "libc/mm/calloc",
+    "libc/mm/malloc",
+    "libc/mm/realloc",
+    "libc/str/strdup",
+    "libc/str/strndup",
+    "posix/io/dir/closedir",
+    "posix/io/dir/fdopendir",
+    "posix/io/dir/opendir",
+    "posix/io/dir/readdir",
+    "posix/io/dir/readdir_r",
+    "posix/io/dir/rename",
+    "posix/io/dir/unlink",
+    "posix/io/net/accept",
+    "posix/io/net/bind",
+    "posix/io/net/connect",
+    "posix/io/net/listen",
+    "posix/io/net/poll",
+    "posix/io/net/pselect",
+    "posix/io/net/recv",
+    "posix/io/net/recvfrom",
+    "posix/io/net/recvmsg",
+    "posix/io/net/select",
+    "posix/io/net/send",
+    "posix/io/net/sendmsg",
+    "posix/io/net/sendto",
+    "posix/io/net/shutdown",
+    "posix/io/net/socket",
+    "posix/io/oc/close",
+    "posix/io/oc/open",
+    "posix/io/rw/ftruncate",
+    "posix/io/rw/pread",
+    "posix/io/rw/pread/reduce",
+    "posix/io/rw/preadv",
+    "posix/io/rw/preadv/reduce",
+    "posix/io/rw/pwrite",
+    "posix/io/rw/pwrite/reduce",
+    "posix/io/rw/pwritev",
+    "posix/io/rw/pwritev/reduce",
+    "posix/io/rw/read",
+    "posix/io/rw/read/reduce",
+    "posix/io/rw/readv",
+    "posix/io/rw/readv/reduce",
+    "posix/io/rw/truncate",
+    "posix/io/rw/write",
+    "posix/io/rw/write/reduce",
+    "posix/io/rw/writev",
+    "posix/io/rw/writev/reduce",
+    "posix/io/sync/fdatasync",
+    "posix/io/sync/fsync",
+    "posix/mm/madvise",
+    "posix/mm/mlock",
+    "posix/mm/mlockall",
+    "posix/mm/mmap",
+    "posix/mm/mprotect",
+    "posix/mm/msync",
+    "posix/mm/munlock",
+    "posix/mm/munlockall",
+    "posix/mm/munmap",
+    "posix/proc/fork",
+    "posix/proc/kill",
+    "posix/proc/sigaction",
+    "posix/proc/signal",
+    "posix/proc/wait",
+    "posix/proc/waitid",
+    "posix/proc/waitpid",
+    "posix/stdio/error/ferror",
+    "posix/stdio/fflush",
+    "posix/stdio/ftrylockfile",
+    "posix/stdio/gp/fgetc",
+    "posix/stdio/gp/fgets",
+    "posix/stdio/gp/fputc",
+    "posix/stdio/gp/fputs",
+    "posix/stdio/gp/getc",
+    "posix/stdio/gp/getchar",
+    "posix/stdio/gp/getdelim",
+    "posix/stdio/gp/getline",
+    "posix/stdio/gp/gets",
+    "posix/stdio/gp/putc",
+    "posix/stdio/gp/putchar",
+    "posix/stdio/gp/puts",
+    "posix/stdio/gp/ungetc",
+    "posix/stdio/oc/fclose",
+    "posix/stdio/oc/fdopen",
+    "posix/stdio/oc/fmemopen",
+    "posix/stdio/oc/fopen",
+    "posix/stdio/oc/freopen",
+    "posix/stdio/oc/open_memstream",
+    "posix/stdio/oc/pclose",
+    "posix/stdio/oc/popen",
+    "posix/stdio/remove",
+    "posix/stdio/rw/fread",
+    "posix/stdio/rw/fwrite",
+    "posix/stdio/seek/fgetpos",
+    "posix/stdio/seek/fseek",
+    "posix/stdio/seek/fseeko",
+    "posix/stdio/seek/fsetpos",
+    "posix/stdio/seek/ftell",
+    "posix/stdio/seek/ftello",
+    "posix/stdio/setvbuf",
+    "posix/stdio/sp/dprintf",
+    "posix/stdio/sp/fprintf",
+    "posix/stdio/sp/fscanf",
+    "posix/stdio/sp/printf",
+    "posix/stdio/sp/scanf",
+    "posix/stdio/sp/vdprintf",
+    "posix/stdio/sp/vfprintf",
+    "posix/stdio/sp/vfscanf",
+    "posix/stdio/sp/vprintf",
+    "posix/stdio/sp/vscanf",
+    "posix/stdio/tmp/tempnam",
+    "posix/stdio/tmp/tmpfile",
+    "posix/stdio/tmp/tmpnam",
+};
+
+}  // namespace
+
+bool FiuAvailable() {
+  return ::access(kFiuRunPreload, R_OK) == 0 && ::access(kFiuPosixPreload, R_OK) == 0;
+}
+
+Result<void> PrepareFiuSpawn(framework::SpawnOptions& options, const std::string& fifo_prefix,
+                             uint64_t seed, UndoJournal* journal) {
+  if (!FiuAvailable()) {
+    return ErrnoError(
+        std::string("libfiu is not installed (") + kFiuRunPreload + "; Debian package fiu-utils)",
+        ENOENT);
+  }
+  if (journal != nullptr) DUENDE_TRY(journal->Begin({"fifo-prefix", {fifo_prefix}}));
+  std::string preload = std::string(kFiuRunPreload) + " " + kFiuPosixPreload;
+  for (const auto& e : options.env_overrides) {
+    if (e.rfind("LD_PRELOAD=", 0) == 0) preload += " " + e.substr(11);
+  }
+  if (const char* old = std::getenv("LD_PRELOAD"); old != nullptr && *old != '\0') {
+    preload += std::string(" ") + old;
+  }
+  options.env_overrides.push_back("LD_PRELOAD=" + preload);
+  options.env_overrides.push_back("FIU_CTRL_FIFO=" + fifo_prefix);
+  // libfiu reads the seed as an unsigned int.
+  options.env_overrides.push_back("FIU_PRNG_SEED=" + std::to_string(seed % 4294967296ULL));
+  return {};
+}
+
+Result<void> FiuCommand(const std::string& fifo_prefix, pid_t pid, const std::string& command,
+                        int timeout_ms) {
+  std::string base = fifo_prefix + "-" + std::to_string(pid);
+  std::string in_path = base + ".in", out_path = base + ".out";
+  int64_t deadline = framework::MonotonicNs() + int64_t{timeout_ms} * 1000000;
+  // Open the reply end first (non-blocking, so it never waits for a writer).
+  framework::UniqueFd out(::open(out_path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!out) {
+    return ErrnoError("no libfiu control FIFO " + out_path +
+                      " (was the target started under libfiu?)");
+  }
+  framework::UniqueFd in;
+  while (true) {
+    // Non-blocking open for writing fails with ENXIO until libfiu's thread opens it for reading.
+    in.Reset(::open(in_path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+    if (in) break;
+    if (errno != ENXIO) return ErrnoError("unable to open libfiu control FIFO " + in_path);
+    if (framework::MonotonicNs() > deadline) {
+      return ErrnoError("libfiu control FIFO " + in_path + " has no reader", ETIMEDOUT);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::string line = command + "\n";
+  if (::write(in.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+    return ErrnoError("unable to write to " + in_path);
+  }
+  in.Reset();  // EOF tells libfiu the command is complete
+  std::string reply;
+  while (true) {
+    int64_t left_ms = (deadline - framework::MonotonicNs()) / 1000000;
+    if (left_ms <= 0) {
+      return ErrnoError("no reply from libfiu on " + out_path + " to '" + command + "'", ETIMEDOUT);
+    }
+    pollfd p{out.get(), POLLIN, 0};
+    int r = ::poll(&p, 1, static_cast<int>(left_ms));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) continue;
+    char buf[64];
+    ssize_t n = ::read(out.get(), buf, sizeof buf);
+    if (n > 0) {
+      reply.append(buf, static_cast<size_t>(n));
+      if (reply.find('\n') != std::string::npos) break;
+      continue;
+    }
+    if (n == 0) {
+      if (!reply.empty()) break;
+      // The writer has not opened yet (or opened and closed nothing): wait a little.
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      continue;
+    }
+    if (errno != EAGAIN) return ErrnoError("unable to read " + out_path);
+  }
+  int code = std::atoi(reply.c_str());
+  if (code != 0) {
+    return framework::MessageError("libfiu refused '" + command + "' (reply " +
+                                   reply.substr(0, reply.find('\n')) + ")");
+  }
+  return {};
+}
+
+int RemoveFiuFifos(const std::string& fifo_prefix) {
+  int n = 0;
+  for (const char* suffix : {"-*.in", "-*.out"}) {
+    glob_t g{};
+    std::string pattern = fifo_prefix + suffix;
+    if (::glob(pattern.c_str(), GLOB_NOSORT, nullptr, &g) == 0) {
+      for (size_t i = 0; i < g.gl_pathc; ++i) {
+        if (::unlink(g.gl_pathv[i]) == 0) ++n;
+      }
+    }
+    ::globfree(&g);
+  }
+  return n;
+}
+
+const std::vector<std::string>& FiuPointNames() {
+  static const std::vector<std::string> kNames(std::begin(kPoints), std::end(kPoints));
+  return kNames;
+}
+
+std::vector<std::string> MatchFiuPoints(std::string_view pattern) {
+  std::vector<std::string> out;
+  bool wildcard = !pattern.empty() && pattern.back() == '*';
+  std::string_view stem = wildcard ? pattern.substr(0, pattern.size() - 1) : pattern;
+  for (const auto& n : FiuPointNames()) {
+    if (wildcard ? n.rfind(stem, 0) == 0 : n == pattern) out.push_back(n);
+  }
+  return out;
+}
+
+}  // namespace duende::faults

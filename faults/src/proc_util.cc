@@ -1,0 +1,129 @@
+#include "proc_util.h"
+
+#include <dirent.h>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <sstream>
+
+#include "duende/framework/cgroup.h"
+
+namespace duende::faults::internal {
+namespace {
+
+// The fields after "(comm)" of /proc/PID/stat (comm may contain spaces and parentheses).
+std::optional<std::vector<std::string>> StatFields(pid_t pid) {
+  auto text = framework::ReadSmallFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!text.ok()) return std::nullopt;
+  auto close = text->rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream in(text->substr(close + 1));
+  std::vector<std::string> out;
+  std::string f;
+  while (in >> f) out.push_back(f);
+  return out;
+}
+
+}  // namespace
+
+char ProcessState(pid_t pid) {
+  auto f = StatFields(pid);
+  if (!f || f->empty()) return 0;
+  return (*f)[0][0];
+}
+
+std::optional<int64_t> StatField(pid_t pid, int index) {
+  auto f = StatFields(pid);
+  // Field 3 (state) is the first after "(comm)".
+  size_t i = static_cast<size_t>(index - 3);
+  if (!f || index < 3 || i >= f->size()) return std::nullopt;
+  return std::strtoll((*f)[i].c_str(), nullptr, 10);
+}
+
+std::optional<uint64_t> StatusKb(pid_t pid, const std::string& key) {
+  auto text = framework::ReadSmallFile("/proc/" + std::to_string(pid) + "/status");
+  if (!text.ok()) return std::nullopt;
+  std::istringstream in(*text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key + ":", 0) == 0) {
+      return std::strtoull(line.c_str() + key.size() + 1, nullptr, 10);
+    }
+  }
+  return std::nullopt;
+}
+
+std::vector<pid_t> GroupMembers(pid_t pgid) {
+  std::vector<pid_t> out;
+  DIR* d = ::opendir("/proc");
+  if (d == nullptr) return out;
+  while (dirent* e = ::readdir(d)) {
+    char* end = nullptr;
+    long p = std::strtol(e->d_name, &end, 10);
+    if (end == e->d_name || *end != '\0') continue;
+    auto g = StatField(static_cast<pid_t>(p), 5);
+    char st = ProcessState(static_cast<pid_t>(p));
+    if (g && *g == pgid && st != 'Z' && st != 0) out.push_back(static_cast<pid_t>(p));
+  }
+  ::closedir(d);
+  return out;
+}
+
+framework::Result<int> CountFds(pid_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/fd";
+  DIR* d = ::opendir(path.c_str());
+  if (d == nullptr) return framework::ErrnoError("unable to list " + path);
+  int n = 0;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  ::closedir(d);
+  return n;
+}
+
+framework::Result<framework::UniqueFd> OpenPidfd(pid_t pid) {
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0U));
+  if (fd < 0) return framework::ErrnoError("unable to open pid " + std::to_string(pid));
+  return framework::UniqueFd(fd);
+}
+
+bool WaitPidfdExit(int pidfd, int timeout_ms) {
+  pollfd p{pidfd, POLLIN, 0};
+  int r;
+  do {
+    r = ::poll(&p, 1, timeout_ms);
+  } while (r < 0 && errno == EINTR);
+  return r > 0;
+}
+
+std::optional<int> ZombieExitStatus(pid_t pid) {
+  if (ProcessState(pid) != 'Z') return std::nullopt;
+  auto v = StatField(pid, 52);
+  if (!v) return std::nullopt;
+  return static_cast<int>(*v);
+}
+
+uint64_t MemAvailableBytes() {
+  auto text = framework::ReadSmallFile("/proc/meminfo");
+  if (!text.ok()) return 0;
+  auto pos = text->find("MemAvailable:");
+  if (pos == std::string::npos) return 0;
+  return std::strtoull(text->c_str() + pos + 13, nullptr, 10) * 1024;
+}
+
+uint64_t Mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+std::string TempDir() {
+  const char* t = std::getenv("TMPDIR");
+  return (t != nullptr && *t != '\0') ? t : "/tmp";
+}
+
+}  // namespace duende::faults::internal

@@ -1,0 +1,351 @@
+#include "duende/faults/undo_journal.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <map>
+#include <sstream>
+
+#include "duende/faults/libfiu.h"
+#include "duende/framework/cgroup.h"
+#include "proc_util.h"
+
+namespace duende::faults {
+namespace {
+
+using framework::ErrnoError;
+using framework::Result;
+
+// Fields are tab-separated; '%', tab and newline inside a field are percent-escaped.
+std::string Escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '%') {
+      out += "%25";
+    } else if (c == '\t') {
+      out += "%09";
+    } else if (c == '\n') {
+      out += "%0A";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string Unescape(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      std::string hex = s.substr(i + 1, 2);
+      out += static_cast<char>(std::strtol(hex.c_str(), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> SplitTabs(const std::string& line) {
+  std::vector<std::string> out;
+  std::string field;
+  std::istringstream in(line);
+  while (std::getline(in, field, '\t')) out.push_back(Unescape(field));
+  return out;
+}
+
+Result<void> WriteAll(int fd, const std::string& text) {
+  size_t off = 0;
+  while (off < text.size()) {
+    ssize_t n = ::write(fd, text.data() + off, text.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError("unable to write the undo journal");
+    }
+    off += static_cast<size_t>(n);
+  }
+  return {};
+}
+
+bool Writable(const std::string& dir) {
+  ::mkdir(dir.c_str(), 0700);
+  return ::access(dir.c_str(), W_OK) == 0;
+}
+
+pid_t ToPid(const std::string& s) {
+  return static_cast<pid_t>(std::strtol(s.c_str(), nullptr, 10));
+}
+uint64_t ToU64(const std::string& s) { return std::strtoull(s.c_str(), nullptr, 10); }
+
+framework::CgroupVersion ToVersion(const std::string& v) {
+  return v == "v2" ? framework::CgroupVersion::kV2 : framework::CgroupVersion::kV1;
+}
+
+Result<void> RemoveDirs(const std::vector<std::string>& dirs, framework::CgroupVersion v) {
+  Result<void> out;
+  for (const auto& d : dirs) {
+    if (d.empty()) continue;
+    auto r = framework::Cgroup::Open(v, d).Remove();
+    if (!r.ok()) out = r;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string UndoAction::ToString() const {
+  std::string out = type;
+  for (const auto& a : args) out += " " + a;
+  return out;
+}
+
+std::string DefaultJournalDir() {
+  if (const char* d = std::getenv("DUENDE_JOURNAL_DIR"); d != nullptr && *d != '\0') return d;
+  if (::access("/run", W_OK) == 0 && Writable("/run/duende") && Writable("/run/duende/journal")) {
+    return "/run/duende/journal";
+  }
+  return internal::TempDir() + "/duende-journal";
+}
+
+uint64_t ProcessStartTime(pid_t pid) {
+  if (pid <= 0) return 0;
+  auto v = internal::StatField(pid, 22);
+  return v ? static_cast<uint64_t>(*v) : 0;
+}
+
+bool SameProcessAlive(pid_t pid, uint64_t start) {
+  if (pid <= 0) return false;
+  char st = internal::ProcessState(pid);
+  if (st == 0 || st == 'Z' || st == 'X') return false;
+  return start == 0 || ProcessStartTime(pid) == start;
+}
+
+Result<std::unique_ptr<UndoJournal>> UndoJournal::Create(const std::string& dir) {
+  // mkdir -p
+  for (size_t pos = 1; pos <= dir.size(); ++pos) {
+    if (pos == dir.size() || dir[pos] == '/') {
+      std::string part = dir.substr(0, pos);
+      if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) {
+        return ErrnoError("unable to create journal directory " + part);
+      }
+    }
+  }
+  static std::atomic<int> counter{0};
+  pid_t self = ::getpid();
+  uint64_t start = ProcessStartTime(self);
+  std::unique_ptr<UndoJournal> j(new UndoJournal());
+  j->path_ = dir + "/" + std::to_string(self) + "-" + std::to_string(start) + "-" +
+             std::to_string(counter.fetch_add(1)) + ".journal";
+  int fd = ::open(j->path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoError("unable to create journal " + j->path_);
+  j->fd_.Reset(fd);
+  DUENDE_TRY(WriteAll(fd, "duende-journal 1\nowner\t" + std::to_string(self) + "\t" +
+                              std::to_string(start) + "\n"));
+  return j;
+}
+
+UndoJournal::~UndoJournal() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (pending_.empty() && !path_.empty()) ::unlink(path_.c_str());
+}
+
+Result<uint64_t> UndoJournal::Begin(const UndoAction& action) {
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t id = next_id_++;
+  std::string line = "+\t" + std::to_string(id) + "\t" + Escape(action.type);
+  for (const auto& a : action.args) line += "\t" + Escape(a);
+  line += "\n";
+  // One write(2) with O_APPEND: a SIGKILL can not leave half a line.
+  DUENDE_TRY(WriteAll(fd_.get(), line));
+  pending_.emplace_back(id, action);
+  return id;
+}
+
+void UndoJournal::Done(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it =
+      std::find_if(pending_.begin(), pending_.end(), [&](const auto& p) { return p.first == id; });
+  if (it == pending_.end()) return;
+  pending_.erase(it);
+  (void)WriteAll(fd_.get(), "-\t" + std::to_string(id) + "\n");
+}
+
+std::vector<UndoAction> UndoJournal::Pending() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<UndoAction> out;
+  for (const auto& p : pending_) out.push_back(p.second);
+  return out;
+}
+
+Result<void> Undo(const UndoAction& a) {
+  const auto& g = a.args;
+  auto need = [&](size_t n) -> Result<void> {
+    if (g.size() < n) {
+      return framework::MessageError("malformed journal entry '" + a.ToString() + "'");
+    }
+    return {};
+  };
+  if (a.type == "process") {
+    DUENDE_TRY(need(2));
+    pid_t pid = ToPid(g[0]);
+    if (SameProcessAlive(pid, ToU64(g[1]))) {
+      auto pidfd = internal::OpenPidfd(pid);
+      ::kill(pid, SIGKILL);
+      // Wait until it is really gone, so that "healed" means "nothing left".
+      if (pidfd.ok() && !internal::WaitPidfdExit(pidfd->get(), 2000)) {
+        return ErrnoError("process " + g[0] + " survived SIGKILL", ETIMEDOUT);
+      }
+    }
+    return {};
+  }
+  if (a.type == "stopped") {
+    DUENDE_TRY(need(2));
+    pid_t pid = ToPid(g[0]);
+    if (SameProcessAlive(pid, ToU64(g[1]))) ::kill(pid, SIGCONT);
+    return {};
+  }
+  if (a.type == "stopped-group") {
+    DUENDE_TRY(need(1));
+    pid_t pgid = ToPid(g[0]);
+    if (pgid > 1) ::kill(-pgid, SIGCONT);
+    return {};
+  }
+  if (a.type == "cgroup") {
+    DUENDE_TRY(need(2));
+    return RemoveDirs({g.begin() + 1, g.end()}, ToVersion(g[0]));
+  }
+  if (a.type == "cgroup-borrow") {
+    DUENDE_TRY(need(2));
+    size_t n = ToU64(g[1]);
+    DUENDE_TRY(need(2 + 2 * n));
+    std::vector<std::string> dirs(g.begin() + 2, g.begin() + 2 + static_cast<long>(n));
+    std::vector<std::string> back(g.begin() + 2 + static_cast<long>(n),
+                                  g.begin() + 2 + 2 * static_cast<long>(n));
+    // Borrowed members are the target's processes: move them back, never kill them.
+    for (size_t i = 0; i < n; ++i) {
+      auto procs = framework::ReadSmallFile(dirs[i] + "/cgroup.procs");
+      if (!procs.ok()) continue;
+      std::istringstream in(*procs);
+      pid_t p = 0;
+      while (in >> p) (void)framework::WriteSmallFile(back[i], std::to_string(p));
+    }
+    for (const auto& d : dirs) {
+      if (::rmdir(d.c_str()) != 0 && errno != ENOENT) {
+        return ErrnoError("unable to remove cgroup " + d);
+      }
+    }
+    return {};
+  }
+  if (a.type == "write") {
+    DUENDE_TRY(need(2));
+    auto r = framework::WriteSmallFile(g[0], g[1]);
+    if (!r.ok() && r.error().code.value() != ENOENT) return r;
+    return {};
+  }
+  if (a.type == "fifo-prefix") {
+    DUENDE_TRY(need(1));
+    RemoveFiuFifos(g[0]);
+    return {};
+  }
+  if (a.type == "fiu-point") {
+    DUENDE_TRY(need(4));
+    pid_t pid = ToPid(g[1]);
+    if (SameProcessAlive(pid, ToU64(g[2]))) {
+      (void)FiuCommand(g[0], pid, "disable name=" + g[3], 1000);
+    }
+    return {};
+  }
+  if (a.type == "rlimit") {
+    DUENDE_TRY(need(5));
+    pid_t pid = ToPid(g[0]);
+    if (SameProcessAlive(pid, ToU64(g[1]))) {
+      rlimit lim{static_cast<rlim_t>(ToU64(g[3])), static_cast<rlim_t>(ToU64(g[4]))};
+      if (::prlimit(pid, static_cast<__rlimit_resource>(std::atoi(g[2].c_str())), &lim, nullptr) !=
+              0 &&
+          errno != ESRCH) {
+        return ErrnoError("unable to restore a limit of pid " + g[0]);
+      }
+    }
+    return {};
+  }
+  if (a.type == "file") {
+    DUENDE_TRY(need(1));
+    if (::unlink(g[0].c_str()) != 0 && errno != ENOENT && errno != ESRCH) {
+      return ErrnoError("unable to remove " + g[0]);
+    }
+    return {};
+  }
+  if (a.type == "mount") {
+    DUENDE_TRY(need(1));
+    if (::umount2(g[0].c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) {
+      return ErrnoError("unable to unmount " + g[0]);
+    }
+    return {};
+  }
+  if (a.type == "proxy") return {};
+  return framework::MessageError("unknown journal entry type '" + a.type + "'");
+}
+
+HealReport HealLeftovers(const std::string& dir) {
+  HealReport report;
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return report;
+  std::vector<std::string> files;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n.size() > 8 && n.compare(n.size() - 8, 8, ".journal") == 0) files.push_back(dir + "/" + n);
+  }
+  ::closedir(d);
+  std::sort(files.begin(), files.end());
+  for (const auto& file : files) {
+    ++report.journals_seen;
+    auto text = framework::ReadSmallFile(file);
+    if (!text.ok()) continue;
+    std::istringstream in(*text);
+    std::string line;
+    pid_t owner = -1;
+    uint64_t owner_start = 0;
+    std::map<uint64_t, UndoAction> pending;
+    while (std::getline(in, line)) {
+      auto f = SplitTabs(line);
+      if (f.empty()) continue;
+      if (f[0] == "owner" && f.size() >= 3) {
+        owner = ToPid(f[1]);
+        owner_start = ToU64(f[2]);
+      } else if (f[0] == "+" && f.size() >= 3) {
+        pending[ToU64(f[1])] = UndoAction{f[2], {f.begin() + 3, f.end()}};
+      } else if (f[0] == "-" && f.size() >= 2) {
+        pending.erase(ToU64(f[1]));
+      }
+    }
+    if (owner > 0 && SameProcessAlive(owner, owner_start)) continue;  // a live run owns it
+    bool ok = true;
+    for (auto it = pending.rbegin(); it != pending.rend(); ++it) {
+      auto r = Undo(it->second);
+      if (r.ok()) {
+        report.actions.push_back("undid " + it->second.ToString());
+      } else {
+        ok = false;
+        report.errors.push_back(it->second.ToString() + ": " + r.error().Message());
+      }
+    }
+    if (ok) {
+      ::unlink(file.c_str());
+      ++report.journals_healed;
+    }
+  }
+  return report;
+}
+
+}  // namespace duende::faults

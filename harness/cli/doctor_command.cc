@@ -1,0 +1,52 @@
+// duende doctor: heals what killed runs left behind (from their undo journals: cgroups, hogs,
+// libfiu FIFOs, stopped targets, lowered limits) and reports what this machine supports.
+// Exit 0 when nothing is left, 1 when an undo failed (the journal is kept), 3 when the journal
+// directory cannot be read.
+#include <unistd.h>
+
+#include <iostream>
+#include <string>
+
+#include "cli_util.h"
+#include "duende/faults/libfiu.h"
+#include "duende/faults/undo_journal.h"
+#include "duende/framework/cgroup.h"
+#include "duende/framework/exit_code.h"
+#include "verbs.h"
+
+namespace duende::cli {
+
+int DoctorMain(int argc, char** argv) {
+  CLI::App app(
+      "Heal what killed duende runs left behind, and report what this machine "
+      "supports.",
+      "doctor");
+  std::string dir = faults::DefaultJournalDir();
+  app.add_option("--journal-dir", dir, "where run journals live")->capture_default_str();
+  if (int rc = ParseArgs(app, argc, argv); rc >= 0) return rc;
+
+  auto v = framework::DetectCgroupVersion();
+  std::cout << "cgroups: "
+            << (v == framework::CgroupVersion::kV2   ? "v2"
+                : v == framework::CgroupVersion::kV1 ? "v1"
+                                                     : "none");
+  if (auto mem = framework::CgroupDirOf(::getpid(), "memory"); mem.ok()) {
+    std::cout << " (memory controller at " << *mem
+              << (::access(mem->c_str(), W_OK) == 0 ? ", writable" : ", NOT writable") << ")";
+  }
+  std::cout << '\n';
+  std::cout << "libfiu: "
+            << (faults::FiuAvailable() ? std::string("present (") + faults::kFiuPosixPreload + ")"
+                                       : "missing (install fiu-utils)")
+            << '\n';
+  std::cout << "journals: " << dir << '\n';
+  auto report = faults::HealLeftovers(dir);
+  for (const auto& a : report.actions) std::cout << "  " << a << '\n';
+  for (const auto& e : report.errors) PrintError("could not undo " + e);
+  std::cout << "leftovers: " << report.journals_healed << " journal(s) of dead runs healed, "
+            << report.actions.size() << " action(s), " << report.errors.size() << " error(s); "
+            << (report.journals_seen - report.journals_healed) << " journal(s) kept\n";
+  return report.errors.empty() ? framework::kExitOk : framework::kExitFailed;
+}
+
+}  // namespace duende::cli

@@ -1,0 +1,143 @@
+// A harness-like process is killed with SIGKILL in the middle of each fault kind; the undo
+// journal it left must let HealLeftovers() remove everything: processes, cgroups, FIFOs,
+// mounts, stopped targets, lowered limits, borrowed cgroups.
+#include <glob.h>
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "duende/faults/undo_journal.h"
+#include "duende/framework/cgroup.h"
+#include "test_util.h"
+
+namespace duende::faults {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Entry {
+  std::string type;
+  std::vector<std::string> args;
+};
+
+std::vector<Entry> ReadEntries(const std::string& dir) {
+  std::vector<Entry> out;
+  for (const auto& f : fs::directory_iterator(dir)) {
+    std::ifstream in(f.path());
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("+\t", 0) != 0) continue;
+      std::istringstream ls(line);
+      std::string field;
+      std::vector<std::string> fields;
+      while (std::getline(ls, field, '\t')) fields.push_back(field);
+      out.push_back({fields[2], {fields.begin() + 3, fields.end()}});
+    }
+  }
+  return out;
+}
+
+size_t GlobCount(const std::string& pattern) {
+  glob_t g{};
+  size_t n = ::glob(pattern.c_str(), 0, nullptr, &g) == 0 ? g.gl_pathc : 0;
+  ::globfree(&g);
+  return n;
+}
+
+class CrashSafetyTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CrashSafetyTest, KilledHarnessLeavesNothingAfterHeal) {
+  const std::string which = GetParam();
+  char t1[] = "/tmp/duende-crash-journal-XXXXXX";
+  char t2[] = "/tmp/duende-crash-scratch-XXXXXX";
+  std::string jdir = ::mkdtemp(t1), scratch = ::mkdtemp(t2);
+  framework::SpawnOptions o;
+  o.argv = {VICTIM_PATH, which, jdir, scratch};
+  auto victim = testing::StartChild(o);
+  ASSERT_TRUE(victim.ok()) << victim.error().Message();
+  std::string target_line = (*victim)->WaitLine("target ", 5000);
+  ASSERT_FALSE(target_line.empty());
+  pid_t target = std::stoi(target_line.substr(7));
+  uint64_t target_start = ProcessStartTime(target);
+  std::string injected = (*victim)->WaitLine("e", 10000);
+  if (injected.rfind("error:", 0) == 0 &&
+      injected.find("Operation not permitted") != std::string::npos) {
+    ::kill(target, SIGKILL);
+    GTEST_SKIP() << injected;
+  }
+  ASSERT_EQ(injected, "injected") << which;
+  std::vector<Entry> entries = ReadEntries(jdir);
+
+  ::kill((*victim)->child.pid, SIGKILL);
+  (*victim)->Wait();
+
+  HealReport report = HealLeftovers(jdir);
+  EXPECT_TRUE(report.errors.empty()) << report.errors.front();
+  EXPECT_TRUE(fs::is_empty(jdir)) << "journal kept";
+
+  for (const auto& e : entries) {
+    if (e.type == "cgroup") {
+      for (size_t i = 1; i < e.args.size(); ++i) EXPECT_FALSE(fs::exists(e.args[i])) << e.args[i];
+    } else if (e.type == "cgroup-borrow") {
+      EXPECT_FALSE(fs::exists(e.args[2])) << e.args[2];
+    } else if (e.type == "process") {
+      EXPECT_FALSE(SameProcessAlive(std::stoi(e.args[0]), std::stoull(e.args[1])))
+          << "process " << e.args[0] << " survived";
+    } else if (e.type == "fifo-prefix") {
+      EXPECT_EQ(GlobCount(e.args[0] + "-*"), 0u);
+    } else if (e.type == "file") {
+      EXPECT_FALSE(fs::exists(e.args[0])) << e.args[0];
+    }
+  }
+  // No group of the dead run is left anywhere under ours.
+  std::string run = "duende-" + std::to_string((*victim)->child.pid) + "-";
+  for (const char* ctrl : {"memory", "cpu", "pids"}) {
+    auto dir = framework::CgroupDirOf(::getpid(), ctrl);
+    if (dir.ok()) {
+      EXPECT_EQ(GlobCount(*dir + "/" + run + "*"), 0u) << ctrl;
+    }
+  }
+  // No mount of ours is visible.
+  auto mounts = framework::ReadSmallFile("/proc/self/mountinfo");
+  ASSERT_TRUE(mounts.ok());
+  EXPECT_EQ(mounts->find("duende-tmpfs"), std::string::npos);
+
+  // The target (not ours to kill) is back to normal: running, in its cgroups, its limits.
+  if (SameProcessAlive(target, target_start)) {
+    auto stat = framework::ReadSmallFile("/proc/" + std::to_string(target) + "/stat");
+    EXPECT_EQ(stat->find(") T "), std::string::npos) << "target still stopped";
+    for (const char* ctrl : {"memory", "cpu"}) {
+      auto mine = framework::CgroupDirOf(::getpid(), ctrl);
+      auto its = framework::CgroupDirOf(target, ctrl);
+      if (mine.ok() && its.ok()) {
+        EXPECT_EQ(*its, *mine) << ctrl;
+      }
+    }
+    rlimit mine{}, its{};
+    ::getrlimit(RLIMIT_NOFILE, &mine);
+    ::prlimit(target, RLIMIT_NOFILE, nullptr, &its);
+    EXPECT_EQ(its.rlim_cur, mine.rlim_cur);
+    ::kill(target, SIGKILL);
+  }
+  fs::remove_all(jdir);
+  fs::remove_all(scratch);
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryKind, CrashSafetyTest,
+                         ::testing::Values("kill", "pause", "crash", "fds", "oom", "memory",
+                                           "cpu-burn", "cpu-quota", "syscall", "disk-enospc",
+                                           "disk-full", "network"),
+                         [](const auto& param_info) {
+                           std::string n = param_info.param;
+                           for (auto& c : n) {
+                             if (c == '-') c = '_';
+                           }
+                           return n;
+                         });
+
+}  // namespace
+}  // namespace duende::faults
