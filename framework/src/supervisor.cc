@@ -16,6 +16,7 @@
 #include <random>
 #include <set>
 
+#include "duende/framework/cgroup.h"
 #include "duende/framework/clock.h"
 #include "duende/framework/notify_socket.h"
 #include "duende/framework/probe.h"
@@ -57,6 +58,7 @@ struct Supervisor::Service {
   UniqueFd log_read;
   UniqueFd log_write;
   std::optional<RotatingFile> log;
+  std::optional<Cgroup> cgroup;  // when [resources] asks for memory/pids/cpu limits
   EventLoop::TimerId timer = 0;
   int64_t timer_at = -1;
   enum class ProbeMode { kNone, kReadiness, kLiveness } probe_mode = ProbeMode::kNone;
@@ -124,6 +126,9 @@ Supervisor::~Supervisor() {
     }
   }
   ReapLingering();
+  for (auto& s : services_) {
+    if (s->cgroup) (void)s->cgroup->Remove();
+  }
 }
 
 bool Supervisor::OnLoopThread() const {
@@ -195,6 +200,25 @@ Result<void> Supervisor::AddLocked(const DaemonConfig& config, bool start) {
     s->log_read.Reset(fds[0]);
     s->log_write.Reset(fds[1]);
     ::fcntl(fds[0], F_SETFL, O_NONBLOCK);
+  }
+  const auto& res = config.resources;
+  if (res.memory_max || res.pids_max || res.cpu_quota) {
+    // One group per service, kept across restarts; children join it before exec.
+    CgroupControllers want{res.memory_max.has_value(), res.pids_max.has_value(),
+                           res.cpu_quota.has_value()};
+    auto cg = Cgroup::Create("duende-" + std::to_string(::getpid()) + "-" + config.name, want);
+    if (!cg.ok()) return cg.error();
+    s->cgroup.emplace(std::move(*cg));
+    Result<void> set;
+    if (res.memory_max) set = s->cgroup->SetMemoryLimit(*res.memory_max);
+    if (set.ok() && res.pids_max) set = s->cgroup->SetPidsLimit(*res.pids_max);
+    if (set.ok() && res.cpu_quota) {
+      set = s->cgroup->SetCpuQuota(static_cast<uint64_t>(*res.cpu_quota * 100000.0), 100000);
+    }
+    if (!set.ok()) {
+      (void)s->cgroup->Remove();
+      return set.error();
+    }
   }
   Service* raw = s.get();
   if (s->notify) {
@@ -399,6 +423,7 @@ void Supervisor::DoSpawn(Service& s, PolicyStep* out) {
   lim(RLIMIT_NPROC, r.processes);
   lim(RLIMIT_CORE, r.core_size);
   if (r.lock_memory) o.rlimits.push_back({RLIMIT_MEMLOCK, RLIM_INFINITY, RLIM_INFINITY});
+  if (s.cgroup) o.cgroup_procs_files = s.cgroup->ProcsFiles();
   if (!c.user.empty()) {
     passwd* pw = ::getpwnam(c.user.c_str());
     if (pw == nullptr) {

@@ -435,6 +435,28 @@ TEST_F(SupervisorTest, MisbehaveIgnoringSigtermIsKilled) {
   EXPECT_EQ(rec_.Of(EventType::kExited)[0].exit->signal, SIGKILL);
 }
 
+TEST_F(SupervisorTest, MemoryLimitFromResourcesIsEnforcedByTheKernel) {
+  // A cgroup per service with memory_max: a child leaking past it is OOM-killed (SIGKILL)
+  // by the kernel, and restarted.
+  DaemonConfig c = Misbehave("leaky", "leak=400MiB");
+  c.command.push_back("--leak-cap");
+  c.command.push_back("200MiB");
+  c.resources.memory_max = 48ull << 20;
+  c.restart.start_limit_burst = 2;
+  auto added = sup_->Add(c, true);
+  if (!added.ok()) GTEST_SKIP() << "no cgroup here: " << added.error().Message();
+  ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 1));
+  const pid_t pid = sup_->Status("leaky")->pid;
+  std::ifstream cg("/proc/" + std::to_string(pid) + "/cgroup");
+  std::string all((std::istreambuf_iterator<char>(cg)), std::istreambuf_iterator<char>());
+  EXPECT_NE(all.find("duende-" + std::to_string(::getpid()) + "-leaky"), std::string::npos) << all;
+  ASSERT_TRUE(rec_.WaitCount(EventType::kExited, 1));
+  auto ex = rec_.Of(EventType::kExited)[0];
+  EXPECT_TRUE(ex.exit->signaled);
+  EXPECT_EQ(ex.exit->signal, SIGKILL);  // the OOM killer, not us: nobody asked for a stop
+  EXPECT_EQ(rec_.Of(EventType::kStopping).size(), 0u);
+}
+
 TEST_F(SupervisorTest, SpawnFailureIsAFailedStart) {
   DaemonConfig c = Service("missing", {});
   c.command = {"/nonexistent/duende-binary"};
