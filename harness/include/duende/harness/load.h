@@ -36,7 +36,8 @@ struct LoadConfig {
   std::chrono::nanoseconds duration = std::chrono::seconds(5);
   std::chrono::nanoseconds timeout = std::chrono::milliseconds(500);
   /// Request template (tcp-line: the line; redis: the command, split on spaces; http: the
-  /// body of a POST/PUT) and the regex the whole reply must match ("" = any reply).
+  /// body of a POST/PUT/PATCH) and the regex the whole reply (http: the body of a 2xx reply)
+  /// must match ("" = any reply).
   std::string request = "PING";
   std::string expect;
   /// Key-value mode (when write_template is set): the load sends writes, e.g.
@@ -45,7 +46,7 @@ struct LoadConfig {
   /// ("VALUE {seq}"). Each key is written by one connection at a time, so keys >= connections.
   std::string write_template, read_template, read_expect;
   uint32_t keys = 64;               ///< key space
-  std::string http_method = "GET";  ///< http: GET | POST | PUT | HEAD | DELETE
+  std::string http_method = "GET";  ///< http: GET | POST | PUT | DELETE | PATCH
   std::string http_path = "/";      ///< http: path template
   uint64_t seed = 1;                ///< drives key choice
   uint32_t threads = 2;             ///< worker threads (each with its own epoll loop)
