@@ -94,8 +94,10 @@ Result<std::unique_ptr<Supervisor>> Supervisor::Create(SupervisorOptions options
     return ErrnoError("unable to become child subreaper");
   }
   // A supervisor of many children needs a descriptor or three per child: use the hard limit.
+  // Children get the limit we started with back (unless their config sets open_files).
   rlimit nofile{};
   if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    sup->child_nofile_ = nofile;
     nofile.rlim_cur = nofile.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &nofile);
   }
@@ -419,6 +421,9 @@ void Supervisor::DoSpawn(Service& s, PolicyStep* out) {
     if (v) o.rlimits.push_back({resource, static_cast<rlim_t>(*v), static_cast<rlim_t>(*v)});
   };
   lim(RLIMIT_NOFILE, r.open_files);
+  if (!r.open_files && child_nofile_) {
+    o.rlimits.push_back({RLIMIT_NOFILE, child_nofile_->rlim_cur, child_nofile_->rlim_max});
+  }
   lim(RLIMIT_AS, r.address_space);
   lim(RLIMIT_NPROC, r.processes);
   lim(RLIMIT_CORE, r.core_size);

@@ -457,6 +457,19 @@ TEST_F(SupervisorTest, MemoryLimitFromResourcesIsEnforcedByTheKernel) {
   EXPECT_EQ(rec_.Of(EventType::kStopping).size(), 0u);
 }
 
+TEST_F(SupervisorTest, ChildrenGetTheirOwnLimitsNotTheSupervisorsRaisedOnes) {
+  DaemonConfig c = Service("limited", {});
+  c.resources.open_files = 77;
+  c.resources.core_size = 0;
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 1));
+  std::ifstream limits("/proc/" + std::to_string(sup_->Status("limited")->pid) + "/limits");
+  std::string all((std::istreambuf_iterator<char>(limits)), std::istreambuf_iterator<char>());
+  EXPECT_NE(all.find("Max open files            77                   77"), std::string::npos)
+      << all;
+  EXPECT_NE(all.find("Max core file size        0                    0"), std::string::npos);
+}
+
 TEST_F(SupervisorTest, SpawnFailureIsAFailedStart) {
   DaemonConfig c = Service("missing", {});
   c.command = {"/nonexistent/duende-binary"};

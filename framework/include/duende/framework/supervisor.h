@@ -12,6 +12,7 @@
 // callbacks run on the thread that runs the loop and must not block.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -172,7 +173,9 @@ class Supervisor {
   SubscriptionId next_subscription_ = 1;
   uint64_t seq_ = 0;
   std::atomic<uint64_t> orphans_reaped_{0};
-  std::set<pid_t> lingering_;  // groups whose leader ended but members remain
+  std::set<pid_t> lingering_;
+  std::optional<rlimit> child_nofile_;  // RLIMIT_NOFILE before Create() raised ours  // groups
+                                        // whose leader ended but members remain
   bool shutting_down_ = false;
 
   // Who runs the loop: commands from other threads are posted while it runs.
