@@ -143,8 +143,8 @@ std::vector<uint32_t> BlameError(const SchemataFile& file, uint32_t line, uint32
 std::string RuntimeSource(uint32_t id_limit) {
   std::string n = std::to_string(id_limit == 0 ? 1 : id_limit);
   // Weak: every mutated file carries a copy and the linker keeps one. Only async-signal-safe
-  // calls after the first use; the trace write is one small O_APPEND write, so processes
-  // sharing the file do not interleave.
+  // calls after the first use (it also runs in vfork children between vfork and exec); the
+  // trace write is one small O_APPEND write, so processes sharing the file do not interleave.
   return R"(// duende mutate: the run-time switch of the mutant schemata.
 #include <cstdlib>
 #include <fcntl.h>
@@ -154,10 +154,11 @@ extern "C" __attribute__((weak)) bool duende_mutant_check(unsigned id) noexcept 
     const char* s = std::getenv("DUENDE_MUTANT");
     return s != nullptr ? std::atol(s) : -1L;
   }();
-  static const int trace_fd = [] {
-    const char* p = std::getenv("DUENDE_MUTANT_TRACE");
-    return p != nullptr ? ::open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644) : -1;
-  }();
+  static const char* const trace_path = std::getenv("DUENDE_MUTANT_TRACE");
+  static const pid_t owner = ::getpid();
+  static const int trace_fd =
+      trace_path != nullptr ? ::open(trace_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)
+                            : -1;
   static unsigned char seen[)" +
          n + R"(];
   if (trace_fd >= 0 && id < )" +
@@ -174,8 +175,13 @@ extern "C" __attribute__((weak)) bool duende_mutant_check(unsigned id) noexcept 
     } while (v != 0u);
     while (nd > 0) buf[len++] = digits[--nd];
     buf[len++] = '\n';
-    if (::write(trace_fd, buf, static_cast<size_t>(len)) < 0) {
+    // In a forked or vforked child the descriptor number may mean something else by now
+    // (dup2 onto it before exec): open the file afresh there.
+    const bool fresh = ::getpid() != owner;
+    const int fd = fresh ? ::open(trace_path, O_WRONLY | O_APPEND | O_CLOEXEC) : trace_fd;
+    if (fd >= 0 && ::write(fd, buf, static_cast<size_t>(len)) < 0) {
     }
+    if (fresh && fd >= 0) ::close(fd);
   }
   return active >= 0 && static_cast<unsigned long>(active) == id;
 }

@@ -132,6 +132,56 @@ TEST_F(SchemataTest, TraceListsExactlyTheReachedMutants) {
   }
 }
 
+TEST_F(SchemataTest, ChildrenTraceWithoutTouchingTheirDescriptors) {
+  // The child reaches Child() only after moving a pipe onto the trace descriptor's number:
+  // the trace must still get the id, and the pipe must carry nothing but the child's "ok".
+  const std::string code = R"(#include <cstdio>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int Parent(int x) { return x + 1; }
+int Child(int x) { return x * 2; }
+int main() {
+  if (Parent(1) != 2) return 9;
+  int trace_fd = 3;
+  while (fcntl(trace_fd, F_GETFD) < 0) ++trace_fd;
+  int p[2];
+  if (pipe(p) != 0) return 8;
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(p[1], trace_fd);
+    int r = Child(3);
+    if (write(trace_fd, r == 6 ? "ok" : "no", 2) != 2) _exit(7);
+    _exit(0);
+  }
+  close(p[1]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  char buf[64] = {0};
+  ssize_t n = read(p[0], buf, sizeof buf - 1);
+  std::printf("pipe=%.*s\n", static_cast<int>(n), buf);
+  return 0;
+}
+)";
+  FileMutants fm = Find(code);
+  std::vector<const Mutant*> ms;
+  std::set<uint32_t> child_ids;
+  for (const auto& m : fm.mutants) {
+    ms.push_back(&m);
+    if (m.start.line == 6) child_ids.insert(m.id);
+  }
+  ASSERT_EQ(child_ids.size(), 2u);
+  SchemataFile sf = RenderSchemata(code, ms, static_cast<uint32_t>(ms.size() + 1));
+  ASSERT_EQ(Compile(sf.text, "forker"), "");
+  std::string trace = (dir_ / "trace").string();
+  EXPECT_EQ(Run("forker", {std::string(kTraceEnv) + "=" + trace}), "pipe=ok\nexit 0");
+  std::ifstream in(trace);
+  std::set<uint32_t> reached;
+  std::string line;
+  while (std::getline(in, line)) reached.insert(static_cast<uint32_t>(std::stoul(line)));
+  for (uint32_t id : child_ids) EXPECT_EQ(reached.count(id), 1u) << id;
+}
+
 TEST_F(SchemataTest, CompileErrorsAreBlamedOnTheirMutant) {
   // `(c ? (0) : (a))` with a std::atomic<int> is ambiguous: the return-value mutant of
   // Load() cannot be compiled, the others can.

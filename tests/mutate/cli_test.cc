@@ -1,0 +1,125 @@
+// `duende mutate` as a user runs it: exit codes 0/1/2/3, gates.toml, reports on disk.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "duende/mutate/test_runner.h"
+
+namespace duende::mutate {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Cli {
+  int code = -1;
+  std::string out;
+};
+
+Cli Duende(std::vector<std::string> args, const fs::path& cwd) {
+  args.insert(args.begin(), {DUENDE_CLI, "mutate"});
+  Cli r;
+  auto st = RunCaptured(args, cwd.string(), &r.out);
+  EXPECT_TRUE(st.ok());
+  if (st.ok()) r.code = st->signaled ? 128 + st->signal : st->code;
+  return r;
+}
+
+std::string Slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class MutateCliTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ =
+        new fs::path(fs::temp_directory_path() / ("duende-mutate-cli-" + std::to_string(getpid())));
+    fs::remove_all(*root_);
+    fs::create_directories(*root_);
+    fs::copy(fs::path(DUENDE_SOURCE_DIR) / "tests/mutate/sample", *root_ / "src",
+             fs::copy_options::recursive);
+    std::string out;
+    auto st =
+        RunCaptured({"cmake", "-S", (*root_ / "src").string(), "-B", (*root_ / "build").string(),
+                     "-G", "Ninja", "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"},
+                    root_->string(), &out);
+    ASSERT_TRUE(st.ok() && st->success()) << out;
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*root_);
+    delete root_;
+  }
+  static fs::path* root_;
+};
+
+fs::path* MutateCliTest::root_ = nullptr;
+
+TEST_F(MutateCliTest, GateFromGatesTomlFailsBelowMinScore) {
+  std::ofstream(*root_ / "gates.toml") << R"([mutate]
+compile_db = "build/compile_commands.json"
+jobs = 2
+timeout_margin = "1s"
+min_score = 70
+json_report = "out.json"
+junit_report = "out.xml"
+html_report = "out.html"
+)";
+  Cli r = Duende({"--config", "../gates.toml", "-q"}, *root_ / "src");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("src/calc.cc:26:3: warning: survived: 'Note()' -> '' [VoidCall]"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("mutate: gate FAILED: mutation score 65.2% < 70.0%"), std::string::npos)
+      << r.out;
+  auto doc = nlohmann::json::parse(Slurp(*root_ / "out.json"));
+  EXPECT_EQ(doc["files"]["src/calc.cc"]["mutants"].size(), 26u);
+  EXPECT_NE(Slurp(*root_ / "out.xml").find("<testcase classname=\"mutate\" name=\"gate\"><failure"),
+            std::string::npos);
+  EXPECT_NE(Slurp(*root_ / "out.html").find("gate failed"), std::string::npos);
+
+  // The same run passes a lower bar.
+  r = Duende({"--config", "../gates.toml", "-q", "--min-score", "65"}, *root_ / "src");
+  EXPECT_EQ(r.code, 0) << r.out;
+}
+
+TEST_F(MutateCliTest, BadInputExitsTwo) {
+  Cli r = Duende({}, *root_);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("duende: error: no compilation database given"), std::string::npos) << r.out;
+  r = Duende({"-p", "build", "--shard", "4/4"}, *root_);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("expected K/N with 0 <= K < N"), std::string::npos) << r.out;
+  r = Duende({"-p", "build", "--operators", "relational,bogus"}, *root_);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("unknown mutation operator 'bogus'"), std::string::npos) << r.out;
+  std::ofstream(*root_ / "bad.toml") << "[mutate]\ncompile_db = \"build\"\njobz = 2\n";
+  r = Duende({"--config", "bad.toml"}, *root_);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("bad.toml:3:1: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("'jobs'"), std::string::npos) << r.out;
+}
+
+TEST_F(MutateCliTest, FailingBaselineExitsThree) {
+  Cli r = Duende({"-p", "build", "-q", "--test-command", "false"}, *root_);
+  EXPECT_EQ(r.code, 3) << r.out;
+  EXPECT_NE(r.out.find("the baseline fails: test 'false'"), std::string::npos) << r.out;
+}
+
+TEST_F(MutateCliTest, ListShowsEveryMutant) {
+  Cli r = Duende({"-p", "../build", "--list", "-q"}, *root_ / "src");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("src/calc.cc:21:48: note: mutant 9: '>=' -> '>' [EqualityOperator]"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("(ignored: equivalent: a > b picks the same value)"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace duende::mutate
