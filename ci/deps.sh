@@ -11,6 +11,8 @@ packages=(
   libclang-14-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev libxml2-utils
+  # reports and gates: coverage (gcovr), rendering the HTML report in a test (chromium)
+  gcovr chromium
   # load benchmark baseline (wrk) and a target nobody here wrote (redis-server)
   wrk redis-server
   # platform adapters: a real systemd user manager, runc with tini as the container's init,

@@ -44,4 +44,25 @@ void Replay(const RunReport& report, Reporter& reporter) {
   reporter.OnRunEnd(report);
 }
 
+framework::Result<void> AddFileReporters(MultiReporter& out, const std::vector<ReportFile>& files) {
+  using Factory = framework::Result<std::unique_ptr<Reporter>> (*)(const std::string&);
+  const std::pair<const char*, Factory> kFactories[] = {
+      {"html", MakeHtmlReporter},         {"junit", MakeJunitReporter},
+      {"json", MakeJsonReporter},         {"jsonl", MakeJsonLinesReporter},
+      {"markdown", MakeMarkdownReporter},
+  };
+  for (const ReportFile& f : files) {
+    if (f.path.empty()) continue;
+    Factory make = nullptr;
+    for (const auto& [name, factory] : kFactories) {
+      if (f.format == name) make = factory;
+    }
+    if (make == nullptr) return framework::MessageError("unknown report format '" + f.format + "'");
+    auto r = make(f.path);
+    if (!r) return r.error();
+    out.Add(std::move(r.value()));
+  }
+  return {};
+}
+
 }  // namespace duende::reporters

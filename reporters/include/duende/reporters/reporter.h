@@ -65,10 +65,13 @@ struct ConsoleOptions {
   bool live = false;
   /// ANSI colours for verdicts.
   bool color = false;
+  /// Terminal width for the live line (0: do not truncate).
+  int width = 0;
 };
 
 /// Options for output to `fd`: live and colour on a TTY; NO_COLOR (any non-empty value) turns
-/// both off (a live line is colour and cursor control), as does TERM=dumb.
+/// both off (a live line is colour and cursor control), as does TERM=dumb. `width` comes from
+/// the terminal.
 ConsoleOptions ConsoleOptionsFor(int fd);
 
 /// Progress while running, then a table of checks (measured vs threshold, verdict) per
@@ -103,5 +106,15 @@ framework::Result<std::unique_ptr<Reporter>> MakeMarkdownReporter(const std::str
 /// per second with fault windows and exits/restarts, the checks, the seed and replay command.
 std::string RenderHtml(const RunReport& report);
 framework::Result<std::unique_ptr<Reporter>> MakeHtmlReporter(const std::string& path);
+
+/// The file formats by name, for command lines: "html", "junit", "json", "jsonl", "markdown".
+struct ReportFile {
+  std::string format;
+  std::string path;  ///< "" = not wanted
+};
+
+/// Creates a reporter for each wanted file and adds it to `out`. Errors: the first file that
+/// cannot be opened ("unable to open PATH: ..."), or an unknown format (invalid_argument).
+framework::Result<void> AddFileReporters(MultiReporter& out, const std::vector<ReportFile>& files);
 
 }  // namespace duende::reporters

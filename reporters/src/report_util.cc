@@ -1,0 +1,247 @@
+#include "report_util.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+
+namespace duende::reporters::internal {
+
+using Json = nlohmann::json;
+
+void ForEachCodepoint(std::string_view s,
+                      const std::function<void(uint32_t, std::string_view)>& on_cp,
+                      const std::function<void(unsigned char)>& on_bad) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto b0 = static_cast<unsigned char>(s[i]);
+    size_t len = 0;
+    uint32_t cp = 0;
+    uint32_t min = 0;
+    if (b0 < 0x80) {
+      len = 1;
+      cp = b0;
+    } else if ((b0 & 0xE0) == 0xC0) {
+      len = 2;
+      cp = b0 & 0x1Fu;
+      min = 0x80;
+    } else if ((b0 & 0xF0) == 0xE0) {
+      len = 3;
+      cp = b0 & 0x0Fu;
+      min = 0x800;
+    } else if ((b0 & 0xF8) == 0xF0) {
+      len = 4;
+      cp = b0 & 0x07u;
+      min = 0x10000;
+    }
+    bool ok = len > 0 && i + len <= s.size();
+    for (size_t k = 1; ok && k < len; ++k) {
+      auto b = static_cast<unsigned char>(s[i + k]);
+      if ((b & 0xC0) != 0x80) {
+        ok = false;
+      } else {
+        cp = (cp << 6) | (b & 0x3Fu);
+      }
+    }
+    if (ok && len > 1 && (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))) ok = false;
+    if (!ok) {
+      on_bad(b0);
+      ++i;
+      continue;
+    }
+    on_cp(cp, s.substr(i, len));
+    i += len;
+  }
+}
+
+std::string ValidUtf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  ForEachCodepoint(
+      s, [&](uint32_t, std::string_view bytes) { out += bytes; },
+      [&](unsigned char) { out += "\xEF\xBF\xBD"; });
+  return out;
+}
+
+std::string HexByte(unsigned char b) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "\\x%02X", b);
+  return buf;
+}
+
+std::string Fixed(double value, int decimals) {
+  if (!std::isfinite(value)) return "-";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
+  return buf;
+}
+
+std::string Compact(double value) {
+  if (!std::isfinite(value)) return "-";
+  double a = std::fabs(value);
+  if (a >= 1e6) return Fixed(value / 1e6, a >= 1e7 ? 1 : 2) + "M";
+  if (a >= 1e4) return Fixed(value / 1e3, 1) + "k";
+  if (a == std::floor(a)) return Fixed(value, 0);
+  return Fixed(value, a >= 100 ? 0 : 1);
+}
+
+std::string Micros(double us) {
+  if (!std::isfinite(us)) return "-";
+  if (us >= 1e6) return Fixed(us / 1e6, 2) + "s";
+  if (us >= 1e3) return Fixed(us / 1e3, us >= 1e5 ? 0 : 1) + "ms";
+  return Fixed(us, 0) + "us";
+}
+
+std::string IsoTime(int64_t wall_ns) {
+  if (wall_ns <= 0) return "";
+  time_t secs = static_cast<time_t>(wall_ns / 1000000000);
+  struct tm tm {};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+double DurationSeconds(const ScenarioResult& s) {
+  if (s.end_ns <= s.start_ns) return 0;
+  return static_cast<double>(s.end_ns - s.start_ns) / 1e9;
+}
+
+double SecondsSince(const ScenarioResult& s, int64_t ts_ns) {
+  return static_cast<double>(ts_ns - s.start_ns) / 1e9;
+}
+
+framework::Result<void> WriteAll(int fd, std::string_view text) {
+  while (!text.empty()) {
+    ssize_t n = ::write(fd, text.data(), text.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return framework::ErrnoError("write");
+    }
+    text.remove_prefix(static_cast<size_t>(n));
+  }
+  return {};
+}
+
+FileReporter::FileReporter(std::string path, framework::UniqueFd fd, RenderFn render)
+    : path_(std::move(path)), fd_(std::move(fd)), render_(std::move(render)) {}
+
+framework::Result<std::unique_ptr<Reporter>> FileReporter::Open(const std::string& path,
+                                                                RenderFn render) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return framework::ErrnoError("unable to open " + path);
+  return std::unique_ptr<Reporter>(
+      new FileReporter(path, framework::UniqueFd(fd), std::move(render)));
+}
+
+void FileReporter::OnRunEnd(const RunReport& report) {
+  auto r = WriteAll(fd_.get(), render_(report));
+  if (!r.ok() && !error_) {
+    error_ = framework::ErrnoError("unable to write " + path_, r.error().code.value());
+  }
+}
+
+namespace {
+
+double Num(const Json& data, const char* key) {
+  auto it = data.find(key);
+  return it != data.end() && it->is_number() ? it->get<double>() : 0.0;
+}
+
+std::string Str(const Json& data, const char* key) {
+  auto it = data.find(key);
+  return it != data.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+}  // namespace
+
+RunStats ComputeStats(const ScenarioResult& s) {
+  RunStats st;
+  std::map<std::string, size_t> open_fault;  // fault name -> index in st.faults
+  std::map<std::string, int> spawns;
+  double last_t = 0;
+  for (const Event& e : s.events) {
+    double t = SecondsSince(s, e.ts_ns);
+    last_t = std::max(last_t, t);
+    const Json& d = e.data;
+    if (e.type == "run.started") {
+      double planned = Num(d, "duration_ns");
+      if (planned > 0) st.duration_s = planned / 1e9;
+    } else if (e.type == "fault.injected") {
+      FaultWindow w;
+      w.name = e.target;
+      w.kind = Str(d, "kind");
+      w.on = Str(d, "on");
+      w.start_s = t;
+      w.end_s = -1;
+      open_fault[e.target] = st.faults.size();
+      st.faults.push_back(std::move(w));
+    } else if (e.type == "fault.fired") {
+      auto it = open_fault.find(e.target);
+      if (it != open_fault.end()) st.faults[it->second].fired = true;
+    } else if (e.type == "fault.healed") {
+      auto it = open_fault.find(e.target);
+      if (it != open_fault.end()) {
+        FaultWindow& w = st.faults[it->second];
+        w.end_s = t;
+        w.healed = true;
+        auto te = d.find("took_effect");
+        if (te != d.end() && te->is_boolean()) w.took_effect = te->get<bool>();
+        open_fault.erase(it);
+      }
+    } else if (e.type == "target.spawned") {
+      int n = ++spawns[e.target];
+      if (n > 1) {
+        ++st.restarts;
+        std::string pid = d.contains("pid") ? d["pid"].dump() : "?";
+        st.markers.push_back({t, e.target, "restarted (pid " + pid + ")", false});
+      }
+    } else if (e.type == "target.exited") {
+      ++st.exits;
+      bool oom = d.value("oom_kill", false);
+      if (oom) ++st.oom_kills;
+      std::string status = Str(d, "status");
+      if (status.empty()) {
+        if (d.contains("signal") && d["signal"].is_number()) {
+          status = "killed by signal " + d["signal"].dump();
+        } else if (d.contains("code") && d["code"].is_number()) {
+          status = "exited with code " + d["code"].dump();
+        } else {
+          status = "exited";
+        }
+      }
+      if (oom) status += " (OOM kill)";
+      st.markers.push_back({t, e.target, status, true});
+    } else if (e.type == "load.second") {
+      LoadSecond l;
+      l.t_s = t;
+      l.sent = Num(d, "sent");
+      l.ok = Num(d, "ok");
+      l.errors = Num(d, "errors");
+      l.timeouts = Num(d, "timeouts");
+      l.rate = d.contains("rate") ? Num(d, "rate") : l.ok;
+      l.p50_us = Num(d, "p50_us");
+      l.p99_us = Num(d, "p99_us");
+      l.max_us = Num(d, "max_us");
+      st.total_sent += l.sent;
+      st.total_ok += l.ok;
+      st.total_errors += l.errors;
+      st.total_timeouts += l.timeouts;
+      st.peak_p99_us = std::max(st.peak_p99_us, l.p99_us);
+      st.load.push_back(l);
+    } else if (e.type == "readback.result") {
+      if (d.contains("lost") && d["lost"].is_number_integer()) st.lost = d["lost"].get<int64_t>();
+    }
+  }
+  double end = std::max(DurationSeconds(s), last_t);
+  if (st.duration_s <= 0) st.duration_s = end;
+  for (FaultWindow& w : st.faults) {
+    if (w.end_s < 0) w.end_s = std::max(end, w.start_s);
+  }
+  return st;
+}
+
+}  // namespace duende::reporters::internal
