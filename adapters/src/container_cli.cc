@@ -17,31 +17,8 @@ using Kind = framework::ProbeConfig::Kind;
 
 namespace {
 
-// Go's time.ParseDuration spelling, exact: "1s", "250ms", "10us", "7ns".
-std::string GoDuration(nanoseconds d) {
-  int64_t ns = d.count();
-  if (ns != 0 && ns % 1'000'000'000 == 0) return std::to_string(ns / 1'000'000'000) + "s";
-  if (ns != 0 && ns % 1'000'000 == 0) return std::to_string(ns / 1'000'000) + "ms";
-  if (ns != 0 && ns % 1000 == 0) return std::to_string(ns / 1000) + "us";
-  return std::to_string(ns) + "ns";
-}
-
-std::optional<nanoseconds> ParseGoDuration(std::string_view v) {
-  struct Unit {
-    const char* suffix;
-    int64_t ns;
-  };
-  static constexpr Unit kUnits[] = {
-      {"ns", 1}, {"us", 1000}, {"ms", 1'000'000}, {"s", 1'000'000'000}};
-  for (const Unit& u : kUnits) {
-    std::string_view suf(u.suffix);
-    if (v.size() > suf.size() && v.substr(v.size() - suf.size()) == suf) {
-      auto n = internal::ParseUint(v.substr(0, v.size() - suf.size()));
-      if (n) return nanoseconds(static_cast<int64_t>(*n) * u.ns);
-    }
-  }
-  return std::nullopt;
-}
+// Go's time.ParseDuration reads these exactly.
+std::string GoDuration(nanoseconds d) { return internal::ExactDuration(d); }
 
 std::string ShellJoin(const std::vector<std::string>& argv) {
   std::string out;
@@ -181,7 +158,7 @@ Result<DaemonConfig> ParseContainerRun(std::string_view text,
     return w[++i];
   };
   auto dur = [&](const std::string& v) -> Result<nanoseconds> {
-    auto d = ParseGoDuration(v);
+    auto d = internal::ParseExactDuration(v);
     if (!d) return MessageError("bad duration " + v);
     return *d;
   };

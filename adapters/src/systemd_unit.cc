@@ -163,23 +163,6 @@ Result<std::vector<std::string>> SplitWords(std::string_view v, bool exec) {
   return words;
 }
 
-// "10s", "250ms", "1500us", "infinity" -> nanoseconds.
-std::optional<nanoseconds> ParseTimespan(std::string_view v) {
-  struct Unit {
-    const char* suffix;
-    int64_t ns;
-  };
-  static constexpr Unit kUnits[] = {{"us", 1000}, {"ms", 1'000'000}, {"s", 1'000'000'000}};
-  for (const Unit& u : kUnits) {
-    std::string_view suf(u.suffix);
-    if (v.size() > suf.size() && v.substr(v.size() - suf.size()) == suf) {
-      auto n = internal::ParseUint(v.substr(0, v.size() - suf.size()));
-      if (n) return nanoseconds(static_cast<int64_t>(*n) * u.ns);
-    }
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 int LocalSystemdVersion() {
@@ -239,10 +222,7 @@ std::string SystemdQuote(std::string_view word, bool exec) {
 }
 
 std::string SystemdTimespan(nanoseconds d) {
-  int64_t us = internal::CeilMicros(d);
-  if (us % 1'000'000 == 0) return std::to_string(us / 1'000'000) + "s";
-  if (us % 1000 == 0) return std::to_string(us / 1000) + "ms";
-  return std::to_string(us) + "us";
+  return internal::ExactDuration(Micros(internal::CeilMicros(d)));
 }
 
 Translation TranslateForSystemd(const DaemonConfig& c, const SystemdRenderOptions& options) {
@@ -391,7 +371,7 @@ Result<DaemonConfig> ParseSystemdUnit(std::string_view text) {
     std::string key = line.substr(0, eq);
     std::string value = line.substr(eq + 1);
     auto span = [&]() -> Result<nanoseconds> {
-      auto d = ParseTimespan(value);
+      auto d = internal::ParseExactDuration(value);
       if (!d) return fail("bad time span");
       return *d;
     };

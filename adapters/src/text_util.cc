@@ -114,6 +114,33 @@ int64_t CeilMicros(std::chrono::nanoseconds d) {
   return ns <= 0 ? 0 : (ns + 999) / 1000;
 }
 
+std::string ExactDuration(std::chrono::nanoseconds d) {
+  int64_t ns = d.count();
+  if (ns % 1'000'000'000 == 0) return std::to_string(ns / 1'000'000'000) + "s";
+  if (ns % 1'000'000 == 0) return std::to_string(ns / 1'000'000) + "ms";
+  if (ns % 1000 == 0) return std::to_string(ns / 1000) + "us";
+  return std::to_string(ns) + "ns";
+}
+
+std::optional<std::chrono::nanoseconds> ParseExactDuration(std::string_view v) {
+  struct Unit {
+    const char* suffix;
+    int64_t ns;
+  };
+  // "ns", "us" and "ms" before "s", which ends all of them.
+  static constexpr Unit kUnits[] = {
+      {"ns", 1}, {"us", 1000}, {"ms", 1'000'000}, {"s", 1'000'000'000}};
+  for (const Unit& u : kUnits) {
+    std::string_view suf(u.suffix);
+    if (v.size() > suf.size() && v.substr(v.size() - suf.size()) == suf) {
+      auto n = ParseUint(v.substr(0, v.size() - suf.size()));
+      if (n) return std::chrono::nanoseconds(static_cast<int64_t>(*n) * u.ns);
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<uint64_t> ParseUint(std::string_view s) {
   if (s.empty()) return std::nullopt;
   uint64_t v = 0;

@@ -32,6 +32,12 @@ int64_t CeilSeconds(std::chrono::nanoseconds d);
 /// Microseconds, rounded up.
 int64_t CeilMicros(std::chrono::nanoseconds d);
 
+/// The exact spelling of a duration in the largest of s, ms, us, ns that divides it ("250ms",
+/// "10s", "0s"); both systemd and Go read it.
+std::string ExactDuration(std::chrono::nanoseconds d);
+/// Reads ExactDuration()'s spelling back (an integer with suffix ns, us, ms or s).
+std::optional<std::chrono::nanoseconds> ParseExactDuration(std::string_view v);
+
 /// Parses a non-negative decimal integer that fits in uint64_t (all digits).
 std::optional<uint64_t> ParseUint(std::string_view s);
 

@@ -12,6 +12,7 @@
 
 #include "duende/adapters/command.h"
 #include "duende/framework/clock.h"
+#include "test_util.h"
 
 namespace duende::adapters {
 namespace {
@@ -19,50 +20,9 @@ namespace {
 using framework::DaemonConfig;
 using framework::EventType;
 
-class Events {
- public:
-  Adapter::EventCallback Callback() {
-    return [this](const framework::ServiceEvent& ev) {
-      std::lock_guard<std::mutex> lock(mu_);
-      events_.push_back(ev);
-      cv_.notify_all();
-    };
-  }
-  bool WaitFor(EventType type, size_t n, std::chrono::seconds timeout) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, timeout, [&] {
-      size_t c = 0;
-      for (const auto& e : events_) c += e.type == type ? 1 : 0;
-      return c >= n;
-    });
-  }
-  std::vector<framework::ServiceEvent> All() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return events_;
-  }
-  std::string Dump() {
-    std::string s;
-    for (const auto& e : All()) s += e.ToString() + "\n";
-    return s;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<framework::ServiceEvent> events_;
-};
-
-bool Alive(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
-
-template <typename Pred>
-bool Eventually(Pred pred, std::chrono::milliseconds timeout) {
-  const int64_t deadline = framework::MonotonicNs() + timeout.count() * 1'000'000;
-  while (framework::MonotonicNs() < deadline) {
-    if (pred()) return true;
-    ::usleep(10'000);
-  }
-  return pred();
-}
+using testing::Alive;
+using testing::Events;
+using testing::Eventually;
 
 bool ContainerListed(const std::string& id) {
   auto r = RunCommand({"runc", "list", "-q"});
@@ -120,13 +80,7 @@ TEST(OciAdapterTest, RuncContainerIsRestartedAfterAKillAndDeletedAfterwards) {
       std::chrono::seconds(10)))
       << events.Dump();
   EXPECT_FALSE(Alive(first));
-  bool saw_kill = false;
-  for (const auto& e : events.All()) {
-    if (e.type == EventType::kExited && e.exit && e.exit->signaled && e.exit->signal == SIGKILL) {
-      saw_kill = true;
-    }
-  }
-  EXPECT_TRUE(saw_kill) << events.Dump();
+  EXPECT_TRUE(events.SawDeathBy(SIGKILL)) << events.Dump();
   auto status = (*adapter)->Status();
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(status->restarts, 1u);

@@ -13,6 +13,7 @@
 
 #include "duende/adapters/command.h"
 #include "duende/framework/clock.h"
+#include "test_util.h"
 
 namespace duende::adapters {
 namespace {
@@ -20,59 +21,9 @@ namespace {
 using framework::DaemonConfig;
 using framework::EventType;
 
-// Collects events from the adapter's watcher thread.
-class Events {
- public:
-  Adapter::EventCallback Callback() {
-    return [this](const framework::ServiceEvent& ev) {
-      std::lock_guard<std::mutex> lock(mu_);
-      events_.push_back(ev);
-      cv_.notify_all();
-    };
-  }
-  /// Waits until `n` events of `type` were seen; false after `timeout`.
-  bool WaitFor(EventType type, size_t n, std::chrono::seconds timeout) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, timeout, [&] { return Count(type) >= n; });
-  }
-  size_t CountOf(EventType type) {
-    std::lock_guard<std::mutex> lock(mu_);
-    return Count(type);
-  }
-  std::string Dump() {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::string s;
-    for (const auto& e : events_) s += e.ToString() + "\n";
-    return s;
-  }
-  std::vector<framework::ServiceEvent> All() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return events_;
-  }
-
- private:
-  size_t Count(EventType type) const {
-    size_t n = 0;
-    for (const auto& e : events_) n += e.type == type ? 1 : 0;
-    return n;
-  }
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<framework::ServiceEvent> events_;
-};
-
-bool Alive(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
-
-// Waits until `pred` holds or `timeout` passes.
-template <typename Pred>
-bool Eventually(Pred pred, std::chrono::milliseconds timeout) {
-  const int64_t deadline = framework::MonotonicNs() + timeout.count() * 1'000'000;
-  while (framework::MonotonicNs() < deadline) {
-    if (pred()) return true;
-    ::usleep(10'000);
-  }
-  return pred();
-}
+using testing::Alive;
+using testing::Events;
+using testing::Eventually;
 
 class SystemdAdapterTest : public ::testing::Test {
  protected:
@@ -138,13 +89,7 @@ TEST_F(SystemdAdapterTest, SystemdRestartsAKilledDaemonAndCountsIt) {
   ASSERT_TRUE(st->last_exit.has_value() || events.CountOf(EventType::kExited) >= 1);
 
   // The death was reported with its signal, like the native supervisor reports it.
-  bool saw_kill = false;
-  for (const auto& e : events.All()) {
-    if (e.type == EventType::kExited && e.exit && e.exit->signaled && e.exit->signal == SIGKILL) {
-      saw_kill = true;
-    }
-  }
-  EXPECT_TRUE(saw_kill) << events.Dump();
+  EXPECT_TRUE(events.SawDeathBy(SIGKILL)) << events.Dump();
 
   // Through the adapter's own Kill (systemctl kill): NRestarts grows again.
   const pid_t second = st->pid;
