@@ -1,0 +1,128 @@
+// Explore: property-based chaos. A scenario's [explore] table bounds a space of fault plans
+// (which fault kinds, their parameter ranges, how many faults, when, on which targets); plans
+// are generated from it (gen.h), each is run as an ordinary scenario, and the property is that
+// every check of the scenario holds. See docs/explore.md.
+//
+//   [explore]
+//   max_faults = 2                 # 1..8 faults per plan
+//   window = ["100ms", "900ms"]    # injection times lie in this span of the timeline
+//   targets = ["kvd"]              # default: every target of the scenario
+//   replays = 2                    # re-runs of a passing shrink candidate before it is dropped
+//   [[explore.fault]]              # one template per fault kind that may be drawn
+//   kind = "syscall"
+//   duration = { min = "50ms", max = "400ms" }   # a range (shrinks toward min)
+//   point = "posix/io/sync/fsync"                # a scalar: fixed
+//   errno = ["EIO", "ENOSPC"]                    # an array: one of (shrinks toward the first)
+//   [[explore.fault]]
+//   kind = "kill"
+//   signal = "SIGKILL"
+//
+// This header is the part without rapidcheck (the harness library is position-independent and
+// rapidcheck is not): bounds, plans, and turning a plan into a ready-to-run scenario file.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "duende/framework/result.h"
+#include "duende/harness/scenario.h"
+
+namespace duende::harness {
+
+/// How one parameter of a fault template varies.
+struct ParamBound {
+  enum class Kind {
+    kFixed,          ///< always `choices[0]`
+    kChoice,         ///< one of `choices` (shrinks toward the first)
+    kIntRange,       ///< an integer in [min, max] (shrinks toward min)
+    kDurationRange,  ///< a duration in [min, max] milliseconds (shrinks toward min)
+  };
+  std::string name;
+  Kind kind = Kind::kFixed;
+  std::vector<std::string> choices;  ///< TOML literals: "\"EIO\"", "3", "true"
+  int64_t min = 0;
+  int64_t max = 0;
+};
+
+/// One `[[explore.fault]]`: a fault kind that a plan may contain, and its parameters.
+struct FaultTemplate {
+  std::string kind;
+  std::vector<std::string> targets;  ///< default: ExploreBounds::targets
+  /// The fault's duration in ms: nullopt for an instant fault (kill); min == max: fixed.
+  std::optional<std::pair<int64_t, int64_t>> duration_ms;
+  std::vector<ParamBound> params;
+  framework::SourcePos pos;
+};
+
+/// The scenario's `[explore]` table.
+struct ExploreBounds {
+  uint32_t max_faults = 2;
+  int64_t window_start_ms = 0;
+  int64_t window_end_ms = 1000;
+  std::vector<std::string> targets;
+  uint32_t replays = 2;
+  std::vector<FaultTemplate> faults;
+};
+
+/// One fault of a generated plan.
+struct PlannedFault {
+  std::string kind;
+  std::string target;
+  int64_t at_ms = 0;
+  std::optional<int64_t> duration_ms;
+  std::vector<std::pair<std::string, std::string>> params;  ///< name, TOML literal
+};
+
+/// A generated fault schedule.
+struct Plan {
+  std::vector<PlannedFault> faults;
+};
+
+/// "kill(SIGKILL) on kvd at 420ms; syscall(point=...) on kvd at 100ms for 250ms".
+std::string DescribePlan(const Plan& plan);
+std::ostream& operator<<(std::ostream& os, const Plan& plan);
+/// For rapidcheck's counterexample output.
+void showValue(const Plan& plan, std::ostream& os);
+
+/// A scenario file read for exploration: the scenario (with its own [[fault]] tables), its
+/// bounds, and the file's text without [explore] and [[fault]] (a plan's faults are appended).
+struct ExploreScenario {
+  Scenario scenario;
+  ExploreBounds bounds;
+  std::string base_text;
+  std::string file;
+};
+
+/// Reads a scenario file with an `[explore]` table. Errors: the file's errno when unreadable;
+/// invalid_argument with every problem as "file:line:col: message" lines (a missing
+/// [explore] table, bad bounds, an unknown fault kind, anything LoadScenario rejects).
+framework::Result<ExploreScenario> LoadExploreScenario(const std::string& path,
+                                                       const FaultKindTable& fault_kinds = {});
+
+/// The same from text (`name` stands for the file name in messages).
+framework::Result<ExploreScenario> ParseExploreScenario(std::string_view text,
+                                                        const std::string& name,
+                                                        const FaultKindTable& fault_kinds = {});
+
+/// Reads only the `[explore]` table of a parsed document. `targets` are the scenario's target
+/// names (the default, and what `targets` may name). Problems go to `diags`.
+ExploreBounds ReadExploreBounds(const toml::table& explore, const std::string& file,
+                                const std::vector<std::string>& targets,
+                                const FaultKindTable& fault_kinds,
+                                std::shared_ptr<framework::Diagnostics> diags);
+
+/// The scenario file of `plan`: the base text, then one [[fault]] table per planned fault
+/// (named "<kind>-<n>"). `header` is put first as `#` comment lines. Runs with `duende run`.
+std::string PlanToToml(const ExploreScenario& base, const Plan& plan,
+                       const std::string& header = "");
+
+/// Parses PlanToToml(base, plan) into a Scenario (named after base.file). Errors: as
+/// ParseScenario (a plan that the fault kinds reject, e.g. a parameter out of range).
+framework::Result<Scenario> PlanScenario(const ExploreScenario& base, const Plan& plan,
+                                         const FaultKindTable& fault_kinds = {});
+
+}  // namespace duende::harness

@@ -1,0 +1,116 @@
+// rapidcheck generators of fault plans, running a plan, and the explorer behind
+// `duende explore`. This part links rapidcheck, which ships only as a static library built
+// without -fPIC: link the target `duende_harness_explore` into executables (tests, programs),
+// never into a shared library.
+//
+// A user's own property test of a daemon (see tests/harness/explore_example_test.cc):
+//
+//   RC_GTEST_PROP(MyDaemon, KeepsAcknowledgedWrites, ()) {
+//     static auto base = duende::harness::LoadExploreScenario("my-daemon.toml").value();
+//     auto plan = *duende::harness::gen::FaultPlan(base.bounds);
+//     auto run = duende::harness::RunPlan(base, plan);
+//     RC_ASSERT(run.passed());
+//   }
+#pragma once
+
+#include <rapidcheck.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "duende/harness/explore.h"
+#include "duende/reporters/model.h"
+
+namespace duende::harness {
+namespace gen {
+
+/// One fault drawn from `bounds`: a template, a target, an injection time in the window, a
+/// duration and parameters in their ranges. Shrinks toward the first template, the first
+/// target, the window's start, the shortest duration and the first choice / the minimum.
+rc::Gen<PlannedFault> Fault(const ExploreBounds& bounds);
+
+/// A plan of 1..bounds.max_faults faults. Shrinks by dropping faults, then each fault as
+/// Fault() does. Generation does not depend on rapidcheck's size.
+rc::Gen<Plan> FaultPlan(const ExploreBounds& bounds);
+
+}  // namespace gen
+
+/// The outcome of running one plan.
+struct PlanRun {
+  reporters::ScenarioResult result;
+  /// 0 pass, 1 an invariant failed, 3 environment error, 130 aborted (RunOutcome's codes).
+  int exit_code = 0;
+  bool passed() const { return exit_code == 0; }
+  bool failed() const { return exit_code == 1; }
+  /// "no_lost_writes: 12 lost", the failing checks in a line ("" when it passed).
+  std::string Summary() const;
+};
+
+/// The fault kinds of faults::Catalogue() with their parameter validator (DefaultFaultKinds()
+/// when that lists them). Pass it to LoadExploreScenario so bad parameters are caught early.
+const FaultKindTable& ExploreFaultKinds();
+
+struct RunOptions;  // runner.h
+
+/// Runs `base`'s scenario with the faults of `plan` (instead of its own [[fault]] tables)
+/// through RunScenario (runner.h). A plan the scenario parser rejects gives exit code 2 and
+/// the message in result.error.
+PlanRun RunPlan(const ExploreScenario& base, const Plan& plan, const RunOptions& options);
+PlanRun RunPlan(const ExploreScenario& base, const Plan& plan);
+
+/// Runs one plan; the explorer's way of running (RunPlan by default; tests substitute it).
+using PlanRunner = std::function<PlanRun(const Plan& plan)>;
+
+struct ExploreOptions {
+  /// Most plans generated before giving up the search (rapidcheck's max_success).
+  int runs = 100;
+  /// Wall time for the search; shrinking gets `shrink_budget` more.
+  std::chrono::nanoseconds budget = std::chrono::minutes(5);
+  std::chrono::nanoseconds shrink_budget = std::chrono::minutes(5);
+  /// rapidcheck's seed (nullopt: a random one, reported).
+  std::optional<uint64_t> seed;
+  /// Re-runs of a shrink candidate that passed before it is dropped (nullopt: bounds.replays).
+  std::optional<uint32_t> replays;
+  /// Replays of the final minimal plan, to report how often it reproduces.
+  uint32_t final_replays = 3;
+  /// A reproduce string from an earlier report: runs only the minimal plan it names.
+  std::string reproduce;
+  /// Progress lines ("plan 7: PASS kill(...)..."); may be empty.
+  std::function<void(const std::string&)> log;
+};
+
+struct ExploreResult {
+  bool found = false;
+  /// The search ran into an environment error (exit 3) and stopped.
+  bool environment_error = false;
+  std::string error;
+  uint64_t seed = 0;
+  int plans_tried = 0;        ///< distinct plans generated and run in the search phase
+  int runs = 0;               ///< scenario runs in total (search, shrink, replays)
+  int shrink_steps = 0;       ///< shrink candidates that still failed (accepted by rapidcheck)
+  int shrink_tries = 0;       ///< shrink candidates run
+  int rescued_by_replay = 0;  ///< candidates that passed once and failed on a re-run
+  double search_seconds = 0;
+  double first_failure_seconds = 0;
+  double shrink_seconds = 0;
+  Plan first_failing;
+  Plan minimal;
+  PlanRun minimal_run;    ///< the last failing run of the minimal plan
+  std::string reproduce;  ///< rapidcheck's reproduce string for the minimal plan
+  uint32_t final_reproduced = 0;
+  uint32_t final_replays = 0;
+  double PlansPerMinute() const;
+};
+
+/// Generates plans within `base.bounds` with rapidcheck and runs each through `run`; the
+/// property is that every run passes. A failing plan is shrunk; a candidate that passes is
+/// re-run `replays` times (real runs are not deterministic) before it counts as passing.
+/// Never throws.
+ExploreResult Explore(const ExploreScenario& base, const ExploreOptions& options,
+                      const PlanRunner& run);
+
+}  // namespace duende::harness
