@@ -1,8 +1,9 @@
 // Linux implementation of Spawn(): vfork + a short list of raw syscalls in the child.
 //
 // Between vfork() and execve() the child shares our memory and runs on our stack, so it only
-// makes system calls (no allocation, no locks) and reports a failure through `child_errno`
-// (visible to us because the memory is shared; vfork suspends us until exec or _exit).
+// makes system calls (no allocation, no locks) and reports a failure as {step, errno} through
+// a close-on-exec pipe: an exec that succeeds closes it empty. (A pipe rather than shared
+// memory, so the same code is right where vfork acts as fork, e.g. under ThreadSanitizer.)
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/close_range.h>
@@ -101,6 +102,10 @@ Result<std::string> FindExecutable(const std::string& program) {
   return ErrnoError("unable to find " + program + " in PATH", ENOENT);
 }
 
+// vfork() returns twice, so GCC warns that locals live across it "might be clobbered". They
+// are not: the child never returns into this frame (it execs or _exits) and writes none of them.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wclobbered"
 Result<Child> Spawn(const SpawnOptions& o) {
   if (o.argv.empty()) return MessageError("unable to spawn: empty command");
   auto exe = FindExecutable(o.argv[0]);
@@ -125,8 +130,11 @@ Result<Child> Spawn(const SpawnOptions& o) {
 
   // Sources of extra fds are first duplicated above every target number, so that moving one
   // into place can never clobber another's source.
-  int max_target = 2;
-  for (const auto& [src, dst] : o.pass_fds) max_target = std::max(max_target, dst);
+  const int max_target = [&] {
+    int highest = 2;
+    for (const auto& [src, dst] : o.pass_fds) highest = std::max(highest, dst);
+    return highest;
+  }();
   std::vector<UniqueFd> staged;
   for (const auto& [src, dst] : o.pass_fds) {
     int copy = ::fcntl(src, F_DUPFD_CLOEXEC, max_target + 1);
@@ -137,6 +145,16 @@ Result<Child> Spawn(const SpawnOptions& o) {
   for (size_t i = 0; i < o.pass_fds.size(); ++i)
     moves.emplace_back(staged[i].get(), o.pass_fds[i].second);
 
+  // The failure report pipe; its write end sits above every target fd number so that moving
+  // passed fds into place cannot overwrite it.
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) return ErrnoError("unable to spawn " + o.argv[0] + ": pipe");
+  UniqueFd report_read(report[0]);
+  UniqueFd report_write(::fcntl(report[1], F_DUPFD_CLOEXEC, max_target + 1));
+  ::close(report[1]);
+  if (!report_write) return ErrnoError("unable to spawn " + o.argv[0] + ": pipe");
+  const int report_fd = report_write.get();
+
   // Block every signal so that no handler of ours runs in the child between vfork and the
   // reset of dispositions below.
   sigset_t all;
@@ -144,16 +162,15 @@ Result<Child> Spawn(const SpawnOptions& o) {
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
 
-  volatile int child_errno = 0;
-  volatile int child_step = kStepNone;
   const char* exe_path = exe->c_str();
 
   pid_t pid = vfork();
   if (pid == 0) {
     // --- child: raw syscalls only ---
     auto fail = [&](int step) {
-      child_errno = errno;
-      child_step = step;
+      int failure[2] = {step, errno};
+      ssize_t ignored = write(report_fd, failure, sizeof failure);
+      (void)ignored;
       _exit(127);
     };
     struct sigaction dfl {};
@@ -203,9 +220,15 @@ Result<Child> Spawn(const SpawnOptions& o) {
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 
   if (pid < 0) return ErrnoError("unable to spawn " + o.argv[0] + ": vfork", vfork_errno);
-  if (child_step != kStepNone) {
-    int err = child_errno;
-    int step = child_step;
+  report_write.Reset();
+  int failure[2] = {kStepNone, 0};
+  ssize_t got = 0;
+  do {
+    got = ::read(report_read.get(), failure, sizeof failure);
+  } while (got < 0 && errno == EINTR);
+  if (got == static_cast<ssize_t>(sizeof failure)) {
+    int step = failure[0];
+    int err = failure[1];
     ::waitpid(pid, nullptr, 0);
     std::string what = "unable to spawn " + o.argv[0];
     if (step != kStepExec) what += std::string(": ") + StepName(step);
@@ -222,6 +245,7 @@ Result<Child> Spawn(const SpawnOptions& o) {
   ::fcntl(pidfd, F_SETFD, FD_CLOEXEC);
   return Child{pid, UniqueFd(pidfd)};
 }
+#pragma GCC diagnostic pop
 
 namespace {
 ExitStatus FromSiginfo(const siginfo_t& info) {
