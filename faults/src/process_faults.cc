@@ -81,6 +81,12 @@ class SignalFault : public FaultBase {
 
   Result<void> Inject(const TargetRef& t) override {
     pid_t pgid = t.pgid > 0 ? t.pgid : t.pid;
+    if (scope_ != "main" && pgid == ::getpgrp()) {
+      // A target started from our own shell shares our group: signalling it would hit us.
+      Evidence("the target's process group is the injector's own; signalling pid " +
+               std::to_string(t.pid) + " only");
+      scope_ = "main";
+    }
     std::vector<pid_t> pids;
     if (scope_ == "main") {
       pids = {t.pid};
@@ -178,6 +184,12 @@ class PauseFault : public FaultBase {
   Result<void> Inject(const TargetRef& t) override {
     pid_ = t.pid;
     pgid_ = t.pgid > 0 ? t.pgid : t.pid;
+    if (scope_ == "group" && pgid_ == ::getpgrp()) {
+      // A target started from our own shell shares our group: stopping it would stop us.
+      Evidence("the target's process group is the injector's own; stopping pid " +
+               std::to_string(pid_) + " only");
+      scope_ = "main";
+    }
     start_ = ProcessStartTime(pid_);
     if (start_ == 0) return ErrnoError("unable to pause " + t.name, ESRCH);
     UndoAction a = scope_ == "group"
