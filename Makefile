@@ -10,7 +10,7 @@ JOBS ?= $(shell nproc)
 all: build
 
 deps:
-	@ci/deps.sh
+	@bash ci/deps.sh
 
 configure: deps
 	@cmake --preset $(PRESET) > /dev/null
@@ -25,7 +25,7 @@ test-fast: build
 	@ctest --preset $(PRESET) -j $(JOBS) -L fast
 
 demo: build
-	@ci/demo.sh $(BUILD)
+	@bash ci/demo.sh $(BUILD)
 
 format:
 	@git ls-files '*.h' '*.cc' | xargs clang-format -i

@@ -41,15 +41,9 @@ fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 echo "deps: installing ${missing[*]}"
-# A fresh machine has empty package lists; refresh them when the last update is older than a
-# day or never happened.
-stamp=/var/lib/apt/periodic/update-success-stamp
-lists=$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' 2>/dev/null | head -1)
-if [ -z "$lists" ] || [ -z "$(find /var/lib/apt/lists -maxdepth 0 -mmin -1440 2>/dev/null)" ] &&
-   [ ! -e "$stamp" -o -n "$(find "$stamp" -mmin +1440 2>/dev/null)" ]; then
-  echo "deps: apt-get update"
-  $sudo apt-get update -qq
-fi
+# A fresh machine has empty or stale package lists: refresh them once before installing.
+echo "deps: apt-get update"
+$sudo apt-get update -qq
 if ! DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
     "${missing[@]}"; then
   echo "deps: install failed; retrying after apt-get update"
