@@ -178,15 +178,15 @@ TEST(RenderTest, PlistIsValidAgainstTheDtdWithTheKeysLaunchdExpects) {
 }
 
 TEST(RenderTest, ComposeParsesAsYamlWithTheSameCommandAndEnvironment) {
-  auto py = RunCommand({"python3", "-c", "import yaml"});
-  if (!py.ok() || !py->status.success()) GTEST_SKIP() << "python3-yaml is not installed";
+  auto py = RunCommand({"/usr/bin/python3", "-c", "import yaml"});
+  if (!py.ok() || !py->status.success()) GTEST_SKIP() << "python3-yaml is not installed (ci/deps.sh installs it)";
   for (const char* name : kConfigs) {
     DaemonConfig c = LoadGoldenConfig(name);
     auto yaml = RenderComposeService(c);
     ASSERT_TRUE(yaml.ok());
     std::string path = TempFile(std::string(name) + ".compose.yaml", *yaml);
     // Print the command and environment as compose will see them ($$ -> $).
-    auto r = RunCommand({"python3", "-c",
+    auto r = RunCommand({"/usr/bin/python3", "-c",
                          "import sys, yaml, json\n"
                          "d = yaml.safe_load(open(sys.argv[1]))\n"
                          "s = list(d['services'].values())[0]\n"
