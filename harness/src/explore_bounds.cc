@@ -340,6 +340,16 @@ framework::Result<ExploreScenario> ParseExploreScenario(std::string_view text,
   }
   if (!diags->empty()) return diags->ToError();
   es.scenario = std::move(scenario).value();
+  es.bounds.timeline_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(es.scenario.meta.duration).count();
+  if (es.bounds.window_end_ms >= es.bounds.timeline_ms) {
+    TomlReader r(*explore, name, "[explore]", diags);
+    r.Fail("window", "the window ends at " + std::to_string(es.bounds.window_end_ms) +
+                         "ms, not before the scenario's duration (" +
+                         std::to_string(es.bounds.timeline_ms) +
+                         "ms): end it earlier or lengthen [scenario] duration");
+    return diags->ToError();
+  }
   // Each template at its bounds must give faults the fault kinds accept.
   for (size_t i = 0; i < es.bounds.faults.size(); ++i) {
     const FaultTemplate& t = es.bounds.faults[i];

@@ -1,6 +1,7 @@
 // rapidcheck generators of fault plans within a scenario's [explore] bounds.
 #include "duende/harness/gen.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -30,7 +31,12 @@ rc::Gen<PlannedFault> FromTemplate(const FaultTemplate& t, const ExploreBounds& 
     f.kind = t.kind;
     f.target = *Choice(t.targets.empty() ? b.targets : t.targets);
     f.at_ms = *Range(b.window_start_ms, b.window_end_ms);
-    if (t.duration_ms) f.duration_ms = *Range(t.duration_ms->first, t.duration_ms->second);
+    if (t.duration_ms) {
+      int64_t d = *Range(t.duration_ms->first, t.duration_ms->second);
+      // Heal by the end of the scenario (the parser rejects faults that outlast it).
+      if (b.timeline_ms > f.at_ms) d = std::min(d, b.timeline_ms - f.at_ms);
+      f.duration_ms = d;
+    }
     for (const ParamBound& p : t.params) {
       switch (p.kind) {
         case ParamBound::Kind::kFixed:
@@ -51,8 +57,9 @@ rc::Gen<PlannedFault> FromTemplate(const FaultTemplate& t, const ExploreBounds& 
   });
 }
 
-// rapidcheck's size does not matter to plans: every choice is uniform within its bounds.
-constexpr int kPlanSize = 50;
+// rapidcheck's inRange narrows its range at small sizes; plans are generated at the nominal
+// size so that every choice is uniform over its whole bounds from the first plan on.
+constexpr int kPlanSize = rc::kNominalSize;
 
 }  // namespace
 

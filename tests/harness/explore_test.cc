@@ -300,22 +300,58 @@ TEST(ExploreTest, BudgetStopsTheSearch) {
   EXPECT_LE(r.plans_tried, 6);
 }
 
-TEST(ExploreTest, EnvironmentErrorStopsTheSearch) {
+PlanRun EnvironmentError() {
+  PlanRun run;
+  run.exit_code = 3;
+  run.result.verdict = reporters::Verdict::kError;
+  run.result.error = "unable to spawn duende-fixture-kvd";
+  return run;
+}
+
+TEST(ExploreTest, RepeatedEnvironmentErrorsStopTheSearch) {
   ExploreScenario es = Load();
   ExploreOptions o;
   o.runs = 50;
   o.seed = 3;
-  ExploreResult r = Explore(es, o, [](const Plan&) {
-    PlanRun run;
-    run.exit_code = 3;
-    run.result.verdict = reporters::Verdict::kError;
-    run.result.error = "unable to spawn duende-fixture-kvd";
-    return run;
-  });
+  ExploreResult r = Explore(es, o, [](const Plan&) { return EnvironmentError(); });
   EXPECT_FALSE(r.found);
   EXPECT_TRUE(r.environment_error);
   EXPECT_EQ(r.error, "unable to spawn duende-fixture-kvd");
-  EXPECT_EQ(r.plans_tried, 1);
+  EXPECT_EQ(r.plans_tried, 3);
+  EXPECT_EQ(r.error_plans, 3);
+}
+
+TEST(ExploreTest, AnOccasionalImpossiblePlanIsDiscarded) {
+  ExploreScenario es = Load();
+  ExploreOptions o;
+  o.runs = 30;
+  o.seed = 5;
+  int calls = 0;
+  ExploreResult r = Explore(
+      es, o, [&](const Plan&) { return ++calls % 4 == 0 ? EnvironmentError() : Verdict(false); });
+  EXPECT_FALSE(r.found);
+  EXPECT_FALSE(r.environment_error) << r.error;
+  EXPECT_GT(r.error_plans, 5);
+  EXPECT_EQ(r.plans_tried, 30 + r.error_plans);
+}
+
+TEST(ExploreBoundsTest, FaultsHealBeforeTheScenarioEnds) {
+  std::string e = ErrorOf(
+      Replace(kScenario, "window = [\"100ms\", \"800ms\"]", "window = [\"100ms\", \"1s\"]"));
+  EXPECT_NE(e.find("not before the scenario's duration"), std::string::npos) << e;
+  ExploreScenario es = Load();
+  EXPECT_EQ(es.bounds.timeline_ms, 1000);
+  es.bounds.window_start_ms = 790;
+  es.bounds.faults[0].duration_ms = std::make_pair(int64_t{250}, int64_t{300});
+  rc::Random random(1);
+  for (int i = 0; i < 50; ++i) {
+    Plan p = gen::FaultPlan(es.bounds)(random.split(), rc::kNominalSize).value();
+    for (const auto& f : p.faults) {
+      if (f.duration_ms) {
+        EXPECT_LE(f.at_ms + *f.duration_ms, 1000) << DescribePlan(p);
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -66,6 +66,8 @@ struct ExploreBounds {
   std::vector<std::string> targets;
   uint32_t replays = 2;
   std::vector<FaultTemplate> faults;
+  /// The scenario's duration in ms: a fault's duration is cut so that it heals by then.
+  int64_t timeline_ms = 0;
 };
 
 /// One fault of a generated plan.

@@ -91,6 +91,7 @@ struct ExploreResult {
   uint64_t seed = 0;
   int plans_tried = 0;        ///< distinct plans generated and run in the search phase
   int runs = 0;               ///< scenario runs in total (search, shrink, replays)
+  int error_plans = 0;        ///< plans discarded because their run was an environment error
   int shrink_steps = 0;       ///< shrink candidates that still failed (accepted by rapidcheck)
   int shrink_tries = 0;       ///< shrink candidates run
   int rescued_by_replay = 0;  ///< candidates that passed once and failed on a re-run
