@@ -42,7 +42,19 @@ int CheckMain(int argc, char** argv) {
     PrintError(events.error().Message());
     return framework::kExitUsage;
   }
-  auto checks = harness::EvaluateChecks(*scenario, *events);
+  // A log of several runs (duende run a.toml b.toml --events F): take the last run of this
+  // scenario.
+  std::vector<reporters::Event> mine;
+  bool in = false;
+  for (auto& e : *events) {
+    if (e.type == "run.started") {
+      in = e.data.value("scenario", std::string()) == scenario->meta.name;
+      if (in) mine.clear();
+    }
+    if (in) mine.push_back(e);
+  }
+  if (mine.empty()) mine = *events;  // a log without run.started: take it whole
+  auto checks = harness::EvaluateChecks(*scenario, mine);
   std::vector<reporters::Verdict> verdicts;
   for (const auto& c : checks) {
     verdicts.push_back(c.verdict);

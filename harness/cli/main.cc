@@ -31,6 +31,7 @@ const Verb kVerbs[] = {
     {"report", "re-render a finished run's reports from its event log", ReportMain},
     {"supervise", "run services in the foreground and keep them running (services.toml)",
      SuperviseMain},
+    {"run", "run chaos scenarios and check their invariants", RunMain},
     {"validate", "check scenario files without running them", ValidateMain},
     {"version", "print the version", VersionMain},
 };

@@ -16,6 +16,7 @@ struct Verb {
 // Scenario verbs (issue 5): validate_command.cc, check_command.cc, run_command.cc.
 int ValidateMain(int argc, char** argv);
 int CheckMain(int argc, char** argv);
+int RunMain(int argc, char** argv);
 
 // Reporting verbs (issue 6): report_command.cc, gate_command.cc.
 int ReportMain(int argc, char** argv);

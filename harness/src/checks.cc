@@ -750,6 +750,50 @@ CheckResult GivesUp(const CheckSpec& c, const Scenario& s, const Log& log) {
   return r;
 }
 
+// For a fault whose injector cannot observe its own firing (syscall and disk faults through
+// libfiu): what the target did while it was on, or "" when nothing was seen.
+std::string Reaction(const Log& log, const Event& healed) {
+  const Event* injected = nullptr;
+  for (const auto& e : log.events) {
+    if (&e == &healed) break;
+    if (e.type == "fault.injected" && e.target == healed.target) injected = &e;
+  }
+  if (injected == nullptr) return "";
+  const std::string kind = Str(injected->data, "kind");
+  const std::string on = Str(injected->data, "on");
+  const int64_t from = injected->ts_ns;
+  const int64_t to = healed.ts_ns;
+  if (kind == "oom") {
+    // The injector reads the cgroup's OOM counter; when that did not move, a SIGKILL of the
+    // target while its limit was lowered is still the kernel's doing (no other fault was on).
+    for (const auto& e : log.events) {
+      if (e.type == "target.exited" && e.target == on && e.ts_ns >= from && e.ts_ns <= to &&
+          I64(e.data, "signal") == 9) {
+        return "the target was SIGKILLed " + Dur(e.ts_ns - from) +
+               " after its memory limit was lowered (the cgroup's oom_kill counter did not "
+               "show it)";
+      }
+    }
+    return "";
+  }
+  if (kind != "syscall" && kind != "disk") return "";
+  for (const auto& e : log.events) {
+    if (e.type == "target.exited" && e.target == on && e.ts_ns >= from && e.ts_ns <= to) {
+      return "the target reacted: it " + ExitText(e) + " " + Dur(e.ts_ns - from) +
+             " after the injection";
+    }
+  }
+  int64_t failed = 0;
+  for (const auto& sec : LoadSeconds(log)) {
+    if (sec.start < to && sec.end > from) failed += sec.errors + sec.timeouts;
+  }
+  if (failed > 0) {
+    return "the target reacted: " + std::to_string(failed) +
+           " failed request(s) in the load seconds around the fault";
+  }
+  return "";
+}
+
 CheckResult FaultsTookEffect(const Log& log) {
   CheckResult r;
   r.name = "faults-took-effect";
@@ -772,6 +816,15 @@ CheckResult FaultsTookEffect(const Log& log) {
                          ? (e.data["evidence"].is_string() ? e.data["evidence"].get<std::string>()
                                                            : e.data["evidence"].dump())
                          : "";
+    if (!took) {
+      // libfiu cannot tell whether a failure point fired; the target's reaction can: failed
+      // requests or an exit while the fault was on.
+      std::string reaction = Reaction(log, e);
+      if (!reaction.empty()) {
+        took = true;
+        ev += (ev.empty() ? "" : "; ") + reaction;
+      }
+    }
     if (!took) {
       ++missed;
       r.verdict = Verdict::kFail;

@@ -362,3 +362,31 @@ TEST(ChecksTest, GivesUp) {
 
 }  // namespace
 }  // namespace duende::harness
+
+namespace duende::harness {
+namespace {
+
+// libfiu cannot say whether a point fired: the target's reaction (failed requests while the
+// fault was on) decides, and no reaction is a miss.
+TEST(ChecksTest, SyscallFaultTookEffectByTheTargetsReaction) {
+  auto s = OneTarget("[[fault]]\nkind = \"syscall\"\nat = \"1s\"\npoint = \"posix/io/rw/write\"\n");
+  LogBuilder quiet = LoadLog(4, -1, 0);
+  quiet.Add(1500, "fault.injected", "syscall", {{"kind", "syscall"}, {"on", "kvd"}})
+      .Add(2500, "fault.healed", "syscall", {{"took_effect", false}});
+  auto events = quiet.events();
+  std::sort(events.begin(), events.end(),
+            [](const Event& x, const Event& y) { return x.ts_ns < y.ts_ns; });
+  EXPECT_EQ(EvaluateChecks(s, events).back().verdict, Verdict::kFail);
+  LogBuilder reacted = LoadLog(4, 2, 40);
+  reacted.Add(1500, "fault.injected", "syscall", {{"kind", "syscall"}, {"on", "kvd"}})
+      .Add(2500, "fault.healed", "syscall", {{"took_effect", false}});
+  events = reacted.events();
+  std::sort(events.begin(), events.end(),
+            [](const Event& x, const Event& y) { return x.ts_ns < y.ts_ns; });
+  auto r = EvaluateChecks(s, events).back();
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+  EXPECT_NE(Joined(r).find("40 failed request(s)"), std::string::npos) << Joined(r);
+}
+
+}  // namespace
+}  // namespace duende::harness

@@ -1,0 +1,145 @@
+// duende run SCENARIO... : runs chaos scenarios and checks their invariants.
+//
+// Exit codes: 0 every invariant held; 1 an invariant failed; 2 bad usage or an invalid
+// scenario (nothing is started); 3 the environment failed (a target did not start, a fault
+// could not be injected); 130 interrupted by SIGINT/SIGTERM (everything healed and stopped,
+// partial report with verdict ABORTED).
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli_util.h"
+#include "duende/framework/exit_code.h"
+#include "duende/framework/unique_fd.h"
+#include "duende/harness/fault_kinds.h"
+#include "duende/harness/runner.h"
+#include "duende/harness/scenario.h"
+#include "duende/reporters/reporter.h"
+#include "verbs.h"
+
+namespace duende::cli {
+namespace {
+
+bool AddFileReporter(
+    reporters::MultiReporter& multi, const std::string& path,
+    framework::Result<std::unique_ptr<reporters::Reporter>> (*make)(const std::string&)) {
+  if (path.empty()) return true;
+  auto r = make(path);
+  if (!r.ok()) {
+    PrintError(r.error().Message());
+    return false;
+  }
+  multi.Add(std::move(r).value());
+  return true;
+}
+
+}  // namespace
+
+int RunMain(int argc, char** argv) {
+  CLI::App app(
+      "Run chaos scenarios: start the targets, drive load, inject and heal faults on "
+      "a timeline, then check the invariants over the event log.",
+      "run");
+  std::vector<std::string> files;
+  std::vector<std::string> overrides;
+  uint64_t seed = 0;
+  std::string events, junit, json_path, html, markdown;
+  bool keep = false;
+  bool quiet = false;
+  app.add_option("scenario", files, "scenario files (TOML)")->required();
+  auto* seed_opt = app.add_option("--seed", seed, "seed of every random choice (replays a run)");
+  app.add_option("--set", overrides, "override a scenario value, e.g. --set load.rate=500")
+      ->type_name("KEY=VALUE");
+  app.add_option("--events", events, "write the event log (JSON Lines) here");
+  app.add_option("--junit", junit, "write a JUnit XML report here");
+  app.add_option("--json", json_path, "write a JSON report here");
+  app.add_option("--html", html, "write an HTML report here");
+  app.add_option("--markdown", markdown, "write a Markdown summary here");
+  app.add_flag("--keep", keep, "keep each run's scratch directory (target data and logs)");
+  app.add_flag("-q,--quiet", quiet, "no console progress, only the summary");
+  if (int rc = ParseArgs(app, argc, argv); rc >= 0) return rc;
+
+  // Every scenario is validated before anything runs.
+  std::vector<harness::Scenario> scenarios;
+  bool bad = false;
+  for (const auto& f : files) {
+    auto s = harness::LoadScenario(f, overrides, harness::DefaultFaultKinds());
+    if (!s.ok()) {
+      if (s.error().code == std::errc::invalid_argument) {
+        std::cerr << s.error().context << '\n';
+      } else {
+        PrintError(s.error().Message());
+      }
+      bad = true;
+      continue;
+    }
+    scenarios.push_back(std::move(s).value());
+  }
+  if (bad) return framework::kExitUsage;
+
+  // Ctrl-C must reach the run as an event, not kill it: block the signals in every thread
+  // (before any thread exists) and read them from a signalfd.
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+  framework::UniqueFd sfd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
+
+  reporters::MultiReporter multi;
+  multi.Add(reporters::MakeConsoleReporter(
+      std::cout, quiet ? reporters::ConsoleOptions{} : reporters::ConsoleOptionsFor(1)));
+  if (!AddFileReporter(multi, events, reporters::MakeJsonLinesReporter) ||
+      !AddFileReporter(multi, junit, reporters::MakeJunitReporter) ||
+      !AddFileReporter(multi, json_path, reporters::MakeJsonReporter) ||
+      !AddFileReporter(multi, html, reporters::MakeHtmlReporter) ||
+      !AddFileReporter(multi, markdown, reporters::MakeMarkdownReporter)) {
+    return framework::kExitUsage;
+  }
+
+  reporters::RunReport report;
+  report.tool_version = "duende " DUENDE_VERSION;
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  report.hostname = host;
+  int exit_code = framework::kExitOk;
+  std::vector<reporters::Verdict> verdicts;
+  for (const auto& s : scenarios) {
+    harness::RunOptions o;
+    if (seed_opt->count() > 0) o.seed = seed;
+    o.reporter = &multi;
+    o.abort_fd = sfd.get();
+    o.keep_run_dir = keep;
+    auto outcome = harness::RunScenario(s, o);
+    verdicts.push_back(outcome.result.verdict);
+    report.scenarios.push_back(std::move(outcome.result));
+    if (outcome.exit_code == 130) {
+      exit_code = 130;
+      break;
+    }
+    exit_code = std::max(exit_code, outcome.exit_code == framework::kExitEnvironment
+                                        ? static_cast<int>(framework::kExitEnvironment)
+                                        : outcome.exit_code);
+  }
+  report.verdict = reporters::Combine(verdicts);
+  multi.OnRunEnd(report);
+  if (auto e = multi.error()) {
+    PrintError(e->Message());
+    if (exit_code == framework::kExitOk) exit_code = framework::kExitEnvironment;
+  }
+  for (const auto& [path, what] : {std::pair{html, "HTML report"},
+                                   {junit, "JUnit report"},
+                                   {json_path, "JSON report"},
+                                   {markdown, "Markdown summary"},
+                                   {events, "event log"}}) {
+    if (!path.empty()) std::cout << what << ": " << path << '\n';
+  }
+  return exit_code;
+}
+
+}  // namespace duende::cli

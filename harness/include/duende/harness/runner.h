@@ -1,0 +1,63 @@
+// Runner: runs one scenario and gives its verdict.
+//
+//   targets start under the Supervisor (or are found, when `external`) -> readiness
+//   -> steady-state probes -> load starts -> faults are injected and healed on a timerfd
+//   timeline (each injection's lag from its schedule is recorded) -> load ends -> steady state
+//   again -> read-back of acknowledged writes -> command probes -> everything stops and is
+//   healed -> leftover processes are looked for -> checks over the event log -> verdict.
+//
+// Every happening is appended to the event log (EventRecorder); the verdict and the reports
+// come from that log only. SIGINT/SIGTERM (through a signalfd the caller provides) end the run
+// early: everything is healed and stopped, the partial report carries verdict ABORTED.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "duende/framework/result.h"
+#include "duende/harness/scenario.h"
+#include "duende/reporters/model.h"
+#include "duende/reporters/reporter.h"
+
+namespace duende::harness {
+
+struct RunOptions {
+  /// Overrides the scenario's seed; neither given: a random seed (always recorded).
+  std::optional<uint64_t> seed;
+  /// Also write the event log here (JSON Lines) as the run goes.
+  std::string events_path;
+  /// Sees the run as it happens (OnScenarioStart, OnEvent..., OnScenarioEnd); may be null.
+  reporters::Reporter* reporter = nullptr;
+  /// A signalfd (SIGINT/SIGTERM, blocked in every thread by the caller) that aborts the run;
+  /// -1: not interruptible.
+  int abort_fd = -1;
+  /// How `duende` was invoked, for the replay command ("duende run").
+  std::string replay_prefix = "duende run";
+  /// Keep the run's scratch directory (target data, logs) instead of removing it.
+  bool keep_run_dir = false;
+};
+
+/// The outcome of one scenario run.
+struct RunOutcome {
+  reporters::ScenarioResult result;
+  /// 0 pass, 1 an invariant failed, 3 the environment failed (a target never became ready, a
+  /// fault could not be injected), 130 aborted by a signal.
+  int exit_code = 0;
+};
+
+/// Runs `scenario`. Never throws; problems of the environment become verdict ERROR with the
+/// reason in `result.error`.
+RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options);
+
+/// The directory in which fixture programs are looked up after PATH (for commands without
+/// '/'): $DUENDE_FIXTURES_DIR, the directory of the running program, then the build tree's
+/// fixtures directory.
+std::vector<std::string> ProgramSearchDirs();
+
+/// Finds `program` (no '/') in PATH or ProgramSearchDirs(). Errors: ENOENT naming where it
+/// looked.
+framework::Result<std::string> ResolveProgram(const std::string& program);
+
+}  // namespace duende::harness

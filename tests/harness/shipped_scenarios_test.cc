@@ -1,0 +1,207 @@
+// End-to-end: `duende run` on the shipped scenarios and the self-test pairs. Each planted bug
+// must give verdict FAIL (exit 1) with evidence from the check that exists to catch it, and
+// its healthy twin PASS (exit 0): a harness that passes a broken daemon is the worst bug this
+// project can have.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "duende/framework/process.h"
+#include "duende/reporters/event_log.h"
+
+namespace duende::harness {
+namespace {
+
+using reporters::Event;
+
+const std::string kDuende = std::string(DUENDE_BINARY_DIR) + "/harness/cli/duende";
+const std::string kScenarios = std::string(DUENDE_SOURCE_DIR) + "/scenarios";
+
+struct RunResult {
+  int exit_code = -1;
+  std::vector<Event> events;
+  std::string output;
+};
+
+// Runs `duende run ARGS --events TMP` and reads the event log back.
+RunResult RunDuende(const std::string& args) {
+  static int n = 0;
+  std::string dir = ::testing::TempDir();
+  std::string events =
+      dir + "/events-" + std::to_string(getpid()) + "-" + std::to_string(++n) + ".jsonl";
+  std::string out = events + ".out";
+  std::string cmd = "DUENDE_FIXTURES_DIR=" + std::string(DUENDE_BINARY_DIR) + "/fixtures " +
+                    kDuende + " run --quiet " + args + " --events " + events + " >" + out + " 2>&1";
+  int status = std::system(cmd.c_str());
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(out);
+  r.output.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  auto ev = reporters::ReadEventLog(events);
+  if (ev.ok()) r.events = std::move(ev).value();
+  return r;
+}
+
+// The check.result event of `name`, or nullptr.
+const Event* CheckResult(const RunResult& r, const std::string& name) {
+  for (const auto& e : r.events) {
+    if (e.type == "check.result" && e.target == name) return &e;
+  }
+  return nullptr;
+}
+
+std::string Verdict(const RunResult& r, const std::string& check) {
+  const Event* e = CheckResult(r, check);
+  return e == nullptr ? "(missing)" : e->data.value("verdict", std::string("?"));
+}
+
+std::string Evidence(const RunResult& r, const std::string& check) {
+  const Event* e = CheckResult(r, check);
+  return e == nullptr ? "" : e->data.dump();
+}
+
+void ExpectPlantedFails(const std::string& pair, const std::string& check,
+                        const std::string& evidence_part) {
+  auto r = RunDuende(kScenarios + "/self-test/" + pair + "-planted.toml");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_EQ(Verdict(r, check), "FAIL") << r.output;
+  EXPECT_NE(Evidence(r, check).find(evidence_part), std::string::npos) << Evidence(r, check);
+}
+
+void ExpectHealthyPasses(const std::string& pair) {
+  auto r = RunDuende(kScenarios + "/self-test/" + pair + "-healthy.toml");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+}
+
+TEST(SelfTest, NonDurableKvdLosesAcknowledgedWrites) {
+  ExpectPlantedFails("lost-writes", "no_lost_writes", "acknowledged");
+}
+TEST(SelfTest, DurableKvdKeepsAcknowledgedWrites) { ExpectHealthyPasses("lost-writes"); }
+
+TEST(SelfTest, CrashOnEnospcIsCaught) {
+  ExpectPlantedFails("enospc-crash", "exit_codes", "SIGABRT");
+}
+TEST(SelfTest, ErrorOnEnospcPasses) { ExpectHealthyPasses("enospc-crash"); }
+
+TEST(SelfTest, FdLeakPerRestartIsCaught) { ExpectPlantedFails("fd-leak", "fd_growth", "grew"); }
+TEST(SelfTest, NoFdLeakPasses) { ExpectHealthyPasses("fd-leak"); }
+
+TEST(SelfTest, LostMemoryLockIsCaught) {
+  ExpectPlantedFails("mlock", "memory_locked", "not locked");
+}
+TEST(SelfTest, KeptMemoryLockPasses) { ExpectHealthyPasses("mlock"); }
+
+class ShippedScenarioTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ShippedScenarioTest, Passes) {
+  if (GetParam() == "redis-pause" && !framework::FindExecutable("redis-server").ok()) {
+    GTEST_SKIP() << "redis-server is not installed (ci/deps.sh installs it)";
+  }
+  auto r = RunDuende(kScenarios + "/" + GetParam() + ".toml");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  // Every fault's injection lag is recorded.
+  for (const auto& e : r.events) {
+    if (e.type == "fault.injected") EXPECT_TRUE(e.data.contains("lag_ns"));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Scenarios, ShippedScenarioTest,
+                         ::testing::Values("kill-under-load", "crash-loop-backoff", "oom-kill",
+                                           "enospc-wal", "memory-pressure", "network-partition",
+                                           "sigstop-pause", "fd-exhaustion", "redis-pause"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (auto& c : n) {
+                             if (c == '-') c = '_';
+                           }
+                           return n;
+                         });
+
+TEST(RunCommandTest, BadScenarioIsExit2AndStartsNothing) {
+  std::string bad = ::testing::TempDir() + "/bad.toml";
+  std::ofstream(bad) << "[scenario]\nname = \"x\"\n[[target]]\nname = \"t\"\ncommand = [\"sleep\","
+                        " \"100\"]\n[[check]]\nkind = \"restart_witin\"\n";
+  auto r = RunDuende(bad);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("bad.toml:8:8:"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("did you mean \"restart_within\"?"), std::string::npos) << r.output;
+  EXPECT_TRUE(r.events.empty());
+}
+
+TEST(RunCommandTest, MissingProgramIsAnEnvironmentError) {
+  auto r = RunDuende(kScenarios +
+                     "/kill-under-load.toml --set target.kvd.command='[\"no-such-"
+                     "daemon-xyz\"]'");
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("unable to find no-such-daemon-xyz"), std::string::npos) << r.output;
+}
+
+TEST(RunCommandTest, SigintHealsStopsAndReportsAborted) {
+  std::string events = ::testing::TempDir() + "/sigint.jsonl";
+  framework::SpawnOptions o;
+  o.argv = {kDuende,    "run",
+            "--quiet",  kScenarios + "/sigstop-pause.toml",
+            "--set",    "scenario.duration=30s",
+            "--set",    "fault.pause.duration=20s",
+            "--events", events};
+  o.env_overrides = {"DUENDE_FIXTURES_DIR=" + std::string(DUENDE_BINARY_DIR) + "/fixtures"};
+  o.stdout_fd = -1;
+  auto child = framework::Spawn(o);
+  ASSERT_TRUE(child.ok()) << child.error().Message();
+  // Wait until the pause is injected (kvd is SIGSTOPped), then Ctrl-C.
+  pid_t kvd = -1;
+  for (int i = 0; i < 200 && kvd < 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    auto ev = reporters::ReadEventLog(events);
+    if (!ev.ok()) continue;
+    for (const auto& e : *ev) {
+      if (e.type == "fault.injected") kvd = e.data.value("pid", -1);
+    }
+  }
+  ASSERT_GT(kvd, 0) << "the pause was never injected";
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(framework::SignalPidfd(child->pidfd.get(), SIGINT).ok());
+  auto st = framework::WaitExit(child->pidfd.get());
+  ASSERT_TRUE(st.ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  EXPECT_EQ(st->code, 130) << st->ToString();
+  auto ev = reporters::ReadEventLog(events);
+  ASSERT_TRUE(ev.ok());
+  bool healed = false;
+  std::string verdict;
+  for (const auto& e : *ev) {
+    if (e.type == "fault.healed") healed = true;
+    if (e.type == "run.finished") verdict = e.data.value("verdict", "");
+    if (e.type == "run.leftovers") EXPECT_TRUE(e.data["leftovers"].empty()) << e.data.dump();
+  }
+  EXPECT_TRUE(healed);
+  EXPECT_EQ(verdict, "ABORTED");
+  EXPECT_NE(kill(kvd, 0), 0) << "kvd (pid " << kvd << ") survived the aborted run";
+}
+
+TEST(CheckCommandTest, RechecksARecordedRun) {
+  std::string events = ::testing::TempDir() + "/recheck.jsonl";
+  std::string scenario = kScenarios + "/kill-under-load.toml";
+  std::string cmd = "DUENDE_FIXTURES_DIR=" + std::string(DUENDE_BINARY_DIR) + "/fixtures " +
+                    kDuende + " run --quiet " + scenario + " --events " + events + " >/dev/null";
+  ASSERT_EQ(WEXITSTATUS(std::system(cmd.c_str())), 0);
+  auto check = [&](const std::string& extra) {
+    int s = std::system(
+        (kDuende + " check " + events + " " + scenario + extra + " >/dev/null").c_str());
+    return WIFEXITED(s) ? WEXITSTATUS(s) : -1;
+  };
+  EXPECT_EQ(check(""), 0);
+  // A stricter threshold after the fact: the same events now fail.
+  EXPECT_EQ(check(" --set check.restart_within.within=1us"), 1);
+  EXPECT_EQ(check(" --set check.nope.within=1s"), 2);
+}
+
+}  // namespace
+}  // namespace duende::harness
