@@ -188,6 +188,10 @@ class Engine {
     if (o_.mode == MutateOptions::Mode::kSchemata) RunSchemataMutants();
     DUENDE_TRY(RunRebuildMutants());
     run_.total_ns = framework::MonotonicNs() - t0;
+    Log(std::to_string(run_.builds) + " builds took " +
+        framework::FormatDuration(std::chrono::nanoseconds(run_.build_ns)) + ", the baseline " +
+        framework::FormatDuration(std::chrono::nanoseconds(run_.baseline_ns)) + ", all " +
+        framework::FormatDuration(std::chrono::nanoseconds(run_.total_ns)));
     return std::move(run_);
   }
 
@@ -440,7 +444,8 @@ class Engine {
       std::string out;
       auto ok = Build(&out);
       if (!ok.ok()) return ok.error();
-      Log("schemata build " + std::to_string(round + 1) + ": " + (*ok ? "ok" : "errors"));
+      Log("schemata build " + std::to_string(round + 1) + ": " + (*ok ? "ok" : "errors") + " (" +
+          std::to_string(run_.Count(Status::kCompileError)) + " mutants dropped so far)");
       if (*ok) return {};
       if (round >= 8) break;
       std::vector<BuildError> errors;
@@ -655,6 +660,7 @@ class Engine {
       std::string out;
       auto ok = Build(&out);
       if (!ok.ok()) return ok.error();
+      Log("mutant " + std::to_string(m.id) + ": rebuilt (" + (*ok ? "ok" : "compile error") + ")");
       if (!*ok) {
         m.status = Status::kCompileError;
         std::vector<BuildError> errors, context;
