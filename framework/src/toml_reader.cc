@@ -62,7 +62,13 @@ Result<toml::table> ParseTomlString(std::string_view text, const std::string& na
     return toml::parse(text, name);
   } catch (const toml::parse_error& e) {
     SourcePos pos = PosFromSource(name, e.source());
-    return MessageError(pos.ToString() + ": invalid TOML: " + std::string(e.description()));
+    // toml++'s descriptions may quote the offending text, control characters included: keep
+    // the message on one line.
+    std::string description(e.description());
+    for (char& c : description) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+    }
+    return MessageError(pos.ToString() + ": invalid TOML: " + description);
   }
 }
 

@@ -115,3 +115,21 @@ RC_GTEST_PROP(TomlReaderTest, GarbageNeverCrashesAndErrorsHavePositions, (std::s
 
 }  // namespace
 }  // namespace duende::framework
+
+namespace duende::framework {
+namespace {
+
+TEST(ResultTest, ValidationMessagesAreSelfContainedErrnoOnesCarryStrerror) {
+  EXPECT_EQ(MessageError("x.toml:1:1: bad").Message(), "x.toml:1:1: bad");
+  EXPECT_EQ(ErrnoError("unable to open x", ENOENT).Message(),
+            "unable to open x: No such file or directory");
+}
+
+TEST(TomlReaderTest, SyntaxErrorMessageStaysOnOneLine) {
+  auto t = ParseTomlString("a = \"unterminated\nb = 1\n", "bad.toml");
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.error().Message().find('\n'), std::string::npos) << t.error().Message();
+}
+
+}  // namespace
+}  // namespace duende::framework

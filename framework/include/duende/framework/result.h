@@ -17,11 +17,14 @@ namespace duende::framework {
 struct Error {
   std::error_code code;
   std::string context;
+  /// True when `context` is the whole message (validation errors): Message() then does not
+  /// append the code's text.
+  bool self_contained = false;
 
-  /// "context: strerror(code)", or just the context when the code is empty
-  /// (validation errors carry their whole message in the context).
+  /// "context: strerror(code)", or just the context when the code is empty or the error is
+  /// self-contained (validation errors carry their whole message in the context).
   std::string Message() const {
-    if (!code) return context;
+    if (!code || self_contained) return context;
     if (context.empty()) return code.message();
     return context + ": " + code.message();
   }
@@ -34,7 +37,7 @@ inline Error ErrnoError(std::string context, int err = errno) {
 
 /// An Error with only a message (no errno), e.g. for invalid input.
 inline Error MessageError(std::string message, std::errc code = std::errc::invalid_argument) {
-  return Error{std::make_error_code(code), std::move(message)};
+  return Error{std::make_error_code(code), std::move(message), true};
 }
 
 template <typename T>
