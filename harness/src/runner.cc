@@ -136,7 +136,11 @@ bool ReadSample(pid_t pid, Sample* s) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   if (!in) return false;
   std::string line;
+  bool has_rss = false;
   while (std::getline(in, line)) {
+    // A zombie (killed, not reaped yet) has no memory lines: its sample would read as
+    // "nothing locked, nothing resident" and is skipped.
+    if (line.compare(0, 6, "VmRSS:") == 0) has_rss = true;
     auto kb = [&](const char* key, uint64_t* out) {
       size_t n = std::strlen(key);
       if (line.compare(0, n, key) == 0) *out = std::strtoull(line.c_str() + n, nullptr, 10) * 1024;
@@ -144,6 +148,7 @@ bool ReadSample(pid_t pid, Sample* s) {
     kb("VmRSS:", &s->rss);
     kb("VmLck:", &s->vmlck);
   }
+  if (!has_rss) return false;
   DIR* d = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
   if (d == nullptr) return false;
   int64_t n = 0;
