@@ -24,6 +24,8 @@ const Verb kVerbs[] = {
     {"check", "re-check a finished run's event log against a scenario", CheckMain},
     {"ctl", "status/start/stop/restart the services of a running 'duende supervise'", CtlMain},
     {"doctor", "heal what killed runs left; report what this machine supports", DoctorMain},
+    {"explore", "generate fault plans, run them, shrink a failure to a minimal plan",
+     ExploreMain},
     {"fault", "list fault kinds, or inject one fault into a running process", FaultMain},
     {"gate", "run the steps of one quality-gate tier (gates.toml)", GateMain},
     {"mutate", "mutation testing of a C++ project: which code changes do the tests miss?",

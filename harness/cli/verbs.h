@@ -22,6 +22,9 @@ int RunMain(int argc, char** argv);
 int ReportMain(int argc, char** argv);
 int GateMain(int argc, char** argv);
 
+// Property-based chaos (issue 7): explore_command.cc.
+int ExploreMain(int argc, char** argv);
+
 // Mutation testing (issue 9): mutate_command.cc.
 int MutateMain(int argc, char** argv);
 

@@ -233,6 +233,13 @@ ExploreBounds ReadExploreBounds(const toml::table& explore, const std::string& f
       b.window_end_ms = std::chrono::duration_cast<std::chrono::milliseconds>(hi).count();
     }
   }
+  if (auto st = r.Duration("step")) {
+    b.step_ms = std::chrono::duration_cast<std::chrono::milliseconds>(*st).count();
+    if (b.step_ms < 1) {
+      r.Fail("step", "give a step of at least 1ms, e.g. \"50ms\"");
+      b.step_ms = 1;
+    }
+  }
   auto check_targets = [&](TomlReader& reader, const std::vector<std::string>& names) {
     for (const auto& t : names) {
       if (std::find(targets.begin(), targets.end(), t) == targets.end()) {

@@ -25,14 +25,22 @@ rc::Gen<std::string> Choice(const std::vector<std::string>& choices) {
                       [choices](size_t i) { return choices[i]; });
 }
 
+// lo + k * step in [lo, hi] (and hi itself), shrinking toward lo.
+rc::Gen<int64_t> Stepped(int64_t lo, int64_t hi, int64_t step) {
+  if (lo >= hi || step <= 1) return Range(lo, hi);
+  int64_t n = (hi - lo + step - 1) / step;
+  return rc::gen::map(Range(0, n),
+                      [lo, hi, step](int64_t k) { return std::min(hi, lo + k * step); });
+}
+
 rc::Gen<PlannedFault> FromTemplate(const FaultTemplate& t, const ExploreBounds& b) {
   return rc::gen::exec([t, b] {
     PlannedFault f;
     f.kind = t.kind;
     f.target = *Choice(t.targets.empty() ? b.targets : t.targets);
-    f.at_ms = *Range(b.window_start_ms, b.window_end_ms);
+    f.at_ms = *Stepped(b.window_start_ms, b.window_end_ms, b.step_ms);
     if (t.duration_ms) {
-      int64_t d = *Range(t.duration_ms->first, t.duration_ms->second);
+      int64_t d = *Stepped(t.duration_ms->first, t.duration_ms->second, b.step_ms);
       // Heal by the end of the scenario (the parser rejects faults that outlast it).
       if (b.timeline_ms > f.at_ms) d = std::min(d, b.timeline_ms - f.at_ms);
       f.duration_ms = d;

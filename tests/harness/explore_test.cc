@@ -69,6 +69,7 @@ TEST(ExploreBoundsTest, ReadsTheExploreTable) {
   EXPECT_EQ(es.bounds.window_end_ms, 800);
   EXPECT_EQ(es.bounds.targets, std::vector<std::string>{"kvd"});
   EXPECT_EQ(es.bounds.replays, 1u);
+  EXPECT_EQ(es.bounds.step_ms, 10);
   ASSERT_EQ(es.bounds.faults.size(), 2u);
   const FaultTemplate& sys = es.bounds.faults[0];
   EXPECT_EQ(sys.kind, "syscall");
@@ -169,6 +170,7 @@ RC_GTEST_PROP(ExploreGenTest, PlansStayWithinTheBounds, ()) {
   for (const auto& f : plan.faults) {
     RC_ASSERT(f.target == "kvd");
     RC_ASSERT(f.at_ms >= 100 && f.at_ms <= 800);
+    RC_ASSERT(f.at_ms % 10 == 0);  // the default step
     if (f.kind == "syscall") {
       RC_ASSERT(f.duration_ms.has_value());
       RC_ASSERT(*f.duration_ms >= 50 && *f.duration_ms <= 300);

@@ -6,6 +6,7 @@
 //   [explore]
 //   max_faults = 2                 # 1..8 faults per plan
 //   window = ["100ms", "900ms"]    # injection times lie in this span of the timeline
+//   step = "50ms"                  # granularity of times and durations (default 10ms)
 //   targets = ["kvd"]              # default: every target of the scenario
 //   replays = 2                    # re-runs of a passing shrink candidate before it is dropped
 //   [[explore.fault]]              # one template per fault kind that may be drawn
@@ -63,6 +64,9 @@ struct ExploreBounds {
   uint32_t max_faults = 2;
   int64_t window_start_ms = 0;
   int64_t window_end_ms = 1000;
+  /// Granularity of injection times and fault durations (ms): coarser steps mean fewer shrink
+  /// candidates and minimal plans whose faults are not a hair apart.
+  int64_t step_ms = 10;
   std::vector<std::string> targets;
   uint32_t replays = 2;
   std::vector<FaultTemplate> faults;
