@@ -75,15 +75,8 @@ TEST_F(GateCliTest, PassingTierExitsZero) {
   EXPECT_NE(r.out.find("tier 2: PASS"), std::string::npos) << r.out;
 }
 
-TEST_F(GateCliTest, AVerbThisBuildLacksIsAStepError) {
-  // 'explore' comes from another issue; until it exists the step reports it, exit 1.
-  auto has = RunCli(std::string(DUENDE_PATH) + " help");
-  if (has.out.find("  explore ") != std::string::npos) GTEST_SKIP() << "explore exists now";
-  auto r = Gate("--tier 3");
-  EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.out.find("no 'explore' verb"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("ERROR"), std::string::npos) << r.out;
-}
+// A missing verb as a step ERROR is covered by harness_gate_test with a scripted stand-in
+// for duende (this build has every verb).
 
 TEST_F(GateCliTest, JunitAndMarkdownReports) {
   auto r = Gate("--tier 1 --junit out.xml --markdown out.md --events ev.jsonl");
