@@ -19,6 +19,8 @@ namespace {
 [[maybe_unused]] const bool kFewCases = [] {
   std::string params = std::getenv("RC_PARAMS") ? std::getenv("RC_PARAMS") : "";
   if (params.find("max_success") == std::string::npos) params += " max_success=3";
+  // Before any thread exists: where the fixture daemons were built.
+  setenv("DUENDE_FIXTURES_DIR", FIXTURES_DIR, 1);
   return setenv("RC_PARAMS", params.c_str(), 1) == 0;
 }();
 
@@ -64,9 +66,9 @@ signal = "SIGKILL"
 
 RC_GTEST_PROP(MyDaemon, KeepsAcknowledgedWritesUnderFaults, ()) {
   using namespace duende::harness;
-  setenv("DUENDE_FIXTURES_DIR", FIXTURES_DIR, 1);
-  static const ExploreScenario base =
-      ParseExploreScenario(kMyDaemon, "my-daemon.toml", ExploreFaultKinds()).value();
+  static const auto loaded = ParseExploreScenario(kMyDaemon, "my-daemon.toml", ExploreFaultKinds());
+  RC_ASSERT(loaded.ok());  // (bad input would print file:line:col messages here)
+  const ExploreScenario& base = loaded.value();
   Plan plan = *gen::FaultPlan(base.bounds);
   PlanRun run = RunPlan(base, plan);
   RC_ASSERT(run.exit_code != 3);  // the environment worked (the daemon started, faults fired)
