@@ -108,7 +108,9 @@ TEST_P(ShippedScenarioTest, Passes) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
   // Every fault's injection lag is recorded.
   for (const auto& e : r.events) {
-    if (e.type == "fault.injected") EXPECT_TRUE(e.data.contains("lag_ns"));
+    if (e.type == "fault.injected") {
+      EXPECT_TRUE(e.data.contains("lag_ns"));
+    }
   }
 }
 
@@ -116,8 +118,8 @@ INSTANTIATE_TEST_SUITE_P(Scenarios, ShippedScenarioTest,
                          ::testing::Values("kill-under-load", "crash-loop-backoff", "oom-kill",
                                            "enospc-wal", "memory-pressure", "network-partition",
                                            "sigstop-pause", "fd-exhaustion", "redis-pause"),
-                         [](const auto& info) {
-                           std::string n = info.param;
+                         [](const auto& param_info) {
+                           std::string n = param_info.param;
                            for (auto& c : n) {
                              if (c == '-') c = '_';
                            }
@@ -179,7 +181,9 @@ TEST(RunCommandTest, SigintHealsStopsAndReportsAborted) {
   for (const auto& e : *ev) {
     if (e.type == "fault.healed") healed = true;
     if (e.type == "run.finished") verdict = e.data.value("verdict", "");
-    if (e.type == "run.leftovers") EXPECT_TRUE(e.data["leftovers"].empty()) << e.data.dump();
+    if (e.type == "run.leftovers") {
+      EXPECT_TRUE(e.data["leftovers"].empty()) << e.data.dump();
+    }
   }
   EXPECT_TRUE(healed);
   EXPECT_EQ(verdict, "ABORTED");
