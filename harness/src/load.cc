@@ -260,8 +260,11 @@ class Worker {
   std::vector<Conn> conns_;
   UniqueFd epoll_, wake_;
   bool sending_ = true;
-  uint32_t up_ = 0;            // connections not kDown
-  std::vector<Conn*> idle_;    // open loop: connections waiting for a request
+  uint32_t up_ = 0;  // connections not kDown
+  // Open loop: connections waiting for a request, oldest first. FIFO, so that requests (and
+  // with them the keys each connection owns) spread over every connection instead of the
+  // one that answered last.
+  std::deque<Conn*> idle_;
   std::deque<int64_t> queue_;  // open loop: intended times waiting for a connection
   uint64_t local_seq_ = 0;
   std::string last_connect_error_ = "no connection";
@@ -367,8 +370,8 @@ void Worker::Dispatch(int64_t intended, int64_t now) {
   // now, it waits for one, or it fails for want of one.
   CountSent();
   while (!idle_.empty()) {
-    Conn* c = idle_.back();
-    idle_.pop_back();
+    Conn* c = idle_.front();
+    idle_.pop_front();
     c->in_idle = false;
     if (c->state == State::kIdle) {
       Send(*c, intended, now);

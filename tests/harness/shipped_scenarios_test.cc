@@ -132,7 +132,7 @@ TEST(RunCommandTest, BadScenarioIsExit2AndStartsNothing) {
                         " \"100\"]\n[[check]]\nkind = \"restart_witin\"\n";
   auto r = RunDuende(bad);
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.output.find("bad.toml:8:8:"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("bad.toml:7:8:"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("did you mean \"restart_within\"?"), std::string::npos) << r.output;
   EXPECT_TRUE(r.events.empty());
 }
