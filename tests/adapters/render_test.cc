@@ -179,7 +179,8 @@ TEST(RenderTest, PlistIsValidAgainstTheDtdWithTheKeysLaunchdExpects) {
 
 TEST(RenderTest, ComposeParsesAsYamlWithTheSameCommandAndEnvironment) {
   auto py = RunCommand({"/usr/bin/python3", "-c", "import yaml"});
-  if (!py.ok() || !py->status.success()) GTEST_SKIP() << "python3-yaml is not installed (ci/deps.sh installs it)";
+  if (!py.ok() || !py->status.success())
+    GTEST_SKIP() << "python3-yaml is not installed (ci/deps.sh installs it)";
   for (const char* name : kConfigs) {
     DaemonConfig c = LoadGoldenConfig(name);
     auto yaml = RenderComposeService(c);

@@ -197,8 +197,9 @@ TEST(GateConfigTest, OtherMistakes) {
 
 TEST(GateConfigTest, LoadResolvesBaseDirAndReportsMissingFile) {
   TempDir d;
-  std::string p = d.Write("gates.toml", "[[tier]]\nnumber = 1\n[[tier.step]]\nname = \"t\"\n"
-                                          "kind = \"command\"\nrun = [\"true\"]\n");
+  std::string p = d.Write("gates.toml",
+                          "[[tier]]\nnumber = 1\n[[tier.step]]\nname = \"t\"\n"
+                          "kind = \"command\"\nrun = [\"true\"]\n");
   auto c = LoadGateConfig(p);
   ASSERT_TRUE(c.ok()) << c.error().Message();
   EXPECT_EQ(c->base_dir, d.path());
