@@ -27,6 +27,16 @@ test-fast: build
 demo: build
 	@bash ci/demo.sh $(BUILD)
 
+# The benchmarks behind the README's figures; each prints ratios against a baseline it measures
+# in the same run. Run them on an otherwise idle machine.
+bench: build
+	$(BUILD)/tests/bench/duende-bench-supervisor
+	$(BUILD)/tests/bench/load_bench
+	$(BUILD)/tests/bench/load_histogram_bench
+	$(BUILD)/tests/bench/faults_proxy_bench
+	$(BUILD)/tests/framework/kvd_bench
+	bash tests/bench/mutate_bench.sh $(BUILD)/harness/cli/duende
+
 format:
 	@git ls-files '*.h' '*.cc' | xargs clang-format -i
 
