@@ -166,7 +166,9 @@ const std::vector<FaultKindInfo>& Catalogue() {
          "posix/io/*"},
         {"errno", "string", "EIO", "errno name (ENOSPC) or number"},
         {"probability", "float", "1.0", "chance per call (0 < p <= 1), seeded by the run"},
-        {"onetime", "bool", "false", "fail once, then disable"}}},
+        {"onetime", "bool", "false", "fail once, then disable"},
+        {"nth", "int", "(every call)",
+         "fail exactly the Nth call counted from injection (needs duende's libfiu shim)"}}},
   };
   return kCatalogue;
 }

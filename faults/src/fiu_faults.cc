@@ -4,6 +4,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 
@@ -23,8 +24,12 @@ struct FiuSpec {
   int err = EIO;
   double probability = 1.0;
   bool onetime = false;
+  uint64_t nth = 0;  // fail exactly the Nth call (needs the shim); 0 = every call
 };
 
+// Enables libfiu failure points in a target started under libfiu (faults::PrepareFiuSpawn),
+// and proves they fired with duende's shim (faults/shim/fiu_shim.c): its counters say how many
+// calls each point saw and failed, its log which calls failed with which errno, when.
 class SyscallFault : public FaultBase {
  public:
   SyscallFault(std::string kind, FaultEnv& env, FiuSpec spec)
@@ -46,31 +51,33 @@ class SyscallFault : public FaultBase {
       auto j =
           Journal({"fiu-point", {prefix_, std::to_string(pid_), std::to_string(start_), point}});
       if (!j.ok()) return j.error();
-      std::string cmd = spec_.probability < 1.0 ? "enable_random" : "enable";
-      cmd += " name=" + point + ",failnum=1,failinfo=" + std::to_string(spec_.err);
-      if (spec_.probability < 1.0) {
-        char p[32];
-        std::snprintf(p, sizeof p, "%.6f", spec_.probability);
-        cmd += std::string(",probability=") + p;
-      }
-      if (spec_.onetime) cmd += ",onetime";
-      auto r = FiuCommand(prefix_, pid_, cmd);
+      auto r = FiuCommand(prefix_, pid_, EnableCommand(point));
       if (!r.ok()) {
         uint64_t id = *j;
         JournalDone(id);
+        if (spec_.nth > 0) {
+          return framework::MessageError(
+              "nth = " + std::to_string(spec_.nth) + " needs duende's libfiu shim in " + t.name +
+              " (libduende-fiu-shim.so, preloaded by faults::PrepareFiuSpawn; set "
+              "DUENDE_FIU_SHIM if it is installed elsewhere): " +
+              r.error().Message());
+        }
         return r.error();
       }
       enabled_.push_back({point, *j});
       Evidence("libfiu enabled " + point + " with " + ErrnoName(spec_.err) +
                (spec_.probability < 1.0 ? " p=" + std::to_string(spec_.probability) : "") +
-               (spec_.onetime ? " once" : "") + " in pid " + std::to_string(pid_));
+               (spec_.onetime ? " once" : "") +
+               (spec_.nth > 0 ? " on call " + std::to_string(spec_.nth) : "") + " in pid " +
+               std::to_string(pid_));
     }
-    // libfiu's control protocol has no counters: whether a call actually failed is not
-    // observable from here (docs/faults.md, blind spots). The record says so instead of
-    // claiming an effect.
-    Evidence(
-        "firing is not observable through libfiu's control FIFO; check the target's "
-        "reaction (an error answer, a log line)");
+    // The shim answers duende_calls; without it libfiu refuses the command.
+    shim_ = FiuQuery(prefix_, pid_, "duende_calls name=" + spec_.points.front()).ok();
+    if (!shim_) {
+      Evidence(
+          "firing is not observable: duende's libfiu shim is not loaded in the target "
+          "(libduende-fiu-shim.so); check the target's reaction (an error answer, a log line)");
+    }
     return {};
   }
 
@@ -78,6 +85,7 @@ class SyscallFault : public FaultBase {
     if (enabled_.empty()) return {};
     Result<void> out;
     bool alive = SameProcessAlive(pid_, start_);
+    if (alive && shim_) Count();
     for (auto& [point, id] : enabled_) {
       if (alive) {
         auto r = FiuCommand(prefix_, pid_, "disable name=" + point);
@@ -86,24 +94,113 @@ class SyscallFault : public FaultBase {
       }
       if (journal_ != nullptr && id != 0) journal_->Done(id);
     }
+    if (shim_) Summarize(alive);
     Evidence(std::string("libfiu points disabled") + (alive ? "" : " (target gone)"));
     enabled_.clear();
     MarkHealed();
     return out;
   }
 
-  /// Lets the caller (kvd test, harness) say the fault was seen to fire.
-  void MarkFired(const std::string& how) {
-    record_.took_effect = true;
-    Evidence(how);
+  FaultRecord Record() const override {
+    // Between injection and heal, the first failure the shim counts turns took_effect on.
+    auto* self = const_cast<SyscallFault*>(this);
+    if (shim_ && !record_.took_effect && !enabled_.empty() && record_.healed_ns == 0 &&
+        SameProcessAlive(pid_, start_)) {
+      self->Count();
+      uint64_t fired = 0;
+      for (const auto& c : counts_) fired += c.fired;
+      if (fired > 0) {
+        record_.took_effect = true;
+        record_.effects = static_cast<int64_t>(fired);
+      }
+    }
+    return record_;
   }
 
  private:
+  struct PointCount {
+    std::string point;
+    uint64_t calls = 0, fired = 0;
+  };
+
+  std::string EnableCommand(const std::string& point) const {
+    std::string info = ",failinfo=" + std::to_string(spec_.err);
+    if (spec_.nth > 0) {
+      return "duende_nth name=" + point + ",nth=" + std::to_string(spec_.nth) + info;
+    }
+    std::string cmd = spec_.probability < 1.0 ? "enable_random" : "enable";
+    cmd += " name=" + point + ",failnum=1" + info;
+    if (spec_.probability < 1.0) {
+      char p[32];
+      std::snprintf(p, sizeof p, "%.6f", spec_.probability);
+      cmd += std::string(",probability=") + p;
+    }
+    if (spec_.onetime) cmd += ",onetime";
+    return cmd;
+  }
+
+  // Asks the shim how many calls each enabled point saw and failed since it was enabled.
+  void Count() {
+    counts_.clear();
+    for (const auto& [point, id] : enabled_) {
+      auto calls = FiuQuery(prefix_, pid_, "duende_calls name=" + point);
+      auto fired = FiuQuery(prefix_, pid_, "duende_fired name=" + point);
+      if (!calls.ok() || !fired.ok()) continue;
+      counts_.push_back({point, static_cast<uint64_t>(*calls), static_cast<uint64_t>(*fired)});
+    }
+  }
+
+  // Turns the counters and the shim's log into the record: which calls failed, and whether
+  // a point was enabled but never fired (never even called: a blind spot).
+  void Summarize(bool alive) {
+    std::vector<FiuFiring> log;
+    for (auto& f : ReadFiuFirings(prefix_, pid_)) {
+      if (f.ts_ns >= record_.injected_ns) log.push_back(std::move(f));
+    }
+    uint64_t fired_total = 0;
+    if (alive) {
+      for (const auto& c : counts_) {
+        fired_total += c.fired;
+        if (c.calls == 0) {
+          Evidence(c.point +
+                   " was enabled but NEVER CALLED: the target does not reach it through a call "
+                   "libfiu wraps (openat, the stat family, FORTIFY __*_chk calls, "
+                   "copy_file_range and static binaries are blind spots; docs/faults.md)");
+        } else if (c.fired == 0) {
+          Evidence(c.point + " was enabled but NEVER FIRED: " + std::to_string(c.calls) +
+                   " call(s), none failed");
+        } else {
+          Evidence(c.point + ": " + std::to_string(c.fired) + " of " + std::to_string(c.calls) +
+                   " call(s) failed");
+        }
+      }
+    } else {
+      fired_total = log.size();  // the process is gone; its log is what is left
+    }
+    constexpr size_t kShown = 3;
+    for (size_t i = 0; i < log.size() && i < kShown; ++i) {
+      const auto& f = log[i];
+      char at[32];
+      std::snprintf(at, sizeof at, "%.1f",
+                    static_cast<double>(f.ts_ns - record_.injected_ns) / 1e6);
+      Evidence("call " + std::to_string(f.call) + " of " + f.point + " failed with " +
+               ErrnoName(f.err) + " at +" + at + " ms (pid " + std::to_string(f.pid) + ", tid " +
+               std::to_string(f.tid) + ")");
+    }
+    if (log.size() > kShown) {
+      Evidence("... and " + std::to_string(log.size() - kShown) + " more failed call(s) logged");
+    }
+    record_.took_effect = fired_total > 0 || !log.empty();
+    record_.effects = static_cast<int64_t>(std::max<uint64_t>(fired_total, log.size()));
+  }
+
   FiuSpec spec_;
   std::string prefix_;
   pid_t pid_ = -1;
   uint64_t start_ = 0;
+  bool shim_ = false;
   std::vector<std::pair<std::string, uint64_t>> enabled_;
+  std::vector<PointCount> counts_;
 };
 
 // Fills the private tmpfs over the target's data directory through /proc/PID/root.
@@ -219,6 +316,14 @@ std::unique_ptr<Fault> MakeSyscall(TomlReader& r, FaultEnv* env) {
   spec.err = ReadErrno(r, "EIO");
   spec.probability = r.Double("probability", 0.000001, 1.0).value_or(1.0);
   spec.onetime = r.Bool("onetime").value_or(false);
+  if (r.Has("nth")) {
+    spec.nth = static_cast<uint64_t>(r.Int("nth", 1, 1000000000).value_or(0));
+    if (spec.probability < 1.0 || spec.onetime) {
+      r.Fail("nth",
+             "'nth' fails exactly one call; it cannot be combined with 'probability' or "
+             "'onetime' (remove one of them)");
+    }
+  }
   if (env == nullptr || spec.points.empty() || spec.err == 0) return nullptr;
   return std::make_unique<SyscallFault>("syscall", *env, spec);
 }

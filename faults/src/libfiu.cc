@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "duende/framework/clock.h"
@@ -148,7 +150,10 @@ Result<void> PrepareFiuSpawn(framework::SpawnOptions& options, const std::string
         ENOENT);
   }
   if (journal != nullptr) DUENDE_TRY(journal->Begin({"fifo-prefix", {fifo_prefix}}));
-  std::string preload = std::string(kFiuRunPreload) + " " + kFiuPosixPreload;
+  // The shim goes first: it interposes libfiu's fiu_fail and fiu_rc_string.
+  std::string shim = FiuShimPath();
+  std::string preload =
+      (shim.empty() ? "" : shim + " ") + std::string(kFiuRunPreload) + " " + kFiuPosixPreload;
   for (const auto& e : options.env_overrides) {
     if (e.rfind("LD_PRELOAD=", 0) == 0) preload += " " + e.substr(11);
   }
@@ -162,8 +167,21 @@ Result<void> PrepareFiuSpawn(framework::SpawnOptions& options, const std::string
   return {};
 }
 
-Result<void> FiuCommand(const std::string& fifo_prefix, pid_t pid, const std::string& command,
-                        int timeout_ms) {
+std::string FiuShimPath() {
+  if (const char* env = std::getenv("DUENDE_FIU_SHIM"); env != nullptr && *env != '\0') {
+    return ::access(env, R_OK) == 0 ? env : "";
+  }
+  for (const char* p : {DUENDE_FIU_SHIM_BUILD, DUENDE_FIU_SHIM_INSTALL}) {
+    if (::access(p, R_OK) == 0) return p;
+  }
+  return "";
+}
+
+namespace {
+
+// Writes one command line to PREFIX-PID.in and returns the reply line from PREFIX-PID.out.
+Result<std::string> Exchange(const std::string& fifo_prefix, pid_t pid, const std::string& command,
+                             int timeout_ms) {
   std::string base = fifo_prefix + "-" + std::to_string(pid);
   std::string in_path = base + ".in", out_path = base + ".out";
   int64_t deadline = framework::MonotonicNs() + int64_t{timeout_ms} * 1000000;
@@ -214,17 +232,49 @@ Result<void> FiuCommand(const std::string& fifo_prefix, pid_t pid, const std::st
     }
     if (errno != EAGAIN) return ErrnoError("unable to read " + out_path);
   }
-  int code = std::atoi(reply.c_str());
-  if (code != 0) {
-    return framework::MessageError("libfiu refused '" + command + "' (reply " +
-                                   reply.substr(0, reply.find('\n')) + ")");
+  return reply.substr(0, reply.find('\n'));
+}
+
+}  // namespace
+
+Result<void> FiuCommand(const std::string& fifo_prefix, pid_t pid, const std::string& command,
+                        int timeout_ms) {
+  auto reply = Exchange(fifo_prefix, pid, command, timeout_ms);
+  if (!reply.ok()) return reply.error();
+  if (std::atoi(reply->c_str()) != 0) {
+    return framework::MessageError("libfiu refused '" + command + "' (reply " + *reply + ")");
   }
   return {};
 }
 
+Result<int> FiuQuery(const std::string& fifo_prefix, pid_t pid, const std::string& command,
+                     int timeout_ms) {
+  auto reply = Exchange(fifo_prefix, pid, command, timeout_ms);
+  if (!reply.ok()) return reply.error();
+  int n = std::atoi(reply->c_str());
+  if (n < 0) {
+    return framework::MessageError("'" + command + "' was refused (reply " + *reply +
+                                   "): is duende's libfiu shim loaded in pid " +
+                                   std::to_string(pid) + "?");
+  }
+  return n;
+}
+
+std::vector<FiuFiring> ReadFiuFirings(const std::string& fifo_prefix, pid_t pid) {
+  std::vector<FiuFiring> out;
+  std::ifstream in(fifo_prefix + "-" + std::to_string(pid) + ".fired");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    FiuFiring f;
+    if (fields >> f.ts_ns >> f.pid >> f.tid >> f.point >> f.call >> f.err) out.push_back(f);
+  }
+  return out;
+}
+
 int RemoveFiuFifos(const std::string& fifo_prefix) {
   int n = 0;
-  for (const char* suffix : {"-*.in", "-*.out"}) {
+  for (const char* suffix : {"-*.in", "-*.out", "-*.fired"}) {
     glob_t g{};
     std::string pattern = fifo_prefix + suffix;
     if (::glob(pattern.c_str(), GLOB_NOSORT, nullptr, &g) == 0) {

@@ -1,20 +1,29 @@
 // duende fault list | duende fault inject KIND --pid P [--for 5s] [--param k=v ...]
-// Manual use of the fault injectors (faults/): list the catalogue, or inject one fault into a
-// running process, hold it, heal it, and print what happened. Exit 0 when the fault took
-// effect, 1 when it did not, 2 for bad parameters, 3 when it could not be injected.
+//                  | duende fault exec [--seed N] -- PROGRAM [ARGS...]
+// Manual use of the fault injectors (faults/): list the catalogue, inject one fault into a
+// running process, hold it, heal it, and print what happened (exit 0 when the fault took
+// effect, 1 when it did not, 2 for bad parameters, 3 when it could not be injected); or run a
+// program under libfiu with duende's firing shim so that syscall and disk faults can be
+// injected into it (exit: the program's status, 128+N when killed by signal N).
+#include <poll.h>
 #include <signal.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <iomanip>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "cli_util.h"
 #include "duende/faults/fault.h"
+#include "duende/faults/libfiu.h"
 #include "duende/faults/undo_journal.h"
 #include "duende/framework/cgroup.h"
 #include "duende/framework/clock.h"
@@ -165,6 +174,63 @@ int Inject(const std::string& kind, pid_t pid, const std::string& hold,
   return record.took_effect ? fw::kExitOk : fw::kExitFailed;
 }
 
+// Runs `argv` under libfiu (and the shim) as a child, forwards SIGINT/SIGTERM/SIGHUP to it,
+// and removes its control FIFOs and firing log when it is gone.
+int Exec(const std::vector<std::string>& argv, uint64_t seed) {
+  if (!faults::FiuAvailable()) {
+    PrintError(std::string("libfiu is not installed (") + faults::kFiuRunPreload +
+               "); install the Debian package fiu-utils");
+    return fw::kExitEnvironment;
+  }
+  const char* tmp = std::getenv("TMPDIR");
+  std::string prefix = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/duende-fiu-" +
+                       std::to_string(::getpid());
+  fw::SpawnOptions o;
+  o.argv = argv;
+  o.new_process_group = false;  // stays in the terminal's group: Ctrl-C reaches it too
+  if (auto r = faults::PrepareFiuSpawn(o, prefix, seed, nullptr); !r.ok()) {
+    PrintError(r.error().Message());
+    return fw::kExitEnvironment;
+  }
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+  fw::UniqueFd sfd(::signalfd(-1, &set, SFD_CLOEXEC));
+  auto child = fw::Spawn(o);
+  if (!child.ok()) {
+    PrintError(child.error().Message());
+    return fw::kExitUsage;
+  }
+  std::string shim = faults::FiuShimPath();
+  std::cerr << "duende: " << argv[0] << " runs as pid " << child->pid << " under libfiu"
+            << (shim.empty() ? " (no firing shim found: firing will not be observable)"
+                             : " with duende's firing shim")
+            << "; control FIFO " << prefix << "-" << child->pid << ".in\n"
+            << "duende: inject with: duende fault inject syscall --pid " << child->pid
+            << " --param point=posix/io/rw/write --param errno=ENOSPC --for 5s" << std::endl;
+  std::optional<fw::ExitStatus> status;
+  while (!status) {
+    pollfd fds[2] = {{child->pidfd.get(), POLLIN, 0}, {sfd.get(), POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0 && errno != EINTR) break;
+    if ((fds[1].revents & POLLIN) != 0) {
+      signalfd_siginfo si{};
+      if (::read(sfd.get(), &si, sizeof si) == sizeof si) {
+        (void)fw::SignalPidfd(child->pidfd.get(), static_cast<int>(si.ssi_signo));
+      }
+    }
+    if ((fds[0].revents & POLLIN) != 0) {
+      auto st = fw::WaitExit(child->pidfd.get());
+      if (!st.ok()) break;
+      status = *st;
+    }
+  }
+  faults::RemoveFiuFifos(prefix);
+  if (!status) return fw::kExitEnvironment;
+  std::cerr << "duende: pid " << child->pid << " " << status->ToString() << std::endl;
+  return status->signaled ? 128 + status->signal : status->code;
+}
+
 }  // namespace
 
 int FaultMain(int argc, char** argv) {
@@ -186,11 +252,30 @@ int FaultMain(int argc, char** argv) {
       ->check(CLI::Range(0, 65535));
   inject->add_option("--cgroup", cgroup, "the target's memory cgroup directory (oom)");
   inject->add_option("--seed", seed, "seed of random choices");
+  auto* exec = app.add_subcommand(
+      "exec",
+      "run a program under libfiu with duende's firing shim, so that syscall and disk faults "
+      "can be injected into it (duende fault exec -- kvd --port 7000)");
+  std::vector<std::string> command;
+  uint64_t exec_seed = 0;
+  exec->add_option("--seed", exec_seed, "FIU_PRNG_SEED: makes probability faults replay");
+  exec->add_option("command", command, "the program and its arguments (after --)")->required();
+  if (argc >= 2 && argv[1][0] != '-') {
+    const std::vector<std::string> verbs = {"list", "inject", "exec"};
+    if (std::find(verbs.begin(), verbs.end(), argv[1]) == verbs.end()) {
+      std::string near = fw::DidYouMean(argv[1], verbs);
+      PrintError(std::string("unknown subcommand '") + argv[1] + "'" +
+                 (near.empty() ? "" : "; did you mean '" + near + "'?") +
+                 " (duende fault list | inject | exec)");
+      return fw::kExitUsage;
+    }
+  }
   if (int rc = ParseArgs(app, argc, argv); rc >= 0) return rc;
   if (app.got_subcommand("list")) {
     PrintCatalogue();
     return fw::kExitOk;
   }
+  if (app.got_subcommand("exec")) return Exec(command, exec_seed);
   // Leftovers of a killed earlier run first.
   (void)faults::HealLeftovers();
   return Inject(kind, static_cast<pid_t>(pid), hold, params, port, cgroup, seed);

@@ -816,9 +816,10 @@ CheckResult FaultsTookEffect(const Log& log) {
                          ? (e.data["evidence"].is_string() ? e.data["evidence"].get<std::string>()
                                                            : e.data["evidence"].dump())
                          : "";
-    if (!took) {
-      // libfiu cannot tell whether a failure point fired; the target's reaction can: failed
-      // requests or an exit while the fault was on.
+    if (!took && !e.data.contains("effects")) {
+      // Where the effect was not counted (libfiu without duende's shim), the target's reaction
+      // can tell: failed requests or an exit while the fault was on. A counted zero stays a
+      // miss: the reaction then had another cause.
       std::string reaction = Reaction(log, e);
       if (!reaction.empty()) {
         took = true;

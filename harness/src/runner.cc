@@ -791,6 +791,7 @@ void Run::Heal(FaultInstance& f) {
   std::string ev;
   for (const auto& e : rec.evidence) ev += (ev.empty() ? "" : "; ") + e;
   json d = {{"took_effect", rec.took_effect}, {"evidence", ev}};
+  if (rec.effects >= 0) d["effects"] = rec.effects;
   if (!r.ok()) d["heal_error"] = r.error().Message();
   rec_.Record("fault.healed", f.spec->name, d);
   {

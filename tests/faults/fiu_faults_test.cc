@@ -70,6 +70,133 @@ TEST(SyscallFaultTest, KvdWalWriteGetsEnospcAndKvdAnswersAnError) {
   EXPECT_EQ(c.Request("SET c 3"), "OK");
   EXPECT_EQ(c.Request("GET c"), "VALUE 3");
   EXPECT_NE(c.Request("GET b").rfind("VALUE 2", 0), 0u);  // the failed SET was not applied
+  // The shim saw the point fire: counted, and the failed call logged with its errno.
+  auto rec = (*f)->Record();
+  EXPECT_TRUE(rec.took_effect) << testing::Joined(rec);
+  EXPECT_GE(rec.effects, 1) << testing::Joined(rec);
+  EXPECT_NE(testing::Joined(rec).find("of posix/io/rw/write failed with ENOSPC"), std::string::npos)
+      << testing::Joined(rec);
+}
+
+// The shim (faults/shim/fiu_shim.c) is what makes firing observable: without it these tests
+// would have nothing to assert but the target's reaction.
+class FiuShimTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!FiuAvailable()) GTEST_SKIP() << "libfiu not installed";
+    ASSERT_FALSE(FiuShimPath().empty()) << "libduende-fiu-shim.so was not built";
+    kvd_ = StartKvd(true);
+    ASSERT_TRUE(kvd_ && kvd_->port != 0);
+    ASSERT_TRUE(client_.Connect(kvd_->port));
+    ASSERT_EQ(client_.Request("SET warm 1"), "OK");
+  }
+  TargetRef Target() const { return {"kvd", kvd_->child->child.pid, -1, "", kvd_->prefix, 0}; }
+
+  std::unique_ptr<Kvd> kvd_;
+  testing::LineClient client_;
+};
+
+TEST_F(FiuShimTest, NthFailsExactlyThatCallAndLogsIt) {
+  FaultEnv env;
+  // One fsync per acknowledged SET (requests are sequential): the 3rd SET's fsync fails.
+  auto f = MakeFault("syscall", "point = \"posix/io/sync/fsync\"\nerrno = \"EIO\"\nnth = 3", env);
+  ASSERT_TRUE(f.ok()) << f.error().Message();
+  ASSERT_TRUE((*f)->Inject(Target()).ok());
+  EXPECT_EQ(client_.Request("SET a 1"), "OK");
+  EXPECT_EQ(client_.Request("SET a 2"), "OK");
+  std::string third = client_.Request("SET a 3");
+  EXPECT_NE(third.find("Input/output error"), std::string::npos) << third;
+  EXPECT_EQ(client_.Request("SET a 4"), "OK");
+  EXPECT_EQ(client_.Request("SET a 5"), "OK");
+  ASSERT_TRUE((*f)->Heal().ok());
+  auto rec = (*f)->Record();
+  std::string ev = testing::Joined(rec);
+  EXPECT_TRUE(rec.took_effect) << ev;
+  EXPECT_EQ(rec.effects, 1) << ev;
+  EXPECT_NE(ev.find("posix/io/sync/fsync: 1 of 5 call(s) failed"), std::string::npos) << ev;
+  EXPECT_NE(ev.find("call 3 of posix/io/sync/fsync failed with EIO"), std::string::npos) << ev;
+}
+
+TEST_F(FiuShimTest, PointNeverCalledIsReportedAsABlindSpot) {
+  FaultEnv env;
+  // kvd never calls opendir: the point is enabled, libfiu accepts it, nothing ever fails.
+  auto f = MakeFault("syscall", "point = \"posix/io/dir/opendir\"\nerrno = \"EIO\"", env);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE((*f)->Inject(Target()).ok());
+  EXPECT_EQ(client_.Request("SET a 1"), "OK");
+  ASSERT_TRUE((*f)->Heal().ok());
+  auto rec = (*f)->Record();
+  EXPECT_FALSE(rec.took_effect) << testing::Joined(rec);
+  EXPECT_EQ(rec.effects, 0);
+  EXPECT_NE(testing::Joined(rec).find("posix/io/dir/opendir was enabled but NEVER CALLED"),
+            std::string::npos)
+      << testing::Joined(rec);
+}
+
+TEST_F(FiuShimTest, PointCalledButNeverFailedIsReported) {
+  FaultEnv env;
+  auto f = MakeFault(
+      "syscall", "point = \"posix/io/sync/fsync\"\nerrno = \"EIO\"\nprobability = 0.000001", env);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE((*f)->Inject(Target()).ok());
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(client_.Request("SET a " + std::to_string(i)), "OK");
+  ASSERT_TRUE((*f)->Heal().ok());
+  auto rec = (*f)->Record();
+  EXPECT_FALSE(rec.took_effect);
+  EXPECT_NE(testing::Joined(rec).find("posix/io/sync/fsync was enabled but NEVER FIRED: 4 call(s)"),
+            std::string::npos)
+      << testing::Joined(rec);
+}
+
+TEST_F(FiuShimTest, WildcardCountsEveryMatchingPointAndTookEffectTurnsOnWhileInjected) {
+  FaultEnv env;
+  auto f = MakeFault("syscall", "point = \"posix/io/sync/*\"\nerrno = \"EIO\"", env);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE((*f)->Inject(Target()).ok());
+  EXPECT_FALSE((*f)->Record().took_effect);  // nothing has called fsync yet
+  EXPECT_NE(client_.Request("SET a 1").find("Input/output error"), std::string::npos);
+  EXPECT_TRUE((*f)->Record().took_effect);  // seen before the heal, through the counters
+  ASSERT_TRUE((*f)->Heal().ok());
+  EXPECT_NE(testing::Joined((*f)->Record()).find("call 1 of posix/io/sync/fsync failed with EIO"),
+            std::string::npos)
+      << testing::Joined((*f)->Record());
+}
+
+TEST_F(FiuShimTest, QueriesAnswerCountsAndLibfiuCommandsStillWork) {
+  pid_t pid = kvd_->child->child.pid;
+  ASSERT_TRUE(FiuCommand(kvd_->prefix, pid, "enable name=posix/io/sync/fsync,failinfo=5").ok());
+  EXPECT_EQ(*FiuQuery(kvd_->prefix, pid, "duende_calls name=posix/io/sync/fsync"), 0);
+  EXPECT_NE(client_.Request("SET a 1").rfind("ERR", 0), std::string::npos);
+  EXPECT_NE(client_.Request("SET a 2").rfind("ERR", 0), std::string::npos);
+  EXPECT_EQ(*FiuQuery(kvd_->prefix, pid, "duende_calls name=posix/io/sync/fsync"), 2);
+  EXPECT_EQ(*FiuQuery(kvd_->prefix, pid, "duende_fired name=posix/io/sync/fsync"), 2);
+  ASSERT_TRUE(FiuCommand(kvd_->prefix, pid, "disable name=posix/io/sync/fsync").ok());
+  EXPECT_EQ(client_.Request("SET a 3"), "OK");
+  auto log = ReadFiuFirings(kvd_->prefix, pid);
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[0].point, "posix/io/sync/fsync");
+  EXPECT_EQ(log[0].call, 1u);
+  EXPECT_EQ(log[1].call, 2u);
+  EXPECT_EQ(log[1].err, 5);
+  EXPECT_EQ(log[0].pid, pid);
+  EXPECT_FALSE(FiuQuery(kvd_->prefix, pid, "duende_nth name=posix/io/sync/fsync").ok());
+}
+
+TEST_F(FiuShimTest, SigtermStillReachesTheTargetsOwnHandler) {
+  // kvd handles SIGTERM through signalfd in its main thread and exits 0. libfiu's control
+  // threads block no signal; without the shim's mask they could take the SIGTERM and kill kvd.
+  ASSERT_TRUE(framework::SignalPidfd(kvd_->child->child.pidfd.get(), SIGTERM).ok());
+  auto st = kvd_->child->Wait();
+  EXPECT_TRUE(st.success()) << st.ToString();
+}
+
+TEST(FiuShimParamsTest, NthIsCheckedAgainstProbabilityAndOnetime) {
+  FaultEnv env;
+  auto bad = MakeFault("syscall", "point = \"posix/io/sync/fsync\"\nnth = 2\nonetime = true", env);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().Message().find("cannot be combined"), std::string::npos);
+  auto zero = MakeFault("syscall", "point = \"posix/io/sync/fsync\"\nnth = 0", env);
+  ASSERT_FALSE(zero.ok());
 }
 
 TEST(SyscallFaultTest, OnetimeFailsOnlyTheNextCall) {

@@ -388,5 +388,25 @@ TEST(ChecksTest, SyscallFaultTookEffectByTheTargetsReaction) {
   EXPECT_NE(Joined(r).find("40 failed request(s)"), std::string::npos) << Joined(r);
 }
 
+// With duende's shim the firing is counted: a counted zero is a miss even when requests
+// failed meanwhile (they failed for another reason), and the reaction is not consulted.
+TEST(ChecksTest, CountedZeroFiringsIsAMissWhateverTheTargetDid) {
+  auto s = OneTarget("[[fault]]\nkind = \"syscall\"\nat = \"1s\"\npoint = \"posix/io/rw/write\"\n");
+  LogBuilder reacted = LoadLog(4, 2, 40);
+  reacted.Add(1500, "fault.injected", "syscall", {{"kind", "syscall"}, {"on", "kvd"}})
+      .Add(2500, "fault.healed", "syscall",
+           {{"took_effect", false},
+            {"effects", 0},
+            {"evidence", "posix/io/rw/write was enabled but NEVER CALLED"}});
+  auto events = reacted.events();
+  std::sort(events.begin(), events.end(),
+            [](const Event& x, const Event& y) { return x.ts_ns < y.ts_ns; });
+  auto r = EvaluateChecks(s, events).back();
+  EXPECT_EQ(r.verdict, Verdict::kFail) << Joined(r);
+  EXPECT_NE(Joined(r).find("never took effect: posix/io/rw/write was enabled but NEVER CALLED"),
+            std::string::npos)
+      << Joined(r);
+}
+
 }  // namespace
 }  // namespace duende::harness

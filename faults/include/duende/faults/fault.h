@@ -39,6 +39,10 @@ struct FaultRecord {
   int64_t injected_ns = 0;
   int64_t healed_ns = 0;
   bool took_effect = false;
+  /// How many times the fault acted, where that is countable (libfiu faults with duende's
+  /// shim: the calls it failed); -1 when not counted. When counted, took_effect is exact and
+  /// the harness does not infer an effect from the target's reaction.
+  int64_t effects = -1;
   std::vector<std::string> evidence;  ///< human lines: "pid 123 exited (SIGKILL) after 1.2ms"
 };
 

@@ -1,10 +1,16 @@
 // Starting a target under libfiu and driving its failure points at run time through libfiu's
 // control FIFO (PREFIX-PID.in / PREFIX-PID.out), reading each reply ("0" ok, "-1" error;
 // fiu-ctrl exits 0 even on errors, so it is not used).
+//
+// Firing evidence comes from duende's own shim (faults/shim/fiu_shim.c), preloaded ahead of
+// libfiu: it counts calls and failures per point (queried with FiuQuery: "duende_calls
+// name=P", "duende_fired name=P"), can fail exactly the Nth call ("duende_nth
+// name=P,nth=N,failinfo=E"), and logs every failed call to PREFIX-PID.fired (ReadFiuFirings).
 #pragma once
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,8 +27,13 @@ inline constexpr const char* kFiuPosixPreload = "/usr/lib/fiu/fiu_posix_preload.
 /// True when both preload libraries are installed (Debian: fiu-utils).
 bool FiuAvailable();
 
-/// Makes `options` start its program under libfiu: LD_PRELOAD of the two preload libraries
-/// (prepended to an existing LD_PRELOAD), FIU_CTRL_FIFO=`fifo_prefix` and FIU_PRNG_SEED=`seed`
+/// The firing shim libduende-fiu-shim.so: $DUENDE_FIU_SHIM when set, else the one in the build
+/// tree, else the installed one; "" when none exists (firing is then not observable).
+std::string FiuShimPath();
+
+/// Makes `options` start its program under libfiu: LD_PRELOAD of the firing shim (when
+/// FiuShimPath() finds it) and libfiu's two preload libraries (prepended to an existing
+/// LD_PRELOAD), FIU_CTRL_FIFO=`fifo_prefix` and FIU_PRNG_SEED=`seed`
 /// (so enable_random schedules replay). The FIFO prefix is journaled first (the FIFOs outlive
 /// a SIGKILLed target). Set TargetRef::fiu_fifo_prefix to `fifo_prefix` afterwards.
 /// Errors: ENOENT when libfiu is not installed; the journal's write errno.
@@ -37,7 +48,28 @@ framework::Result<void> PrepareFiuSpawn(framework::SpawnOptions& options,
 framework::Result<void> FiuCommand(const std::string& fifo_prefix, pid_t pid,
                                    const std::string& command, int timeout_ms = 2000);
 
-/// Removes every control FIFO under `fifo_prefix` (PREFIX-*.in / .out). Returns how many.
+/// Sends a command whose reply is a number (the shim's duende_calls / duende_fired) and
+/// returns it. Errors as FiuCommand; EINVAL for a negative reply (no shim in the target, or a
+/// bad command).
+framework::Result<int> FiuQuery(const std::string& fifo_prefix, pid_t pid,
+                                const std::string& command, int timeout_ms = 2000);
+
+/// One call that a failure point failed, as the shim logged it.
+struct FiuFiring {
+  int64_t ts_ns = 0;  ///< CLOCK_MONOTONIC, comparable with framework::MonotonicNs()
+  pid_t pid = 0;
+  pid_t tid = 0;
+  std::string point;  ///< the point evaluated ("posix/io/sync/fsync"), never a wildcard
+  uint64_t call = 0;  ///< which call of that point since its last enable (1 = the first)
+  int err = 0;        ///< the errno the call failed with
+};
+
+/// The failures logged in PREFIX-PID.fired (empty when the file does not exist). The shim
+/// stops logging after 10000 lines per process; its counters keep counting.
+std::vector<FiuFiring> ReadFiuFirings(const std::string& fifo_prefix, pid_t pid);
+
+/// Removes every control FIFO and firing log under `fifo_prefix` (PREFIX-*.in, .out,
+/// .fired). Returns how many.
 int RemoveFiuFifos(const std::string& fifo_prefix);
 
 /// The failure point names libfiu's POSIX preload library provides (113 in libfiu 1.1).
