@@ -40,10 +40,10 @@ bench: build
 	bash tests/bench/mutate_bench.sh $(BUILD)/harness/cli/duende
 
 format:
-	@git ls-files '*.h' '*.cc' | xargs clang-format -i
+	@git ls-files '*.h' '*.cc' '*.c' | xargs clang-format -i
 
 format-check:
-	@git ls-files '*.h' '*.cc' | xargs clang-format --dry-run -Werror
+	@git ls-files '*.h' '*.cc' '*.c' | xargs clang-format --dry-run -Werror
 
 clean:
 	rm -rf build
