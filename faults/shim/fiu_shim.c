@@ -68,6 +68,12 @@ static int (*real_fiu_rc_string)(const char*, char** const);
 static int (*real_fiu_enable_external)(const char*, int, void*, unsigned int, external_cb_t*);
 static int (*real_fiu_rc_fifo)(const char*);
 
+// Set on libfiu's control thread (the first time it hands us a command). libfiu never fails
+// that thread's own calls (the byte-by-byte reads of a command, the write of its reply), so they
+// are not counted: a query must not count itself as a call of posix/io/rw/write.
+// initial-exec: the library is preloaded, and the dynamic TLS model may allocate.
+static __thread int on_control_thread __attribute__((tls_model("initial-exec")));
+
 static int log_fd = -1;
 static int log_lines;
 
@@ -200,6 +206,7 @@ EXPORT int fiu_rc_fifo(const char* basename) {
 EXPORT int fiu_fail(const char* name) {
   int (*real)(const char*) = __atomic_load_n(&real_fiu_fail, __ATOMIC_ACQUIRE);
   if (real == NULL) return 0;  // not resolved yet (a malloc inside dlsym)
+  if (on_control_thread) return real(name);
   struct Slot* s = FindSlot(name, 1);
   uint64_t call = s != NULL ? __atomic_add_fetch(&s->calls, 1, __ATOMIC_RELAXED) : 0;
   int r = real(name);
@@ -310,6 +317,8 @@ static int EnableNth(const char* params, char** const error) {
 
 EXPORT int fiu_rc_string(const char* cmd, char** const error) {
   Resolve();
+  // Commands from FIU_ENABLE arrive on the main thread at start; the FIFO's on its own thread.
+  if (syscall(SYS_gettid) != syscall(SYS_getpid)) on_control_thread = 1;
   if (real_fiu_rc_string == NULL) {
     *error = "duende fiu shim: libfiu not found";
     return -1;

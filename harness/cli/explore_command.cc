@@ -181,6 +181,11 @@ int ExploreMain(int argc, char** argv) {
     std::cout << "no failure: " << res.plans_tried << " plans tried in "
               << Fixed(res.search_seconds, 1) << " s (" << Fixed(res.PlansPerMinute(), 1)
               << " plans/minute)\n";
+    if (res.ineffective_plans > 0) {
+      std::cout << "  " << res.ineffective_plans
+                << " plan(s) discarded: a fault never took effect in them (see the progress "
+                   "lines)\n";
+    }
     return framework::kExitOk;
   }
   std::error_code ec;
@@ -217,6 +222,8 @@ int ExploreMain(int argc, char** argv) {
             << Fixed(res.shrink_seconds, 1) << " s\n"
             << "  reproduced:         " << res.final_reproduced << " of " << res.final_replays
             << " replays of the minimal plan\n"
+            << "  discarded:          " << res.ineffective_plans
+            << " plan(s) in which a fault never took effect\n"
             << "  scenario runs:      " << res.runs << '\n'
             << "minimal plan: " << plan_path << "  (duende run " << plan_path << ")\n"
             << "reproduce: duende explore " << file << " --reproduce '" << res.reproduce << "'\n";

@@ -1,5 +1,6 @@
 // duende validate SCENARIO... [--set key=value]: parses and validates scenario files without
-// running anything. Exit 0 when all are valid, 2 (with file:line:col messages) otherwise.
+// running anything (exploration scenarios, with an [explore] table, included). Exit 0 when all
+// are valid, 2 (with file:line:col messages) otherwise.
 #include <algorithm>
 #include <iostream>
 #include <string>
@@ -8,6 +9,7 @@
 #include "cli_util.h"
 #include "duende/framework/clock.h"
 #include "duende/framework/exit_code.h"
+#include "duende/harness/explore.h"
 #include "duende/harness/fault_kinds.h"
 #include "duende/harness/scenario.h"
 #include "verbs.h"
@@ -27,6 +29,28 @@ int ValidateMain(int argc, char** argv) {
   if (int rc = ParseArgs(app, argc, argv); rc >= 0) return rc;
   int exit_code = framework::kExitOk;
   for (const auto& file : files) {
+    // A file with an [explore] table is an exploration scenario (duende explore): its bounds
+    // are checked too.
+    auto doc = framework::ParseTomlFile(file);
+    if (doc.ok() && doc->contains("explore") && overrides.empty()) {
+      auto e = harness::LoadExploreScenario(file, harness::DefaultFaultKinds());
+      if (!e.ok()) {
+        if (e.error().code == std::errc::invalid_argument) {
+          std::cerr << e.error().context << '\n';
+        } else {
+          PrintError(e.error().Message());
+        }
+        exit_code = framework::kExitUsage;
+        continue;
+      }
+      std::cout << file << ": ok: exploration scenario '" << e->scenario.meta.name << "', "
+                << framework::FormatDuration(e->scenario.meta.duration) << ", "
+                << e->scenario.targets.size() << " target(s), up to " << e->bounds.max_faults
+                << " fault(s) from " << e->bounds.faults.size() << " kind(s) in ["
+                << e->bounds.window_start_ms << "ms, " << e->bounds.window_end_ms
+                << "ms] (run it with 'duende explore')\n";
+      continue;
+    }
     auto s = harness::LoadScenario(file, overrides, harness::DefaultFaultKinds());
     if (!s.ok()) {
       // Validation problems are already "file:line:col: ..." lines; anything else (an

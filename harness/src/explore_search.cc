@@ -57,6 +57,17 @@ const FaultKindTable& ExploreFaultKinds() {
   return kTable;
 }
 
+bool PlanRun::OnlyFaultsMissed() const {
+  if (!failed()) return false;
+  bool missed = false;
+  for (const auto& c : result.checks) {
+    if (c.verdict == reporters::Verdict::kPass) continue;
+    if (c.kind != "faults_took_effect") return false;
+    missed = true;
+  }
+  return missed;
+}
+
 double ExploreResult::PlansPerMinute() const {
   double seconds = found ? first_failure_seconds : search_seconds;
   return seconds > 0 ? plans_tried * 60.0 / seconds : 0;
@@ -86,8 +97,9 @@ ExploreResult Explore(const ExploreScenario& base, const ExploreOptions& options
       ++res.runs;
       PlanRun r = run(plan);
       log("plan " + std::to_string(res.plans_tried) + ": " +
-          reporters::VerdictName(r.result.verdict) + "  " + DescribePlan(plan) +
-          (r.passed() ? "" : "  -> " + r.Summary()));
+          (r.OnlyFaultsMissed() ? std::string("DISCARDED")
+                                : std::string(reporters::VerdictName(r.result.verdict))) +
+          "  " + DescribePlan(plan) + (r.passed() ? "" : "  -> " + r.Summary()));
       if (r.exit_code == 2 || r.exit_code == 3 || r.exit_code == 130) {
         // A plan can be impossible on its own (a pause stops libfiu's control thread, so a
         // syscall fault during it cannot be enabled): such a plan is discarded. Several in a
@@ -101,6 +113,12 @@ ExploreResult Explore(const ExploreScenario& base, const ExploreOptions& options
         RC_DISCARD(r.Summary());
       }
       consecutive_errors = 0;
+      if (r.OnlyFaultsMissed()) {
+        // A fault that never fired (a syscall point the target did not call in its window)
+        // makes the plan a smaller plan in disguise: not a bug of the target.
+        ++res.ineffective_plans;
+        RC_DISCARD(r.Summary());
+      }
       if (r.failed()) {
         res.found = true;
         res.first_failure_seconds = Seconds(Clock::now() - start);
@@ -126,7 +144,8 @@ ExploreResult Explore(const ExploreScenario& base, const ExploreOptions& options
       log("shrink " + std::to_string(res.shrink_tries) +
           (attempt > 0 ? " (re-run " + std::to_string(attempt) + ")" : std::string()) + ": " +
           reporters::VerdictName(r.result.verdict) + "  " + DescribePlan(plan));
-      if (r.failed()) {
+      // A candidate whose faults did not all take effect shows nothing: treated as passing.
+      if (r.failed() && !r.OnlyFaultsMissed()) {
         if (attempt > 0) ++res.rescued_by_replay;
         ++res.shrink_steps;
         res.minimal = plan;
@@ -134,7 +153,7 @@ ExploreResult Explore(const ExploreScenario& base, const ExploreOptions& options
         RC_FAIL(res.minimal_run.Summary());
       }
       // An environment error says nothing about the bug: no re-run, the candidate is dropped.
-      if (!r.passed()) break;
+      if (!r.passed() && !r.failed()) break;
     }
   };
 

@@ -533,6 +533,12 @@ Scenario Build(toml::table root_in, const std::string& file,
     for (auto& p : ss->TableArray("probe")) s.steady_state.probes.push_back(ReadProbe(p, ++i));
     ss->Finish();
   }
+  if (root.Has("explore")) {
+    root.Accept("explore");
+    root.Fail("explore",
+              "an [explore] table makes this an exploration scenario: run it with 'duende "
+              "explore FILE' ('duende validate' checks both kinds), or remove the table");
+  }
   root.Finish();
   return s;
 }

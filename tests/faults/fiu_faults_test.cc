@@ -190,6 +190,19 @@ TEST_F(FiuShimTest, SigtermStillReachesTheTargetsOwnHandler) {
   EXPECT_TRUE(st.success()) << st.ToString();
 }
 
+TEST_F(FiuShimTest, QueriesDoNotCountThemselves) {
+  // libfiu's control thread reads each command byte by byte and writes the reply: those calls
+  // are libfiu's own (it never fails them), not the target's.
+  pid_t pid = kvd_->child->child.pid;
+  ASSERT_TRUE(
+      FiuCommand(kvd_->prefix, pid, "duende_nth name=posix/io/rw/*,nth=1000000,failinfo=5").ok());
+  auto before = FiuQuery(kvd_->prefix, pid, "duende_calls name=posix/io/rw/*");
+  ASSERT_TRUE(before.ok());
+  for (int i = 0; i < 5; ++i) (void)FiuQuery(kvd_->prefix, pid, "duende_fired name=posix/io/rw/*");
+  EXPECT_EQ(*FiuQuery(kvd_->prefix, pid, "duende_calls name=posix/io/rw/*"), *before);
+  EXPECT_EQ(*before, 0);
+}
+
 TEST(FiuShimParamsTest, NthIsCheckedAgainstProbabilityAndOnetime) {
   FaultEnv env;
   auto bad = MakeFault("syscall", "point = \"posix/io/sync/fsync\"\nnth = 2\nonetime = true", env);

@@ -65,9 +65,7 @@ TEST(ExploreFragileTest, ExploreFindsTheCombinationAndShrinksToTwoFaults) {
   ASSERT_FALSE(r.environment_error) << r.error;
   ASSERT_TRUE(r.found) << "no failing plan in " << r.plans_tried << " plans";
   EXPECT_LE(r.minimal.faults.size(), 2u) << DescribePlan(r.minimal);
-  // The two faults that matter: a failed fsync and a kill. (The kill's signal may be SIGTERM:
-  // under libfiu the preload's control thread leaves SIGTERM unblocked, so SIGTERM ends the
-  // target as abruptly as SIGKILL, without its graceful shutdown.)
+  // The two faults that matter: a failed fsync and a kill.
   bool fsync = false, kill = false;
   for (const auto& f : r.minimal.faults) {
     for (const auto& [k, v] : f.params) {

@@ -46,6 +46,8 @@ RunResult RunDuende(const std::string& args) {
   r.output.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   auto ev = reporters::ReadEventLog(events);
   if (ev.ok()) r.events = std::move(ev).value();
+  std::remove(events.c_str());
+  std::remove(out.c_str());
   return r;
 }
 
@@ -146,7 +148,10 @@ TEST(RunCommandTest, MissingProgramIsAnEnvironmentError) {
 }
 
 TEST(RunCommandTest, SigintHealsStopsAndReportsAborted) {
-  std::string events = ::testing::TempDir() + "/sigint.jsonl";
+  // A name of our own, and no stale file: an old log's fault.injected would send the SIGINT
+  // before the run has even started.
+  std::string events = ::testing::TempDir() + "/sigint-" + std::to_string(::getpid()) + ".jsonl";
+  std::remove(events.c_str());
   framework::SpawnOptions o;
   o.argv = {kDuende,    "run",
             "--quiet",  kScenarios + "/sigstop-pause.toml",
@@ -188,10 +193,11 @@ TEST(RunCommandTest, SigintHealsStopsAndReportsAborted) {
   EXPECT_TRUE(healed);
   EXPECT_EQ(verdict, "ABORTED");
   EXPECT_NE(kill(kvd, 0), 0) << "kvd (pid " << kvd << ") survived the aborted run";
+  std::remove(events.c_str());
 }
 
 TEST(CheckCommandTest, RechecksARecordedRun) {
-  std::string events = ::testing::TempDir() + "/recheck.jsonl";
+  std::string events = ::testing::TempDir() + "/recheck-" + std::to_string(::getpid()) + ".jsonl";
   std::string scenario = kScenarios + "/kill-under-load.toml";
   std::string cmd = "DUENDE_FIXTURES_DIR=" + std::string(DUENDE_BINARY_DIR) + "/fixtures " +
                     kDuende + " run --quiet " + scenario + " --events " + events + " >/dev/null";
@@ -205,6 +211,7 @@ TEST(CheckCommandTest, RechecksARecordedRun) {
   // A stricter threshold after the fact: the same events now fail.
   EXPECT_EQ(check(" --set check.restart_within.within=1us"), 1);
   EXPECT_EQ(check(" --set check.nope.within=1s"), 2);
+  std::remove(events.c_str());
 }
 
 }  // namespace

@@ -46,6 +46,10 @@ struct PlanRun {
   int exit_code = 0;
   bool passed() const { return exit_code == 0; }
   bool failed() const { return exit_code == 1; }
+  /// It failed only because a fault never took effect (faults-took-effect is the only check
+  /// not passed): the plan did not test what it describes, so the explorer discards it
+  /// instead of reporting a bug of the target.
+  bool OnlyFaultsMissed() const;
   /// "no_lost_writes: 12 lost", the failing checks in a line ("" when it passed).
   std::string Summary() const;
 };
@@ -92,6 +96,7 @@ struct ExploreResult {
   int plans_tried = 0;        ///< distinct plans generated and run in the search phase
   int runs = 0;               ///< scenario runs in total (search, shrink, replays)
   int error_plans = 0;        ///< plans discarded because their run was an environment error
+  int ineffective_plans = 0;  ///< plans discarded because a fault never took effect
   int shrink_steps = 0;       ///< shrink candidates that still failed (accepted by rapidcheck)
   int shrink_tries = 0;       ///< shrink candidates run
   int rescued_by_replay = 0;  ///< candidates that passed once and failed on a re-run
