@@ -148,6 +148,54 @@ Result<std::string> CgroupDirOf(pid_t pid, const std::string& controller) {
   return Normalize(mount + *p);
 }
 
+namespace {
+
+// True when the group lists a process (or cannot be read: then it is not ours to change).
+bool HasProcesses(const std::string& dir) {
+  auto procs = ReadSmallFile(Join(dir, "cgroup.procs"));
+  return !procs.ok() || procs->find_first_not_of(" \n") != std::string::npos;
+}
+
+// The v2 group under which `self`'s new groups go: its own, or the nearest ancestor that
+// accepts `controllers` in cgroup.subtree_control (written on the way).
+Result<std::string> V2Parent(pid_t self, CgroupControllers controllers) {
+  auto own = CgroupDirOf(self, "");
+  if (!own.ok()) return own.error();
+  std::string enable;
+  if (controllers.memory) enable += "+memory ";
+  if (controllers.pids) enable += "+pids ";
+  if (controllers.cpu) enable += "+cpu ";
+  // A v2 group with processes cannot delegate controllers to children ("no internal
+  // processes"); walk up until a group without processes accepts them (the root always
+  // does). The check comes first because the kernel refuses only domain controllers there
+  // (EBUSY): it accepts the threaded ones (cpu, pids), and the group becomes a thread root
+  // whose new children refuse processes (EOPNOTSUPP).
+  std::string parent = *own;
+  while (!enable.empty()) {
+    bool root = parent == kCgroupRoot;
+    if (root || !HasProcesses(parent)) {
+      if (WriteSmallFile(Join(parent, "cgroup.subtree_control"), enable).ok()) break;
+    }
+    if (root) break;
+    parent = parent.substr(0, parent.rfind('/'));
+  }
+  return parent;
+}
+
+}  // namespace
+
+Result<std::string> Cgroup::PlannedDir(const std::string& name, const std::string& controller,
+                                       CgroupControllers controllers) {
+  CgroupVersion v = DetectCgroupVersion();
+  if (v == CgroupVersion::kNone) {
+    return ErrnoError("unable to plan cgroup " + name + ": no cgroup hierarchy mounted", ENOENT);
+  }
+  auto parent = v == CgroupVersion::kV2 ? V2Parent(::getpid(), controllers)
+                                        : CgroupDirOf(::getpid(), controller);
+  if (!parent.ok()) return parent.error();
+  return Join(*parent, name);
+}
+
 Result<Cgroup> Cgroup::Create(const std::string& name, CgroupControllers controllers) {
   if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
     return MessageError("invalid cgroup name '" + name + "' (one path component)");
@@ -159,21 +207,9 @@ Result<Cgroup> Cgroup::Create(const std::string& name, CgroupControllers control
     return ErrnoError("unable to create cgroup " + name + ": no cgroup hierarchy mounted", ENOENT);
   }
   if (g.version_ == CgroupVersion::kV2) {
-    auto own = CgroupDirOf(self, "");
-    if (!own.ok()) return own.error();
-    std::string enable;
-    if (controllers.memory) enable += "+memory ";
-    if (controllers.pids) enable += "+pids ";
-    if (controllers.cpu) enable += "+cpu ";
-    // A v2 group with processes cannot delegate controllers to children ("no internal
-    // processes"); walk up until a group accepts them (the root always does).
-    std::string parent = *own;
-    while (!enable.empty()) {
-      if (WriteSmallFile(Join(parent, "cgroup.subtree_control"), enable).ok()) break;
-      if (parent == kCgroupRoot) break;
-      parent = parent.substr(0, parent.rfind('/'));
-    }
-    std::string dir = Join(parent, name);
+    auto parent = V2Parent(self, controllers);
+    if (!parent.ok()) return parent.error();
+    std::string dir = Join(*parent, name);
     DUENDE_TRY(MakeDir(dir));
     g.memory_dir_ = g.pids_dir_ = g.cpu_dir_ = dir;
     return g;

@@ -61,6 +61,14 @@ class Cgroup {
   /// Errors: ENOENT when no cgroup hierarchy is mounted, EACCES/EPERM without permission.
   static Result<Cgroup> Create(const std::string& name, CgroupControllers controllers = {});
 
+  /// The directory Create(name, controllers) uses for `controller` ("memory", "pids", "cpu"),
+  /// without creating it, for undo journals that record a group before it exists. v1: the
+  /// caller's group of that controller + "/" + name. v2: the nearest ancestor of the caller's
+  /// group that delegates `controllers` (enabled in its cgroup.subtree_control on the way:
+  /// a group with processes cannot) + "/" + name. Errors: as Create.
+  static Result<std::string> PlannedDir(const std::string& name, const std::string& controller,
+                                        CgroupControllers controllers = {});
+
   /// Opens existing directories (v1: one per controller, any may be ""; v2: pass the same
   /// directory as `memory_dir` and leave the others empty).
   static Cgroup Open(CgroupVersion version, std::string memory_dir, std::string pids_dir = "",
