@@ -43,10 +43,9 @@ class CpuFault : public FaultBase {
     // Burners share a cpu cgroup of their own so that a crashed harness's burners are found.
     framework::CgroupVersion v = framework::DetectCgroupVersion();
     std::vector<framework::UniqueFd> procs;
-    if (auto own = framework::CgroupDirOf(::getpid(), "cpu"); own.ok()) {
-      auto j =
-          Journal({"cgroup",
-                   {v == framework::CgroupVersion::kV2 ? "v2" : "v1", *own + "/" + UniqueName()}});
+    if (auto planned = Cgroup::PlannedDir(UniqueName(), "cpu", {false, false, true});
+        planned.ok()) {
+      auto j = Journal({"cgroup", {v == framework::CgroupVersion::kV2 ? "v2" : "v1", *planned}});
       if (!j.ok()) return j.error();
       cgroup_journal_ = *j;
       auto g = Cgroup::Create(UniqueName(), {false, false, true});

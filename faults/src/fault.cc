@@ -64,6 +64,7 @@ const KindEntry kFactories[] = {
     {"kill", internal::MakeKill},       {"memory", internal::MakeMemory},
     {"network", internal::MakeNetwork}, {"oom", internal::MakeOom},
     {"pause", internal::MakePause},     {"syscall", internal::MakeSyscall},
+    {"clock", internal::MakeClock},
 };
 
 internal::Factory FindFactory(std::string_view kind) {
@@ -169,6 +170,11 @@ const std::vector<FaultKindInfo>& Catalogue() {
         {"onetime", "bool", "false", "fail once, then disable"},
         {"nth", "int", "(every call)",
          "fail exactly the Nth call counted from injection (needs duende's libfiu shim)"}}},
+      {"clock",
+       "the target's wall clock stepped and/or sped up through libfaketime (target started "
+       "under libfaketime)",
+       {{"offset", "string", "+0", "step of CLOCK_REALTIME: +1h, -30s, +2d, -90m"},
+        {"speed", "float", "1.0", "rate of CLOCK_REALTIME from injection (0.01..100)"}}},
   };
   return kCatalogue;
 }
@@ -236,15 +242,14 @@ Result<std::unique_ptr<BorrowedCgroup>> BorrowedCgroup::Create(const std::string
   auto original = framework::CgroupDirOf(pid, controller);
   if (!original.ok()) return original.error();
   framework::CgroupControllers which{controller == "memory", false, controller == "cpu"};
-  // Journal first with the directory the group will have (same parent as ours).
-  auto own = framework::CgroupDirOf(::getpid(), controller);
-  if (!own.ok()) return own.error();
+  // Journal first with the directory the group will have (v2 may put it under an ancestor).
+  auto planned = framework::Cgroup::PlannedDir(name, controller, which);
+  if (!planned.ok()) return planned.error();
   framework::CgroupVersion v = framework::DetectCgroupVersion();
-  std::string planned = *own + "/" + name;
   uint64_t id = 0;
   if (journal != nullptr) {
     auto j = journal->Begin({"cgroup-borrow",
-                             {v == framework::CgroupVersion::kV2 ? "v2" : "v1", "1", planned,
+                             {v == framework::CgroupVersion::kV2 ? "v2" : "v1", "1", *planned,
                               *original + "/cgroup.procs"}});
     if (!j.ok()) return j.error();
     id = *j;

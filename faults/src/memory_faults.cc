@@ -166,10 +166,9 @@ class MemoryFault : public FaultBase {
     // The hog gets its own memory cgroup (limit = size + slack) so it can never grow beyond.
     std::vector<framework::UniqueFd> procs;
     framework::CgroupVersion v = framework::DetectCgroupVersion();
-    auto own = framework::CgroupDirOf(::getpid(), "memory");
-    if (own.ok()) {
-      std::string dir = *own + "/" + UniqueName();
-      auto j = Journal({"cgroup", {v == framework::CgroupVersion::kV2 ? "v2" : "v1", dir}});
+    auto planned = Cgroup::PlannedDir(UniqueName(), "memory", {true, false, false});
+    if (planned.ok()) {
+      auto j = Journal({"cgroup", {v == framework::CgroupVersion::kV2 ? "v2" : "v1", *planned}});
       if (!j.ok()) return j.error();
       cgroup_journal_ = *j;
       auto g = Cgroup::Create(UniqueName(), {true, false, false});
