@@ -19,7 +19,9 @@ packages=(
   # python3-yaml to parse rendered compose files back
   systemd runc tini python3-yaml
   # tools the toolkit drives at run time
-  fiu-utils procps iproute2 util-linux
+  fiu-utils libfaketime procps iproute2 util-linux
+  # cgroup v2 tests in a microvm (tests/vm/run-in-vm.sh): a kernel, qemu, the guest's userland
+  linux-image-amd64 qemu-system-x86 busybox-static cpio
 )
 
 missing=()
