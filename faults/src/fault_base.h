@@ -79,6 +79,7 @@ std::unique_ptr<Fault> MakeCpu(framework::TomlReader& r, FaultEnv* env);
 std::unique_ptr<Fault> MakeSyscall(framework::TomlReader& r, FaultEnv* env);
 std::unique_ptr<Fault> MakeDisk(framework::TomlReader& r, FaultEnv* env);
 std::unique_ptr<Fault> MakeNetwork(framework::TomlReader& r, FaultEnv* env);
+std::unique_ptr<Fault> MakeClock(framework::TomlReader& r, FaultEnv* env);
 
 /// Fork a child that runs `body` (raw syscalls only: the parent may have threads), dies with
 /// the parent (PR_SET_PDEATHSIG), and first joins the cgroup through `procs_fds` (written "0").

@@ -1,6 +1,15 @@
 #include "duende/faults/launch.h"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
+#include "duende/faults/undo_journal.h"
+#include "proc_util.h"
 
 namespace duende::faults {
 
@@ -28,6 +37,64 @@ framework::Result<void> PreparePrivateTmpfs(framework::SpawnOptions& options,
   argv.insert(argv.end(), options.argv.begin(), options.argv.end());
   options.argv = std::move(argv);
   return {};
+}
+
+framework::Result<void> WriteClockSpec(const std::string& clock_file, const std::string& spec) {
+  // Written aside and renamed over: libfaketime must never read half a line.
+  std::string tmp = clock_file + ".new";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << spec << '\n';
+    if (!out.flush()) return framework::ErrnoError("unable to write " + tmp);
+  }
+  if (::rename(tmp.c_str(), clock_file.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return framework::ErrnoError("unable to replace " + clock_file, err);
+  }
+  return {};
+}
+
+bool FaketimeAvailable() { return ::access(kFaketimeLibrary, R_OK) == 0; }
+
+framework::Result<void> PrepareFaketimeSpawn(framework::SpawnOptions& options,
+                                             const std::string& clock_file, UndoJournal* journal) {
+  if (!FaketimeAvailable()) {
+    return framework::ErrnoError(std::string("libfaketime is not installed (") + kFaketimeLibrary +
+                                     "; Debian package libfaketime)",
+                                 ENOENT);
+  }
+  if (journal != nullptr) DUENDE_TRY(journal->Begin({"file", {clock_file}}));
+  DUENDE_TRY(WriteClockSpec(clock_file, "+0"));
+  // One LD_PRELOAD: the last entry wins, so an earlier one (libfiu's) is folded in.
+  std::string preload;
+  for (const auto& e : options.env_overrides) {
+    if (e.rfind("LD_PRELOAD=", 0) == 0) preload = e.substr(11);
+  }
+  if (preload.empty()) {
+    if (const char* old = std::getenv("LD_PRELOAD"); old != nullptr) preload = old;
+  }
+  options.env_overrides.push_back("LD_PRELOAD=" + (preload.empty() ? "" : preload + " ") +
+                                  kFaketimeLibrary);
+  options.env_overrides.push_back("FAKETIME_TIMESTAMP_FILE=" + clock_file);
+  options.env_overrides.push_back("FAKETIME_CACHE_DURATION=1");
+  options.env_overrides.push_back("FAKETIME_DONT_FAKE_MONOTONIC=1");
+  return {};
+}
+
+bool ProcessGone(pid_t pid) {
+  if (::kill(pid, 0) != 0) return errno == ESRCH;
+  // A zombie (killed, not yet reaped by its new parent) has already left its memory behind.
+  return internal::ProcessState(pid) == 'Z';
+}
+
+int RemoveFaketimeShm(pid_t pid) {
+  if (pid <= 0 || !ProcessGone(pid)) return 0;
+  int n = 0;
+  for (const char* name : {"/dev/shm/faketime_shm_", "/dev/shm/sem.faketime_sem_"}) {
+    if (::unlink((name + std::to_string(pid)).c_str()) == 0) ++n;
+  }
+  return n;
 }
 
 }  // namespace duende::faults

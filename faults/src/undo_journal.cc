@@ -13,9 +13,11 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <sstream>
 
+#include "duende/faults/launch.h"
 #include "duende/faults/libfiu.h"
 #include "duende/framework/cgroup.h"
 #include "proc_util.h"
@@ -264,6 +266,28 @@ Result<void> Undo(const UndoAction& a) {
     if (SameProcessAlive(pid, ToU64(g[2]))) {
       (void)FiuCommand(g[0], pid, "disable name=" + g[3], 1000);
     }
+    return {};
+  }
+  if (a.type == "faketime-shm") {
+    DUENDE_TRY(need(1));
+    if (!ProcessGone(ToPid(g[0]))) {
+      return framework::MessageError("pid " + g[0] +
+                                     " still runs: its libfaketime memory is removed once it is "
+                                     "gone (run duende doctor again then)");
+    }
+    RemoveFaketimeShm(ToPid(g[0]));
+    return {};
+  }
+  if (a.type == "dir") {
+    DUENDE_TRY(need(1));
+    // Only duende's own scratch directories (a run's /tmp/duende-run-XXXXXX).
+    std::string base = g[0].substr(g[0].rfind('/') + 1);
+    if (base.rfind("duende-", 0) != 0) {
+      return framework::MessageError("refusing to remove " + g[0] + ": not a duende directory");
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(g[0], ec);
+    if (ec) return framework::MessageError("unable to remove " + g[0] + ": " + ec.message());
     return {};
   }
   if (a.type == "rlimit") {

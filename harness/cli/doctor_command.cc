@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cli_util.h"
+#include "duende/faults/launch.h"
 #include "duende/faults/libfiu.h"
 #include "duende/faults/undo_journal.h"
 #include "duende/framework/cgroup.h"
@@ -38,6 +39,11 @@ int DoctorMain(int argc, char** argv) {
   std::cout << "libfiu: "
             << (faults::FiuAvailable() ? std::string("present (") + faults::kFiuPosixPreload + ")"
                                        : "missing (install fiu-utils)")
+            << '\n';
+  std::cout << "libfaketime: "
+            << (faults::FaketimeAvailable()
+                    ? std::string("present (") + faults::kFaketimeLibrary + ")"
+                    : "missing (install libfaketime; needed by clock faults)")
             << '\n';
   std::cout << "journals: " << dir << '\n';
   auto report = faults::HealLeftovers(dir);

@@ -1,5 +1,5 @@
 // duende fault list | duende fault inject KIND --pid P [--for 5s] [--param k=v ...]
-//                  | duende fault exec [--seed N] -- PROGRAM [ARGS...]
+//                  | duende fault exec [--seed N] [--clock] -- PROGRAM [ARGS...]
 // Manual use of the fault injectors (faults/): list the catalogue, inject one fault into a
 // running process, hold it, heal it, and print what happened (exit 0 when the fault took
 // effect, 1 when it did not, 2 for bad parameters, 3 when it could not be injected); or run a
@@ -23,6 +23,7 @@
 
 #include "cli_util.h"
 #include "duende/faults/fault.h"
+#include "duende/faults/launch.h"
 #include "duende/faults/libfiu.h"
 #include "duende/faults/undo_journal.h"
 #include "duende/framework/cgroup.h"
@@ -71,18 +72,32 @@ fw::Result<std::string> ParamsToToml(const std::vector<std::string>& params) {
   return doc;
 }
 
-std::string FiuPrefixOf(pid_t pid) {
+// The value of `name` in the environment the process started with ("" when unset).
+std::string EnvOf(pid_t pid, const std::string& name) {
   auto env = fw::ReadSmallFile("/proc/" + std::to_string(pid) + "/environ");
   if (!env.ok()) return "";
   std::istringstream in(*env);
   std::string entry;
   while (std::getline(in, entry, '\0')) {
-    if (entry.rfind("FIU_CTRL_FIFO=", 0) == 0) {
-      std::string prefix = entry.substr(14);
-      if (::access((prefix + "-" + std::to_string(pid) + ".in").c_str(), F_OK) == 0) return prefix;
+    if (entry.size() > name.size() && entry.compare(0, name.size(), name) == 0 &&
+        entry[name.size()] == '=') {
+      return entry.substr(name.size() + 1);
     }
   }
   return "";
+}
+
+std::string FiuPrefixOf(pid_t pid) {
+  std::string prefix = EnvOf(pid, "FIU_CTRL_FIFO");
+  if (prefix.empty()) return "";
+  return ::access((prefix + "-" + std::to_string(pid) + ".in").c_str(), F_OK) == 0 ? prefix : "";
+}
+
+// The clock file of a process started under libfaketime (duende fault exec --clock).
+std::string ClockFileOf(pid_t pid) {
+  if (EnvOf(pid, "LD_PRELOAD").find("libfaketime") == std::string::npos) return "";
+  std::string file = EnvOf(pid, "FAKETIME_TIMESTAMP_FILE");
+  return !file.empty() && ::access(file.c_str(), W_OK) == 0 ? file : "";
 }
 
 void PrintRecord(const faults::FaultRecord& r) {
@@ -142,6 +157,7 @@ int Inject(const std::string& kind, pid_t pid, const std::string& hold,
   target.pgid = ::getpgid(pid);
   target.cgroup = cgroup;
   target.fiu_fifo_prefix = FiuPrefixOf(pid);
+  target.clock_file = ClockFileOf(pid);
   target.port = static_cast<uint16_t>(port);
 
   // SIGINT/SIGTERM end the hold early; the fault is healed either way.
@@ -174,9 +190,10 @@ int Inject(const std::string& kind, pid_t pid, const std::string& hold,
   return record.took_effect ? fw::kExitOk : fw::kExitFailed;
 }
 
-// Runs `argv` under libfiu (and the shim) as a child, forwards SIGINT/SIGTERM/SIGHUP to it,
-// and removes its control FIFOs and firing log when it is gone.
-int Exec(const std::vector<std::string>& argv, uint64_t seed) {
+// Runs `argv` under libfiu (and the shim), and under libfaketime with `clock`, as a child;
+// forwards SIGINT/SIGTERM/SIGHUP to it; removes its control FIFOs, firing log, clock file and
+// libfaketime's shared memory when it is gone.
+int Exec(const std::vector<std::string>& argv, uint64_t seed, bool clock) {
   if (!faults::FiuAvailable()) {
     PrintError(std::string("libfiu is not installed (") + faults::kFiuRunPreload +
                "); install the Debian package fiu-utils");
@@ -192,6 +209,13 @@ int Exec(const std::vector<std::string>& argv, uint64_t seed) {
     PrintError(r.error().Message());
     return fw::kExitEnvironment;
   }
+  const std::string clock_file = prefix + ".clock";
+  if (clock) {
+    if (auto r = faults::PrepareFaketimeSpawn(o, clock_file, nullptr); !r.ok()) {
+      PrintError(r.error().Message() + "; install the Debian package libfaketime");
+      return fw::kExitEnvironment;
+    }
+  }
   sigset_t set;
   sigemptyset(&set);
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
@@ -200,6 +224,7 @@ int Exec(const std::vector<std::string>& argv, uint64_t seed) {
   auto child = fw::Spawn(o);
   if (!child.ok()) {
     PrintError(child.error().Message());
+    ::unlink(clock_file.c_str());
     return fw::kExitUsage;
   }
   std::string shim = faults::FiuShimPath();
@@ -209,6 +234,11 @@ int Exec(const std::vector<std::string>& argv, uint64_t seed) {
             << "; control FIFO " << prefix << "-" << child->pid << ".in\n"
             << "duende: inject with: duende fault inject syscall --pid " << child->pid
             << " --param point=posix/io/rw/write --param errno=ENOSPC --for 5s" << std::endl;
+  if (clock) {
+    std::cerr << "duende: its wall clock follows " << clock_file
+              << "; move it with: duende fault inject clock --pid " << child->pid
+              << " --param offset=-1h --for 10s" << std::endl;
+  }
   std::optional<fw::ExitStatus> status;
   while (!status) {
     pollfd fds[2] = {{child->pidfd.get(), POLLIN, 0}, {sfd.get(), POLLIN, 0}};
@@ -226,6 +256,10 @@ int Exec(const std::vector<std::string>& argv, uint64_t seed) {
     }
   }
   faults::RemoveFiuFifos(prefix);
+  if (clock) {
+    ::unlink(clock_file.c_str());
+    faults::RemoveFaketimeShm(child->pid);
+  }
   if (!status) return fw::kExitEnvironment;
   std::cerr << "duende: pid " << child->pid << " " << status->ToString() << std::endl;
   return status->signaled ? 128 + status->signal : status->code;
@@ -259,6 +293,9 @@ int FaultMain(int argc, char** argv) {
   std::vector<std::string> command;
   uint64_t exec_seed = 0;
   exec->add_option("--seed", exec_seed, "FIU_PRNG_SEED: makes probability faults replay");
+  bool exec_clock = false;
+  exec->add_flag("--clock", exec_clock,
+                 "also run it under libfaketime, so that clock faults can move its wall clock");
   exec->add_option("command", command, "the program and its arguments (after --)")->required();
   if (argc >= 2 && argv[1][0] != '-') {
     const std::vector<std::string> verbs = {"list", "inject", "exec"};
@@ -275,7 +312,7 @@ int FaultMain(int argc, char** argv) {
     PrintCatalogue();
     return fw::kExitOk;
   }
-  if (app.got_subcommand("exec")) return Exec(command, exec_seed);
+  if (app.got_subcommand("exec")) return Exec(command, exec_seed, exec_clock);
   // Leftovers of a killed earlier run first.
   (void)faults::HealLeftovers();
   return Inject(kind, static_cast<pid_t>(pid), hold, params, port, cgroup, seed);

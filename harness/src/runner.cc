@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "duende/faults/fault.h"
+#include "duende/faults/launch.h"
 #include "duende/faults/libfiu.h"
 #include "duende/faults/proxy.h"
 #include "duende/faults/undo_journal.h"
@@ -171,6 +172,8 @@ struct TargetState {
   int64_t ready_ns = 0;
   uint32_t attempt = 0;
   std::string fiu_prefix;
+  std::string clock_file;                      // under libfaketime (clock = true)
+  std::map<pid_t, uint64_t> faketime_journal;  // pid -> journal id of its shared memory
   uint16_t port = 0;
   std::unique_ptr<faults::Proxy> proxy;
   uint16_t proxy_port = 0;
@@ -222,6 +225,7 @@ class Run {
   EventRecorder rec_;
   uint64_t seed_ = 0;
   std::string run_dir_;
+  uint64_t run_dir_journal_ = 0;
   std::map<std::string, uint16_t> ports_;
   std::string error_;
   bool aborted_ = false;
@@ -411,6 +415,8 @@ bool Run::Prepare() {
     return false;
   }
   journal_ = std::move(journal).value();
+  // A killed run's directory (logs, FIFO and clock files) is removed by the next heal.
+  if (auto j = journal_->Begin({"dir", {run_dir_}}); j.ok()) run_dir_journal_ = *j;
   env_.seed = seed_;
   env_.journal = journal_.get();
   env_.scratch_dir = run_dir_;
@@ -530,6 +536,11 @@ void Run::OnServiceEvent(const framework::ServiceEvent& ev) {
           t->ready = false;
           t->ready_ns = 0;
           t->spawned_ns = ev.ts_ns;
+          if (!t->clock_file.empty() && journal_) {
+            // libfaketime's shared memory, named after this pid, outlives a SIGKILL.
+            auto j = journal_->Begin({"faketime-shm", {std::to_string(ev.pid)}});
+            if (j.ok()) t->faketime_journal[ev.pid] = *j;
+          }
         }
         if (ev.pgid > 0) pgids_seen_.insert(ev.pgid);
         break;
@@ -559,6 +570,11 @@ void Run::OnServiceEvent(const framework::ServiceEvent& ev) {
         if (t != nullptr) {
           t->ready = false;
           if (t->pid == ev.pid) t->pid = -1;
+          if (auto j = t->faketime_journal.find(ev.pid); j != t->faketime_journal.end()) {
+            faults::RemoveFaketimeShm(ev.pid);
+            if (journal_) journal_->Done(j->second);
+            t->faketime_journal.erase(j);
+          }
         }
         break;
       }
@@ -644,20 +660,34 @@ bool Run::StartTargets() {
       p->address = Expand(p->address);
       for (auto& a : p->command) a = Expand(a);
     }
-    if (st.spec->fiu) {
-      // libfiu's preload and control FIFO reach the child through its environment.
+    if (st.spec->fiu || st.spec->clock) {
+      // libfiu's and libfaketime's preloads and settings reach the child through its
+      // environment (one LD_PRELOAD: the last entry of a name wins, and each Prepare* folds
+      // in the one before).
       framework::SpawnOptions so2;
       so2.argv = c.command;
-      st.fiu_prefix = run_dir_ + "/fiu-" + name;
-      auto r = faults::PrepareFiuSpawn(so2, st.fiu_prefix, seed_, journal_.get());
-      if (!r.ok()) {
-        Fail("target " + name + " needs libfiu (fiu = true): " + r.error().Message());
-        return false;
+      if (st.spec->fiu) {
+        st.fiu_prefix = run_dir_ + "/fiu-" + name;
+        auto r = faults::PrepareFiuSpawn(so2, st.fiu_prefix, seed_, journal_.get());
+        if (!r.ok()) {
+          Fail("target " + name + " needs libfiu (fiu = true): " + r.error().Message());
+          return false;
+        }
       }
+      if (st.spec->clock) {
+        st.clock_file = run_dir_ + "/clock-" + name;
+        auto r = faults::PrepareFaketimeSpawn(so2, st.clock_file, journal_.get());
+        if (!r.ok()) {
+          Fail("target " + name + " needs libfaketime (clock = true): " + r.error().Message());
+          return false;
+        }
+      }
+      std::map<std::string, std::string> env;
       for (const auto& kv : so2.env_overrides) {
         size_t eq = kv.find('=');
-        c.env.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+        env[kv.substr(0, eq)] = kv.substr(eq + 1);
       }
+      for (auto& [k, v] : env) c.env.emplace_back(k, v);
     }
     auto r = sup_->Add(c, /*start=*/false);
     if (!r.ok()) {
@@ -743,6 +773,7 @@ void Run::Inject(FaultInstance& f, int64_t scheduled_ns) {
     ref.pid = t.pid;
     ref.pgid = t.pgid;
     ref.fiu_fifo_prefix = t.fiu_prefix;
+    ref.clock_file = t.clock_file;
     ref.port = t.port;
     active_kind_[f.spec->target] = f.spec->kind;
   }
@@ -1140,6 +1171,7 @@ RunOutcome Run::Go() {
     std::error_code ec;
     fs::remove_all(run_dir_, ec);
   }
+  if (journal_ && run_dir_journal_ != 0) journal_->Done(run_dir_journal_);
   RunOutcome out;
   out.result = reporters::ScenarioFromEvents(rec_.Snapshot());
   out.result.verdict = v;

@@ -197,6 +197,7 @@ TargetSpec ReadTarget(TomlReader& r) {
   t.env = r.StringMap("env").value_or(std::vector<std::pair<std::string, std::string>>{});
   t.working_dir = r.String("working_dir").value_or("");
   t.fiu = r.Bool("fiu").value_or(false);
+  t.clock = r.Bool("clock").value_or(false);
   t.pid_file = r.String("pid_file").value_or("");
   t.address = r.String("address").value_or("");
   t.proxy = r.Bool("proxy").value_or(false);
@@ -206,6 +207,9 @@ TargetSpec ReadTarget(TomlReader& r) {
   }
   if (t.external && t.pid_file.empty() && t.address.empty()) {
     r.Fail("external", "an external target needs pid_file = \"...\" or address = \"host:port\"");
+  }
+  if (t.external && t.clock) {
+    r.Fail("clock", "clock = true needs duende to start the target; it cannot apply to external");
   }
   if (t.external && t.fiu) {
     r.Fail("fiu", "fiu = true needs duende to start the target; it cannot apply to external");

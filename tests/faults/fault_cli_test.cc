@@ -5,12 +5,15 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
 #include "../reporters/cli_run.h"
+#include "duende/faults/launch.h"
 #include "duende/faults/libfiu.h"
 #include "test_util.h"
 
@@ -104,7 +107,9 @@ class FaultExecTest : public ::testing::Test {
     char tmpl[] = "/tmp/duende-faultcli-XXXXXX";
     dir_ = ::mkdtemp(tmpl);
     framework::SpawnOptions o;
-    o.argv = {kDuende, "fault", "exec", "--", KVD_PATH, "--port", "0", "--data-dir", dir_};
+    if (!FaketimeAvailable()) GTEST_SKIP() << "libfaketime not installed (ci/deps.sh)";
+    o.argv = {kDuende,  "fault",  "exec", "--clock",    "--",
+              KVD_PATH, "--port", "0",    "--data-dir", dir_};
     o.env_overrides = {"TMPDIR=" + dir_};
     o.stderr_fd = -1;
     auto c = testing::StartChild(o);
@@ -120,7 +125,9 @@ class FaultExecTest : public ::testing::Test {
     ASSERT_TRUE(client_.Connect(port_));
   }
   void TearDown() override {
-    exec_.reset();  // kills the process group of `fault exec`, kvd included
+    // A clean stop, as a user's Ctrl-C: `fault exec` forwards it and removes what kvd leaves.
+    if (exec_ && !exec_->reaped && ::kill(exec_->child.pid, SIGTERM) == 0) exec_->Wait();
+    exec_.reset();  // (or kills the process group of `fault exec`, kvd included)
     std::filesystem::remove_all(dir_);
   }
 
@@ -160,16 +167,49 @@ TEST_F(FaultExecTest, InjectedSyscallFaultFiresAndTheOutputSaysWhichCall) {
   EXPECT_NE(miss.out.find("NEVER CALLED"), std::string::npos) << miss.out;
 
   // SIGTERM to `duende fault exec` reaches kvd, which shuts down cleanly (exit 0), and the
-  // FIFOs and the firing log are gone.
+  // FIFOs, the firing log, the clock file and libfaketime's memory are gone.
   ASSERT_EQ(::kill(exec_->child.pid, SIGTERM), 0);
   auto st = exec_->Wait();
   EXPECT_TRUE(st.success()) << st.ToString();
   EXPECT_NE(::kill(kvd_pid_, 0), 0);
-  kvd_pid_ = -1;
   for (const auto& e : std::filesystem::directory_iterator(dir_)) {
     EXPECT_EQ(e.path().filename().string().rfind("duende-fiu-", 0), std::string::npos)
         << "left behind: " << e.path();
   }
+  EXPECT_FALSE(std::filesystem::exists("/dev/shm/faketime_shm_" + std::to_string(kvd_pid_)));
+}
+
+// kvd's TIME answer, minus the real time, in seconds.
+long long Skew(testing::LineClient& c) {
+  std::string reply = c.Request("TIME");
+  long long secs = 0;
+  if (std::sscanf(reply.c_str(), "TIME %lld", &secs) != 1) return 1LL << 40;
+  return secs - static_cast<long long>(std::time(nullptr));
+}
+
+TEST_F(FaultExecTest, ClockFaultStepsTheTargetsWallClockAndHealsIt) {
+  ASSERT_LE(std::llabs(Skew(client_)), 2);
+  std::string pid = std::to_string(kvd_pid_);
+  long long worst = 0;
+  std::thread reader([&] {
+    for (int i = 0; i < 40; ++i) {  // 4 s of TIME requests
+      long long s = Skew(client_);
+      if (s < worst) worst = s;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  auto r = Fault("inject clock --pid " + pid + " --param offset=-1h --for 2500ms");
+  reader.join();
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("fault clock: took effect"), std::string::npos) << r.out;
+  EXPECT_LE(std::llabs(worst + 3600), 2) << "kvd's TIME never showed the hour back: " << worst;
+  // Healed: within libfaketime's re-read (at most 2 s) kvd tells the real time again.
+  bool back = false;
+  for (int i = 0; i < 30 && !back; ++i) {
+    back = std::llabs(Skew(client_)) <= 2;
+    if (!back) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(back);
 }
 
 }  // namespace

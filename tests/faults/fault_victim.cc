@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
       {"disk-enospc", {"disk", "mode = \"enospc\""}},
       {"disk-full", {"disk", "mode = \"full\"\npath = \"" + scratch + "/data\""}},
       {"network", {"network", "toxic = \"latency\""}},
+      {"clock", {"clock", "offset = \"-1h\""}},
   };
   auto it = kCases.find(which);
   if (it == kCases.end()) return Fail("unknown case " + which);
@@ -76,6 +77,12 @@ int main(int argc, char** argv) {
   if (which == "syscall" || which == "disk-enospc") {
     t.fiu_fifo_prefix = scratch + "/fiu";
     if (auto r = faults::PrepareFiuSpawn(o, t.fiu_fifo_prefix, 1, journal->get()); !r.ok()) {
+      return Fail(r.error().Message());
+    }
+  }
+  if (which == "clock") {
+    t.clock_file = scratch + "/clock";
+    if (auto r = faults::PrepareFaketimeSpawn(o, t.clock_file, journal->get()); !r.ok()) {
       return Fail(r.error().Message());
     }
   }

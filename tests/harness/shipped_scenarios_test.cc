@@ -9,10 +9,13 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
 
+#include "duende/faults/launch.h"
+#include "duende/framework/cgroup.h"
 #include "duende/framework/process.h"
 #include "duende/reporters/event_log.h"
 
@@ -119,7 +122,8 @@ TEST_P(ShippedScenarioTest, Passes) {
 INSTANTIATE_TEST_SUITE_P(Scenarios, ShippedScenarioTest,
                          ::testing::Values("kill-under-load", "crash-loop-backoff", "oom-kill",
                                            "enospc-wal", "memory-pressure", "network-partition",
-                                           "sigstop-pause", "fd-exhaustion", "redis-pause"),
+                                           "sigstop-pause", "fd-exhaustion", "redis-pause",
+                                           "clock-step"),
                          [](const auto& param_info) {
                            std::string n = param_info.param;
                            for (auto& c : n) {
@@ -193,6 +197,57 @@ TEST(RunCommandTest, SigintHealsStopsAndReportsAborted) {
   EXPECT_TRUE(healed);
   EXPECT_EQ(verdict, "ABORTED");
   EXPECT_NE(kill(kvd, 0), 0) << "kvd (pid " << kvd << ") survived the aborted run";
+  std::remove(events.c_str());
+}
+
+// SIGKILL of `duende run` in the middle of a clock fault: its targets die with it (parent
+// death signal), and the next heal (`duende doctor`) removes what they could not: the run
+// directory (logs, the clock file) and libfaketime's shared memory of kvd.
+TEST(RunCommandTest, KilledRunLeavesNothingAfterDoctor) {
+  std::string events = ::testing::TempDir() + "/killed-" + std::to_string(::getpid()) + ".jsonl";
+  std::remove(events.c_str());
+  framework::SpawnOptions o;
+  o.argv = {kDuende, "run", "--quiet", kScenarios + "/clock-step.toml", "--events", events};
+  o.env_overrides = {"DUENDE_FIXTURES_DIR=" + std::string(DUENDE_BINARY_DIR) + "/fixtures"};
+  o.stdout_fd = -1;
+  auto child = framework::Spawn(o);
+  ASSERT_TRUE(child.ok()) << child.error().Message();
+  pid_t kvd = -1;
+  for (int i = 0; i < 200 && kvd < 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    auto ev = reporters::ReadEventLog(events);
+    if (!ev.ok()) continue;
+    for (const auto& e : *ev) {
+      if (e.type == "fault.injected") kvd = e.data.value("pid", -1);
+    }
+  }
+  ASSERT_GT(kvd, 0) << "the clock fault was never injected";
+  // The run directory, from kvd's --data-dir {run_dir}/kvd.
+  auto cmdline = framework::ReadSmallFile("/proc/" + std::to_string(kvd) + "/cmdline");
+  ASSERT_TRUE(cmdline.ok());
+  std::string data_dir;
+  for (size_t p = 0; p < cmdline->size();) {
+    std::string arg = cmdline->substr(p, cmdline->find('\0', p) - p);
+    if (arg.find("/duende-run-") != std::string::npos) data_dir = arg;
+    p += arg.size() + 1;
+  }
+  ASSERT_FALSE(data_dir.empty()) << *cmdline;
+  std::string run_dir = data_dir.substr(0, data_dir.rfind('/'));
+  ASSERT_TRUE(std::filesystem::exists(run_dir + "/clock-kvd"));
+  std::string shm = "/dev/shm/faketime_shm_" + std::to_string(kvd);
+  ASSERT_TRUE(std::filesystem::exists(shm));
+
+  ASSERT_TRUE(framework::SignalPidfd(child->pidfd.get(), SIGKILL).ok());
+  ASSERT_TRUE(framework::WaitExit(child->pidfd.get()).ok());
+  for (int i = 0; i < 200 && !faults::ProcessGone(kvd); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(faults::ProcessGone(kvd)) << "kvd outlived the killed run";
+  EXPECT_TRUE(std::filesystem::exists(run_dir)) << "nothing to heal: the test proves nothing";
+  int rc = std::system((kDuende + " doctor >/dev/null 2>&1").c_str());
+  EXPECT_EQ(WEXITSTATUS(rc), 0);
+  EXPECT_FALSE(std::filesystem::exists(run_dir)) << run_dir << " survived the heal";
+  EXPECT_FALSE(std::filesystem::exists(shm)) << shm << " survived the heal";
   std::remove(events.c_str());
 }
 

@@ -31,6 +31,7 @@ struct TargetRef {
   std::string cgroup;           ///< its memory cgroup directory, or "" (faults then borrow one)
   std::string fiu_fifo_prefix;  ///< set when started under libfiu (see libfiu.h)
   uint16_t port = 0;            ///< its TCP port on 127.0.0.1 (network faults), 0 = none
+  std::string clock_file = {};  ///< set when started under libfaketime (see launch.h)
 };
 
 /// What happened to one fault: times are MonotonicNs(), 0 when not (yet) done.

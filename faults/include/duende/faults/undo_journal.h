@@ -27,6 +27,8 @@ namespace duende::faults {
 ///   write FILE OLDVALUE          write OLDVALUE back (a lowered cgroup limit)
 ///   fifo-prefix PREFIX           unlink PREFIX-*.in / PREFIX-*.out (libfiu control FIFOs)
 ///   fiu-point PREFIX PID START NAME  disable the libfiu point if the process lives
+///   faketime-shm PID             remove libfaketime's shared memory of PID once it is gone
+///   dir PATH                     remove a scratch directory (its name starts with "duende-")
 ///   rlimit PID START RESOURCE SOFT HARD  restore a resource limit
 ///   file PATH                    unlink
 ///   mount PATH                   umount (lazy)

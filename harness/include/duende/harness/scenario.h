@@ -61,6 +61,8 @@ struct TargetSpec {
   std::string working_dir;
   /// Start it with the libfiu preload libraries so `syscall`/`disk` faults can act on it.
   bool fiu = false;
+  /// Start it under libfaketime so `clock` faults can move its wall clock.
+  bool clock = false;
   /// A daemon managed elsewhere: duende neither starts nor restarts it; it is found through
   /// `pid_file` or listens on `address`.
   bool external = false;
