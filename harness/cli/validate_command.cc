@@ -28,6 +28,16 @@ int ValidateMain(int argc, char** argv) {
       ->type_name("KEY=VALUE");
   if (int rc = ParseArgs(app, argc, argv); rc >= 0) return rc;
   int exit_code = framework::kExitOk;
+  // Validation problems are already "file:line:col: ..." lines; anything else (an unreadable
+  // file) gets the usual prefix.
+  auto report = [&](const framework::Error& e) {
+    if (e.code == std::errc::invalid_argument) {
+      std::cerr << e.context << '\n';
+    } else {
+      PrintError(e.Message());
+    }
+    exit_code = framework::kExitUsage;
+  };
   for (const auto& file : files) {
     // A file with an [explore] table is an exploration scenario (duende explore): its bounds
     // are checked too.
@@ -35,12 +45,7 @@ int ValidateMain(int argc, char** argv) {
     if (doc.ok() && doc->contains("explore") && overrides.empty()) {
       auto e = harness::LoadExploreScenario(file, harness::DefaultFaultKinds());
       if (!e.ok()) {
-        if (e.error().code == std::errc::invalid_argument) {
-          std::cerr << e.error().context << '\n';
-        } else {
-          PrintError(e.error().Message());
-        }
-        exit_code = framework::kExitUsage;
+        report(e.error());
         continue;
       }
       std::cout << file << ": ok: exploration scenario '" << e->scenario.meta.name << "', "
@@ -53,14 +58,7 @@ int ValidateMain(int argc, char** argv) {
     }
     auto s = harness::LoadScenario(file, overrides, harness::DefaultFaultKinds());
     if (!s.ok()) {
-      // Validation problems are already "file:line:col: ..." lines; anything else (an
-      // unreadable file) gets the usual prefix.
-      if (s.error().code == std::errc::invalid_argument) {
-        std::cerr << s.error().context << '\n';
-      } else {
-        PrintError(s.error().Message());
-      }
-      exit_code = framework::kExitUsage;
+      report(s.error());
       continue;
     }
     std::cout << file << ": ok: scenario '" << s->meta.name << "', "

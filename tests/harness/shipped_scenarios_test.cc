@@ -151,6 +151,20 @@ TEST(RunCommandTest, MissingProgramIsAnEnvironmentError) {
   EXPECT_NE(r.output.find("unable to find no-such-daemon-xyz"), std::string::npos) << r.output;
 }
 
+// The pid the first fault of a running `duende run --events FILE` was injected into, once it
+// is (-1 after 10 s).
+pid_t WaitForInjection(const std::string& events) {
+  for (int i = 0; i < 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    auto ev = reporters::ReadEventLog(events);
+    if (!ev.ok()) continue;
+    for (const auto& e : *ev) {
+      if (e.type == "fault.injected") return e.data.value("pid", -1);
+    }
+  }
+  return -1;
+}
+
 TEST(RunCommandTest, SigintHealsStopsAndReportsAborted) {
   // A name of our own, and no stale file: an old log's fault.injected would send the SIGINT
   // before the run has even started.
@@ -167,15 +181,7 @@ TEST(RunCommandTest, SigintHealsStopsAndReportsAborted) {
   auto child = framework::Spawn(o);
   ASSERT_TRUE(child.ok()) << child.error().Message();
   // Wait until the pause is injected (kvd is SIGSTOPped), then Ctrl-C.
-  pid_t kvd = -1;
-  for (int i = 0; i < 200 && kvd < 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    auto ev = reporters::ReadEventLog(events);
-    if (!ev.ok()) continue;
-    for (const auto& e : *ev) {
-      if (e.type == "fault.injected") kvd = e.data.value("pid", -1);
-    }
-  }
+  pid_t kvd = WaitForInjection(events);
   ASSERT_GT(kvd, 0) << "the pause was never injected";
   const auto t0 = std::chrono::steady_clock::now();
   ASSERT_TRUE(framework::SignalPidfd(child->pidfd.get(), SIGINT).ok());
@@ -212,15 +218,7 @@ TEST(RunCommandTest, KilledRunLeavesNothingAfterDoctor) {
   o.stdout_fd = -1;
   auto child = framework::Spawn(o);
   ASSERT_TRUE(child.ok()) << child.error().Message();
-  pid_t kvd = -1;
-  for (int i = 0; i < 200 && kvd < 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    auto ev = reporters::ReadEventLog(events);
-    if (!ev.ok()) continue;
-    for (const auto& e : *ev) {
-      if (e.type == "fault.injected") kvd = e.data.value("pid", -1);
-    }
-  }
+  pid_t kvd = WaitForInjection(events);
   ASSERT_GT(kvd, 0) << "the clock fault was never injected";
   // The run directory, from kvd's --data-dir {run_dir}/kvd.
   auto cmdline = framework::ReadSmallFile("/proc/" + std::to_string(kvd) + "/cmdline");
