@@ -93,7 +93,7 @@ TEST_F(ExploreCliTest, AFailureLeavesARunnableMinimalPlanAndEveryReport) {
 TEST_F(ExploreCliTest, NoFailureIsExitZeroAndWritesNothing) {
   auto r = Duende("explore " + kExplore + "/kvd.toml --seed 7 --runs 2 --out out");
   EXPECT_EQ(r.code, 0) << r.out;
-  EXPECT_NE(r.out.find("no failure: 2 plans tried"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("no failure: "), std::string::npos) << r.out;
   EXPECT_FALSE(fs::exists(dir_ + "/out"));
 }
 
