@@ -17,6 +17,7 @@
 #include "duende/faults/fault.h"
 #include "duende/faults/undo_journal.h"
 #include "duende/framework/cgroup.h"
+#include "duende/framework/supervisor.h"
 #include "fault_test_util.h"
 #include "test_util.h"
 
@@ -254,6 +255,38 @@ TEST(CgroupV2Test, KillAllUsesCgroupKill) {
   EXPECT_TRUE(g->Members()->empty());
   ASSERT_TRUE(g->Remove().ok());
   EXPECT_FALSE(fs::exists(g->memory_dir()));
+}
+
+// The supervisor's per-service group with only the threaded controllers (pids, cpu): before the
+// fix the group went under our own (which has processes) and the child could not join it.
+TEST(CgroupV2Test, SupervisorServiceWithPidsAndCpuLimitsRunsInItsOwnGroup) {
+  SKIP_UNLESS_V2();
+  auto sup = framework::Supervisor::Create();
+  ASSERT_TRUE(sup.ok()) << sup.error().Message();
+  std::thread loop([&] { (void)(*sup)->Run(); });
+  framework::DaemonConfig c;
+  c.name = "limited";
+  c.command = {"sleep", "30"};
+  c.resources.pids_max = 8;
+  c.resources.cpu_quota = 0.25;
+  auto added = (*sup)->Add(c, true);
+  pid_t pid = -1;
+  for (int i = 0; i < 500 && added.ok() && pid <= 0; ++i) {
+    auto st = (*sup)->Status("limited");
+    if (st.ok() && st->pid > 0 && st->state == framework::ServiceState::kRunning) pid = st->pid;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto dir = framework::CgroupDirOf(pid, "pids");
+  (*sup)->Shutdown();
+  loop.join();
+  ASSERT_TRUE(added.ok()) << added.error().Message();
+  ASSERT_GT(pid, 0) << "the service never ran: " << (*sup)->Status("limited")->reason;
+  ASSERT_TRUE(dir.ok());
+  EXPECT_EQ(fs::path(*dir).filename(), "duende-" + std::to_string(::getpid()) + "-limited");
+  EXPECT_EQ(Read(*dir + "/pids.max"), "8\n");
+  EXPECT_EQ(Read(*dir + "/cpu.max"), "25000 100000\n");
+  sup->reset();
+  EXPECT_FALSE(fs::exists(*dir)) << "removed with the supervisor";
 }
 
 // --- faults on v2 --------------------------------------------------------------------------

@@ -2,7 +2,10 @@
 # Runs test programs inside a throw-away qemu microvm whose /sys/fs/cgroup is a real cgroup v2
 # hierarchy (this machine's is v1), so that duende's cgroup v2 code runs for real.
 #
-# Usage: tests/vm/run-in-vm.sh [--timeout SECS] [--with FILE]... [--keep] 'TEST [ARG]...'...
+# Usage: tests/vm/run-in-vm.sh [--timeout SECS] [--test-timeout SECS] [--with FILE]... [--keep]
+#                              'TEST [ARG]...'...
+#   --timeout: the whole run, boot included (default 120); --test-timeout: one test in the
+#   guest, killed with SIGKILL after it (default 60; its "[ RUN ]" line tells what hung).
 #   Each positional argument is one test command line (words split on blanks, so arguments
 #   cannot contain blanks). --with adds another executable at its own absolute path.
 #   Executables named "duende-*" whose absolute path is compiled into a test (fixtures,
@@ -29,12 +32,14 @@
 set -euo pipefail
 
 timeout_secs=120
+test_timeout=60
 keep=0
 extra=()
 tests=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --timeout) timeout_secs="$2"; shift 2 ;;
+    --test-timeout) test_timeout="$2"; shift 2 ;;
     --with) extra+=("$2"); shift 2 ;;
     --keep) keep=1; shift ;;
     -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
@@ -180,12 +185,13 @@ run_test() {
   n=$1; shift
   start=$(cut -d' ' -f1 /proc/uptime)
   echo "DUENDE-VM-START $n $*"
-  "$@" </dev/null
+  timeout -s KILL "$TEST_TIMEOUT" "$@" </dev/null
   rc=$?
   end=$(cut -d' ' -f1 /proc/uptime)
   echo "DUENDE-VM-RESULT $n exit=$rc secs=$(awk "BEGIN{print $end-$start}")"
 }
 EOF
+  echo "TEST_TIMEOUT=$test_timeout"
   n=0
   for t in "${tests[@]}"; do
     n=$((n + 1))
