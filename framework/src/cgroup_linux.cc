@@ -150,6 +150,16 @@ Result<std::string> CgroupDirOf(pid_t pid, const std::string& controller) {
 
 namespace {
 
+// True when whitespace-separated `text` has `word` (cgroup.controllers).
+bool HasWord(const std::string& text, std::string_view word) {
+  std::istringstream in(text);
+  std::string w;
+  while (in >> w) {
+    if (w == word) return true;
+  }
+  return false;
+}
+
 // True when the group lists a process (or cannot be read: then it is not ours to change).
 bool HasProcesses(const std::string& dir) {
   auto procs = ReadSmallFile(Join(dir, "cgroup.procs"));
@@ -166,17 +176,18 @@ Result<std::string> V2Parent(pid_t self, CgroupControllers controllers) {
   if (controllers.pids) enable += "+pids ";
   if (controllers.cpu) enable += "+cpu ";
   // A v2 group with processes cannot delegate controllers to children ("no internal
-  // processes"); walk up until a group without processes accepts them (the root always
-  // does). The check comes first because the kernel refuses only domain controllers there
-  // (EBUSY): it accepts the threaded ones (cpu, pids), and the group becomes a thread root
-  // whose new children refuse processes (EOPNOTSUPP).
+  // processes"); walk up until a group without processes accepts them (the real root, which
+  // has no cgroup.type file, always does; a cgroup namespace's root is an ordinary group).
+  // The check comes first because the kernel refuses only domain controllers there (EBUSY):
+  // it accepts the threaded ones (cpu, pids), and the group becomes a thread root whose new
+  // children refuse processes (EOPNOTSUPP).
   std::string parent = *own;
   while (!enable.empty()) {
-    bool root = parent == kCgroupRoot;
-    if (root || !HasProcesses(parent)) {
+    bool top = parent == kCgroupRoot;
+    if ((top && !Exists(Join(parent, "cgroup.type"))) || !HasProcesses(parent)) {
       if (WriteSmallFile(Join(parent, "cgroup.subtree_control"), enable).ok()) break;
     }
-    if (root) break;
+    if (top) break;
     parent = parent.substr(0, parent.rfind('/'));
   }
   return parent;
@@ -211,6 +222,22 @@ Result<Cgroup> Cgroup::Create(const std::string& name, CgroupControllers control
     if (!parent.ok()) return parent.error();
     std::string dir = Join(*parent, name);
     DUENDE_TRY(MakeDir(dir));
+    // No ancestor could delegate (a container's populated namespace root, no write access up
+    // the tree): say so now rather than with a missing memory.max later.
+    std::string missing;
+    auto have = ReadSmallFile(Join(dir, "cgroup.controllers"));
+    for (auto [want, c] :
+         {std::pair{controllers.memory, "memory"}, std::pair{controllers.pids, "pids"},
+          std::pair{controllers.cpu, "cpu"}}) {
+      if (want && (!have.ok() || !HasWord(*have, c))) missing += std::string(" ") + c;
+    }
+    if (!missing.empty()) {
+      (void)::rmdir(dir.c_str());
+      return ErrnoError("cgroup " + dir + " lacks controllers" + missing + ": " + *parent +
+                            " cannot delegate them (a v2 group delegates only while its "
+                            "processes live in child groups; move them into a leaf first)",
+                        EOPNOTSUPP);
+    }
     g.memory_dir_ = g.pids_dir_ = g.cpu_dir_ = dir;
     return g;
   }
