@@ -3,7 +3,9 @@
 // cgroup v1, so these tests run inside a microvm (tests/vm/run-in-vm.sh, ctest CgroupV2InVm,
 // which also runs faults_process_test's cgroup cases there); without v2 they skip.
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,6 +28,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using framework::Cgroup;
+using framework::CgroupControllers;
 using framework::CgroupVersion;
 using testing::MakeFault;
 
@@ -255,6 +258,45 @@ TEST(CgroupV2Test, KillAllUsesCgroupKill) {
   EXPECT_TRUE(g->Members()->empty());
   ASSERT_TRUE(g->Remove().ok());
   EXPECT_FALSE(fs::exists(g->memory_dir()));
+}
+
+// A container's view: our group is the root of a cgroup namespace and has processes. Create
+// must neither make it a thread root (by enabling cpu there) nor return a group without the
+// controllers asked for.
+TEST(CgroupV2Test, PopulatedNamespaceRootIsLeftAloneAndCreateSaysWhy) {
+  SKIP_UNLESS_V2();
+  auto x = Cgroup::Create(Name("ns"));
+  ASSERT_TRUE(x.ok()) << x.error().Message();
+  auto sleeper = framework::Spawn(InGroup(*x, {"sleep", "30"}));
+  ASSERT_TRUE(sleeper.ok());
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (!framework::WriteSmallFile(x->ProcsFiles().front(), "0").ok()) ::_exit(10);
+    if (::unshare(CLONE_NEWNS | CLONE_NEWCGROUP) != 0) ::_exit(11);
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ::_exit(12);
+    ::umount2(kRoot, MNT_DETACH);
+    if (::mount("cgroup2", kRoot, "cgroup2", 0, nullptr) != 0) ::_exit(13);
+    if (Read("/proc/self/cgroup") != "0::/\n") ::_exit(14);
+    for (CgroupControllers which :
+         {CgroupControllers{false, false, true}, CgroupControllers{true, false, false}}) {
+      auto g = Cgroup::Create("inner", which);
+      if (g.ok()) ::_exit(15);
+      if (g.error().code.value() != EOPNOTSUPP ||
+          g.error().Message().find("lacks controllers") == std::string::npos) {
+        ::_exit(16);
+      }
+    }
+    ::_exit(fs::exists(std::string(kRoot) + "/inner") ? 17 : 0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "exit " << WEXITSTATUS(status) << " (15: created, 16: wrong error, 17: dir left)";
+  EXPECT_EQ(Read(x->memory_dir() + "/cgroup.type"), "domain\n") << "not a thread root";
+  EXPECT_EQ(Read(x->memory_dir() + "/cgroup.subtree_control"), "") << "nothing delegated";
+  ASSERT_TRUE(x->Remove().ok());
+  EXPECT_EQ(framework::WaitExit(sleeper->pidfd.get())->signal, SIGKILL);
 }
 
 // The supervisor's per-service group with only the threaded controllers (pids, cpu): before the
