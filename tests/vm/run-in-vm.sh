@@ -14,10 +14,11 @@
 # Environment:
 #   DUENDE_VM_KERNEL  kernel image (default: the newest /boot/vmlinuz-*, Debian's linux-image)
 #   DUENDE_VM_ACCEL   tcg (default) or kvm. On this project's machines KVM is nested inside a
-#                     Firecracker guest and cannot boot Linux: the bzImage hangs after "Probing
-#                     EDD", and an uncompressed vmlinux dies with "emulation failure" (lock
-#                     cmpxchg16b, then xrstor) after a minute of shadow paging. Multi-threaded
-#                     TCG boots the same kernel in about 2 s, so it is the default.
+#                     Firecracker guest and cannot boot Linux: -cpu host aborts qemu (MSR 0x10a,
+#                     arch-capabilities), without it the bzImage hangs after "Probing EDD", and
+#                     an uncompressed vmlinux dies with "emulation failure" (lock cmpxchg16b,
+#                     then xrstor) after a minute of shadow paging. Multi-threaded TCG boots
+#                     the same kernel in about 2 s, so it is the default.
 #   DUENDE_VM_MEMORY  guest memory in MiB (default 1024)
 #
 # What the guest does (its /init, a busybox script): mounts proc, sysfs, devtmpfs, tmpfs on
@@ -42,7 +43,7 @@ while [ $# -gt 0 ]; do
     --test-timeout) test_timeout="$2"; shift 2 ;;
     --with) extra+=("$2"); shift 2 ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { print }' "$0"; exit 0 ;;
     -*) echo "run-in-vm: unknown option $1" >&2; exit 2 ;;
     *) tests+=("$1"); shift ;;
   esac
@@ -195,7 +196,11 @@ EOF
   n=0
   for t in "${tests[@]}"; do
     n=$((n + 1))
-    echo "run_test $n $t"
+    # Each word single-quoted: the guest's shell must not glob --gtest_filter=Suite.* etc.
+    read -r -a words <<< "$t"
+    line="run_test $n"
+    for w in "${words[@]}"; do line+=" '${w//\'/\'\\\'\'}'"; done
+    echo "$line"
   done
   cat <<'EOF'
 echo "DUENDE-VM-DONE"
