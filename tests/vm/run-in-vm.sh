@@ -2,12 +2,13 @@
 # Runs test programs inside a throw-away qemu microvm whose /sys/fs/cgroup is a real cgroup v2
 # hierarchy (this machine's is v1), so that duende's cgroup v2 code runs for real.
 #
-# Usage: tests/vm/run-in-vm.sh [--timeout SECS] [--test-timeout SECS] [--with FILE]... [--keep]
+# Usage: tests/vm/run-in-vm.sh [--timeout SECS] [--test-timeout SECS] [--with PATH]... [--keep]
 #                              'TEST [ARG]...'...
 #   --timeout: the whole run, boot included (default 120); --test-timeout: one test in the
 #   guest, killed with SIGKILL after it (default 60; its "[ RUN ]" line tells what hung).
 #   Each positional argument is one test command line (words split on blanks, so arguments
-#   cannot contain blanks). --with adds another executable at its own absolute path.
+#   cannot contain blanks). --with adds a file or a directory tree at its own absolute path
+#   (executables with their libraries): programs or data a test finds by a computed path.
 #   Executables named "duende-*" whose absolute path is compiled into a test (fixtures,
 #   helper programs) are found with strings(1) and added at the same path automatically.
 #
@@ -146,8 +147,10 @@ for i in "${!tests[@]}"; do
   queue+=("$exe")
 done
 for e in "${extra[@]}"; do
-  [ -f "$e" ] && [ -x "$e" ] || { echo "run-in-vm: --with $e: not an executable" >&2; exit 2; }
-  queue+=("$(readlink -f "$e")")
+  [ -e "$e" ] || { echo "run-in-vm: --with $e: no such file or directory" >&2; exit 2; }
+  while IFS= read -r -d '' f; do
+    if [ -x "$f" ]; then queue+=("$f"); else add_file "$f"; fi
+  done < <(find "$(realpath -s "$e")" -type f -print0)
 done
 # Breadth-first over the programs' references (a fixture may name another one).
 declare -A seen=()
