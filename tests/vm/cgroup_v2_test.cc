@@ -1,7 +1,8 @@
-// cgroup v2 for real: framework::Cgroup and the cgroup faults (oom, memory, cpu quota through
-// the undo journal) against a kernel whose /sys/fs/cgroup is a cgroup2 mount. This machine is
-// cgroup v1, so these tests run inside a microvm (tests/vm/run-in-vm.sh, ctest CgroupV2InVm,
-// which also runs faults_process_test's cgroup cases there); without v2 they skip.
+// cgroup v2 for real: framework::Cgroup, the supervisor's service groups and the cgroup faults
+// (the memory hog; oom, memory and cpu groups healed through the undo journal) against a kernel
+// whose /sys/fs/cgroup is a cgroup2 mount. This machine is cgroup v1, so these tests run inside
+// a microvm (tests/vm/run-in-vm.sh, ctest CgroupV2InVm, which also runs the v1-era cgroup tests
+// of faults, the supervisor and the shipped scenarios there); without v2 they skip.
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <signal.h>
