@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "duende/faults/undo_journal.h"
+#include "preload.h"
 #include "proc_util.h"
 
 namespace duende::faults {
@@ -66,16 +67,7 @@ framework::Result<void> PrepareFaketimeSpawn(framework::SpawnOptions& options,
   }
   if (journal != nullptr) DUENDE_TRY(journal->Begin({"file", {clock_file}}));
   DUENDE_TRY(WriteClockSpec(clock_file, "+0"));
-  // One LD_PRELOAD: the last entry wins, so an earlier one (libfiu's) is folded in.
-  std::string preload;
-  for (const auto& e : options.env_overrides) {
-    if (e.rfind("LD_PRELOAD=", 0) == 0) preload = e.substr(11);
-  }
-  if (preload.empty()) {
-    if (const char* old = std::getenv("LD_PRELOAD"); old != nullptr) preload = old;
-  }
-  options.env_overrides.push_back("LD_PRELOAD=" + (preload.empty() ? "" : preload + " ") +
-                                  kFaketimeLibrary);
+  internal::AddPreload(options, {kFaketimeLibrary}, /*front=*/false);
   options.env_overrides.push_back("FAKETIME_TIMESTAMP_FILE=" + clock_file);
   options.env_overrides.push_back("FAKETIME_CACHE_DURATION=1");
   options.env_overrides.push_back("FAKETIME_DONT_FAKE_MONOTONIC=1");

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "duende/framework/clock.h"
+#include "preload.h"
 
 namespace duende::faults {
 namespace {
@@ -151,16 +152,9 @@ Result<void> PrepareFiuSpawn(framework::SpawnOptions& options, const std::string
   }
   if (journal != nullptr) DUENDE_TRY(journal->Begin({"fifo-prefix", {fifo_prefix}}));
   // The shim goes first: it interposes libfiu's fiu_fail and fiu_rc_string.
-  std::string shim = FiuShimPath();
-  std::string preload =
-      (shim.empty() ? "" : shim + " ") + std::string(kFiuRunPreload) + " " + kFiuPosixPreload;
-  for (const auto& e : options.env_overrides) {
-    if (e.rfind("LD_PRELOAD=", 0) == 0) preload += " " + e.substr(11);
-  }
-  if (const char* old = std::getenv("LD_PRELOAD"); old != nullptr && *old != '\0') {
-    preload += std::string(" ") + old;
-  }
-  options.env_overrides.push_back("LD_PRELOAD=" + preload);
+  std::vector<std::string> libs = {kFiuRunPreload, kFiuPosixPreload};
+  if (std::string shim = FiuShimPath(); !shim.empty()) libs.insert(libs.begin(), shim);
+  internal::AddPreload(options, libs, /*front=*/true);
   options.env_overrides.push_back("FIU_CTRL_FIFO=" + fifo_prefix);
   // libfiu reads the seed as an unsigned int.
   options.env_overrides.push_back("FIU_PRNG_SEED=" + std::to_string(seed % 4294967296ULL));

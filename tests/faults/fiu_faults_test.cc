@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
+#include "../../faults/src/preload.h"
 #include "duende/faults/fault.h"
 #include "duende/faults/launch.h"
 #include "duende/faults/libfiu.h"
@@ -299,6 +301,57 @@ TEST(DiskFaultTest, FullModeWithoutPrivateTmpfsIsAClearError) {
   auto r = (*f)->Inject({"kvd", kvd->child->child.pid, -1, "", "", 0});
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().Message().find("PreparePrivateTmpfs"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace duende::faults
+
+namespace duende::faults {
+namespace {
+
+// A program built with AddressSanitizer refuses to start (or crashes) when another preloaded
+// library comes before the ASan runtime; PrepareFiuSpawn puts the runtime first.
+TEST(FiuSanitizerTest, AnAsanProgramRunsUnderLibfiuAndItsFaultsFire) {
+  if (!FiuAvailable()) GTEST_SKIP() << "libfiu not installed";
+  char tmpl[] = "/tmp/duende-asan-fiu-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  std::ofstream(dir + "/p.c") << "#include <stdio.h>\n#include <unistd.h>\n"
+                                 "int main(void) { usleep(300000);\n"
+                                 "  if (fsync(1) != 0) { perror(\"fsync\"); return 3; }\n"
+                                 "  puts(\"synced\"); return 0; }\n";
+  std::string build = "cc -fsanitize=address -o " + dir + "/p " + dir + "/p.c 2>&1";
+  if (std::system(build.c_str()) != 0) {
+    std::filesystem::remove_all(dir);
+    GTEST_SKIP() << "no C compiler with -fsanitize=address";
+  }
+  std::string runtime = internal::SanitizerRuntimeOf(dir + "/p");
+  EXPECT_NE(runtime.find("libasan.so"), std::string::npos) << runtime;
+  EXPECT_EQ(internal::SanitizerRuntimeOf("/bin/true"), "");
+
+  framework::SpawnOptions o;
+  o.argv = {dir + "/p"};
+  o.stderr_fd = -1;
+  std::string prefix = dir + "/fiu";
+  ASSERT_TRUE(PrepareFiuSpawn(o, prefix, 1, nullptr).ok());
+  std::string preload;
+  for (const auto& e : o.env_overrides) {
+    if (e.rfind("LD_PRELOAD=", 0) == 0) preload = e.substr(11);
+  }
+  EXPECT_EQ(preload.rfind(runtime, 0), 0u) << preload;  // the runtime comes first
+  auto c = testing::StartChild(o);
+  ASSERT_TRUE(c.ok());
+  // The program waits 300 ms before its fsync: time to enable the point.
+  for (int i = 0; i < 100; ++i) {
+    if (std::filesystem::exists(prefix + "-" + std::to_string((*c)->child.pid) + ".in")) break;
+    ::usleep(2000);
+  }
+  ASSERT_TRUE(
+      FiuCommand(prefix, (*c)->child.pid, "enable name=posix/io/sync/fsync,failinfo=5").ok());
+  auto st = (*c)->Wait();
+  EXPECT_EQ(st.code, 3) << st.ToString();  // fsync failed with the injected EIO
+  EXPECT_EQ(ReadFiuFirings(prefix, (*c)->child.pid).size(), 1u);
+  RemoveFiuFifos(prefix);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -101,7 +101,12 @@ TEST(SelfTest, NoFdLeakPasses) { ExpectHealthyPasses("fd-leak"); }
 TEST(SelfTest, LostMemoryLockIsCaught) {
   ExpectPlantedFails("mlock", "memory_locked", "not locked");
 }
-TEST(SelfTest, KeptMemoryLockPasses) { ExpectHealthyPasses("mlock"); }
+TEST(SelfTest, KeptMemoryLockPasses) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "the fixture is built with ASan, whose mlock/mlockall lock nothing";
+#endif
+  ExpectHealthyPasses("mlock");
+}
 
 class ShippedScenarioTest : public ::testing::TestWithParam<std::string> {};
 
