@@ -5,6 +5,7 @@
 
 #include <thread>
 
+#include "../sanitizer_skip.h"
 #include "duende/faults/fault.h"
 #include "duende/framework/cgroup.h"
 #include "fault_test_util.h"
@@ -122,6 +123,9 @@ TEST(OomFaultTest, SigkillByHandIsNotAnOomKill) {
 }
 
 TEST(MemoryFaultTest, HogMemoryIsVisibleInProcAndGoneAfterHeal) {
+#if defined(__SANITIZE_THREAD__)
+  DUENDE_SKIP_UNDER_SANITIZER("the hog's RSS includes TSan's shadow memory");
+#endif
   FaultEnv env;
   auto f = MakeFault("memory", "size = \"128MiB\"", env);
   ASSERT_TRUE(f.ok()) << f.error().Message();
@@ -141,9 +145,7 @@ TEST(MemoryFaultTest, HogMemoryIsVisibleInProcAndGoneAfterHeal) {
 }
 
 TEST(MemoryFaultTest, MlockedHogShowsInVmLck) {
-#if defined(__SANITIZE_ADDRESS__)
-  GTEST_SKIP() << "ASan's mlock/mlockall interceptors return 0 and lock nothing";
-#endif
+  DUENDE_SKIP_UNDER_SANITIZER("mlock cannot be tested");
   FaultEnv env;
   auto f = MakeFault("memory", "size = \"32MiB\"\nmlock = true", env);
   ASSERT_TRUE(f.ok());

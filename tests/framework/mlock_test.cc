@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "../sanitizer_skip.h"
 #include "daemon_test_util.h"
 #include "duende/framework/exit_code.h"
 
@@ -66,13 +67,9 @@ Reported Read(Proc& p) {
 
 bool Root() { return ::geteuid() == 0; }
 
-// AddressSanitizer reserves terabytes of shadow address space, which mlockall(MCL_CURRENT)
-// cannot lock (ENOMEM even as root): locking is only testable in a plain build.
-#if defined(__SANITIZE_ADDRESS__)
-#define DUENDE_SKIP_UNDER_ASAN() GTEST_SKIP() << "mlockall cannot lock ASan's shadow memory"
-#else
-#define DUENDE_SKIP_UNDER_ASAN() (void)0
-#endif
+// The sanitizers reserve terabytes of shadow address space: locking is only testable in a
+// plain build.
+#define DUENDE_SKIP_UNDER_ASAN() DUENDE_SKIP_UNDER_SANITIZER("mlock(all) cannot be tested")
 
 TEST(MlockTest, LockedStatusMatchesVmLck) {
   DUENDE_SKIP_UNDER_ASAN();

@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "../sanitizer_skip.h"
 #include "duende/faults/launch.h"
 #include "duende/framework/cgroup.h"
 #include "duende/framework/process.h"
@@ -102,9 +103,7 @@ TEST(SelfTest, LostMemoryLockIsCaught) {
   ExpectPlantedFails("mlock", "memory_locked", "not locked");
 }
 TEST(SelfTest, KeptMemoryLockPasses) {
-#if defined(__SANITIZE_ADDRESS__)
-  GTEST_SKIP() << "the fixture is built with ASan, whose mlock/mlockall lock nothing";
-#endif
+  DUENDE_SKIP_UNDER_SANITIZER("the fixture's mlockall cannot be tested");
   ExpectHealthyPasses("mlock");
 }
 
