@@ -13,6 +13,7 @@
 #include "duende/faults/undo_journal.h"
 #include "duende/framework/cgroup.h"
 #include "duende/framework/exit_code.h"
+#include "duende/mutate/engine.h"
 #include "verbs.h"
 
 namespace duende::cli {
@@ -45,6 +46,9 @@ int DoctorMain(int argc, char** argv) {
                     ? std::string("present (") + faults::kFaketimeLibrary + ")"
                     : "missing (install libfaketime; needed by clock faults)")
             << '\n';
+  if (int n = mutate::RemoveStaleWorkDirs(); n > 0) {
+    std::cout << "removed " << n << " work dir(s) of killed duende mutate runs\n";
+  }
   std::cout << "journals: " << dir << '\n';
   auto report = faults::HealLeftovers(dir);
   for (const auto& a : report.actions) std::cout << "  " << a << '\n';

@@ -1,11 +1,16 @@
 #include "duende/mutate/engine.h"
 
+#include <fcntl.h>
 #include <fnmatch.h>
+#include <glob.h>
 #include <stdlib.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -15,6 +20,7 @@
 #include <thread>
 
 #include "duende/framework/clock.h"
+#include "duende/framework/unique_fd.h"
 #include "duende/mutate/compile_db.h"
 #include "duende/mutate/point_finder.h"
 #include "duende/mutate/schemata.h"
@@ -337,10 +343,17 @@ class Engine {
 
   Result<void> PrepareCopy() {
     if (o_.work_dir.empty()) {
+      RemoveStaleWorkDirs();
       char tmpl[] = "/tmp/duende-mutate-XXXXXX";
       if (::mkdtemp(tmpl) == nullptr) return framework::ErrnoError("unable to create a work dir");
       work_ = tmpl;
       temp_work_dir_ = true;
+      // Held until this process ends, however it ends: a later run (or duende doctor) that can
+      // take the lock knows the directory's owner is gone and removes it.
+      owner_lock_.Reset(::open((work_ + "/.owner").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+      if (!owner_lock_ || ::flock(owner_lock_.get(), LOCK_EX | LOCK_NB) != 0) {
+        return framework::ErrnoError("unable to lock " + work_ + "/.owner");
+      }
     } else {
       work_ = fs::absolute(o_.work_dir).string();
     }
@@ -685,6 +698,7 @@ class Engine {
   std::string work_;
   std::string copy_;
   bool temp_work_dir_ = false;
+  framework::UniqueFd owner_lock_;
   uint32_t id_limit_ = 1;
   std::map<uint32_t, Mutant*> by_id_;
   std::map<std::string, SchemataFile> schemata_;
@@ -701,6 +715,32 @@ class Engine {
 }  // namespace
 
 Result<MutateRun> RunMutate(const MutateOptions& options) { return Engine(options).Run(); }
+
+int RemoveStaleWorkDirs() {
+  int removed = 0;
+  glob_t g{};
+  if (::glob("/tmp/duende-mutate-*", GLOB_NOSORT | GLOB_ONLYDIR, nullptr, &g) == 0) {
+    for (size_t i = 0; i < g.gl_pathc; ++i) {
+      std::string dir = g.gl_pathv[i];
+      framework::UniqueFd lock(::open((dir + "/.owner").c_str(), O_RDONLY | O_CLOEXEC));
+      bool stale = false;
+      if (lock) {
+        stale = ::flock(lock.get(), LOCK_EX | LOCK_NB) == 0;  // nobody holds it
+      } else {
+        // No lock file: a run from before the lock, or one in its first instant. Only an
+        // old one is stale.
+        struct stat st {};
+        stale = ::stat(dir.c_str(), &st) == 0 && ::time(nullptr) - st.st_mtime > 600;
+      }
+      if (!stale) continue;
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+      if (!ec) ++removed;
+    }
+  }
+  ::globfree(&g);
+  return removed;
+}
 
 Result<std::vector<std::pair<uint32_t, uint32_t>>> ChangedLines(const std::string& repo_dir,
                                                                 const std::string& rev,

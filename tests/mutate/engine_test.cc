@@ -1,8 +1,10 @@
 // Coverage-based test selection, ignore markers, --since, timeouts, the [mutate] config.
 #include "duende/mutate/engine.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -10,6 +12,8 @@
 #include <string>
 
 #include "duende/framework/clock.h"
+#include "duende/framework/process.h"
+#include "duende/framework/unique_fd.h"
 #include "duende/mutate/mutate_config.h"
 #include "duende/mutate/test_runner.h"
 
@@ -200,6 +204,40 @@ TEST(MutateConfigTest, MissingSectionIsAnError) {
   auto r = LoadMutateConfig(path, &cfg);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().context.find("mutate"), std::string::npos) << r.error().context;
+}
+
+}  // namespace
+}  // namespace duende::mutate
+
+namespace duende::mutate {
+namespace {
+
+// A killed `duende mutate` cannot remove its copy of the tree; the next run (or duende
+// doctor) does, once nobody holds the directory's .owner lock.
+TEST(StaleWorkDirTest, OnlyDirsWhoseOwnerIsGoneAreRemoved) {
+  char t1[] = "/tmp/duende-mutate-XXXXXX";
+  char t2[] = "/tmp/duende-mutate-XXXXXX";
+  std::string live = ::mkdtemp(t1), dead = ::mkdtemp(t2);
+  std::ofstream(live + "/.owner") << "";
+  std::ofstream(dead + "/.owner") << "";
+  // The live run's lock is held by another process, as a running mutate holds its own.
+  framework::SpawnOptions o;
+  o.argv = {"sh", "-c", "exec 9>>\"$0\" && flock 9 && exec sleep 30", live + "/.owner"};
+  auto holder = framework::Spawn(o);
+  ASSERT_TRUE(holder.ok());
+  for (int i = 0; i < 200; ++i) {  // until flock has the lock
+    framework::UniqueFd fd(::open((live + "/.owner").c_str(), O_RDONLY | O_CLOEXEC));
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) break;
+    ::flock(fd.get(), LOCK_UN);
+    ::usleep(5000);
+  }
+  EXPECT_GE(RemoveStaleWorkDirs(), 1);
+  EXPECT_TRUE(std::filesystem::exists(live));
+  EXPECT_FALSE(std::filesystem::exists(dead));
+  ASSERT_TRUE(framework::SignalPidfd(holder->pidfd.get(), SIGKILL).ok());
+  (void)framework::WaitExit(holder->pidfd.get());
+  EXPECT_GE(RemoveStaleWorkDirs(), 1);
+  EXPECT_FALSE(std::filesystem::exists(live));
 }
 
 }  // namespace

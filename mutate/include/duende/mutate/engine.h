@@ -87,6 +87,11 @@ struct MutateRun {
 /// test fails on it (exit 3).
 framework::Result<MutateRun> RunMutate(const MutateOptions& options);
 
+/// Removes the work directories (/tmp/duende-mutate-*) of runs that are gone: each run holds
+/// an flock on its directory's .owner file while it lives, so a killed run's is found.
+/// Called before every run and by `duende doctor`. Returns how many were removed.
+int RemoveStaleWorkDirs();
+
 /// Lines changed in `file` since `rev` (git diff -U0), as [first, last] ranges.
 /// Errors: invalid_argument with git's message.
 framework::Result<std::vector<std::pair<uint32_t, uint32_t>>> ChangedLines(
