@@ -1,8 +1,10 @@
 // duende gate --tier N: runs the steps a tier of gates.toml lists and reports them together
 // (console, JUnit, Markdown, ...). Exit 0 only if every step met its threshold.
 #include <limits.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <iostream>
 #include <string>
@@ -105,7 +107,17 @@ int GateMain(int argc, char** argv) {
     return framework::kExitEnvironment;
   }
 
+  // SIGINT/SIGTERM/SIGHUP stop the running step (TERM, then KILL), skip the rest, and the
+  // reports are still written with the verdict ABORTED (exit 130).
+  static std::atomic<bool> stop{false};
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { stop.store(true); };
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: poll() returns at once
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+
   harness::GateOptions options;
+  options.stop = &stop;
   options.duende_path = SelfPath(argv[0]);
   options.log_dir = log_dir.empty() ? (std::filesystem::path(config->base_dir) / "build" / "gates")
                                           .lexically_normal()
@@ -134,6 +146,7 @@ int GateMain(int argc, char** argv) {
     PrintError(err->Message());
     return framework::kExitEnvironment;
   }
+  if (report.verdict == reporters::Verdict::kAborted) return 130;
   return report.verdict == reporters::Verdict::kPass ? framework::kExitOk : framework::kExitFailed;
 }
 

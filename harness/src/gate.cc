@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstring>
 #include <filesystem>
@@ -74,6 +75,7 @@ std::vector<std::string> LastLines(const std::string& text, size_t n) {
 struct ProcessRun {
   std::optional<framework::Error> spawn_error;
   bool timed_out = false;
+  bool interrupted = false;  ///< stopped because GateOptions::stop became true
   framework::ExitStatus status;
   std::string output;  ///< stdout+stderr interleaved (first kMaxCapture bytes... then the tail)
   double seconds = 0;
@@ -89,7 +91,7 @@ void Append(std::string& capture, const char* data, size_t n) {
 // kills whatever the step left behind in its group when it exits.
 ProcessRun RunProcess(const std::vector<std::string>& argv, const std::string& cwd,
                       const std::vector<std::string>& env, std::chrono::nanoseconds timeout,
-                      int log_fd, int echo_fd) {
+                      int log_fd, int echo_fd, const std::atomic<bool>* stop) {
   ProcessRun run;
   int64_t start = framework::MonotonicNs();
   int fds[2];
@@ -123,13 +125,20 @@ ProcessRun RunProcess(const std::vector<std::string>& argv, const std::string& c
     if (echo_fd >= 0) (void)!::write(echo_fd, data, n);
     Append(run.output, data, n);
   };
+  bool terminating = false;
   while (!exited) {
     int64_t now = framework::MonotonicNs();
-    if (now >= deadline && !run.timed_out) {
-      run.timed_out = true;
+    if (!terminating && stop != nullptr && stop->load()) {
+      // Interrupted: the step gets the same TERM-then-KILL as a timeout, and a chance to
+      // clean up after itself.
+      terminating = run.interrupted = true;
       ::kill(-pgid, SIGTERM);
       deadline = now + int64_t{kTermGraceMs} * 1'000'000;
-    } else if (now >= deadline && run.timed_out) {
+    } else if (now >= deadline && !terminating) {
+      terminating = run.timed_out = true;
+      ::kill(-pgid, SIGTERM);
+      deadline = now + int64_t{kTermGraceMs} * 1'000'000;
+    } else if (now >= deadline && terminating) {
       ::kill(-pgid, SIGKILL);
       deadline = now + int64_t{60} * 1'000'000'000;  // KILL cannot be ignored
     }
@@ -193,7 +202,12 @@ class TierRunner {
              "duende gate --tier " + std::to_string(tier_.number) + " --config " + config_.file},
             {"wall_start_ns", framework::WallClockNs()}});
     std::vector<Verdict> verdicts;
+    bool stopped = false;
     for (const GateStep& step : tier_.steps) {
+      if (opt_.stop != nullptr && opt_.stop->load()) {
+        stopped = true;
+        break;
+      }
       int64_t t0 = framework::MonotonicNs();
       Record(t0, "gate.step.started", step.name,
              {{"kind", GateStepKindName(step.kind)},
@@ -216,8 +230,13 @@ class TierRunner {
       verdicts.push_back(out.verdict);
     }
     Verdict v = reporters::Combine(verdicts);
+    if (stopped || (opt_.stop != nullptr && opt_.stop->load())) v = Verdict::kAborted;
     // A step that errored makes the tier fail, not "error": the gate itself ran.
-    Record(framework::MonotonicNs(), "run.finished", "", {{"verdict", reporters::VerdictName(v)}});
+    Record(framework::MonotonicNs(), "run.finished", "",
+           {{"verdict", reporters::VerdictName(v)},
+            {"error", v == Verdict::kAborted ? "interrupted by a signal; the running step was "
+                                               "stopped, the rest not run"
+                                             : ""}});
     return reporters::ScenarioFromEvents(events_);
   }
 
@@ -257,7 +276,7 @@ class TierRunner {
       std::string header = "$ " + JoinArgv(argv) + "\n";
       if (log) (void)!::write(log.get(), header.data(), header.size());
     }
-    return RunProcess(argv, Cwd(step), step.env, timeout, log.get(), opt_.echo_fd);
+    return RunProcess(argv, Cwd(step), step.env, timeout, log.get(), opt_.echo_fd, opt_.stop);
   }
 
   void TruncateLog(const GateStep& step) {
@@ -270,6 +289,7 @@ class TierRunner {
     std::vector<std::string> ev;
     if (r.timed_out)
       ev.push_back("stopped after the timeout of " + framework::FormatDuration(step.timeout));
+    if (r.interrupted) ev.push_back("stopped: the gate was interrupted");
     for (auto& l : LastLines(r.output, opt_.evidence_lines)) ev.push_back(std::move(l));
     std::string log = LogPath(step);
     if (!log.empty()) ev.push_back("full output: " + log);
@@ -278,6 +298,7 @@ class TierRunner {
 
   static std::string ExitText(const ProcessRun& r) {
     if (r.timed_out) return "timed out";
+    if (r.interrupted) return "interrupted";
     return r.status.ToString();
   }
 

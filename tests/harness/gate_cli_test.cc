@@ -1,13 +1,16 @@
 // `duende gate` end to end: console output (golden, with placeholders for times and paths),
 // exit codes, JUnit validated against the schema, Markdown.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "../reporters/cli_run.h"
 #include "../reporters/golden.h"
+#include "duende/framework/process.h"
 
 namespace duende::harness {
 namespace {
@@ -121,6 +124,46 @@ TEST_F(GateCliTest, ListShowsTiers) {
   EXPECT_EQ(r.out,
             "tier 1: demo\n  ok (command)\n  fails (command)\ntier 2\n  only-ok (command)\n"
             "tier 3\n  explore (explore)\n");
+}
+
+// Ctrl-C / SIGTERM of `duende gate`: the running step's process group is stopped, the rest
+// is not run, and the reports say ABORTED (exit 130).
+TEST_F(GateCliTest, SigtermStopsTheRunningStepAndReportsAborted) {
+  std::ofstream(dir_ + "/slow.toml") << R"([[tier]]
+number = 1
+name = "slow"
+  [[tier.step]]
+  name = "long"
+  kind = "command"
+  run = ["sh", "-c", "echo $$ > long.pid; exec sleep 60"]
+  [[tier.step]]
+  name = "after"
+  kind = "command"
+  run = ["sh", "-c", "touch after.ran"]
+)";
+  framework::SpawnOptions o;
+  o.argv = {DUENDE_PATH, "gate", "--tier", "1", "--config", "slow.toml", "--junit", "t.xml"};
+  o.working_dir = dir_;
+  o.stdout_fd = -1;
+  o.stderr_fd = -1;
+  auto gate = framework::Spawn(o);
+  ASSERT_TRUE(gate.ok()) << gate.error().Message();
+  pid_t step = 0;
+  for (int i = 0; i < 500 && step == 0; ++i) {
+    std::ifstream(dir_ + "/long.pid") >> step;
+    if (step == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GT(step, 0) << "the step never started";
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(framework::SignalPidfd(gate->pidfd.get(), SIGTERM).ok());
+  auto st = framework::WaitExit(gate->pidfd.get());
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->code, 130) << st->ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  EXPECT_NE(::kill(step, 0), 0) << "the step's sleep survived the gate";
+  EXPECT_FALSE(fs::exists(dir_ + "/after.ran")) << "a step ran after the interrupt";
+  std::string junit = ReadFile(dir_ + "/t.xml");
+  EXPECT_NE(junit.find("interrupted"), std::string::npos) << junit;
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 // documented in docs/gates.md.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -103,6 +104,10 @@ struct GateOptions {
   size_t evidence_lines = 30;
   /// Called with every event as it is recorded (for live reporting); may be empty.
   std::function<void(const reporters::Event&)> on_event;
+  /// When it becomes true (a SIGINT/SIGTERM handler sets it), the running step's process
+  /// group gets SIGTERM (SIGKILL 5 s later), no further step runs, and the tier's verdict is
+  /// ABORTED. nullptr: never.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 /// Runs the steps of `tier` in order (a failed step does not stop the next) and returns the
