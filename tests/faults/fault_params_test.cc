@@ -76,10 +76,11 @@ TEST(FaultParamsTest, CatalogueListsEveryCreatableKind) {
     EXPECT_FALSE(k.summary.empty());
     std::string minimal = k.kind == "memory"    ? "size = \"1MiB\""
                           : k.kind == "syscall" ? "point = \"posix/io/rw/read\""
+                          : k.kind == "clock"   ? "offset = \"+1h\""
                                                 : "";
     EXPECT_EQ(ErrorOf(k.kind, minimal), "") << k.kind;
   }
-  EXPECT_EQ(kinds.size(), 10u);
+  EXPECT_EQ(kinds.size(), 11u);
 }
 
 TEST(FaultParamsTest, ValidatorReportsThroughTheReadersDiagnostics) {

@@ -215,7 +215,13 @@ chmod 755 "$root/init"
 
 initrd="$work/initrd.gz"
 (cd "$root" && find . -print0 | cpio --null -o -H newc --quiet) | gzip -1 > "$initrd"
-echo "run-in-vm: initramfs $(du -h "$initrd" | cut -f1), kernel $kernel, accel $accel"
+# The guest unpacks the initramfs into RAM and keeps the compressed copy while it does: give it
+# the unpacked size twice over plus room to run, unless told (sanitizer builds are large).
+unpacked_mib=$(( $(du -sm "$root" | cut -f1) ))
+if [ -z "${DUENDE_VM_MEMORY:-}" ] && [ $(( unpacked_mib * 2 + 512 )) -gt "$memory" ]; then
+  memory=$(( unpacked_mib * 2 + 512 ))
+fi
+echo "run-in-vm: initramfs $(du -h "$initrd" | cut -f1) (${unpacked_mib} MiB unpacked), guest memory ${memory} MiB, kernel $kernel, accel $accel"
 
 # --- Boot ----------------------------------------------------------------------------------
 # microvm: no PCI, no firmware tables to probe, an ISA serial port for the console. The guest
