@@ -49,6 +49,29 @@ typedef int external_cb_t(const char* name, int* failnum, void** failinfo, unsig
 
 #define EXPORT __attribute__((visibility("default")))
 
+// String helpers of our own: the shim runs inside malloc and write, and calls no libc string
+// function on shared data (a sanitizer runtime in the target intercepts those and, not seeing
+// the atomics of this uninstrumented library, would report the slot table as a data race).
+// Built with -fno-builtin -fno-tree-loop-distribute-patterns so the loops stay loops.
+static size_t Len(const char* s) {
+  size_t n = 0;
+  while (s[n] != '\0') ++n;
+  return n;
+}
+
+// Compares the first `n` bytes (n = (size_t)-1: whole strings); 0 when equal.
+static int Compare(const char* a, const char* b, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    if (a[i] != b[i]) return (unsigned char)a[i] - (unsigned char)b[i];
+    if (a[i] == '\0') return 0;
+  }
+  return 0;
+}
+
+static void Copy(char* to, const char* from, size_t n) {
+  for (size_t i = 0; i < n; ++i) to[i] = from[i];
+}
+
 // ---- Per-point counters: a fixed open-addressing table keyed by the point's name ----------
 
 enum { kSlots = 512, kNameMax = 64, kNthSlots = 32, kMaxLogLines = 10000 };
@@ -85,7 +108,7 @@ static uint64_t Hash(const char* s) {
 
 // The slot of `name`, created on first use; NULL when the table is full or the name too long.
 static struct Slot* FindSlot(const char* name, int create) {
-  size_t len = strlen(name);
+  size_t len = Len(name);
   if (len >= kNameMax) return NULL;
   size_t i = (size_t)(Hash(name) % kSlots);
   for (int probe = 0; probe < kSlots; ++probe, i = (i + 1) % kSlots) {
@@ -96,23 +119,23 @@ static struct Slot* FindSlot(const char* name, int create) {
       int expected = 0;
       if (__atomic_compare_exchange_n(&s->state, &expected, 1, 0, __ATOMIC_ACQ_REL,
                                       __ATOMIC_ACQUIRE)) {
-        memcpy(s->name, name, len + 1);
+        Copy(s->name, name, len + 1);
         __atomic_store_n(&s->state, 2, __ATOMIC_RELEASE);
         return s;
       }
       st = expected;
     }
     while (st == 1) st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);  // another thread fills
-    if (strcmp(s->name, name) == 0) return s;
+    if (Compare(s->name, name, (size_t)-1) == 0) return s;
   }
   return NULL;
 }
 
 // libfiu's wildcard rule: "posix/io/*" matches every name that starts with "posix/io/".
 static int Matches(const char* pattern, const char* name) {
-  size_t n = strlen(pattern);
-  if (n > 0 && pattern[n - 1] == '*') return strncmp(pattern, name, n - 1) == 0;
-  return strcmp(pattern, name) == 0;
+  size_t n = Len(pattern);
+  if (n > 0 && pattern[n - 1] == '*') return Compare(pattern, name, n - 1) == 0;
+  return Compare(pattern, name, (size_t)-1) == 0;
 }
 
 // ---- The firing log -----------------------------------------------------------------------
@@ -155,8 +178,8 @@ static void LogFiring(const char* name, uint64_t call, long err) {
   *p++ = ' ';
   p = AppendU64(p, (uint64_t)syscall(SYS_gettid));
   *p++ = ' ';
-  size_t len = strlen(name);
-  memcpy(p, name, len);
+  size_t len = Len(name);
+  Copy(p, name, len);
   p += len;
   *p++ = ' ';
   p = AppendU64(p, call);
@@ -234,7 +257,7 @@ static int NthCallback(const char* name, int* failnum, void** failinfo, unsigned
   (void)flags;
   for (int i = 0; i < kNthSlots; ++i) {
     struct NthSlot* n = &nth_slots[i];
-    if (n->target != 0 && strcmp(n->pattern, name) == 0) {
+    if (n->target != 0 && Compare(n->pattern, name, (size_t)-1) == 0) {
       return __atomic_add_fetch(&n->seen, 1, __ATOMIC_RELAXED) == n->target;
     }
   }
@@ -296,7 +319,7 @@ static int EnableNth(const char* params, char** const error) {
   }
   int slot = -1;
   for (int i = 0; i < kNthSlots; ++i) {
-    if (nth_slots[i].target == 0 || strcmp(nth_slots[i].pattern, name) == 0) {
+    if (nth_slots[i].target == 0 || Compare(nth_slots[i].pattern, name, (size_t)-1) == 0) {
       slot = i;
       break;
     }
@@ -307,7 +330,7 @@ static int EnableNth(const char* params, char** const error) {
   }
   struct NthSlot* s = &nth_slots[slot];
   __atomic_store_n(&s->target, 0, __ATOMIC_RELAXED);  // disarm while it is rewritten
-  strcpy(s->pattern, name);
+  Copy(s->pattern, name, Len(name) + 1);
   __atomic_store_n(&s->seen, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&s->target, (uint64_t)n, __ATOMIC_RELEASE);
   ResetCounters(name);
