@@ -2,7 +2,9 @@
 // reason. Reasons are facts about the runtimes, checked on these machines:
 // - mlock: ASan's mlock/mlockall interceptors lock nothing; under TSan mlockall fails (ENOMEM:
 //   it would lock the shadow mappings).
-// - resident memory: TSan's allocator and shadow memory inflate RSS several times over.
+// - resident memory: TSan's allocator and shadow memory inflate RSS several times over, and
+//   are charged to the process's memory cgroup.
+// - pids.max: TSan's background thread is a task of the process's cgroup.
 #pragma once
 
 #include <gtest/gtest.h>

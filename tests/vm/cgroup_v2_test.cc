@@ -21,6 +21,7 @@
 #include "duende/faults/undo_journal.h"
 #include "duende/framework/cgroup.h"
 #include "duende/framework/supervisor.h"
+#include "../sanitizer_skip.h"
 #include "fault_test_util.h"
 #include "test_util.h"
 
@@ -125,6 +126,9 @@ TEST(CgroupV2Test, MemoryMaxOomKillsTheChildAndMemoryEventsCountsIt) {
 
 TEST(CgroupV2Test, PidsMaxRefusesForksAndPidsEventsCountsThem) {
   SKIP_UNLESS_V2();
+#if defined(__SANITIZE_THREAD__)
+  DUENDE_SKIP_UNDER_SANITIZER("TSan's background thread counts against pids.max");
+#endif
   auto g = Cgroup::Create(Name("pids"));
   ASSERT_TRUE(g.ok()) << g.error().Message();
   ASSERT_TRUE(g->SetPidsLimit(4).ok());
@@ -336,6 +340,9 @@ TEST(CgroupV2Test, SupervisorServiceWithPidsAndCpuLimitsRunsInItsOwnGroup) {
 
 TEST(CgroupV2FaultTest, MemoryHogIsConfinedToItsOwnGroup) {
   SKIP_UNLESS_V2();
+#if defined(__SANITIZE_THREAD__)
+  DUENDE_SKIP_UNDER_SANITIZER("TSan's shadow memory is charged to the hog's group");
+#endif
   FaultEnv env;
   auto f = MakeFault("memory", "size = \"64MiB\"", env);
   ASSERT_TRUE(f.ok()) << f.error().Message();
