@@ -61,9 +61,10 @@ class ClockFault : public FaultBase {
     if (!r.ok() && r.error().code != std::errc::no_such_file_or_directory) return r;
     JournalDone(journal_id_);
     if (!record_.took_effect) {
-      Evidence("the target never read its clock while the fault was on (libfaketime re-reads "
-               "the file on a clock call, at most once a second: a fault shorter than 2 s may "
-               "pass unseen)");
+      Evidence(
+          "the target never read its clock while the fault was on (libfaketime re-reads "
+          "the file on a clock call, at most once a second: a fault shorter than 2 s may "
+          "pass unseen)");
     }
     Evidence("clock set back to \"+0\" (seen at the target's next clock call, within 2 s)");
     record_.effects = record_.took_effect ? 1 : 0;  // observed, not guessed
@@ -112,8 +113,10 @@ std::unique_ptr<Fault> MakeClock(TomlReader& r, FaultEnv* env) {
   std::string offset = r.String("offset").value_or("+0");
   static const std::regex kOffset(R"([+-][0-9]+(\.[0-9]+)?[smhd]?)");
   if (!std::regex_match(offset, kOffset)) {
-    r.Fail("offset", "'offset' must be a signed amount such as \"+1h\", \"-30s\", \"+2d\" or "
-                     "\"-90m\" (s, m, h, d; no unit = seconds), not \"" + offset + "\"");
+    r.Fail("offset",
+           "'offset' must be a signed amount such as \"+1h\", \"-30s\", \"+2d\" or "
+           "\"-90m\" (s, m, h, d; no unit = seconds), not \"" +
+               offset + "\"");
   }
   double speed = r.Double("speed", 0.01, 100.0).value_or(1.0);
   if (offset == "+0" && speed == 1.0 && !r.Has("offset") && !r.Has("speed")) {

@@ -78,7 +78,8 @@ TEST_F(ClockFaultTest, WallClockStepsBackAndReturnsAtHeal) {
   EXPECT_TRUE(SkewBecomes(-3600)) << "the target's CLOCK_REALTIME did not move back an hour";
   auto rec = (*f)->Record();
   EXPECT_TRUE(rec.took_effect) << Joined(rec);
-  EXPECT_NE(Joined(rec).find("the target re-read its clock file"), std::string::npos) << Joined(rec);
+  EXPECT_NE(Joined(rec).find("the target re-read its clock file"), std::string::npos)
+      << Joined(rec);
   ASSERT_TRUE((*f)->Heal().ok());
   EXPECT_TRUE(SkewBecomes(0)) << "the clock did not come back after heal";
 }

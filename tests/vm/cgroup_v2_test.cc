@@ -17,11 +17,11 @@
 #include <sstream>
 #include <thread>
 
+#include "../sanitizer_skip.h"
 #include "duende/faults/fault.h"
 #include "duende/faults/undo_journal.h"
 #include "duende/framework/cgroup.h"
 #include "duende/framework/supervisor.h"
-#include "../sanitizer_skip.h"
 #include "fault_test_util.h"
 #include "test_util.h"
 
