@@ -1,44 +1,53 @@
 #include "preload.h"
 
 #include <elf.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <iterator>
+
+#include "duende/framework/unique_fd.h"
 
 namespace duende::faults::internal {
 namespace {
 
-// The DT_NEEDED names of a 64-bit little-endian ELF file (empty for anything else).
+// Reads `size` bytes at `offset`; false when the file is shorter.
+bool ReadAt(int fd, uint64_t offset, void* out, size_t size) {
+  return ::pread(fd, out, size, static_cast<off_t>(offset)) == static_cast<ssize_t>(size);
+}
+
+// The DT_NEEDED names of a 64-bit ELF file (empty for anything else). Reads only the headers
+// and the two sections it needs: executables linking LLVM are hundreds of megabytes.
 std::vector<std::string> NeededLibraries(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::string elf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   std::vector<std::string> out;
-  if (elf.size() < sizeof(Elf64_Ehdr) || std::memcmp(elf.data(), ELFMAG, SELFMAG) != 0 ||
-      elf[EI_CLASS] != ELFCLASS64) {
+  framework::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  Elf64_Ehdr eh;
+  if (!fd || !ReadAt(fd.get(), 0, &eh, sizeof eh) ||
+      std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64) {
     return out;
   }
-  Elf64_Ehdr eh;
-  std::memcpy(&eh, elf.data(), sizeof eh);
   auto section = [&](size_t i, Elf64_Shdr* sh) {
-    size_t off = eh.e_shoff + i * sizeof(Elf64_Shdr);
-    if (i >= eh.e_shnum || off + sizeof(Elf64_Shdr) > elf.size()) return false;
-    std::memcpy(sh, elf.data() + off, sizeof *sh);
-    return sh->sh_offset + sh->sh_size <= elf.size();
+    return i < eh.e_shnum && ReadAt(fd.get(), eh.e_shoff + i * sizeof(Elf64_Shdr), sh, sizeof *sh);
   };
+  constexpr uint64_t kMaxSection = 16 << 20;  // .dynamic and .dynstr are kilobytes
   for (size_t i = 0; i < eh.e_shnum; ++i) {
     Elf64_Shdr dyn, str;
-    if (!section(i, &dyn) || dyn.sh_type != SHT_DYNAMIC || !section(dyn.sh_link, &str)) continue;
-    for (size_t off = dyn.sh_offset; off + sizeof(Elf64_Dyn) <= dyn.sh_offset + dyn.sh_size;
-         off += sizeof(Elf64_Dyn)) {
-      Elf64_Dyn d;
-      std::memcpy(&d, elf.data() + off, sizeof d);
+    if (!section(i, &dyn) || dyn.sh_type != SHT_DYNAMIC || !section(dyn.sh_link, &str) ||
+        dyn.sh_size > kMaxSection || str.sh_size > kMaxSection) {
+      continue;
+    }
+    std::vector<Elf64_Dyn> entries(dyn.sh_size / sizeof(Elf64_Dyn));
+    std::string strings(str.sh_size, '\0');
+    if (!ReadAt(fd.get(), dyn.sh_offset, entries.data(), entries.size() * sizeof(Elf64_Dyn)) ||
+        !ReadAt(fd.get(), str.sh_offset, strings.data(), strings.size())) {
+      continue;
+    }
+    for (const auto& d : entries) {
       if (d.d_tag == DT_NULL) break;
-      if (d.d_tag == DT_NEEDED && d.d_un.d_val < str.sh_size) {
-        out.emplace_back(elf.c_str() + str.sh_offset + d.d_un.d_val);
+      if (d.d_tag == DT_NEEDED && d.d_un.d_val < strings.size()) {
+        out.emplace_back(strings.c_str() + d.d_un.d_val);
       }
     }
   }
