@@ -22,8 +22,9 @@
 #                     the same kernel in about 2 s, so it is the default.
 #   DUENDE_VM_MEMORY  guest memory in MiB (default 1024)
 #
-# What the guest does (its /init, a busybox script): mounts proc, sysfs, devtmpfs, tmpfs on
-# /tmp and /run, cgroup2 on /sys/fs/cgroup; moves itself into /sys/fs/cgroup/init (cgroup v2's
+# What the guest does (its /init, a busybox script): mounts proc, sysfs, devtmpfs and cgroup2
+# on /sys/fs/cgroup (/tmp and /run stay on the initramfs's own writable root: a tmpfs mounted
+# over them would hide the test programs of a checkout that lives under /tmp); moves itself into /sys/fs/cgroup/init (cgroup v2's
 # "no internal processes" rule: the root may delegate controllers to children only while the
 # processes live in a leaf); enables +memory +pids +cpu in the root's cgroup.subtree_control;
 # runs each test and prints "DUENDE-VM-RESULT <n> exit=<code> secs=<s>"; then powers off.
@@ -175,8 +176,7 @@ export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/tmp TMPDIR=/tmp
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-mount -t tmpfs tmpfs /tmp
-mount -t tmpfs tmpfs /run
+chmod 1777 /tmp
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 ip link set lo up 2>/dev/null
 # v2 "no internal processes": move ourselves (and so every test) into a leaf first, then the
