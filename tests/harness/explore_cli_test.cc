@@ -6,6 +6,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <string>
 
 #include "../reporters/cli_run.h"
 
@@ -53,7 +55,7 @@ allowed = [0]
 max_faults = 3
 window = ["100ms", "500ms"]
 step = "100ms"
-replays = 0
+shrink_replays = 1
 
 [[explore.fault]]
 kind = "kill"
@@ -72,13 +74,26 @@ TEST_F(ExploreCliTest, AFailureLeavesARunnableMinimalPlanAndEveryReport) {
                   "--out out -q");
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("FAILED after 1 plans"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("reproduced:         1 of 1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("reproduced:         minimal plan reproduces in 1 of 1 replays"),
+            std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("reproduce: duende explore " + file + " --reproduce '"), std::string::npos)
       << r.out;
   for (const char* f :
        {"minimal.toml", "events.jsonl", "junit.xml", "report.html", "report.md", "report.json"}) {
     EXPECT_TRUE(fs::exists(dir_ + "/out/" + f)) << f << "\n" << r.out;
   }
+  // The header of the plan says how often it reproduced, with the seed.
+  std::ifstream in(dir_ + "/out/minimal.toml");
+  std::string header((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(header.find("(from " + file + "), seed 3.\n"), std::string::npos) << header;
+  EXPECT_NE(header.find("\n# Minimal plan reproduces in 1 of 1 replays.\n"), std::string::npos)
+      << header;
+  // The reports say it too, and replay the minimal plan (not the explore file).
+  std::ifstream json_in(dir_ + "/out/report.json");
+  std::string json((std::istreambuf_iterator<char>(json_in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(json.find("minimal plan reproduces in 1 of 1 replays"), std::string::npos) << json;
+  EXPECT_NE(json.find("duende run out/minimal.toml --seed "), std::string::npos) << json;
   // Shrunk to one kill; the plan is a plain scenario that validates and fails again.
   auto v = Duende("validate out/minimal.toml");
   EXPECT_EQ(v.code, 0) << v.out;
@@ -102,6 +117,12 @@ TEST_F(ExploreCliTest, BadInputIsExitTwoWithTheFix) {
   EXPECT_EQ(budget.code, 2);
   EXPECT_NE(budget.out.find("--budget 5x: give a duration such as 90s"), std::string::npos)
       << budget.out;
+  auto old = Duende("explore " + kExplore + "/kvd.toml --replays 2");
+  EXPECT_EQ(old.code, 2);
+  EXPECT_NE(old.out.find("--replays is gone"), std::string::npos) << old.out;
+  EXPECT_NE(old.out.find("use --shrink-replays 3"), std::string::npos) << old.out;
+  auto rate = Duende("explore " + kExplore + "/kvd.toml --min-fail-rate 0");
+  EXPECT_EQ(rate.code, 2) << rate.out;
   std::string plain = std::string(DUENDE_SOURCE_DIR) + "/scenarios/kill-under-load.toml";
   auto no_table = Duende("explore " + plain);
   EXPECT_EQ(no_table.code, 2);
