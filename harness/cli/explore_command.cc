@@ -153,8 +153,8 @@ int ExploreMain(int argc, char** argv) {
           ->check(CLI::Range(0, 100));
   auto* min_reproduce_opt =
       app.add_option("--min-reproduce-rate", min_reproduce_rate,
-                     "share of the final replays that must fail; below it the plan's timings are "
-                     "widened (default: [explore] min_reproduce_rate, 0.9)")
+                     "share of the final replays that must fail for the plan to count as reliable "
+                     "(default: [explore] min_reproduce_rate, 0.9)")
           ->check(CLI::Range(0.01, 1.0));
   app.add_flag("--no-widen", no_widen, "measure the shrunk plan but do not widen its timings");
   app.add_option("--widen-budget", widen_budget_text,

@@ -11,7 +11,7 @@
 //   shrink_replays = 3             # runs of each shrink candidate ...
 //   min_fail_rate = 1.0            # ... that must fail for it to count as failing (all of them)
 //   final_replays = 10             # replays measuring how often the written plan reproduces
-//   min_reproduce_rate = 0.9       # timings are widened until the written plan reaches this
+//   min_reproduce_rate = 0.9       # below this share of failures the result says FLAKY
 //   [[explore.fault]]              # one template per fault kind that may be drawn
 //   kind = "syscall"
 //   duration = { min = "50ms", max = "400ms" }   # a range (shrinks toward min)
@@ -78,7 +78,7 @@ struct ExploreBounds {
   uint32_t shrink_replays = 3;
   double min_fail_rate = 1.0;
   /// Replays of the shrunk plan (and of each widened variant) that measure how often it
-  /// reproduces; the written plan must fail in at least `min_reproduce_rate` of them.
+  /// reproduces; the written plan is reliable when it fails in `min_reproduce_rate` of them.
   uint32_t final_replays = 10;
   double min_reproduce_rate = 0.9;
   std::vector<FaultTemplate> faults;

@@ -86,8 +86,8 @@ struct ExploreOptions {
   /// 10 and 0.9). 0 replays: no measurement and no widening.
   std::optional<uint32_t> final_replays;
   std::optional<double> min_reproduce_rate;
-  /// Widen the timings of a shrunk plan that reproduces less often than min_reproduce_rate
-  /// (WidenedPlans, explore.h); false: only measure it.
+  /// Widen the timings of a shrunk plan that did not fail in every replay (WidenedPlans,
+  /// explore.h); false: only measure it.
   bool widen = true;
   /// Wall time for widening; when it runs out, the best plan measured so far is the result.
   std::chrono::nanoseconds widen_budget = std::chrono::minutes(5);
@@ -121,8 +121,8 @@ struct ExploreResult {
   Plan shrunk;
   uint32_t shrunk_reproduced = 0;
   uint32_t shrunk_replays = 0;
-  /// The plan to write: `shrunk`, or the first widened variant that reproduced often enough
-  /// (or, when none did, the one that reproduced most often).
+  /// The plan to write: `shrunk` when it failed in every replay, else the first widened
+  /// variant that did, else whichever of them failed most often.
   Plan minimal;
   bool widened = false;   ///< minimal is a widened variant of shrunk
   PlanRun minimal_run;    ///< the last failing run of the minimal plan
@@ -140,8 +140,9 @@ struct ExploreResult {
 /// Generates plans within `base.bounds` with rapidcheck and runs each through `run`; the
 /// property is that every run passes. A failing plan is shrunk; a shrink candidate counts as
 /// failing only when it fails in min_fail_rate of shrink_replays runs (real runs are not
-/// deterministic). The shrunk plan is then replayed final_replays times; below
-/// min_reproduce_rate its timings are widened (WidenedPlans) until a variant reaches it.
+/// deterministic). The shrunk plan is then replayed final_replays times; unless every replay
+/// failed, its timings are widened (WidenedPlans) until a variant fails every time; the plan
+/// written is reliable when it failed in at least min_reproduce_rate of its replays.
 /// Never throws.
 ExploreResult Explore(const ExploreScenario& base, const ExploreOptions& options,
                       const PlanRunner& run);
