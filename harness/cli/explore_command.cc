@@ -136,7 +136,9 @@ int ExploreMain(int argc, char** argv) {
   app.add_option("--shrink-budget", shrink_budget_text,
                  "wall time for shrinking a failure (default: the search budget)");
   auto* seed_opt = app.add_option("--seed", seed, "rapidcheck seed (default: random, printed)");
-  auto* replays_opt = app.add_option("--replays", replays, "replaced by --shrink-replays");
+  // The old option, hidden: its meaning was the opposite (keep a candidate that failed once).
+  auto* replays_opt =
+      app.add_option("--replays", replays, "replaced by --shrink-replays")->group("");
   auto* shrink_replays_opt =
       app.add_option("--shrink-replays", shrink_replays,
                      "runs of each shrink candidate (default: [explore] shrink_replays, 3)")
@@ -183,8 +185,7 @@ int ExploreMain(int argc, char** argv) {
     PrintError(
         "--replays is gone: a shrink candidate now counts as failing only when it fails in "
         "--min-fail-rate (default 1.0, all) of --shrink-replays runs (default 3); use "
-        "--shrink-replays " +
-        std::to_string(replays + 1));
+        "--shrink-replays N");
     return framework::kExitUsage;
   }
   std::chrono::nanoseconds widen_budget = shrink_budget;

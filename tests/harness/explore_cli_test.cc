@@ -120,7 +120,7 @@ TEST_F(ExploreCliTest, BadInputIsExitTwoWithTheFix) {
   auto old = Duende("explore " + kExplore + "/kvd.toml --replays 2");
   EXPECT_EQ(old.code, 2);
   EXPECT_NE(old.out.find("--replays is gone"), std::string::npos) << old.out;
-  EXPECT_NE(old.out.find("use --shrink-replays 3"), std::string::npos) << old.out;
+  EXPECT_NE(old.out.find("use --shrink-replays N"), std::string::npos) << old.out;
   auto rate = Duende("explore " + kExplore + "/kvd.toml --min-fail-rate 0");
   EXPECT_EQ(rate.code, 2) << rate.out;
   std::string plain = std::string(DUENDE_SOURCE_DIR) + "/scenarios/kill-under-load.toml";
