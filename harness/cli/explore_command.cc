@@ -318,8 +318,10 @@ int ExploreMain(int argc, char** argv) {
             << Fixed(res.shrink_seconds, 1) << " s\n"
             << "  widening:           "
             << (res.final_replays == 0 ? std::string("not measured")
-                : res.widen_tries == 0 ? std::string("not needed")
-                                       : std::to_string(res.widen_tries) + " variant(s) measured")
+                : res.widen_tries > 0  ? std::to_string(res.widen_tries) + " variant(s) measured"
+                : res.shrunk_reproduced == res.shrunk_replays
+                    ? std::string("not needed (the shrunk plan failed in every replay)")
+                    : std::string("not tried (--no-widen, or its budget was spent)"))
             << ", " << Fixed(res.widen_seconds, 1) << " s of replays\n"
             << "  reproduced:         " << rate << '\n'
             << "  discarded:          " << res.ineffective_plans
