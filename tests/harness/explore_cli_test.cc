@@ -64,6 +64,43 @@ signal = ["SIGKILL"]
     return path;
   }
 
+  // A target whose property breaks on every other run, whatever the plan: it counts its runs
+  // in a file of the test's directory, and on odd ones exits 1 when it is asked to stop. No
+  // plan can reproduce more often, so the explorer must say the minimal plan is flaky.
+  std::string EveryOtherRun() {
+    std::string path = dir_ + "/flaky.toml";
+    std::ofstream(path) << R"([scenario]
+name = "flaky"
+duration = "800ms"
+
+[[target]]
+name = "sh"
+command = ["sh", "-c", """
+if [ ! -e {run_dir}/started ]; then touch {run_dir}/started; n=$(cat )" +
+                               dir_ + R"(/count 2>/dev/null || echo 0); echo $((n + 1)) > )" +
+                               dir_ + R"(/count; fi
+code=$(( $(cat )" + dir_ + R"(/count) % 2 ))
+trap "exit $code" TERM
+while :; do sleep 0.02; done"""]
+
+[[check]]
+kind = "exit_codes"
+allowed = [0]
+
+[explore]
+max_faults = 1
+window = ["100ms", "500ms"]
+step = "100ms"
+shrink_replays = 1
+final_replays = 4
+
+[[explore.fault]]
+kind = "kill"
+signal = ["SIGTERM"]
+)";
+    return path;
+  }
+
   std::string dir_;
 };
 
@@ -103,6 +140,24 @@ TEST_F(ExploreCliTest, AFailureLeavesARunnableMinimalPlanAndEveryReport) {
   EXPECT_NE(again.out.find("kvd killed by signal 9 (SIGKILL) (SIGKILL not allowed)"),
             std::string::npos)
       << again.out;
+}
+
+TEST_F(ExploreCliTest, AMinimalPlanThatFailsOnlySometimesIsCalledFlakyWithItsRate) {
+  std::string file = EveryOtherRun();
+  auto r = Duende("explore " + file + " --seed 3 --runs 5 --out out -q");
+  EXPECT_EQ(r.code, 1) << r.out;  // a bug was found all the same
+  EXPECT_NE(r.out.find("reproduced:         FLAKY: minimal plan reproduces in only 2 of 4 "
+                       "replays (4 needed"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("warning: the minimal plan is flaky: it failed in 2 of 4 replays"),
+            std::string::npos)
+      << r.out;
+  std::ifstream in(dir_ + "/out/minimal.toml");
+  std::string header((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(header.find("\n# FLAKY: minimal plan reproduces in only 2 of 4 replays"),
+            std::string::npos)
+      << header;
 }
 
 TEST_F(ExploreCliTest, NoFailureIsExitZeroAndWritesNothing) {
