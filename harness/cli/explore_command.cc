@@ -92,7 +92,7 @@ std::string Capitalized(std::string s) {
 
 // Writes `text` to `path`, replacing a regular file but never following a symlink there (duende
 // runs as root; the output directory may be writable by others). Returns the error message.
-std::optional<std::string> WriteNewFile(const std::string& path, const std::string& text) {
+std::optional<std::string> WriteFileNoFollow(const std::string& path, const std::string& text) {
   framework::UniqueFd fd(
       ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
   size_t done = 0;
@@ -163,7 +163,8 @@ int ExploreMain(int argc, char** argv) {
                  "wall time for measuring and widening the minimal plan (default: the shrink "
                  "budget)");
   app.add_option("--reproduce", reproduce,
-                 "run only the minimal plan of an earlier report (its reproduce string)");
+                 "run only the shrunk plan of an earlier report (its reproduce string), then "
+                 "measure and widen it again");
   app.add_option("--out", out_dir,
                  "directory for the minimal plan and its reports (default "
                  "./explore-<scenario name>)");
@@ -257,6 +258,16 @@ int ExploreMain(int argc, char** argv) {
     return framework::kExitEnvironment;
   }
   std::cout << "seed: " << res.seed << '\n';
+  if (!res.found && !reproduce.empty()) {
+    std::cout << "no failure: the plan of the reproduce string ("
+              << harness::DescribePlan(res.shrunk) << ") did not fail in " << res.final_replays
+              << " replays"
+              << (res.widen_tries > 0
+                      ? ", nor did " + std::to_string(res.widen_tries) + " wider variant(s)"
+                      : std::string())
+              << '\n';
+    return framework::kExitOk;
+  }
   if (!res.found) {
     std::cout << "no failure: " << res.plans_tried << " plans tried in "
               << Fixed(res.search_seconds, 1) << " s (" << Fixed(res.PlansPerMinute(), 1)
@@ -290,7 +301,7 @@ int ExploreMain(int argc, char** argv) {
          << "Explore again: duende explore " << file << " --seed " << res.seed << "\n"
          << "Only the shrunk plan (then measured and widened again): duende explore " << file
          << " --reproduce '" << res.reproduce << "'\n";
-  if (auto e = WriteNewFile(plan_path, harness::PlanToToml(es, res.minimal, header.str()))) {
+  if (auto e = WriteFileNoFollow(plan_path, harness::PlanToToml(es, res.minimal, header.str()))) {
     PrintError(*e);
     return framework::kExitEnvironment;
   }

@@ -214,8 +214,26 @@ ExploreResult Explore(const ExploreScenario& base, const ExploreOptions& options
   int consecutive_errors = 0;
   bool interrupted = false;
 
+  // --reproduce: rapidcheck walks the recorded shrink path, evaluating each plan on it. Those
+  // plans all failed when they were found; running each again (up to shrink_replays times)
+  // would only let a flaky one break the walk ("not a failure"). So the path is walked
+  // without runs, and the shrunk plan at its end is measured by the replays below.
+  const bool walk_only =
+      !options.reproduce.empty() && options.final_replays.value_or(base.bounds.final_replays) > 0;
+
   auto property = [&]() {
     Plan plan = *gen::FaultPlan(base.bounds);
+    if (walk_only) {
+      if (phase == Phase::kSearch) {
+        ++res.plans_tried;
+        res.found = true;
+        res.first_failing = plan;
+        phase = Phase::kShrink;
+        shrink_start = Clock::now();
+      }
+      res.minimal = plan;
+      RC_FAIL("a plan on the reproduce string's shrink path");
+    }
     if (phase == Phase::kSearch) {
       // Out of budget (or the environment broke): the remaining cases pass without a run.
       if (res.environment_error || Clock::now() - start > options.budget) return;
@@ -347,6 +365,8 @@ ExploreResult Explore(const ExploreScenario& base, const ExploreOptions& options
   if (res.found) {
     res.shrunk = res.minimal;
     if (!interrupted) MeasureAndWiden(base, options, run, res);
+    // The reproduced plan never failed, nor did any wider one: nothing was found this time.
+    if (walk_only && res.final_reproduced == 0) res.found = false;
   }
   return res;
 }

@@ -253,6 +253,24 @@ TEST(ExploreTest, FindsAndShrinksACombinationToTwoFaults) {
   ASSERT_TRUE(rr.found);
   EXPECT_EQ(DescribePlan(rr.minimal), DescribePlan(r.minimal));
   EXPECT_EQ(rr.plans_tried, 1);
+
+  // With replays, the shrink path is walked without runs (a flaky plan on it cannot break
+  // the walk) and only the shrunk plan at its end is run: the replays measure it.
+  again.final_replays = 3;
+  int runs = 0;
+  ExploreResult walked = Explore(es, again, [&](const Plan& p) {
+    ++runs;
+    return Verdict(Combination(p));
+  });
+  ASSERT_TRUE(walked.found) << walked.error;
+  EXPECT_EQ(DescribePlan(walked.shrunk), DescribePlan(r.minimal));
+  EXPECT_EQ(runs, 3);
+  EXPECT_EQ(walked.final_reproduced, 3u);
+  // A plan that no longer fails at all: nothing found.
+  ExploreResult gone = Explore(es, again, [](const Plan&) { return Verdict(false); });
+  EXPECT_FALSE(gone.found);
+  EXPECT_FALSE(gone.environment_error) << gone.error;
+  EXPECT_EQ(DescribePlan(gone.shrunk), DescribePlan(r.minimal));
 }
 
 // The largest gap from a failed fsync to a later SIGKILL within 1.5 s; nullopt: no such pair.
