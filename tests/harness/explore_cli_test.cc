@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <regex>
 #include <string>
 
 #include "../reporters/cli_run.h"
@@ -89,7 +90,7 @@ allowed = [0]
 
 [explore]
 max_faults = 1
-window = ["100ms", "500ms"]
+window = ["300ms", "600ms"]  # after the shell has set its trap
 step = "100ms"
 shrink_replays = 1
 final_replays = 4
@@ -146,17 +147,18 @@ TEST_F(ExploreCliTest, AMinimalPlanThatFailsOnlySometimesIsCalledFlakyWithItsRat
   std::string file = EveryOtherRun();
   auto r = Duende("explore " + file + " --seed 3 --runs 5 --out out -q");
   EXPECT_EQ(r.code, 1) << r.out;  // a bug was found all the same
-  EXPECT_NE(r.out.find("reproduced:         FLAKY: minimal plan reproduces in only 2 of 4 "
-                       "replays (4 needed"),
-            std::string::npos)
-      << r.out;
-  EXPECT_NE(r.out.find("warning: the minimal plan is flaky: it failed in 2 of 4 replays"),
-            std::string::npos)
+  // Every other run fails (a very loaded machine might add a failure: a SIGTERM that comes
+  // before the shell's trap), so fewer than 4 of 4, and said so everywhere.
+  const std::regex console(
+      "reproduced: +FLAKY: minimal plan reproduces in only [0-3] of 4 replays \\(4 needed");
+  EXPECT_TRUE(std::regex_search(r.out, console)) << r.out;
+  EXPECT_TRUE(std::regex_search(
+      r.out, std::regex("warning: the minimal plan is flaky: it failed in [0-3] of 4 replays")))
       << r.out;
   std::ifstream in(dir_ + "/out/minimal.toml");
   std::string header((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_NE(header.find("\n# FLAKY: minimal plan reproduces in only 2 of 4 replays"),
-            std::string::npos)
+  EXPECT_TRUE(std::regex_search(
+      header, std::regex("\n# FLAKY: minimal plan reproduces in only [0-3] of 4 replays")))
       << header;
 }
 
