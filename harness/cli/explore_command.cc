@@ -4,15 +4,18 @@
 // Exit codes: 0 no plan failed within the budget; 1 a plan failed (the minimal plan is written
 // as a scenario file); 2 bad usage or an invalid scenario / [explore] table; 3 the environment
 // failed (a target did not start, a fault could not be injected); 130 interrupted.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -71,6 +74,40 @@ std::vector<std::string> WriteReports(const std::string& dir, const reporters::S
   return written;
 }
 
+// "minimal plan reproduces in 10 of 10 replays", or says that it is flaky.
+std::string ReproduceRate(const harness::ExploreResult& res) {
+  if (res.final_replays == 0) return "minimal plan not replayed (--final-replays 0)";
+  std::string rate = std::to_string(res.final_reproduced) + " of " +
+                     std::to_string(res.final_replays) + " replays";
+  if (res.Reliable()) return "minimal plan reproduces in " + rate;
+  return "FLAKY: minimal plan reproduces in only " + rate + " (" +
+         std::to_string(res.final_required) + " needed" +
+         (res.widen_tries > 0 ? "; no wider timing did better" : std::string()) + ")";
+}
+
+std::string Capitalized(std::string s) {
+  if (!s.empty() && s[0] >= 'a' && s[0] <= 'z') s[0] = static_cast<char>(s[0] - 'a' + 'A');
+  return s;
+}
+
+// Writes `text` to `path`, replacing a regular file but never following a symlink there (duende
+// runs as root; the output directory may be writable by others). Returns the error message.
+std::optional<std::string> WriteFileNoFollow(const std::string& path, const std::string& text) {
+  framework::UniqueFd fd(
+      ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
+  size_t done = 0;
+  while (fd.valid() && done < text.size()) {
+    ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  if (!fd.valid() || done < text.size()) {
+    return "unable to write " + path + ": " + std::strerror(errno);
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 int ExploreMain(int argc, char** argv) {
@@ -84,7 +121,12 @@ int ExploreMain(int argc, char** argv) {
   std::string shrink_budget_text;
   uint64_t seed = 0;
   uint32_t replays = 0;
-  uint32_t final_replays = 3;
+  uint32_t shrink_replays = 0;
+  double min_fail_rate = 1.0;
+  uint32_t final_replays = 0;
+  double min_reproduce_rate = 0.9;
+  bool no_widen = false;
+  std::string widen_budget_text;
   std::string reproduce;
   std::string out_dir;
   bool quiet = false;
@@ -94,12 +136,35 @@ int ExploreMain(int argc, char** argv) {
   app.add_option("--shrink-budget", shrink_budget_text,
                  "wall time for shrinking a failure (default: the search budget)");
   auto* seed_opt = app.add_option("--seed", seed, "rapidcheck seed (default: random, printed)");
-  auto* replays_opt = app.add_option(
-      "--replays", replays, "re-runs of a passing shrink candidate (default: [explore] replays)");
-  app.add_option("--final-replays", final_replays,
-                 "replays of the minimal plan to measure how often it reproduces (default 3)");
+  // The old option, hidden: its meaning was the opposite (keep a candidate that failed once).
+  auto* replays_opt =
+      app.add_option("--replays", replays, "replaced by --shrink-replays")->group("");
+  auto* shrink_replays_opt =
+      app.add_option("--shrink-replays", shrink_replays,
+                     "runs of each shrink candidate (default: [explore] shrink_replays, 3)")
+          ->check(CLI::Range(1, 20));
+  auto* min_fail_rate_opt =
+      app.add_option("--min-fail-rate", min_fail_rate,
+                     "share of those runs that must fail for a candidate to count as failing "
+                     "(default: [explore] min_fail_rate, 1.0 = every run)")
+          ->check(CLI::Range(0.01, 1.0));
+  auto* final_replays_opt =
+      app.add_option("--final-replays", final_replays,
+                     "replays measuring how often the minimal plan reproduces (default: "
+                     "[explore] final_replays, 10; 0: no measurement, no widening)")
+          ->check(CLI::Range(0, 100));
+  auto* min_reproduce_opt =
+      app.add_option("--min-reproduce-rate", min_reproduce_rate,
+                     "share of the final replays that must fail for the plan to count as reliable "
+                     "(default: [explore] min_reproduce_rate, 0.9)")
+          ->check(CLI::Range(0.01, 1.0));
+  app.add_flag("--no-widen", no_widen, "measure the shrunk plan but do not widen its timings");
+  app.add_option("--widen-budget", widen_budget_text,
+                 "wall time for measuring and widening the minimal plan (default: the shrink "
+                 "budget)");
   app.add_option("--reproduce", reproduce,
-                 "run only the minimal plan of an earlier report (its reproduce string)");
+                 "run only the shrunk plan of an earlier report (its reproduce string), then "
+                 "measure and widen it again");
   app.add_option("--out", out_dir,
                  "directory for the minimal plan and its reports (default "
                  "./explore-<scenario name>)");
@@ -115,6 +180,18 @@ int ExploreMain(int argc, char** argv) {
   if (!shrink_budget_text.empty() &&
       !framework::ParseDuration(shrink_budget_text, &shrink_budget)) {
     PrintError("--shrink-budget " + shrink_budget_text + ": give a duration such as 90s or 5m");
+    return framework::kExitUsage;
+  }
+  if (replays_opt->count() > 0) {
+    PrintError(
+        "--replays is gone: a shrink candidate now counts as failing only when it fails in "
+        "--min-fail-rate (default 1.0, all) of --shrink-replays runs (default 3); use "
+        "--shrink-replays N");
+    return framework::kExitUsage;
+  }
+  std::chrono::nanoseconds widen_budget = shrink_budget;
+  if (!widen_budget_text.empty() && !framework::ParseDuration(widen_budget_text, &widen_budget)) {
+    PrintError("--widen-budget " + widen_budget_text + ": give a duration such as 90s or 5m");
     return framework::kExitUsage;
   }
   auto base = harness::LoadExploreScenario(file, harness::ExploreFaultKinds());
@@ -140,8 +217,12 @@ int ExploreMain(int argc, char** argv) {
   options.budget = budget;
   options.shrink_budget = shrink_budget;
   if (seed_opt->count() > 0) options.seed = seed;
-  if (replays_opt->count() > 0) options.replays = replays;
-  options.final_replays = final_replays;
+  if (shrink_replays_opt->count() > 0) options.shrink_replays = shrink_replays;
+  if (min_fail_rate_opt->count() > 0) options.min_fail_rate = min_fail_rate;
+  if (final_replays_opt->count() > 0) options.final_replays = final_replays;
+  if (min_reproduce_opt->count() > 0) options.min_reproduce_rate = min_reproduce_rate;
+  options.widen = !no_widen;
+  options.widen_budget = widen_budget;
   options.reproduce = reproduce;
   if (!quiet) options.log = [](const std::string& line) { std::cout << line << std::endl; };
   bool interrupted = false;
@@ -177,6 +258,16 @@ int ExploreMain(int argc, char** argv) {
     return framework::kExitEnvironment;
   }
   std::cout << "seed: " << res.seed << '\n';
+  if (!res.found && !reproduce.empty()) {
+    std::cout << "no failure: the plan of the reproduce string ("
+              << harness::DescribePlan(res.shrunk) << ") did not fail in " << res.final_replays
+              << " replays"
+              << (res.widen_tries > 0
+                      ? ", nor did " + std::to_string(res.widen_tries) + " wider variant(s)"
+                      : std::string())
+              << '\n';
+    return framework::kExitOk;
+  }
   if (!res.found) {
     std::cout << "no failure: " << res.plans_tried << " plans tried in "
               << Fixed(res.search_seconds, 1) << " s (" << Fixed(res.PlansPerMinute(), 1)
@@ -195,40 +286,70 @@ int ExploreMain(int argc, char** argv) {
     return framework::kExitEnvironment;
   }
   std::string plan_path = out_dir + "/minimal.toml";
+  const std::string rate = ReproduceRate(res);
   std::ostringstream header;
-  header << "Minimal failing fault plan found by duende explore (from " << file << ").\n"
+  header << "Minimal failing fault plan found by duende explore (from " << file << "), seed "
+         << res.seed << ".\n"
          << "Failure: " << res.minimal_run.Summary() << "\n"
-         << "Reproduced " << res.final_reproduced << " of " << res.final_replays
-         << " replays. Run it: duende run " << plan_path << "\n"
-         << "Explore again: duende explore " << file << " --seed " << res.seed << "\n"
-         << "Only this plan: duende explore " << file << " --reproduce '" << res.reproduce << "'\n";
-  {
-    std::ofstream out(plan_path);
-    out << harness::PlanToToml(es, res.minimal, header.str());
-    if (!out) {
-      PrintError("unable to write " + plan_path);
-      return framework::kExitEnvironment;
-    }
+         << Capitalized(rate) << ".\n";
+  if (res.widened) {
+    header << "Timings widened from the shrunk plan, which failed in " << res.shrunk_reproduced
+           << " of " << res.shrunk_replays << " replays: " << harness::DescribePlan(res.shrunk)
+           << "\n";
   }
-  auto reports = WriteReports(out_dir, res.minimal_run.result);
+  header << "Run it: duende run " << plan_path << "\n"
+         << "Explore again: duende explore " << file << " --seed " << res.seed << "\n"
+         << "Only the shrunk plan (then measured and widened again): duende explore " << file
+         << " --reproduce '" << res.reproduce << "'\n";
+  if (auto e = WriteFileNoFollow(plan_path, harness::PlanToToml(es, res.minimal, header.str()))) {
+    PrintError(*e);
+    return framework::kExitEnvironment;
+  }
+  // The reports are those of a failing run of the minimal plan: they say how often it
+  // reproduces, and replay it from minimal.toml (the explore file itself does not `run`).
+  reporters::ScenarioResult report = res.minimal_run.result;
+  report.description += std::string(report.description.empty() ? "" : " | ") +
+                        "duende explore, seed " + std::to_string(res.seed) + ": " + rate;
+  report.file = plan_path;
+  report.replay_command = "duende run " + plan_path + " --seed " + std::to_string(report.seed);
+  auto reports = WriteReports(out_dir, report);
+  const double total = res.first_failure_seconds + res.shrink_seconds + res.widen_seconds;
   std::cout << "FAILED after " << res.plans_tried << " plans ("
             << Fixed(res.first_failure_seconds, 1) << " s, " << Fixed(res.PlansPerMinute(), 1)
             << " plans/minute)\n"
-            << "  first failing plan: " << harness::DescribePlan(res.first_failing) << '\n'
-            << "  minimal plan:       " << harness::DescribePlan(res.minimal) << '\n'
+            << "  first failing plan: " << harness::DescribePlan(res.first_failing) << '\n';
+  if (res.widened) {
+    std::cout << "  shrunk plan:        " << harness::DescribePlan(res.shrunk) << "  (failed in "
+              << res.shrunk_reproduced << " of " << res.shrunk_replays << " replays)\n";
+  }
+  std::cout << "  minimal plan:       " << harness::DescribePlan(res.minimal) << '\n'
             << "  failure:            " << res.minimal_run.Summary() << '\n'
             << "  shrinking:          " << res.shrink_steps << " steps, " << res.shrink_tries
-            << " candidates, " << res.rescued_by_replay << " kept by a re-run, "
+            << " candidates (" << res.shrink_flaky << " failed only sometimes: not kept), "
             << Fixed(res.shrink_seconds, 1) << " s\n"
-            << "  reproduced:         " << res.final_reproduced << " of " << res.final_replays
-            << " replays of the minimal plan\n"
+            << "  widening:           "
+            << (res.final_replays == 0 ? std::string("not measured")
+                : res.widen_tries > 0  ? std::to_string(res.widen_tries) + " variant(s) measured"
+                : res.shrunk_reproduced == res.shrunk_replays
+                    ? std::string("not needed (the shrunk plan failed in every replay)")
+                    : std::string("not tried (--no-widen, or its budget was spent)"))
+            << ", " << Fixed(res.widen_seconds, 1) << " s of replays\n"
+            << "  reproduced:         " << rate << '\n'
             << "  discarded:          " << res.ineffective_plans
             << " plan(s) in which a fault never took effect\n"
-            << "  scenario runs:      " << res.runs << '\n'
+            << "  time:               " << Fixed(total, 1) << " s, " << res.runs
+            << " scenario runs (search " << Fixed(res.first_failure_seconds, 1) << " s, shrink "
+            << Fixed(res.shrink_seconds, 1) << " s, replays and widening "
+            << Fixed(res.widen_seconds, 1) << " s)\n"
             << "minimal plan: " << plan_path << "  (duende run " << plan_path << ")\n"
             << "reproduce: duende explore " << file << " --reproduce '" << res.reproduce << "'\n";
-  std::cout << reporters::RenderConsoleSummary(res.minimal_run.result, false);
+  std::cout << reporters::RenderConsoleSummary(report, false);
   for (const auto& r : reports) std::cout << "report: " << r << '\n';
+  if (res.final_replays > 0 && !res.Reliable()) {
+    std::cout << "warning: the minimal plan is flaky: it failed in " << res.final_reproduced
+              << " of " << res.final_replays << " replays (" << res.final_required
+              << " needed); a bug was found all the same (exit 1)\n";
+  }
   return framework::kExitFailed;
 }
 

@@ -220,7 +220,19 @@ ExploreBounds ReadExploreBounds(const toml::table& explore, const std::string& f
   ExploreBounds b;
   TomlReader r(explore, file, "[explore]", diags);
   if (auto n = r.Int("max_faults", 1, kMaxFaultsLimit)) b.max_faults = static_cast<uint32_t>(*n);
-  if (auto n = r.Int("replays", 0, 20)) b.replays = static_cast<uint32_t>(*n);
+  if (r.Has("replays")) {
+    // The old meaning (re-run a passing candidate; keep it if any run failed) is what made
+    // minimal plans that fail once in three: rejected rather than silently reinterpreted.
+    r.Raw("replays");
+    r.Fail("replays",
+           "'replays' is gone: a shrink candidate now counts as failing only when it fails in "
+           "`min_fail_rate` (default 1.0, all) of `shrink_replays` runs (default 3); write "
+           "shrink_replays = N instead (see docs/explore.md)");
+  }
+  if (auto n = r.Int("shrink_replays", 1, 20)) b.shrink_replays = static_cast<uint32_t>(*n);
+  if (auto x = r.Double("min_fail_rate", 0.01, 1.0)) b.min_fail_rate = *x;
+  if (auto n = r.Int("final_replays", 0, 100)) b.final_replays = static_cast<uint32_t>(*n);
+  if (auto x = r.Double("min_reproduce_rate", 0.01, 1.0)) b.min_reproduce_rate = *x;
   if (auto w = r.StringArray("window")) {
     std::chrono::nanoseconds lo{}, hi{};
     if (w->size() != 2 || !framework::ParseDuration((*w)[0], &lo) ||

@@ -6,6 +6,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <regex>
+#include <string>
 
 #include "../reporters/cli_run.h"
 
@@ -53,11 +56,48 @@ allowed = [0]
 max_faults = 3
 window = ["100ms", "500ms"]
 step = "100ms"
-replays = 0
+shrink_replays = 1
 
 [[explore.fault]]
 kind = "kill"
 signal = ["SIGKILL"]
+)";
+    return path;
+  }
+
+  // A target whose property breaks on every other run, whatever the plan: it counts its runs
+  // in a file of the test's directory, and on odd ones exits 1 when it is asked to stop. No
+  // plan can reproduce more often, so the explorer must say the minimal plan is flaky.
+  std::string EveryOtherRun() {
+    std::string path = dir_ + "/flaky.toml";
+    std::ofstream(path) << R"([scenario]
+name = "flaky"
+duration = "800ms"
+
+[[target]]
+name = "sh"
+command = ["sh", "-c", """
+if [ ! -e {run_dir}/started ]; then touch {run_dir}/started; n=$(cat )" +
+                               dir_ + R"(/count 2>/dev/null || echo 0); echo $((n + 1)) > )" +
+                               dir_ + R"(/count; fi
+code=$(( $(cat )" + dir_ + R"(/count) % 2 ))
+trap "exit $code" TERM
+while :; do sleep 0.02; done"""]
+
+[[check]]
+kind = "exit_codes"
+allowed = [0]
+
+[explore]
+max_faults = 1
+window = ["300ms", "600ms"]  # after the shell has set its trap
+step = "100ms"
+shrink_replays = 1
+final_replays = 4
+
+[[explore.fault]]
+kind = "kill"
+signal = ["SIGTERM"]
 )";
     return path;
   }
@@ -72,13 +112,26 @@ TEST_F(ExploreCliTest, AFailureLeavesARunnableMinimalPlanAndEveryReport) {
                   "--out out -q");
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("FAILED after 1 plans"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("reproduced:         1 of 1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("reproduced:         minimal plan reproduces in 1 of 1 replays"),
+            std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("reproduce: duende explore " + file + " --reproduce '"), std::string::npos)
       << r.out;
   for (const char* f :
        {"minimal.toml", "events.jsonl", "junit.xml", "report.html", "report.md", "report.json"}) {
     EXPECT_TRUE(fs::exists(dir_ + "/out/" + f)) << f << "\n" << r.out;
   }
+  // The header of the plan says how often it reproduced, with the seed.
+  std::ifstream in(dir_ + "/out/minimal.toml");
+  std::string header((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(header.find("(from " + file + "), seed 3.\n"), std::string::npos) << header;
+  EXPECT_NE(header.find("\n# Minimal plan reproduces in 1 of 1 replays.\n"), std::string::npos)
+      << header;
+  // The reports say it too, and replay the minimal plan (not the explore file).
+  std::ifstream json_in(dir_ + "/out/report.json");
+  std::string json((std::istreambuf_iterator<char>(json_in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(json.find("minimal plan reproduces in 1 of 1 replays"), std::string::npos) << json;
+  EXPECT_NE(json.find("duende run out/minimal.toml --seed "), std::string::npos) << json;
   // Shrunk to one kill; the plan is a plain scenario that validates and fails again.
   auto v = Duende("validate out/minimal.toml");
   EXPECT_EQ(v.code, 0) << v.out;
@@ -88,6 +141,25 @@ TEST_F(ExploreCliTest, AFailureLeavesARunnableMinimalPlanAndEveryReport) {
   EXPECT_NE(again.out.find("kvd killed by signal 9 (SIGKILL) (SIGKILL not allowed)"),
             std::string::npos)
       << again.out;
+}
+
+TEST_F(ExploreCliTest, AMinimalPlanThatFailsOnlySometimesIsCalledFlakyWithItsRate) {
+  std::string file = EveryOtherRun();
+  auto r = Duende("explore " + file + " --seed 3 --runs 5 --out out -q");
+  EXPECT_EQ(r.code, 1) << r.out;  // a bug was found all the same
+  // Every other run fails (a very loaded machine might add a failure: a SIGTERM that comes
+  // before the shell's trap), so fewer than 4 of 4, and said so everywhere.
+  const std::regex console(
+      "reproduced: +FLAKY: minimal plan reproduces in only [0-3] of 4 replays \\(4 needed");
+  EXPECT_TRUE(std::regex_search(r.out, console)) << r.out;
+  EXPECT_TRUE(std::regex_search(
+      r.out, std::regex("warning: the minimal plan is flaky: it failed in [0-3] of 4 replays")))
+      << r.out;
+  std::ifstream in(dir_ + "/out/minimal.toml");
+  std::string header((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(std::regex_search(
+      header, std::regex("\n# FLAKY: minimal plan reproduces in only [0-3] of 4 replays")))
+      << header;
 }
 
 TEST_F(ExploreCliTest, NoFailureIsExitZeroAndWritesNothing) {
@@ -102,6 +174,12 @@ TEST_F(ExploreCliTest, BadInputIsExitTwoWithTheFix) {
   EXPECT_EQ(budget.code, 2);
   EXPECT_NE(budget.out.find("--budget 5x: give a duration such as 90s"), std::string::npos)
       << budget.out;
+  auto old = Duende("explore " + kExplore + "/kvd.toml --replays 2");
+  EXPECT_EQ(old.code, 2);
+  EXPECT_NE(old.out.find("--replays is gone"), std::string::npos) << old.out;
+  EXPECT_NE(old.out.find("use --shrink-replays N"), std::string::npos) << old.out;
+  auto rate = Duende("explore " + kExplore + "/kvd.toml --min-fail-rate 0");
+  EXPECT_EQ(rate.code, 2) << rate.out;
   std::string plain = std::string(DUENDE_SOURCE_DIR) + "/scenarios/kill-under-load.toml";
   auto no_table = Duende("explore " + plain);
   EXPECT_EQ(no_table.code, 2);

@@ -8,7 +8,10 @@
 //   window = ["100ms", "900ms"]    # injection times lie in this span of the timeline
 //   step = "50ms"                  # granularity of times and durations (default 10ms)
 //   targets = ["kvd"]              # default: every target of the scenario
-//   replays = 2                    # re-runs of a passing shrink candidate before it is dropped
+//   shrink_replays = 3             # runs of each shrink candidate ...
+//   min_fail_rate = 1.0            # ... that must fail for it to count as failing (all of them)
+//   final_replays = 10             # replays measuring how often the written plan reproduces
+//   min_reproduce_rate = 0.9       # below this share of failures the result says FLAKY
 //   [[explore.fault]]              # one template per fault kind that may be drawn
 //   kind = "syscall"
 //   duration = { min = "50ms", max = "400ms" }   # a range (shrinks toward min)
@@ -68,7 +71,16 @@ struct ExploreBounds {
   /// candidates and minimal plans whose faults are not a hair apart.
   int64_t step_ms = 10;
   std::vector<std::string> targets;
-  uint32_t replays = 2;
+  /// Runs of each shrink candidate; it replaces the minimal plan only when at least
+  /// `min_fail_rate` of them fail (1.0: every one). Runs are not deterministic, and a
+  /// candidate that fails once in three is a worse minimal plan than a larger one that always
+  /// fails.
+  uint32_t shrink_replays = 3;
+  double min_fail_rate = 1.0;
+  /// Replays of the shrunk plan (and of each widened variant) that measure how often it
+  /// reproduces; the written plan is reliable when it fails in `min_reproduce_rate` of them.
+  uint32_t final_replays = 10;
+  double min_reproduce_rate = 0.9;
   std::vector<FaultTemplate> faults;
   /// The scenario's duration in ms: a fault's duration is cut so that it heals by then.
   int64_t timeline_ms = 0;
@@ -125,6 +137,21 @@ ExploreBounds ReadExploreBounds(const toml::table& explore, const std::string& f
 /// (named "<kind>-<n>"). `header` is put first as `#` comment lines. Runs with `duende run`.
 std::string PlanToToml(const ExploreScenario& base, const Plan& plan,
                        const std::string& header = "");
+
+/// Variants of a (shrunk) plan with wider timings, least changed first, for when the plan
+/// fails only sometimes: the shrinker pushes faults to the window's start, to the shortest
+/// duration and as close to each other as still fails, where a bug barely shows. Each variant
+/// keeps the faults, their order and parameters; it multiplies the gaps between injection
+/// times and the fault durations by a factor (1, 2, 3, 4, 6; a gap of 0 becomes (factor - 1)
+/// sixteenths of the window) and moves the plan to the middle of the window (never earlier).
+/// Durations stay within their template's range and heal before the scenario ends; times stay
+/// within the window (gaps are squeezed to fit) and on its step. Duplicates and the plan itself
+/// are left out; a plan without faults has no variants.
+std::vector<Plan> WidenedPlans(const Plan& plan, const ExploreBounds& bounds);
+
+/// The number of `runs` that is at least `rate` of them (rounded up, at least 1): 9 for 0.9
+/// of 10, 3 for 1.0 of 3.
+uint32_t RequiredCount(double rate, uint32_t runs);
 
 /// Parses PlanToToml(base, plan) into a Scenario (named after base.file). Errors: as
 /// ParseScenario (a plan that the fault kinds reject, e.g. a parameter out of range).

@@ -77,10 +77,20 @@ struct ExploreOptions {
   std::chrono::nanoseconds shrink_budget = std::chrono::minutes(5);
   /// rapidcheck's seed (nullopt: a random one, reported).
   std::optional<uint64_t> seed;
-  /// Re-runs of a shrink candidate that passed before it is dropped (nullopt: bounds.replays).
-  std::optional<uint32_t> replays;
-  /// Replays of the final minimal plan, to report how often it reproduces.
-  uint32_t final_replays = 3;
+  /// Runs of each shrink candidate, and the share of them that must fail for it to count as
+  /// failing (nullopt: bounds.shrink_replays / bounds.min_fail_rate; default 3 and 1.0).
+  std::optional<uint32_t> shrink_replays;
+  std::optional<double> min_fail_rate;
+  /// Replays that measure how often the shrunk plan (and each widened variant) reproduces,
+  /// and the share that must fail (nullopt: bounds.final_replays / min_reproduce_rate; default
+  /// 10 and 0.9). 0 replays: no measurement and no widening.
+  std::optional<uint32_t> final_replays;
+  std::optional<double> min_reproduce_rate;
+  /// Widen the timings of a shrunk plan that did not fail in every replay (WidenedPlans,
+  /// explore.h); false: only measure it.
+  bool widen = true;
+  /// Wall time for widening; when it runs out, the best plan measured so far is the result.
+  std::chrono::nanoseconds widen_budget = std::chrono::minutes(5);
   /// A reproduce string from an earlier report: runs only the minimal plan it names.
   std::string reproduce;
   /// Progress lines ("plan 7: PASS kill(...)..."); may be empty.
@@ -99,22 +109,40 @@ struct ExploreResult {
   int ineffective_plans = 0;  ///< plans discarded because a fault never took effect
   int shrink_steps = 0;       ///< shrink candidates that still failed (accepted by rapidcheck)
   int shrink_tries = 0;       ///< shrink candidates run
-  int rescued_by_replay = 0;  ///< candidates that passed once and failed on a re-run
+  /// Candidates that failed in some runs but fewer than min_fail_rate: not kept.
+  int shrink_flaky = 0;
+  int widen_tries = 0;  ///< widened variants measured
   double search_seconds = 0;
   double first_failure_seconds = 0;
   double shrink_seconds = 0;
+  double widen_seconds = 0;
   Plan first_failing;
+  /// Where shrinking ended, and how often it failed when replayed (0 of 0: not replayed).
+  Plan shrunk;
+  uint32_t shrunk_reproduced = 0;
+  uint32_t shrunk_replays = 0;
+  /// The plan to write: `shrunk` when it failed in every replay, else the first widened
+  /// variant that did, else whichever of them failed most often.
   Plan minimal;
+  bool widened = false;   ///< minimal is a widened variant of shrunk
   PlanRun minimal_run;    ///< the last failing run of the minimal plan
-  std::string reproduce;  ///< rapidcheck's reproduce string for the minimal plan
+  std::string reproduce;  ///< rapidcheck's reproduce string for the shrunk plan
+  /// How often `minimal` failed when replayed (measured replays; 0 of 0: not measured).
   uint32_t final_reproduced = 0;
   uint32_t final_replays = 0;
+  /// The failures needed among final_replays (RequiredCount of min_reproduce_rate).
+  uint32_t final_required = 0;
+  /// The minimal plan reproduced at least min_reproduce_rate of the time.
+  bool Reliable() const { return final_replays > 0 && final_reproduced >= final_required; }
   double PlansPerMinute() const;
 };
 
 /// Generates plans within `base.bounds` with rapidcheck and runs each through `run`; the
-/// property is that every run passes. A failing plan is shrunk; a candidate that passes is
-/// re-run `replays` times (real runs are not deterministic) before it counts as passing.
+/// property is that every run passes. A failing plan is shrunk; a shrink candidate counts as
+/// failing only when it fails in min_fail_rate of shrink_replays runs (real runs are not
+/// deterministic). The shrunk plan is then replayed final_replays times; unless every replay
+/// failed, its timings are widened (WidenedPlans) until a variant fails every time; the plan
+/// written is reliable when it failed in at least min_reproduce_rate of its replays.
 /// Never throws.
 ExploreResult Explore(const ExploreScenario& base, const ExploreOptions& options,
                       const PlanRunner& run);
