@@ -345,8 +345,7 @@ CheckResult LostFromHistory(CheckResult r, const Log& log, const Event& rb,
   }
   const bool unique = rb.data.value("unique_keys", false);
   r.measured = std::to_string(lost.size()) + " lost of " + std::to_string(last.size()) +
-               (unique ? " acknowledged write(s), each to its own key"
-                       : " key(s) with an acknowledged write (the last write of each is checked)");
+               (unique ? " acknowledged writes (unique keys)" : " keys (last write of each)");
   if (last.empty()) return Fail(r, "no write was acknowledged: nothing to verify");
   if (unread > 0) {
     return Fail(r,
@@ -583,8 +582,7 @@ CheckResult ErrorRate(const CheckSpec& c, const Scenario& s, const Log& log) {
   CheckResult r = Base(c);
   const double max = c.max.value_or(0.01);
   const int64_t grace = c.grace.value_or(std::chrono::seconds(1)).count();
-  r.threshold =
-      "<= " + Pct(max) + " of requests sent outside fault windows (+" + Dur(grace) + " grace)";
+  r.threshold = "<= " + Pct(max) + " outside fault windows (+" + Dur(grace) + " grace)";
   Judged j = JudgeByWindows(log, grace);
   int64_t sent = 0;
   int64_t bad = 0;
@@ -613,8 +611,7 @@ CheckResult ErrorRate(const CheckSpec& c, const Scenario& s, const Log& log) {
   if (sent == 0) return Fail(r, "no request was sent outside the fault windows");
   double rate = static_cast<double>(bad) / static_cast<double>(sent);
   r.measured = Pct(rate) + " (" + std::to_string(bad) + " of " + std::to_string(sent) + ")";
-  if (!j.ops.empty())
-    r.measured += "; " + std::to_string(j.inside) + " in fault windows (not judged)";
+  if (!j.ops.empty()) r.measured += "; " + std::to_string(j.inside) + " in fault windows";
   if (rate > max) r.verdict = Verdict::kFail;
   return r;
 }
@@ -642,8 +639,7 @@ CheckResult P99Latency(const CheckSpec& c, const Log& log) {
     r.measured = "worst p99 " + Dur(worst) + " over " + std::to_string(n) + " second(s)";
     return r;
   }
-  r.threshold =
-      "p99 <= " + Dur(max) + " of requests sent outside fault windows (+" + Dur(grace) + " grace)";
+  r.threshold = "p99 <= " + Dur(max) + " outside fault windows (+" + Dur(grace) + " grace)";
   // What the histogram holds: replies (right or wrong) and timeouts, never a request that
   // failed for want of a connection.
   std::vector<const LoadOp*> timed;
@@ -673,8 +669,8 @@ CheckResult P99Latency(const CheckSpec& c, const Log& log) {
     if (first_slow == nullptr) first_slow = op;
     if (slowest == nullptr || latency(op) > latency(slowest)) slowest = op;
   }
-  r.measured = "p99 " + Dur(p99) + " over " + std::to_string(timed.size()) + " request(s); " +
-               std::to_string(j.inside) + " in fault windows (not judged)";
+  r.measured = "p99 " + Dur(p99) + " of " + std::to_string(timed.size()) + "; " +
+               std::to_string(j.inside) + " in fault windows";
   if (p99 > max) {
     r.verdict = Verdict::kFail;
     Evidence(r, std::to_string(slow) + " of " + std::to_string(timed.size()) +

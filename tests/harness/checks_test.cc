@@ -102,6 +102,39 @@ TEST(ChecksTest, RestartWithin) {
   EXPECT_NE(Joined(r).find("no crash"), std::string::npos);
 }
 
+// Issue 19: "not restarted" stood next to "ready again after 11.6ms" when one exit (nginx's
+// daemonizing parent, exit 0) was not restarted and the kill's was.
+TEST(ChecksTest, RestartWithinCountsRestartsAndNonRestartsApart) {
+  auto s = OneTarget("[[check]]\nkind = \"restart_within\"\nwithin = \"500ms\"\n");
+  LogBuilder b;
+  b.Add(0, "run.started", "")
+      .Add(10, "target.spawned", "kvd", {{"pid", 10}})
+      .Add(20, "target.ready", "kvd", {{"pid", 10}})
+      .Add(1000, "target.exited", "kvd", {{"pid", 10}, {"signal", 9}})
+      .Add(1005, "target.spawned", "kvd", {{"pid", 11}})
+      .Add(1012, "target.ready", "kvd", {{"pid", 11}})
+      .Add(2000, "target.exited", "kvd", {{"pid", 11}, {"code", 0}})
+      .Add(4000, "run.phase", "", {{"phase", "stopping"}});
+  auto r = Check(s, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kFail) << Joined(r);
+  EXPECT_EQ(r.measured, "slowest 12.0ms over 1 restart(s); 1 of 2 crash(es) not restarted");
+
+  // A kill 100 ms before the run's stop: the restart was not due yet; nothing to judge.
+  LogBuilder late;
+  late.Add(0, "run.started", "")
+      .Add(10, "target.spawned", "kvd", {{"pid", 10}})
+      .Add(20, "target.ready", "kvd", {{"pid", 10}})
+      .Add(1000, "target.exited", "kvd", {{"pid", 10}, {"signal", 9}})
+      .Add(1005, "target.spawned", "kvd", {{"pid", 11}})
+      .Add(1012, "target.ready", "kvd", {{"pid", 11}})
+      .Add(3900, "target.exited", "kvd", {{"pid", 11}, {"signal", 9}})
+      .Add(4000, "run.phase", "", {{"phase", "stopping"}});
+  r = Check(s, late.events());
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+  EXPECT_EQ(r.measured, "slowest 12.0ms over 1 restart(s); 1 cut short by the run's stop");
+  EXPECT_NE(Joined(r).find("before it was back (not judged)"), std::string::npos) << Joined(r);
+}
+
 TEST(ChecksTest, BackoffPolicyNoJitter) {
   auto s = OneTarget("[[check]]\nkind = \"backoff_policy\"\ntolerance = \"20ms\"\n");
   LogBuilder b;
@@ -401,7 +434,7 @@ TEST(ChecksTest, P99JudgesRequestsBySendTime) {
       fast, 1200, 100, [](int) { return "OK"; }, 3);
   auto r = Check(s, Sorted(fast.events()));
   EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
-  EXPECT_NE(r.measured.find("p99 3.0ms over 200"), std::string::npos) << Joined(r);
+  EXPECT_NE(r.measured.find("p99 3.0ms of 200"), std::string::npos) << Joined(r);
 
   LogBuilder slow;
   slow.Add(0, "run.started", "").Add(5, "target.ready", "kvd", {{"pid", 1}});

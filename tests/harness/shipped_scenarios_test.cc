@@ -280,7 +280,7 @@ TEST(ShippedScenarioWindowsTest, KillUnderLoadJudgesNearlyEveryRequest) {
   const Event* e = CheckResult(r, "error_rate");
   ASSERT_NE(e, nullptr);
   const std::string measured = e->data.value("measured", std::string());
-  // "0.00% (0 of 1002); 198 in fault windows (not judged)"
+  // "0.00% (0 of 1002); 198 in fault windows"
   const size_t of = measured.find(" of ");
   ASSERT_NE(of, std::string::npos) << measured;
   const long judged = std::stol(measured.substr(of + 4));
