@@ -558,8 +558,8 @@ CheckResult Availability(const CheckSpec& c, const Log& log) {
 // flight during a fault window (sent before one and answered in it, or sent in it).
 struct Judged {
   std::vector<LoadOp> ops;             // the whole history
-  std::vector<const LoadOp*> outside;  // sent outside every window
-  size_t inside = 0;                   // sent inside a window (not judged)
+  std::vector<const LoadOp*> outside;  // not in flight during any window: judged
+  size_t inside = 0;                   // in flight during a window: not judged
   std::vector<FaultWindow> windows;
 };
 
