@@ -11,6 +11,7 @@
 
 #include "duende/framework/clock.h"
 #include "duende/framework/process.h"
+#include "duende/harness/load_history.h"
 
 namespace duende::harness {
 namespace {
@@ -108,6 +109,8 @@ std::string ExitText(const Event& e) {
   return "exited with code " + std::to_string(I64(e.data, "code"));
 }
 
+std::string Printable(std::string_view text) { return PrintableText(text); }
+
 // A crash is an exit that the run did not ask for (before the stop phase).
 bool IsCrash(const Log& log, const Event& e) {
   return e.type == "target.exited" && e.ts_ns < log.stopping_ns;
@@ -131,6 +134,9 @@ CheckResult RestartWithin(const CheckSpec& c, const Scenario& s, const Log& log)
   r.threshold = "<= " + Dur(within) + " from each crash to ready again";
   int64_t worst = -1;
   int crashes = 0;
+  int restarted = 0;
+  int not_restarted = 0;
+  int cut_by_stop = 0;
   for (const auto& name : TargetsOf(c, s)) {
     bool has_ready = std::any_of(log.events.begin(), log.events.end(), [&](const Event& e) {
       return e.type == "target.ready" && e.target == name;
@@ -152,13 +158,22 @@ CheckResult RestartWithin(const CheckSpec& c, const Scenario& s, const Log& log)
         if (n.type == "target.gave_up") gave_up = Str(n.data, "reason");
         if (n.type == "target.exited") break;
       }
-      if (!back) {
-        r.verdict = Verdict::kFail;
-        Evidence(r, log.At(e.ts_ns) + " " + name + " " + ExitText(e) + " and was not restarted" +
-                        (gave_up.empty() ? "" : " (gave up: " + gave_up + ")"));
-        worst = INT64_MAX;
+      if (!back && gave_up.empty() && log.stopping_ns != INT64_MAX &&
+          log.stopping_ns - e.ts_ns < within) {
+        // The run's own stop came before the restart was due: nothing to judge.
+        ++cut_by_stop;
+        Evidence(r, log.At(e.ts_ns) + " " + name + " " + ExitText(e) + "; the run stopped " +
+                        Dur(log.stopping_ns - e.ts_ns) + " later, before it was back (not judged)");
         continue;
       }
+      if (!back) {
+        r.verdict = Verdict::kFail;
+        ++not_restarted;
+        Evidence(r, log.At(e.ts_ns) + " " + name + " " + ExitText(e) + " and was not restarted" +
+                        (gave_up.empty() ? "" : " (gave up: " + gave_up + ")"));
+        continue;
+      }
+      ++restarted;
       int64_t d = *back - e.ts_ns;
       worst = std::max(worst, d);
       std::string line = log.At(e.ts_ns) + " " + name + " " + ExitText(e) + "; " +
@@ -175,9 +190,23 @@ CheckResult RestartWithin(const CheckSpec& c, const Scenario& s, const Log& log)
                 "no crash of the target was recorded: the fault did not take effect, so "
                 "there is no restart to measure");
   }
-  r.measured = worst == INT64_MAX
-                   ? "not restarted"
-                   : "slowest " + Dur(worst) + " over " + std::to_string(crashes) + " crash(es)";
+  // One sentence that covers every crash, so "not restarted" never stands next to a
+  // restart that happened (the evidence lists each crash).
+  std::string m;
+  if (restarted > 0) {
+    m = "slowest " + Dur(worst) + " over " + std::to_string(restarted) + " restart(s)";
+  }
+  if (not_restarted > 0) {
+    m += (m.empty() ? "" : "; ") + std::to_string(not_restarted) + " of " +
+         std::to_string(crashes) + " crash(es) not restarted";
+  }
+  if (cut_by_stop > 0) {
+    m += (m.empty() ? "" : "; ") + std::to_string(cut_by_stop) + " cut short by the run's stop";
+  }
+  r.measured = m;
+  if (restarted == 0 && not_restarted == 0) {
+    return Fail(r, "every crash came right before the run's stop: no restart to measure");
+  }
   return r;
 }
 
@@ -283,6 +312,75 @@ CheckResult BackoffPolicy(const CheckSpec& c, const Scenario& s, const Log& log)
   return r;
 }
 
+// The lost-write verdict recomputed from the request history: the last acknowledged seq of
+// each key (load.ops) against what the read-back found (readback.ops).
+CheckResult LostFromHistory(CheckResult r, const Log& log, const Event& rb,
+                            const std::vector<LoadOp>& reads) {
+  struct Acked {
+    uint64_t seq = 0;
+    int64_t ack_ns = 0;
+  };
+  std::map<uint64_t, Acked> last;
+  for (const auto& op : OpsFromEvents(log.events)) {
+    if (op.outcome != OpOutcome::kOk || op.seq == 0) continue;
+    Acked& a = last[op.key];
+    if (op.seq > a.seq) a = Acked{op.seq, op.complete_ns};
+  }
+  std::map<uint64_t, const LoadOp*> read_of;
+  for (const auto& op : reads) read_of[op.key] = &op;
+  struct Lost {
+    uint64_t key, seq;
+    int64_t ack_ns;
+    const LoadOp* read;
+  };
+  std::vector<Lost> lost;
+  size_t unread = 0;
+  for (const auto& [key, a] : last) {
+    auto it = read_of.find(key);
+    if (it == read_of.end()) {
+      ++unread;
+      continue;
+    }
+    if (it->second->found < a.seq) lost.push_back(Lost{key, a.seq, a.ack_ns, it->second});
+  }
+  const bool unique = rb.data.value("unique_keys", false);
+  r.measured = std::to_string(lost.size()) + " lost of " + std::to_string(last.size()) +
+               (unique ? " acknowledged writes (unique keys)" : " keys (last write of each)");
+  if (last.empty()) return Fail(r, "no write was acknowledged: nothing to verify");
+  if (unread > 0) {
+    return Fail(r,
+                std::to_string(unread) + " key(s) with an acknowledged write were not read back");
+  }
+  if (lost.empty()) return r;
+  r.verdict = Verdict::kFail;
+  std::sort(lost.begin(), lost.end(),
+            [](const Lost& a, const Lost& b) { return a.ack_ns < b.ack_ns; });
+  auto found = [](const LoadOp* read) {
+    return read->found == 0 ? "NOT FOUND ('" + Printable(read->text) + "')"
+                            : "seq " + std::to_string(read->found);
+  };
+  const Lost& first = lost.front();
+  Evidence(r, "first lost: key k" + std::to_string(first.key) + " seq " +
+                  std::to_string(first.seq) + " acknowledged at " + log.At(first.ack_ns) +
+                  ", read back: " + found(first.read));
+  Evidence(r, "lost writes were acknowledged between " + log.At(lost.front().ack_ns) + " and " +
+                  log.At(lost.back().ack_ns));
+  // Which faults came after them: the ones that took the writes.
+  for (const auto& e : log.events) {
+    if (e.type != "fault.injected" || e.ts_ns < first.ack_ns) continue;
+    size_t before = 0;
+    for (const Lost& l : lost) before += l.ack_ns <= e.ts_ns ? 1 : 0;
+    Evidence(r, std::to_string(before) + " of the " + std::to_string(lost.size()) +
+                    " lost were acknowledged before fault " + e.target + " at " + log.At(e.ts_ns));
+  }
+  for (size_t k = 1; k < lost.size() && k < 6; ++k) {
+    Evidence(r, "lost: key k" + std::to_string(lost[k].key) + " seq " +
+                    std::to_string(lost[k].seq) + " acknowledged at " + log.At(lost[k].ack_ns) +
+                    ", read back: " + found(lost[k].read));
+  }
+  return r;
+}
+
 CheckResult NoLostWrites(const CheckSpec& c, const Log& log) {
   CheckResult r = Base(c);
   r.threshold = "0 lost";
@@ -291,14 +389,17 @@ CheckResult NoLostWrites(const CheckSpec& c, const Log& log) {
     if (e.type == "readback.result") rb = &e;
   }
   if (rb == nullptr) return Fail(r, "no read-back was recorded (readback.result missing)");
+  if (rb->data.contains("error") && rb->data["error"].is_string()) {
+    return Fail(r, "the read-back failed: " + rb->data["error"].get<std::string>());
+  }
+  auto reads = OpsFromEvents(log.events, kReadbackOpsEvent);
+  if (!reads.empty()) return LostFromHistory(r, log, *rb, reads);
+  // A log without the request history: the read-back's own summary.
   const int64_t lost = I64(rb->data, "lost");
   const int64_t acked = I64(rb->data, "acked_writes");
   const int64_t keys = I64(rb->data, "keys");
   r.measured = std::to_string(lost) + " lost of " + std::to_string(keys) + " key(s) (" +
                std::to_string(acked) + " acknowledged writes)";
-  if (rb->data.contains("error") && rb->data["error"].is_string()) {
-    return Fail(r, "the read-back failed: " + rb->data["error"].get<std::string>());
-  }
   if (acked == 0) {
     return Fail(r, "no write was acknowledged: nothing to verify");
   }
@@ -345,37 +446,69 @@ std::vector<Second> LoadSeconds(const Log& log) {
   return out;
 }
 
-// The intervals during which faults act: injection to heal, extended to the target being
-// ready again when it went down in between, plus `grace`.
-std::vector<std::pair<int64_t, int64_t>> FaultWindows(const Log& log, int64_t grace) {
-  std::vector<std::pair<int64_t, int64_t>> out;
-  for (size_t i = 0; i < log.events.size(); ++i) {
-    const Event& e = log.events[i];
-    if (e.type != "fault.injected") continue;
-    std::string on = Str(e.data, "on");
-    int64_t end = e.ts_ns;
-    bool down = false;
-    for (size_t j = i + 1; j < log.events.size(); ++j) {
-      const Event& n = log.events[j];
-      if (n.type == "fault.healed" && n.target == e.target) end = std::max(end, n.ts_ns);
-      if (n.target == on && n.type == "target.exited") down = true;
-      if (down && n.target == on && n.type == "target.ready") {
-        end = std::max(end, n.ts_ns);
-        down = false;
-      }
-      if (n.type == "fault.injected" && n.target == e.target) break;
-    }
-    if (down) end = INT64_MAX / 2;
-    out.emplace_back(e.ts_ns, end + grace);
-  }
-  return out;
-}
-
-bool Overlaps(const Second& s, const std::vector<std::pair<int64_t, int64_t>>& windows) {
-  for (const auto& [a, b] : windows) {
-    if (s.start < b && s.end > a) return true;
+bool Overlaps(const Second& s, const std::vector<FaultWindow>& windows) {
+  for (const auto& w : windows) {
+    if (s.start < w.to_ns && s.end > w.from_ns) return true;
   }
   return false;
+}
+
+// Evidence lines naming each fault window (the reader sees what was left out and why).
+void WindowEvidence(CheckResult& r, const Log& log, const std::vector<FaultWindow>& windows,
+                    int64_t grace) {
+  for (const auto& w : windows) {
+    if (w.never_back) {
+      Evidence(r, "fault " + w.fault + " " + log.At(w.from_ns) + ": " + w.on + " went down at " +
+                      log.At(w.down_ns) +
+                      " and was never ready again: its window stays open to the end of the run");
+    } else {
+      Evidence(r, "fault " + w.fault + " window " + log.At(w.from_ns) + " .. " + log.At(w.to_ns) +
+                      " (back " + log.At(w.back_ns) + ", +" + Dur(grace) + " grace)");
+    }
+  }
+}
+
+// Failed requests grouped by what went wrong, most frequent first:
+// "412 replies 'bad' where 'OK' was expected (first +1.204s)".
+void FailureGroups(CheckResult& r, const Log& log, const Scenario& s,
+                   const std::vector<const LoadOp*>& failed) {
+  struct Group {
+    size_t count = 0;
+    int64_t first = INT64_MAX;
+  };
+  std::map<std::pair<char, std::string>, Group> groups;
+  for (const LoadOp* op : failed) {
+    auto& g = groups[{static_cast<char>(op->outcome), op->text}];
+    ++g.count;
+    g.first = std::min(g.first, op->invoke_ns);
+  }
+  std::vector<std::pair<std::pair<char, std::string>, Group>> sorted(groups.begin(), groups.end());
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const auto& a, const auto& b) { return a.second.count > b.second.count; });
+  const std::string expected = s.load ? s.load->expect : std::string();
+  for (const auto& [what, g] : sorted) {
+    const auto& [outcome, text] = what;
+    const std::string n = std::to_string(g.count);
+    std::string line;
+    switch (static_cast<OpOutcome>(outcome)) {
+      case OpOutcome::kWrongReply:
+        line = n + (g.count == 1 ? " reply '" : " replies '") + Printable(text) + "'" +
+               (expected.empty() ? "" : " where /" + Printable(expected) + "/ was expected");
+        break;
+      case OpOutcome::kTimeout:
+        line = n + " timed out (" + text + ")";
+        break;
+      case OpOutcome::kNotSent:
+        line = n + " not sent (" + text + ")";
+        break;
+      case OpOutcome::kDropped:
+        line = n + " lost with the connection (" + text + ")";
+        break;
+      default:
+        line = n + " " + text;
+    }
+    Evidence(r, line + ", first sent at " + log.At(g.first));
+  }
 }
 
 CheckResult Availability(const CheckSpec& c, const Log& log) {
@@ -384,14 +517,27 @@ CheckResult Availability(const CheckSpec& c, const Log& log) {
   const int64_t window =
       std::max<int64_t>(c.window.value_or(std::chrono::seconds(1)).count(), 1000000000);
   r.threshold = ">= " + Pct(min) + " per " + Dur(window);
-  auto secs = LoadSeconds(log);
-  if (secs.empty()) return Fail(r, "no load was recorded (no load.second events)");
-  const int64_t t0 = secs.front().start;
   std::map<int64_t, std::pair<int64_t, int64_t>> buckets;  // index -> (ok, sent)
-  for (const auto& s : secs) {
-    auto& b = buckets[(s.start - t0 + window / 2) / window];
-    b.first += s.ok;
-    b.second += s.sent;
+  int64_t t0 = 0;
+  const auto ops = OpsFromEvents(log.events);
+  if (!ops.empty()) {
+    // Each request in the window of its own send time.
+    t0 = ops.front().invoke_ns;
+    for (const auto& op : ops) {
+      if (op.outcome == OpOutcome::kAbandoned) continue;
+      auto& b = buckets[(op.invoke_ns - t0) / window];
+      b.first += op.outcome == OpOutcome::kOk ? 1 : 0;
+      b.second += 1;
+    }
+  } else {
+    auto secs = LoadSeconds(log);
+    if (secs.empty()) return Fail(r, "no load was recorded (no load.ops or load.second events)");
+    t0 = secs.front().start;
+    for (const auto& sec : secs) {
+      auto& b = buckets[(sec.start - t0 + window / 2) / window];
+      b.first += sec.ok;
+      b.second += sec.sent;
+    }
   }
   double worst = 1.0;
   for (const auto& [idx, b] : buckets) {
@@ -408,28 +554,65 @@ CheckResult Availability(const CheckSpec& c, const Log& log) {
   return r;
 }
 
-CheckResult ErrorRate(const CheckSpec& c, const Log& log) {
+// The requests judged by error_rate and p99_latency: every finished request that was not in
+// flight during a fault window (sent before one and answered in it, or sent in it).
+struct Judged {
+  std::vector<LoadOp> ops;             // the whole history
+  std::vector<const LoadOp*> outside;  // not in flight during any window: judged
+  size_t inside = 0;                   // in flight during a window: not judged
+  std::vector<FaultWindow> windows;
+};
+
+Judged JudgeByWindows(const Log& log, int64_t grace) {
+  Judged j;
+  j.ops = OpsFromEvents(log.events);
+  j.windows = FaultWindows(log.events, grace);
+  for (const auto& op : j.ops) {
+    if (op.outcome == OpOutcome::kAbandoned) continue;  // cut short by the run's own stop
+    if (InFaultWindow(j.windows, op.invoke_ns, op.complete_ns)) {
+      ++j.inside;
+    } else {
+      j.outside.push_back(&op);
+    }
+  }
+  return j;
+}
+
+CheckResult ErrorRate(const CheckSpec& c, const Scenario& s, const Log& log) {
   CheckResult r = Base(c);
   const double max = c.max.value_or(0.01);
   const int64_t grace = c.grace.value_or(std::chrono::seconds(1)).count();
   r.threshold = "<= " + Pct(max) + " outside fault windows (+" + Dur(grace) + " grace)";
-  auto windows = FaultWindows(log, grace);
+  Judged j = JudgeByWindows(log, grace);
   int64_t sent = 0;
   int64_t bad = 0;
-  for (const auto& s : LoadSeconds(log)) {
-    if (Overlaps(s, windows)) continue;
-    sent += s.sent;
-    bad += s.errors + s.timeouts;
-    if (s.errors + s.timeouts > 0) {
-      Evidence(r, "second at " + log.At(s.start) + ": " + std::to_string(s.errors) + " errors, " +
-                      std::to_string(s.timeouts) + " timeouts of " + std::to_string(s.sent));
+  if (!j.ops.empty()) {
+    std::vector<const LoadOp*> failed;
+    for (const LoadOp* op : j.outside) {
+      ++sent;
+      if (op->outcome != OpOutcome::kOk) failed.push_back(op);
+    }
+    bad = static_cast<int64_t>(failed.size());
+    FailureGroups(r, log, s, failed);
+  } else {
+    // A log without the request history: whole seconds that overlap no window.
+    for (const auto& sec : LoadSeconds(log)) {
+      if (Overlaps(sec, j.windows)) continue;
+      sent += sec.sent;
+      bad += sec.errors + sec.timeouts;
+      if (sec.errors + sec.timeouts > 0) {
+        Evidence(r, "second at " + log.At(sec.start) + ": " + std::to_string(sec.errors) +
+                        " errors, " + std::to_string(sec.timeouts) + " timeouts of " +
+                        std::to_string(sec.sent));
+      }
     }
   }
+  WindowEvidence(r, log, j.windows, grace);
   if (sent == 0) return Fail(r, "no request was sent outside the fault windows");
   double rate = static_cast<double>(bad) / static_cast<double>(sent);
   r.measured = Pct(rate) + " (" + std::to_string(bad) + " of " + std::to_string(sent) + ")";
+  if (!j.ops.empty()) r.measured += "; " + std::to_string(j.inside) + " in fault windows";
   if (rate > max) r.verdict = Verdict::kFail;
-  if (r.verdict == Verdict::kPass) r.evidence.clear();
   return r;
 }
 
@@ -437,21 +620,78 @@ CheckResult P99Latency(const CheckSpec& c, const Log& log) {
   CheckResult r = Base(c);
   const int64_t max = c.max_latency.value_or(std::chrono::milliseconds(50)).count();
   const int64_t grace = c.grace.value_or(std::chrono::seconds(1)).count();
-  r.threshold = "p99 <= " + Dur(max) + " in every steady second";
-  auto windows = FaultWindows(log, grace);
-  int64_t worst = 0;
-  int n = 0;
-  for (const auto& s : LoadSeconds(log)) {
-    if (Overlaps(s, windows) || s.sent == 0) continue;
-    ++n;
-    worst = std::max(worst, s.p99_us * 1000);
-    if (s.p99_us * 1000 > max) {
-      r.verdict = Verdict::kFail;
-      Evidence(r, "second at " + log.At(s.start) + ": p99 " + Dur(s.p99_us * 1000));
+  Judged j = JudgeByWindows(log, grace);
+  if (j.ops.empty()) {
+    // A log without the request history: every whole second that overlaps no window.
+    r.threshold = "p99 <= " + Dur(max) + " in every steady second";
+    int64_t worst = 0;
+    int n = 0;
+    for (const auto& sec : LoadSeconds(log)) {
+      if (Overlaps(sec, j.windows) || sec.sent == 0) continue;
+      ++n;
+      worst = std::max(worst, sec.p99_us * 1000);
+      if (sec.p99_us * 1000 > max) {
+        r.verdict = Verdict::kFail;
+        Evidence(r, "second at " + log.At(sec.start) + ": p99 " + Dur(sec.p99_us * 1000));
+      }
+    }
+    if (n == 0) return Fail(r, "no steady-state second of load was recorded");
+    r.measured = "worst p99 " + Dur(worst) + " over " + std::to_string(n) + " second(s)";
+    return r;
+  }
+  r.threshold = "p99 <= " + Dur(max) + " outside fault windows (+" + Dur(grace) + " grace)";
+  // What the histogram holds: replies (right or wrong) and timeouts, never a request that
+  // failed for want of a connection.
+  std::vector<const LoadOp*> timed;
+  for (const LoadOp* op : j.outside) {
+    if (op->outcome == OpOutcome::kOk || op->outcome == OpOutcome::kWrongReply ||
+        op->outcome == OpOutcome::kTimeout)
+      timed.push_back(op);
+  }
+  if (timed.empty()) {
+    WindowEvidence(r, log, j.windows, grace);
+    return Fail(r, "no request was answered outside the fault windows");
+  }
+  auto latency = [](const LoadOp* op) { return op->complete_ns - op->invoke_ns; };
+  std::vector<int64_t> lat;
+  lat.reserve(timed.size());
+  for (const LoadOp* op : timed) lat.push_back(latency(op));
+  // Nearest rank: the smallest latency that at least 99% of the requests do not exceed.
+  const size_t rank = (timed.size() * 99 + 99) / 100 - 1;
+  std::nth_element(lat.begin(), lat.begin() + static_cast<ptrdiff_t>(rank), lat.end());
+  const int64_t p99 = lat[rank];
+  size_t slow = 0;
+  const LoadOp* first_slow = nullptr;
+  const LoadOp* slowest = nullptr;
+  for (const LoadOp* op : timed) {
+    if (latency(op) <= max) continue;
+    ++slow;
+    if (first_slow == nullptr) first_slow = op;
+    if (slowest == nullptr || latency(op) > latency(slowest)) slowest = op;
+  }
+  r.measured = "p99 " + Dur(p99) + " of " + std::to_string(timed.size()) + "; " +
+               std::to_string(j.inside) + " in fault windows";
+  if (p99 > max) {
+    r.verdict = Verdict::kFail;
+    Evidence(r, std::to_string(slow) + " of " + std::to_string(timed.size()) +
+                    " requests took longer than " + Dur(max) + "; the first was sent at " +
+                    log.At(first_slow->invoke_ns) + " and took " + Dur(latency(first_slow)) +
+                    ", the slowest (sent at " + log.At(slowest->invoke_ns) + ") " +
+                    Dur(latency(slowest)));
+    // Where the slow ones sit: per second of send time.
+    std::map<int64_t, std::pair<size_t, size_t>> per_second;  // second -> (slow, all)
+    for (const LoadOp* op : timed) {
+      auto& b = per_second[(op->invoke_ns - log.start_ns) / 1'000'000'000];
+      b.second += 1;
+      if (latency(op) > max) b.first += 1;
+    }
+    for (const auto& [sec, b] : per_second) {
+      if (b.first == 0) continue;
+      Evidence(r, "second +" + std::to_string(sec) + "s: " + std::to_string(b.first) + " of " +
+                      std::to_string(b.second) + " slower than " + Dur(max));
     }
   }
-  if (n == 0) return Fail(r, "no steady-state second of load was recorded");
-  r.measured = "worst p99 " + Dur(worst) + " over " + std::to_string(n) + " second(s)";
+  WindowEvidence(r, log, j.windows, grace);
   return r;
 }
 
@@ -842,6 +1082,92 @@ CheckResult FaultsTookEffect(const Log& log) {
 
 }  // namespace
 
+std::vector<FaultWindow> FaultWindows(const Events& events, int64_t grace) {
+  constexpr int64_t kOpen = INT64_MAX;
+  Log log(events);
+  // Each target's down intervals: an exit (before the run's own stop) to its next readiness.
+  struct Down {
+    int64_t from, to;  // to = kOpen: never back
+  };
+  std::map<std::string, std::vector<Down>> downs;
+  std::set<std::string> reports_ready;
+  for (const auto& e : events) {
+    if (e.type == "target.ready") reports_ready.insert(e.target);
+  }
+  for (size_t i = 0; i < events.size(); ++i) {
+    const Event& e = events[i];
+    if (!IsCrash(log, e)) continue;
+    const char* back_type = reports_ready.count(e.target) ? "target.ready" : "target.spawned";
+    int64_t to = kOpen;
+    for (size_t j = i + 1; j < events.size(); ++j) {
+      if (events[j].target == e.target && events[j].type == back_type) {
+        to = events[j].ts_ns;
+        break;
+      }
+    }
+    downs[e.target].push_back(Down{e.ts_ns, to});
+  }
+  std::vector<FaultWindow> out;
+  for (size_t i = 0; i < events.size(); ++i) {
+    const Event& e = events[i];
+    if (e.type != "fault.injected") continue;
+    FaultWindow w;
+    w.fault = e.target;
+    w.on = Str(e.data, "on");
+    w.from_ns = e.ts_ns;
+    w.back_ns = e.ts_ns;
+    for (size_t j = i + 1; j < events.size(); ++j) {
+      const Event& n = events[j];
+      if (n.target != e.target) continue;
+      if (n.type == "fault.injected") break;  // the next repetition: its own window
+      if (n.type == "fault.healed") {
+        w.back_ns = std::max(w.back_ns, n.ts_ns);
+        break;
+      }
+    }
+    // An exit from the next fault on the same target on is that fault's (back-to-back faults
+    // each end when the target is back from their own effect).
+    int64_t next_fault = kOpen;
+    for (size_t j = i + 1; j < events.size(); ++j) {
+      const Event& n = events[j];
+      if (n.type == "fault.injected" &&
+          (n.target == e.target || (!w.on.empty() && Str(n.data, "on") == w.on))) {
+        next_fault = n.ts_ns;
+        break;
+      }
+    }
+    // The target went down while the fault acted (or within the grace after): the window
+    // lasts until it is back. Intervals are in time order, so one pass extends it fully.
+    for (const auto& [target, list] : downs) {
+      if (!w.on.empty() && target != w.on) continue;
+      for (const Down& d : list) {
+        if (d.from < w.from_ns || d.from > w.back_ns + grace || d.from >= next_fault) continue;
+        if (d.to == kOpen) {
+          w.never_back = true;
+          w.down_ns = d.from;
+          if (w.on.empty()) w.on = target;
+        }
+        w.back_ns = std::max(w.back_ns, d.to == kOpen ? w.back_ns : d.to);
+      }
+    }
+    w.to_ns = w.never_back ? kOpen : w.back_ns + grace;
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
+bool InFaultWindow(const std::vector<FaultWindow>& windows, int64_t ts) {
+  return InFaultWindow(windows, ts, ts);
+}
+
+bool InFaultWindow(const std::vector<FaultWindow>& windows, int64_t invoke_ns,
+                   int64_t complete_ns) {
+  for (const auto& w : windows) {
+    if (invoke_ns < w.to_ns && complete_ns >= w.from_ns) return true;
+  }
+  return false;
+}
+
 CheckResult EvaluateCheck(const CheckSpec& c, const Scenario& s, const Events& events) {
   Log log(events);
   const int64_t t0 = framework::MonotonicNs();
@@ -855,7 +1181,7 @@ CheckResult EvaluateCheck(const CheckSpec& c, const Scenario& s, const Events& e
   } else if (c.kind == "availability") {
     r = Availability(c, log);
   } else if (c.kind == "error_rate") {
-    r = ErrorRate(c, log);
+    r = ErrorRate(c, s, log);
   } else if (c.kind == "p99_latency") {
     r = P99Latency(c, log);
   } else if (c.kind == "recovers_within") {

@@ -18,6 +18,7 @@
 
 #include "duende/framework/clock.h"
 #include "duende/framework/unique_fd.h"
+#include "duende/harness/load_history.h"
 #include "duende/harness/load_protocol.h"
 #include "load_internal.h"
 
@@ -29,6 +30,10 @@ using framework::UniqueFd;
 namespace {
 
 constexpr int64_t kSecondNs = 1'000'000'000;
+// The history is handed out in batches this often (5 per second: a batch is small enough to
+// write as one event line, and a run killed mid-way loses at most this much of it).
+constexpr int64_t kOpsFlushNs = 200'000'000;
+constexpr int64_t kTicksPerSecond = kSecondNs / kOpsFlushNs;
 // Reconnect policy after a drop or a refused connect: the first retry is immediate (a target
 // that closed one keep-alive connection is usually fine), then 10 ms doubling to 100 ms, so a
 // restarting target is found again within ~100 ms while a dead one costs at most ~10 connects
@@ -40,22 +45,7 @@ constexpr uint32_t kWakeTag = UINT32_MAX;
 
 int64_t ToUs(int64_t ns) { return (ns + 500) / 1000; }
 
-std::string Printable(std::string_view s) {
-  std::string out;
-  for (char c : s.substr(0, 80)) {
-    if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += '?';
-    } else {
-      out += c;
-    }
-  }
-  if (s.size() > 80) out += "...";
-  return out;
-}
+std::string Printable(std::string_view s) { return PrintableText(s, 80); }
 
 }  // namespace
 
@@ -87,8 +77,9 @@ framework::Result<LoadPlan> MakeLoadPlan(const LoadConfig& config) {
     return framework::MessageError("load.threads: must be 1..64, got " +
                                    std::to_string(config.threads));
   plan.kv = !config.write_template.empty();
+  plan.unique_keys = config.keys == 0;
   plan.keys = std::max<uint32_t>(config.keys, 1);
-  if (plan.kv && plan.keys < config.connections)
+  if (plan.kv && !plan.unique_keys && plan.keys < config.connections)
     return framework::MessageError(
         "load.keys: key-value mode writes each key from one connection at a time, so keys (" +
         std::to_string(config.keys) + ") must be >= connections (" +
@@ -149,15 +140,21 @@ struct Counts {
 
 class Worker {
  public:
-  Worker(const LoadPlan& plan, uint32_t index, std::atomic<bool>* stop)
-      : plan_(plan), index_(index), stop_(stop), rng_(plan.config.seed * 7919 + index) {
+  Worker(const LoadPlan& plan, uint32_t index, std::atomic<bool>* stop, bool history)
+      : plan_(plan),
+        index_(index),
+        stop_(stop),
+        history_(history),
+        rng_(plan.config.seed * 7919 + index) {
     const auto& cfg = plan.config;
     for (uint32_t c = index; c < cfg.connections; c += plan.threads) {
       Conn conn;
       conn.id = c;
       // Key partition: connection c writes keys c, c+N, c+2N, ... so that a key never has
       // two writes in flight at once (its last acknowledged value is then well defined).
-      if (plan.keys >= cfg.connections) {
+      if (plan.unique_keys) {
+        // Unique keys: each write goes to the key named by its own seq.
+      } else if (plan.keys >= cfg.connections) {
         for (uint64_t k = c; k < plan.keys; k += cfg.connections) conn.keys.push_back(k);
       } else {
         conn.keys.push_back(c % plan.keys);
@@ -166,7 +163,7 @@ class Worker {
       conn.out.reserve(256);
       conns_.push_back(std::move(conn));
     }
-    if (plan.kv) {
+    if (plan.kv && !plan.unique_keys) {
       last_acked_.assign(plan.keys, 0);
       last_ack_ns_.assign(plan.keys, 0);
     }
@@ -197,6 +194,18 @@ class Worker {
     hist_.Reset();
   }
 
+  // Appends the ops finished since the last call to `ops` (reporter thread).
+  void CollectOps(std::vector<LoadOp>* ops) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (ops->empty()) {
+      ops->swap(ops_);
+    } else {
+      ops->insert(ops->end(), std::make_move_iterator(ops_.begin()),
+                  std::make_move_iterator(ops_.end()));
+      ops_.clear();
+    }
+  }
+
   bool done() const { return done_.load(std::memory_order_acquire); }
 
   // Valid after the thread ended.
@@ -204,6 +213,7 @@ class Worker {
   std::vector<std::string> error_examples;
   std::vector<uint64_t> last_acked_;
   std::vector<int64_t> last_ack_ns_;
+  std::vector<std::pair<uint64_t, int64_t>> acked_unique_;  // unique keys: (seq, ack time)
 
  private:
   enum class State { kDown, kConnecting, kIdle, kBusy };
@@ -241,21 +251,37 @@ class Worker {
     std::lock_guard<std::mutex> lock(mu_);
     ++cur_.sent;
   }
-  void CountError(bool also_sent) {
+  // Ends one request: counts it (errors: e, n, d; timeouts: t; abandoned: neither), records
+  // its latency when `in_histogram`, and appends it to the history when one is kept.
+  // `client` is conns_ index's id, or the number of connections for a request that never got
+  // one. `text` is only built for failures.
+  void Finished(uint32_t client, int64_t invoke, int64_t now, OpOutcome outcome, uint64_t key,
+                uint64_t seq, std::string_view text, bool also_sent, bool in_histogram) {
     std::lock_guard<std::mutex> lock(mu_);
     if (also_sent) ++cur_.sent;
-    ++cur_.errors;
+    switch (outcome) {
+      case OpOutcome::kOk:
+        ++cur_.ok;
+        break;
+      case OpOutcome::kTimeout:
+        ++cur_.timeouts;
+        break;
+      case OpOutcome::kAbandoned:
+        break;
+      default:
+        ++cur_.errors;
+    }
+    if (in_histogram) hist_.Record(now - invoke);
+    if (history_) {
+      ops_.push_back(LoadOp{client, invoke, now, outcome, key, seq, TruncateOpText(text), 0});
+    }
   }
-  void CountTimeout(int64_t latency, bool also_sent) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (also_sent) ++cur_.sent;
-    ++cur_.timeouts;
-    hist_.Record(latency);
-  }
+  uint32_t NoClient() const { return plan_.config.connections; }
 
   const LoadPlan& plan_;
   const uint32_t index_;
   std::atomic<bool>* stop_;
+  const bool history_;
   std::mt19937_64 rng_;
   std::vector<Conn> conns_;
   UniqueFd epoll_, wake_;
@@ -272,6 +298,7 @@ class Worker {
   std::mutex mu_;
   Counts cur_;
   Histogram hist_;
+  std::vector<LoadOp> ops_;
   std::atomic<bool> done_{false};
 };
 
@@ -319,10 +346,10 @@ void Worker::Connect(Conn& c, int64_t now) {
 void Worker::FailQueued() {
   // Open loop: with no connection up or coming up, waiting requests cannot be sent.
   if (up_ > 0 || queue_.empty()) return;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    cur_.errors += queue_.size();
-  }
+  const int64_t now = MonotonicNs();
+  for (int64_t intended : queue_)
+    Finished(NoClient(), intended, now, OpOutcome::kNotSent, 0, 0, last_connect_error_, false,
+             false);
   Error(last_connect_error_);
   queue_.clear();
 }
@@ -332,7 +359,7 @@ void Worker::ConnectFailed(Conn& c, int err, int64_t now) {
   last_connect_error_ = "connect " + plan_.config.address + ": " + std::strerror(err);
   // Closed loop: each failed connect stands for the request this connection would have sent.
   if (!plan_.open_loop && sending_) {
-    CountError(true);
+    Finished(c.id, now, now, OpOutcome::kNotSent, 0, 0, last_connect_error_, true, false);
     Error(last_connect_error_);
   }
   c.reconnect_at = now + c.backoff;
@@ -384,15 +411,19 @@ void Worker::Dispatch(int64_t intended, int64_t now) {
     queue_.push_back(intended);
     return;
   }
-  CountError(false);
+  Finished(NoClient(), intended, now, OpOutcome::kNotSent, 0, 0, last_connect_error_, false, false);
   Error(last_connect_error_);
 }
 
 void Worker::Send(Conn& c, int64_t base_ns, int64_t now) {
   TemplateValues values;
-  values.key = c.keys.size() == 1 ? c.keys[0] : c.keys[rng_() % c.keys.size()];
   // Unique across workers and increasing per key (a key belongs to one connection).
   values.seq = ++local_seq_ * plan_.threads + index_;
+  if (plan_.unique_keys) {
+    values.key = values.seq;
+  } else {
+    values.key = c.keys.size() == 1 ? c.keys[0] : c.keys[rng_() % c.keys.size()];
+  }
   c.key = values.key;
   c.seq = values.seq;
   plan_.builder.Build(values, &c.out);
@@ -415,9 +446,9 @@ void Worker::FlushOut(Conn& c, int64_t now) {
       SetEvents(c, EPOLLIN | EPOLLOUT);
       return;
     }
-    const int err = errno;
-    CountError(false);
-    Error(std::string("send: ") + std::strerror(err));
+    const std::string why = std::string("send: ") + std::strerror(errno);
+    Finished(c.id, c.base_ns, now, OpOutcome::kDropped, c.key, c.seq, why, false, false);
+    Error(why);
     Drop(c, now, false);
     return;
   }
@@ -432,9 +463,10 @@ void Worker::OnReadable(Conn& c, int64_t now) {
     const int err = errno;
     const bool busy = c.state == State::kBusy;
     if (busy) {
-      CountError(false);
-      Error(n == 0 ? std::string("connection closed by the target")
-                   : std::string("recv: ") + std::strerror(err));
+      const std::string why = n == 0 ? std::string("connection closed by the target")
+                                     : std::string("recv: ") + std::strerror(err);
+      Finished(c.id, c.base_ns, now, OpOutcome::kDropped, c.key, c.seq, why, false, false);
+      Error(why);
     }
     // An idle keep-alive connection closed by the target is routine: reconnect at once.
     Drop(c, now, !busy);
@@ -450,7 +482,7 @@ void Worker::OnReadable(Conn& c, int64_t now) {
   const int64_t used = ParseReply(plan_.protocol, c.in, &reply);
   if (used == 0) return;
   if (used < 0) {
-    CountError(false);
+    Finished(c.id, c.base_ns, now, OpOutcome::kWrongReply, c.key, c.seq, c.in, false, false);
     Error("malformed reply: '" + Printable(c.in) + "'");
     Drop(c, now, false);
     return;
@@ -469,30 +501,28 @@ void Worker::OnReadable(Conn& c, int64_t now) {
 
 void Worker::Complete(Conn& c, int64_t now, const Reply& reply) {
   const bool ok = reply.protocol_ok && plan_.matcher.Matches(reply.text);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    hist_.Record(now - c.base_ns);
-    if (ok) {
-      ++cur_.ok;
-    } else {
-      ++cur_.errors;
-    }
-  }
   if (ok) {
+    Finished(c.id, c.base_ns, now, OpOutcome::kOk, c.key, c.seq, {}, false, true);
     c.backoff = 0;
-    if (plan_.kv && c.seq > last_acked_[c.key]) {
+    if (plan_.kv && plan_.unique_keys) {
+      acked_unique_.emplace_back(c.seq, now);
+    } else if (plan_.kv && c.seq > last_acked_[c.key]) {
       last_acked_[c.key] = c.seq;
       last_ack_ns_[c.key] = now;
     }
-  } else {
-    Error(plan_.protocol == LoadProtocol::kHttp && !reply.protocol_ok
-              ? "HTTP status " + std::to_string(reply.status)
-              : "unexpected reply '" + Printable(reply.text) + "'");
+    return;
   }
+  const std::string what = plan_.protocol == LoadProtocol::kHttp && !reply.protocol_ok
+                               ? "HTTP " + std::to_string(reply.status) + " " + reply.text
+                               : reply.text;
+  Finished(c.id, c.base_ns, now, OpOutcome::kWrongReply, c.key, c.seq, what, false, true);
+  Error(plan_.protocol == LoadProtocol::kHttp && !reply.protocol_ok
+            ? "HTTP status " + std::to_string(reply.status)
+            : "unexpected reply '" + Printable(reply.text) + "'");
 }
 
 void Worker::Drop(Conn& c, int64_t now, bool reachable) {
-  if (c.state == State::kBusy && plan_.kv && c.keys.size() > 1) {
+  if (c.state == State::kBusy && plan_.kv && !plan_.unique_keys && c.keys.size() > 1) {
     // The write in flight may still land later (e.g. after a SIGSTOP ends), after a newer
     // acknowledged write of the same key; retire the key so that cannot look like a loss.
     c.keys.erase(std::find(c.keys.begin(), c.keys.end(), c.key));
@@ -542,7 +572,8 @@ void Worker::Run(int64_t start_ns, int64_t end_ns) {
     // From here on nothing new is sent; queued requests still go out or time out.
     if (sending_ && now >= end_ns) sending_ = false;
     while (!queue_.empty() && now - queue_.front() >= timeout) {
-      CountTimeout(now - queue_.front(), false);
+      Finished(NoClient(), queue_.front(), now, OpOutcome::kTimeout, 0, 0,
+               "waited for a free connection", false, true);
       queue_.pop_front();
     }
     bool busy = false;
@@ -550,8 +581,9 @@ void Worker::Run(int64_t start_ns, int64_t end_ns) {
     for (Conn& c : conns_) {
       if (c.state == State::kBusy) {
         if (now - c.base_ns >= timeout) {
-          CountTimeout(now - c.base_ns, false);
-          Error("no reply within " + framework::FormatDuration(cfg.timeout));
+          const std::string why = "no reply within " + framework::FormatDuration(cfg.timeout);
+          Finished(c.id, c.base_ns, now, OpOutcome::kTimeout, c.key, c.seq, why, false, true);
+          Error(why);
           Drop(c, now, true);
         } else {
           busy = true;
@@ -606,12 +638,18 @@ void Worker::Run(int64_t start_ns, int64_t end_ns) {
       if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) OnReadable(c, now);
     }
   }
+  now = MonotonicNs();
   for (Conn& c : conns_) {
-    if (c.state == State::kBusy) ++abandoned;
+    if (c.state == State::kBusy) {
+      ++abandoned;
+      Finished(c.id, c.base_ns, now, OpOutcome::kAbandoned, c.key, c.seq, "stopped", false, false);
+    }
     if (c.fd >= 0) close(c.fd);
     c.fd = -1;
   }
   abandoned += queue_.size();
+  for (int64_t intended : queue_)
+    Finished(NoClient(), intended, now, OpOutcome::kAbandoned, 0, 0, "stopped", false, false);
   done_.store(true, std::memory_order_release);
 }
 
@@ -626,6 +664,7 @@ struct LoadGenerator::Impl {
   std::vector<std::thread> threads;
   std::thread reporter;
   std::function<void(const LoadSecond&)> on_second;
+  std::function<void(std::vector<LoadOp>&&)> on_ops;
   int64_t start_ns = 0, end_ns = 0;
 
   mutable std::mutex mu;  // guards what follows
@@ -647,8 +686,10 @@ struct LoadGenerator::Impl {
 
 void LoadGenerator::Impl::Report() {
   Histogram second_hist;
+  std::vector<LoadOp> ops;
+  // k counts history ticks (kOpsFlushNs); every kTicksPerSecond-th is a second boundary.
   for (int64_t k = 1;; ++k) {
-    const int64_t tick = start_ns + k * kSecondNs;
+    const int64_t tick = start_ns + k * kOpsFlushNs;
     bool finished;
     {
       std::unique_lock<std::mutex> lock(mu);
@@ -660,6 +701,15 @@ void LoadGenerator::Impl::Report() {
       // Workers may still be running after Stop(): wait for their last counts.
       for (auto& t : threads) t.join();
     }
+    if (on_ops) {
+      for (auto& w : workers) w->CollectOps(&ops);
+      if (!ops.empty()) {
+        on_ops(std::move(ops));
+        ops.clear();
+      }
+    }
+    if (!finished && k % kTicksPerSecond != 0) continue;
+    const int64_t second = (k - 1) / kTicksPerSecond;
     Counts counts;
     second_hist.Reset();
     for (auto& w : workers) w->Collect(&counts, &second_hist);
@@ -675,12 +725,12 @@ void LoadGenerator::Impl::Report() {
     if (finished && counts.empty()) return;
     if (on_second) {
       LoadSecond s;
-      s.second = k - 1;
+      s.second = second;
       s.sent = counts.sent;
       s.ok = counts.ok;
       s.errors = counts.errors;
       s.timeouts = counts.timeouts;
-      const int64_t span = std::min<int64_t>(kSecondNs, now - (tick - kSecondNs));
+      const int64_t span = std::min<int64_t>(kSecondNs, now - (start_ns + second * kSecondNs));
       s.rate = span > 0 ? static_cast<double>(counts.ok) * 1e9 / static_cast<double>(span) : 0;
       s.p50_us = ToUs(second_hist.Percentile(50));
       s.p90_us = ToUs(second_hist.Percentile(90));
@@ -705,11 +755,13 @@ framework::Result<std::unique_ptr<LoadGenerator>> LoadGenerator::Create(const Lo
   return std::unique_ptr<LoadGenerator>(new LoadGenerator(std::move(impl)));
 }
 
-void LoadGenerator::Start(std::function<void(const LoadSecond&)> on_second) {
+void LoadGenerator::Start(std::function<void(const LoadSecond&)> on_second,
+                          std::function<void(std::vector<LoadOp>&&)> on_ops) {
   Impl& m = *impl_;
   std::lock_guard<std::mutex> join_lock(m.join_mu);
   if (m.started || m.stop.load()) return;
   m.on_second = std::move(on_second);
+  m.on_ops = std::move(on_ops);
   {
     std::lock_guard<std::mutex> lock(m.mu);
     m.start_ns = MonotonicNs();
@@ -717,7 +769,7 @@ void LoadGenerator::Start(std::function<void(const LoadSecond&)> on_second) {
     m.started = true;
   }
   for (uint32_t i = 0; i < m.plan.threads; ++i)
-    m.workers.push_back(std::make_unique<Worker>(m.plan, i, &m.stop));
+    m.workers.push_back(std::make_unique<Worker>(m.plan, i, &m.stop, m.on_ops != nullptr));
   for (auto& w : m.workers) {
     m.threads.emplace_back([&m, worker = w.get()] {
       worker->Run(m.start_ns, m.end_ns);
@@ -741,8 +793,8 @@ void LoadGenerator::Finish() {
   std::lock_guard<std::mutex> data_lock(m.mu);
   m.joined = true;
   if (m.run_end_ns == 0) m.run_end_ns = MonotonicNs();
-  std::vector<uint64_t> acked(m.plan.keys, 0);
-  std::vector<int64_t> ack_ns(m.plan.keys, 0);
+  std::vector<uint64_t> acked(m.plan.unique_keys ? 0 : m.plan.keys, 0);
+  std::vector<int64_t> ack_ns(acked.size(), 0);
   for (auto& w : m.workers) {
     m.abandoned += w->abandoned;
     m.connects += w->connects;
@@ -755,7 +807,12 @@ void LoadGenerator::Finish() {
         ack_ns[k] = w->last_ack_ns_[k];
       }
     }
+    if (m.plan.kv) {
+      for (const auto& [seq, ns] : w->acked_unique_)
+        m.acked_writes.push_back({"k" + std::to_string(seq), seq, ns});
+    }
   }
+  for (const AckedWrite& a : m.acked_writes) m.last_acked[a.key] = a.seq;
   if (m.plan.kv) {
     for (size_t k = 0; k < acked.size(); ++k) {
       if (acked[k] == 0) continue;

@@ -16,6 +16,7 @@ struct LoadPlan {
   LoadProtocol protocol = LoadProtocol::kTcpLine;
   bool open_loop = true;
   bool kv = false;
+  bool unique_keys = false;  // config.keys == 0: {key} is the request's own seq
   uint32_t keys = 1;
   uint32_t threads = 1;
   sockaddr_in addr{};

@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <optional>
+#include <thread>
 
 #include "duende/framework/clock.h"
 #include "duende/framework/unique_fd.h"
@@ -25,11 +27,17 @@ using framework::UniqueFd;
 namespace {
 
 constexpr size_t kMaxLostExamples = 10;
+// Read-back parallelism and budget (docs/load.md): with unique keys there is one key per
+// acknowledged write, so a long run at a high rate has many; 8 connections read ~100k keys a
+// second from kvd on loopback, and 30 s bounds the whole read-back.
+constexpr size_t kKeysPerShard = 2000;
+constexpr size_t kMaxShards = 8;
+constexpr int64_t kReadbackBudgetNs = 30'000'000'000;
 
 // One blocking request/reply connection with a per-request deadline.
 class Client {
  public:
-  Client(const LoadPlan& plan) : plan_(plan) {}
+  explicit Client(const LoadPlan& plan) : plan_(plan) {}
 
   framework::Result<void> Connect(int64_t deadline) {
     fd_ = UniqueFd(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -127,6 +135,86 @@ bool KeyIndex(const std::string& key, uint64_t* index) {
 
 }  // namespace
 
+namespace {
+
+// One shard of the read-back: its own connection, a slice of the keys.
+struct Shard {
+  std::vector<std::pair<std::string, uint64_t>> keys;  // key, last acknowledged seq
+  ReadbackResult result;
+  std::optional<framework::Error> error;
+};
+
+void ReadShard(const LoadPlan& plan, const RequestTemplate& extractor, uint32_t client,
+               int64_t overall_deadline, Shard* shard) {
+  const int64_t timeout = plan.config.timeout.count();
+  // A target that just restarted may refuse or drop the first attempts: each key is retried
+  // until no key made progress for max(1 s, 10 timeouts).
+  const int64_t patience = std::max<int64_t>(1'000'000'000, 10 * timeout);
+  int64_t give_up = std::min(overall_deadline, MonotonicNs() + patience);
+  Client conn(plan);
+  std::string request;
+  Reply reply;
+  ReadbackResult& result = shard->result;
+  for (const auto& [key, acked] : shard->keys) {
+    uint64_t index = 0;
+    if (!KeyIndex(key, &index)) {
+      shard->error =
+          framework::MessageError("read-back: key '" + key + "' is not one of the load's");
+      return;
+    }
+    plan.builder.Build(TemplateValues{0, index}, &request);
+    framework::Error last_error;
+    int64_t invoke = 0;
+    for (bool done = false; !done;) {
+      const int64_t now = MonotonicNs();
+      if (now >= give_up) {
+        const bool budget = now >= overall_deadline;
+        shard->error =
+            framework::Error{budget ? std::make_error_code(std::errc::timed_out) : last_error.code,
+                             "read-back of " + key + " failed: " +
+                                 (budget ? std::string("the read-back's 30 s budget ran out")
+                                         : last_error.Message())};
+        return;
+      }
+      if (!conn.connected()) {
+        auto c = conn.Connect(std::min(give_up, now + timeout));
+        if (!c) {
+          last_error = c.error();
+          usleep(20'000);
+          continue;
+        }
+      }
+      invoke = MonotonicNs();
+      auto r = conn.Call(request, &reply, std::min(give_up, invoke + timeout));
+      if (!r) {
+        last_error = r.error();
+        continue;
+      }
+      done = true;
+    }
+    const int64_t complete = MonotonicNs();
+    give_up = std::min(overall_deadline, complete + patience);
+    ++result.keys;
+    uint64_t seq = 0;
+    const bool found = reply.protocol_ok && extractor.Match(reply.text, index, &seq);
+    LoadOp op{client, invoke, complete, OpOutcome::kOk, index, 0, {}, found ? seq : 0};
+    if (acked == 0) {
+      result.reads.push_back(std::move(op));
+      continue;
+    }
+    ++result.acked_writes;
+    if (!found || seq < acked) {
+      op.text = TruncateOpText(reply.text);
+      ++result.lost;
+      if (result.lost_examples.size() < kMaxLostExamples)
+        result.lost_examples.emplace_back(key, acked, reply.text);
+    }
+    result.reads.push_back(std::move(op));
+  }
+}
+
+}  // namespace
+
 framework::Result<ReadbackResult> ReadBack(const LoadConfig& config,
                                            const std::map<std::string, uint64_t>& last_acked) {
   if (config.read_template.empty())
@@ -150,51 +238,30 @@ framework::Result<ReadbackResult> ReadBack(const LoadConfig& config,
     plan->builder.method = "GET";
   }
 
-  const int64_t timeout = config.timeout.count();
-  const int64_t give_up = MonotonicNs() + std::max<int64_t>(1'000'000'000, 10 * timeout);
-  Client client(*plan);
+  // Bounded in time: a few connections in parallel (one per kKeysPerShard keys, at most
+  // kMaxShards), and kReadbackBudgetNs for all of it.
+  const size_t shards = std::clamp<size_t>(last_acked.size() / kKeysPerShard, 1, kMaxShards);
+  std::vector<Shard> parts(shards);
+  size_t i = 0;
+  for (const auto& entry : last_acked) parts[i++ % shards].keys.push_back(entry);
+  const int64_t deadline = MonotonicNs() + kReadbackBudgetNs;
+  std::vector<std::thread> threads;
+  for (size_t s = 1; s < shards; ++s)
+    threads.emplace_back(ReadShard, std::cref(*plan), std::cref(extractor),
+                         static_cast<uint32_t>(s), deadline, &parts[s]);
+  ReadShard(*plan, extractor, 0, deadline, &parts[0]);
+  for (auto& t : threads) t.join();
+
   ReadbackResult result;
-  std::string request;
-  Reply reply;
-  for (const auto& [key, acked] : last_acked) {
-    uint64_t index = 0;
-    if (!KeyIndex(key, &index))
-      return framework::MessageError("read-back: key '" + key + "' is not one of the load's");
-    plan->builder.Build(TemplateValues{0, index}, &request);
-    // A target that just restarted may refuse or drop the first attempts: retry this key
-    // until the overall budget is spent.
-    framework::Error last_error;
-    bool done = false;
-    while (!done) {
-      const int64_t now = MonotonicNs();
-      if (now >= give_up)
-        return framework::Error{last_error.code,
-                                "read-back of " + key + " failed: " + last_error.Message()};
-      if (!client.connected()) {
-        auto c = client.Connect(std::min(give_up, now + timeout));
-        if (!c) {
-          last_error = c.error();
-          usleep(20'000);
-          continue;
-        }
-      }
-      auto r = client.Call(request, &reply, std::min(give_up, MonotonicNs() + timeout));
-      if (!r) {
-        last_error = r.error();
-        continue;
-      }
-      done = true;
-    }
-    ++result.keys;
-    if (acked == 0) continue;
-    ++result.acked_writes;
-    uint64_t seq = 0;
-    const bool found = reply.protocol_ok && extractor.Match(reply.text, index, &seq);
-    if (!found || seq < acked) {
-      ++result.lost;
-      if (result.lost_examples.size() < kMaxLostExamples)
-        result.lost_examples.emplace_back(key, acked, reply.text);
-    }
+  for (Shard& part : parts) {
+    if (part.error) return *part.error;
+    result.keys += part.result.keys;
+    result.acked_writes += part.result.acked_writes;
+    result.lost += part.result.lost;
+    for (auto& ex : part.result.lost_examples)
+      if (result.lost_examples.size() < kMaxLostExamples) result.lost_examples.push_back(ex);
+    result.reads.insert(result.reads.end(), std::make_move_iterator(part.result.reads.begin()),
+                        std::make_move_iterator(part.result.reads.end()));
   }
   return result;
 }

@@ -492,7 +492,9 @@ bool Run::Prepare() {
     auto end = l.duration ? l.start + *l.duration : s_.meta.duration;
     c.duration = std::max<nanoseconds>(end - l.start, std::chrono::milliseconds(100));
     c.timeout = l.timeout;
-    c.keys = l.keys;
+    // No `keys`: unique keys (every write a fresh key, so no later write can hide a lost one)
+    // when there is a read-back, else 64 (docs/load.md).
+    c.keys = l.keys != 0 ? l.keys : l.readback_request.empty() ? 64 : 0;
     c.seed = seed_;
     c.http_path = l.http_path;
     if (!l.readback_request.empty()) {
@@ -1066,21 +1068,25 @@ RunOutcome Run::Go() {
     if (load_) {
       load_start_ns_ = MonotonicNs();
       const int64_t ls = load_start_ns_;
-      load_->Start([this, ls](const LoadSecond& sec) {
-        rec_.Record("load.second", "load",
-                    {{"second", sec.second},
-                     {"start_ns", ls + sec.second * 1000 * kMs},
-                     {"sent", sec.sent},
-                     {"ok", sec.ok},
-                     {"errors", sec.errors},
-                     {"timeouts", sec.timeouts},
-                     {"rate", sec.rate},
-                     {"p50_us", sec.p50_us},
-                     {"p90_us", sec.p90_us},
-                     {"p99_us", sec.p99_us},
-                     {"p999_us", sec.p999_us},
-                     {"max_us", sec.max_us}});
-      });
+      load_->Start(
+          [this, ls](const LoadSecond& sec) {
+            rec_.Record("load.second", "load",
+                        {{"second", sec.second},
+                         {"start_ns", ls + sec.second * 1000 * kMs},
+                         {"sent", sec.sent},
+                         {"ok", sec.ok},
+                         {"errors", sec.errors},
+                         {"timeouts", sec.timeouts},
+                         {"rate", sec.rate},
+                         {"p50_us", sec.p50_us},
+                         {"p90_us", sec.p90_us},
+                         {"p99_us", sec.p99_us},
+                         {"p999_us", sec.p999_us},
+                         {"max_us", sec.max_us}});
+          },
+          [this](std::vector<LoadOp>&& ops) {
+            rec_.Record(kLoadOpsEvent, "load", EncodeOps(ops));
+          });
     }
     ok = Timeline();
   }
@@ -1119,8 +1125,17 @@ RunOutcome Run::Go() {
       for (const auto& [key, acked, found] : rb->lost_examples) {
         ex.push_back({{"key", key}, {"acked", acked}, {"found", found}});
       }
+      // Every read into the history, in event-sized batches (the check recomputes from them).
+      constexpr size_t kBatch = 5000;
+      for (size_t i = 0; i < rb->reads.size(); i += kBatch) {
+        std::vector<LoadOp> part(
+            rb->reads.begin() + static_cast<ptrdiff_t>(i),
+            rb->reads.begin() + static_cast<ptrdiff_t>(std::min(i + kBatch, rb->reads.size())));
+        rec_.Record(kReadbackOpsEvent, "load", EncodeOps(part, true));
+      }
       rec_.Record("readback.result", "load",
                   {{"keys", rb->keys},
+                   {"unique_keys", load_config_->keys == 0},
                    {"acked_writes", rb->acked_writes},
                    {"lost", rb->lost},
                    {"lost_examples", ex}});

@@ -261,7 +261,7 @@ LoadSpec ReadLoad(TomlReader& r) {
   l.expect = r.String("expect").value_or(l.protocol == "http" ? "^2" : redis ? "^\\+OK" : "^OK");
   CheckRegex(r, "expect", l.expect);
   l.http_path = r.String("path").value_or("/");
-  l.keys = static_cast<uint32_t>(r.Int("keys", 1, 10000000).value_or(64));
+  l.keys = static_cast<uint32_t>(r.Int("keys", 1, 10000000).value_or(0));
   if (auto rb = r.Table("readback")) {
     l.readback_request = rb->String("request", true).value_or("");
     l.readback_expect = rb->String("expect", true).value_or("");

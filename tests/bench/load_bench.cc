@@ -1,10 +1,12 @@
 // load_bench: the load generator against the same loopback HTTP server as wrk, in one run.
 //
 //   load_bench [--duration S] [--connections N] [--threads N] [--open-duration S]
-//              [--rates R,R,...]
+//              [--rates R,R,...] [--history 0|1]
 // 1. closed loop: wrk -tT -cN -dS and duende's closed-loop HTTP load with the same threads and
 //    connections, alternated twice; prints each req/s and the ratio duende/wrk (target >= 0.8).
 // 2. open loop: duende at each rate; prints achieved/target (target within 1%) and latencies.
+// --history 1 records every request as the runner does (LoadOp batches encoded to the JSON of
+// a load.ops event line), to measure what the history costs against --history 0.
 // Exit code 0 when both targets hold, 1 when one does not, 3 when the server cannot start.
 #include <fcntl.h>
 #include <signal.h>
@@ -28,8 +30,10 @@ namespace {
 using duende::framework::Child;
 using duende::framework::SpawnOptions;
 using duende::framework::UniqueFd;
+using duende::harness::EncodeOps;
 using duende::harness::LoadConfig;
 using duende::harness::LoadGenerator;
+using duende::harness::LoadOp;
 using duende::harness::LoadSummary;
 
 struct Proc {
@@ -96,6 +100,8 @@ double CpuSeconds() {
 
 // CPU microseconds the generator spent per reply in the last RunDuende().
 double g_cpu_us_per_reply = 0;
+bool g_history = false;
+size_t g_history_bytes = 0;
 
 LoadSummary RunDuende(const LoadConfig& config) {
   const double cpu0 = CpuSeconds();
@@ -104,7 +110,13 @@ LoadSummary RunDuende(const LoadConfig& config) {
     std::fprintf(stderr, "load_bench: %s\n", gen.error().Message().c_str());
     std::exit(2);
   }
-  (*gen)->Start(nullptr);
+  if (g_history) {
+    (*gen)->Start(nullptr, [](std::vector<LoadOp>&& ops) {
+      g_history_bytes += EncodeOps(ops).dump().size();
+    });
+  } else {
+    (*gen)->Start(nullptr);
+  }
   (*gen)->Wait();
   LoadSummary s = (*gen)->Summary();
   g_cpu_us_per_reply = s.ok ? (CpuSeconds() - cpu0) * 1e6 / static_cast<double>(s.ok) : 0;
@@ -127,6 +139,8 @@ int main(int argc, char** argv) {
       threads = std::atoi(v);
     } else if (arg == "--open-duration") {
       open_seconds = std::atoi(v);
+    } else if (arg == "--history") {
+      g_history = std::atoi(v) != 0;
     } else if (arg == "--rates") {
       rates.clear();
       std::stringstream ss(v);
@@ -205,6 +219,7 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(s.timeouts), g_cpu_us_per_reply, ok ? "PASS" : "FAIL");
   }
 
+  if (g_history) std::printf("\nhistory: %zu bytes of load.ops JSON\n", g_history_bytes);
   (void)duende::framework::SignalPidfd(server.child.pidfd.get(), SIGTERM);
   (void)duende::framework::WaitExit(server.child.pidfd.get());
   std::printf("\nload_bench: %s\n", pass ? "PASS" : "FAIL");

@@ -1,11 +1,14 @@
 // BM_HistogramRecord: the cost of recording one latency, against the floor of storing it in a
 // preallocated array (what any recorder must at least do) measured in the same run.
+// BM_HistoryRecord / BM_HistoryEncode: what the request history adds per request: appending
+// a LoadOp in the worker, and encoding a batch into a load.ops event line (reporter thread).
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
 #include <vector>
 
 #include "duende/harness/histogram.h"
+#include "duende/harness/load_history.h"
 
 namespace {
 
@@ -44,6 +47,39 @@ void BM_HistogramRecord(benchmark::State& state) {
   benchmark::DoNotOptimize(h.Count());
 }
 BENCHMARK(BM_HistogramRecord);
+
+duende::harness::LoadOp SomeOp(int64_t i) {
+  return {static_cast<uint32_t>(i % 50),
+          1'000'000'000 + i * 40'000,
+          1'000'150'000 + i * 40'000,
+          duende::harness::OpOutcome::kOk,
+          static_cast<uint64_t>(i),
+          static_cast<uint64_t>(i),
+          {},
+          0};
+}
+
+// The worker's side: one append to a buffer whose capacity survives from batch to batch.
+void BM_HistoryRecord(benchmark::State& state) {
+  std::vector<duende::harness::LoadOp> ops;
+  ops.reserve(5000);
+  int64_t i = 0;
+  for (auto _ : state) {
+    ops.push_back(SomeOp(i++));
+    if (ops.size() == 5000) ops.clear();
+  }
+  benchmark::DoNotOptimize(ops.data());
+}
+BENCHMARK(BM_HistoryRecord);
+
+// The reporter's side, per request: EncodeOps of a 5000-request batch and its JSON text.
+void BM_HistoryEncode(benchmark::State& state) {
+  std::vector<duende::harness::LoadOp> ops;
+  for (int64_t i = 0; i < 5000; ++i) ops.push_back(SomeOp(i));
+  for (auto _ : state) benchmark::DoNotOptimize(duende::harness::EncodeOps(ops).dump().size());
+  state.SetItemsProcessed(state.iterations() * 5000);
+}
+BENCHMARK(BM_HistoryEncode);
 
 void BM_HistogramPercentiles(benchmark::State& state) {
   const auto values = Values();

@@ -5,6 +5,11 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include <algorithm>
+#include <functional>
+
+#include "duende/harness/load_history.h"
+
 namespace duende::harness {
 namespace {
 
@@ -95,6 +100,39 @@ TEST(ChecksTest, RestartWithin) {
   r = Check(s, stop.events());
   EXPECT_EQ(r.verdict, Verdict::kFail);
   EXPECT_NE(Joined(r).find("no crash"), std::string::npos);
+}
+
+// Issue 19: "not restarted" stood next to "ready again after 11.6ms" when one exit (nginx's
+// daemonizing parent, exit 0) was not restarted and the kill's was.
+TEST(ChecksTest, RestartWithinCountsRestartsAndNonRestartsApart) {
+  auto s = OneTarget("[[check]]\nkind = \"restart_within\"\nwithin = \"500ms\"\n");
+  LogBuilder b;
+  b.Add(0, "run.started", "")
+      .Add(10, "target.spawned", "kvd", {{"pid", 10}})
+      .Add(20, "target.ready", "kvd", {{"pid", 10}})
+      .Add(1000, "target.exited", "kvd", {{"pid", 10}, {"signal", 9}})
+      .Add(1005, "target.spawned", "kvd", {{"pid", 11}})
+      .Add(1012, "target.ready", "kvd", {{"pid", 11}})
+      .Add(2000, "target.exited", "kvd", {{"pid", 11}, {"code", 0}})
+      .Add(4000, "run.phase", "", {{"phase", "stopping"}});
+  auto r = Check(s, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kFail) << Joined(r);
+  EXPECT_EQ(r.measured, "slowest 12.0ms over 1 restart(s); 1 of 2 crash(es) not restarted");
+
+  // A kill 100 ms before the run's stop: the restart was not due yet; nothing to judge.
+  LogBuilder late;
+  late.Add(0, "run.started", "")
+      .Add(10, "target.spawned", "kvd", {{"pid", 10}})
+      .Add(20, "target.ready", "kvd", {{"pid", 10}})
+      .Add(1000, "target.exited", "kvd", {{"pid", 10}, {"signal", 9}})
+      .Add(1005, "target.spawned", "kvd", {{"pid", 11}})
+      .Add(1012, "target.ready", "kvd", {{"pid", 11}})
+      .Add(3900, "target.exited", "kvd", {{"pid", 11}, {"signal", 9}})
+      .Add(4000, "run.phase", "", {{"phase", "stopping"}});
+  r = Check(s, late.events());
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+  EXPECT_EQ(r.measured, "slowest 12.0ms over 1 restart(s); 1 cut short by the run's stop");
+  EXPECT_NE(Joined(r).find("before it was back (not judged)"), std::string::npos) << Joined(r);
 }
 
 TEST(ChecksTest, BackoffPolicyNoJitter) {
@@ -205,6 +243,273 @@ TEST(ChecksTest, P99InSteadyState) {
   auto r = Check(s, LoadLog(4, 1, 0, 9000).events());
   EXPECT_EQ(r.verdict, Verdict::kFail);
   EXPECT_NE(r.measured.find("worst p99 9"), std::string::npos) << r.measured;
+}
+
+// --- Fault windows: requests are judged by their own send time (issue 19).
+
+std::vector<Event> Sorted(std::vector<Event> events) {
+  std::stable_sort(events.begin(), events.end(),
+                   [](const Event& x, const Event& y) { return x.ts_ns < y.ts_ns; });
+  return events;
+}
+
+// A kill of `target` at `at_ms`: injected, exited, healed, spawned and ready after `back_ms`.
+void Kill(LogBuilder& b, const std::string& fault, const std::string& target, int64_t at_ms,
+          int64_t back_ms, int pid) {
+  b.Add(at_ms, "fault.injected", fault, {{"on", target}, {"kind", "kill"}})
+      .Add(at_ms, "target.exited", target, {{"pid", pid}, {"signal", 9}})
+      .Add(at_ms, "fault.healed", fault, {{"took_effect", true}})
+      .Add(at_ms + back_ms / 2, "target.spawned", target, {{"pid", pid + 1}})
+      .Add(at_ms + back_ms, "target.ready", target, {{"pid", pid + 1}});
+}
+
+TEST(FaultWindowsTest, FaultAtAnExactSecondCoversItsOwnInstantNotTheEnd) {
+  LogBuilder b;
+  b.Add(0, "run.started", "").Add(5, "target.ready", "kvd", {{"pid", 1}});
+  Kill(b, "kill", "kvd", 2000, 50, 1);
+  auto w = FaultWindows(Sorted(b.events()), 300 * kMs);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0].from_ns, 2000 * kMs);
+  EXPECT_EQ(w[0].back_ns, 2050 * kMs);
+  EXPECT_EQ(w[0].to_ns, 2350 * kMs);
+  EXPECT_FALSE(w[0].never_back);
+  EXPECT_FALSE(InFaultWindow(w, 2000 * kMs - 1));
+  EXPECT_TRUE(InFaultWindow(w, 2000 * kMs));
+  EXPECT_TRUE(InFaultWindow(w, 2350 * kMs - 1));
+  EXPECT_FALSE(InFaultWindow(w, 2350 * kMs));
+  // A request sent before the kill and still in flight when it came is the fault's too.
+  EXPECT_TRUE(InFaultWindow(w, 1990 * kMs, 2000 * kMs));
+  EXPECT_FALSE(InFaultWindow(w, 1990 * kMs, 2000 * kMs - 1));
+  EXPECT_TRUE(InFaultWindow(w, 2349 * kMs, 2400 * kMs));
+}
+
+TEST(FaultWindowsTest, BackToBackFaultsEachEndWhenTheTargetIsBack) {
+  LogBuilder b;
+  b.Add(0, "run.started", "").Add(5, "target.ready", "kvd", {{"pid", 1}});
+  Kill(b, "kill", "kvd", 1000, 100, 1);
+  Kill(b, "kill", "kvd", 1100, 100, 2);  // injected the instant the first restart was ready
+  auto w = FaultWindows(Sorted(b.events()), 0);
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[0].to_ns, 1100 * kMs);
+  EXPECT_EQ(w[1].from_ns, 1100 * kMs);
+  EXPECT_EQ(w[1].to_ns, 1200 * kMs);
+  EXPECT_TRUE(InFaultWindow(w, 1100 * kMs));
+  EXPECT_FALSE(InFaultWindow(w, 1200 * kMs));
+}
+
+TEST(FaultWindowsTest, OverlappingFaultsOnTwoTargetsStayApart) {
+  LogBuilder b;
+  b.Add(0, "run.started", "")
+      .Add(5, "target.ready", "a", {{"pid", 1}})
+      .Add(5, "target.ready", "b", {{"pid", 10}});
+  Kill(b, "kill-a", "a", 1000, 500, 1);
+  b.Add(1200, "fault.injected", "delay-b", {{"on", "b"}, {"kind", "latency"}})
+      .Add(1300, "fault.healed", "delay-b", {{"took_effect", true}});
+  auto w = FaultWindows(Sorted(b.events()), 100 * kMs);
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[0].fault, "kill-a");
+  EXPECT_EQ(w[0].to_ns, 1600 * kMs);  // a ready at 1500 + grace
+  EXPECT_EQ(w[1].fault, "delay-b");
+  EXPECT_EQ(w[1].to_ns, 1400 * kMs);  // a's exit does not stretch b's window
+  EXPECT_TRUE(InFaultWindow(w, 1550 * kMs));
+  EXPECT_FALSE(InFaultWindow(w, 1600 * kMs));
+}
+
+TEST(FaultWindowsTest, TargetThatNeverComesBackKeepsItsWindowOpen) {
+  LogBuilder b;
+  b.Add(0, "run.started", "")
+      .Add(5, "target.ready", "kvd", {{"pid", 1}})
+      .Add(1000, "fault.injected", "kill", {{"on", "kvd"}})
+      .Add(1001, "target.exited", "kvd", {{"pid", 1}, {"signal", 9}})
+      .Add(1001, "fault.healed", "kill", {{"took_effect", true}})
+      .Add(1002, "target.gave_up", "kvd", {{"reason", "start limit"}})
+      .Add(4000, "run.phase", "", {{"phase", "stopping"}});
+  auto w = FaultWindows(b.events(), 300 * kMs);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_TRUE(w[0].never_back);
+  EXPECT_EQ(w[0].down_ns, 1001 * kMs);
+  EXPECT_EQ(w[0].to_ns, INT64_MAX);
+  EXPECT_TRUE(InFaultWindow(w, 3999 * kMs));
+}
+
+TEST(FaultWindowsTest, EndOfRunStopIsNotAFault) {
+  LogBuilder b;
+  b.Add(0, "run.started", "").Add(5, "target.ready", "kvd", {{"pid", 1}});
+  Kill(b, "kill", "kvd", 1000, 50, 1);
+  b.Add(4000, "run.phase", "", {{"phase", "stopping"}})
+      .Add(4001, "target.exited", "kvd", {{"pid", 2}, {"code", 0}})
+      .Add(4001, "target.stopped", "kvd", {{"pid", 2}});
+  auto w = FaultWindows(Sorted(b.events()), 300 * kMs);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_FALSE(w[0].never_back);
+  EXPECT_EQ(w[0].to_ns, 1350 * kMs);
+  EXPECT_FALSE(InFaultWindow(w, 2000 * kMs));
+}
+
+TEST(FaultWindowsTest, TargetWithoutReadinessIsBackWhenSpawned) {
+  LogBuilder b;
+  b.Add(0, "run.started", "")
+      .Add(1000, "fault.injected", "kill", {{"on", "kvd"}})
+      .Add(1001, "target.exited", "kvd", {{"pid", 1}, {"signal", 9}})
+      .Add(1001, "fault.healed", "kill", {{"took_effect", true}})
+      .Add(1040, "target.spawned", "kvd", {{"pid", 2}});
+  auto w = FaultWindows(b.events(), 0);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0].to_ns, 1040 * kMs);
+}
+
+// A history of `n` requests every 10 ms from `from_ms`; `reply(i)` is the reply text of
+// request i ("OK" is right).
+void AddOps(LogBuilder& b, int64_t from_ms, int n, const std::function<std::string(int)>& reply,
+            int64_t latency_ms = 1) {
+  std::vector<LoadOp> ops;
+  for (int i = 0; i < n; ++i) {
+    LoadOp op;
+    op.client = static_cast<uint32_t>(i % 4);
+    op.invoke_ns = (from_ms + 10 * i) * kMs;
+    op.complete_ns = op.invoke_ns + latency_ms * kMs;
+    op.key = static_cast<uint64_t>(i);
+    op.seq = static_cast<uint64_t>(i + 1);
+    std::string text = reply(i);
+    op.outcome = text == "OK" ? OpOutcome::kOk : OpOutcome::kWrongReply;
+    if (text != "OK") op.text = text;
+    ops.push_back(op);
+  }
+  b.Add(from_ms + 10 * n, kLoadOpsEvent, "load", EncodeOps(ops));
+}
+
+TEST(ChecksTest, ErrorRateJudgesEveryRequestAfterTheLastFault) {
+  // The nginx case of issue 19: wrong replies after the restart, and the run's own stop at the
+  // end. Before, that stop opened a window that never closed and this PASSED "0 of N".
+  auto s = OneTarget("[[check]]\nkind = \"error_rate\"\nmax = 0.01\ngrace = \"300ms\"\n");
+  LogBuilder b;
+  b.Add(0, "run.started", "").Add(5, "target.ready", "kvd", {{"pid", 1}});
+  Kill(b, "kill", "kvd", 1000, 20, 1);
+  AddOps(b, 0, 400, [](int i) { return i * 10 >= 1020 && i % 3 != 0 ? "bad" : "OK"; });
+  b.Add(4100, "run.phase", "", {{"phase", "stopping"}})
+      .Add(4101, "target.exited", "kvd", {{"pid", 2}, {"code", 0}});
+  auto r = Check(s, Sorted(b.events()));
+  EXPECT_EQ(r.verdict, Verdict::kFail) << Joined(r);
+  // 400 requests, 32 in [1000, 1320): 368 judged; 2/3 of those after 1.02 s are bad.
+  EXPECT_NE(r.measured.find("of 368)"), std::string::npos) << Joined(r);
+  EXPECT_NE(r.measured.find("32 in fault windows"), std::string::npos) << Joined(r);
+  EXPECT_NE(Joined(r).find("replies 'bad' where /^OK/ was expected"), std::string::npos)
+      << Joined(r);
+
+  LogBuilder good;
+  good.Add(0, "run.started", "").Add(5, "target.ready", "kvd", {{"pid", 1}});
+  Kill(good, "kill", "kvd", 1000, 20, 1);
+  AddOps(good, 0, 400, [](int i) { return i * 10 >= 1000 && i * 10 < 1100 ? "ERR down" : "OK"; });
+  good.Add(4100, "run.phase", "", {{"phase", "stopping"}})
+      .Add(4101, "target.exited", "kvd", {{"pid", 2}, {"code", 0}});
+  r = Check(s, Sorted(good.events()));
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+  EXPECT_NE(r.measured.find("(0 of 368)"), std::string::npos) << Joined(r);
+}
+
+TEST(ChecksTest, ErrorRateReportsATargetThatNeverCameBack) {
+  auto s = OneTarget("[[check]]\nkind = \"error_rate\"\nmax = 0.01\n");
+  LogBuilder b;
+  b.Add(0, "run.started", "")
+      .Add(5, "target.ready", "kvd", {{"pid", 1}})
+      .Add(1000, "fault.injected", "kill", {{"on", "kvd"}})
+      .Add(1000, "target.exited", "kvd", {{"pid", 1}, {"signal", 9}})
+      .Add(1000, "fault.healed", "kill", {{"took_effect", true}});
+  AddOps(b, 0, 300, [](int i) { return i * 10 >= 1000 ? "x" : "OK"; });
+  auto r = Check(s, Sorted(b.events()));
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);  // 100 judged, none bad
+  EXPECT_NE(Joined(r).find("was never ready again"), std::string::npos) << Joined(r);
+}
+
+TEST(ChecksTest, P99JudgesRequestsBySendTime) {
+  auto s = OneTarget("[[check]]\nkind = \"p99_latency\"\nmax = \"20ms\"\ngrace = \"100ms\"\n");
+  LogBuilder fast;
+  fast.Add(0, "run.started", "").Add(5, "target.ready", "kvd", {{"pid", 1}});
+  Kill(fast, "kill", "kvd", 1000, 20, 1);
+  AddOps(
+      fast, 0, 100, [](int) { return "OK"; }, 2);
+  AddOps(
+      fast, 1000, 12, [](int) { return "OK"; }, 500);  // slow, but sent in the window
+  AddOps(
+      fast, 1200, 100, [](int) { return "OK"; }, 3);
+  auto r = Check(s, Sorted(fast.events()));
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+  EXPECT_NE(r.measured.find("p99 3.0ms of 200"), std::string::npos) << Joined(r);
+
+  LogBuilder slow;
+  slow.Add(0, "run.started", "").Add(5, "target.ready", "kvd", {{"pid", 1}});
+  Kill(slow, "kill", "kvd", 1000, 20, 1);
+  AddOps(
+      slow, 0, 100, [](int) { return "OK"; }, 2);
+  AddOps(
+      slow, 1200, 100, [](int) { return "OK"; }, 150);
+  r = Check(s, Sorted(slow.events()));
+  EXPECT_EQ(r.verdict, Verdict::kFail) << Joined(r);
+  EXPECT_NE(Joined(r).find("100 of 200 requests took longer than 20.0ms"), std::string::npos)
+      << Joined(r);
+}
+
+TEST(ChecksTest, NoLostWritesFromTheHistoryNamesTheFirstLoss) {
+  auto s = OneTarget("[[check]]\nkind = \"no_lost_writes\"\n");
+  LogBuilder b;
+  b.Add(0, "run.started", "");
+  AddOps(b, 0, 100, [](int) { return "OK"; });  // keys 0..99, seq key+1, acked at +1ms
+  b.Add(700, "fault.injected", "kill", {{"on", "kvd"}});
+  std::vector<LoadOp> reads;
+  for (uint64_t k = 0; k < 100; ++k) {
+    LoadOp op;
+    op.key = k;
+    op.invoke_ns = op.complete_ns = 3000 * kMs;
+    op.found = k < 70 ? k + 1 : 0;  // writes acknowledged from 0.7 s on are gone
+    if (op.found == 0) op.text = "NOTFOUND";
+    reads.push_back(op);
+  }
+  b.Add(3000, kReadbackOpsEvent, "load", EncodeOps(reads, true))
+      .Add(3001, "readback.result", "load",
+           {{"keys", 100}, {"acked_writes", 100}, {"lost", 30}, {"unique_keys", true}});
+  auto r = Check(s, Sorted(b.events()));
+  EXPECT_EQ(r.verdict, Verdict::kFail) << Joined(r);
+  EXPECT_NE(r.measured.find("30 lost of 100"), std::string::npos) << Joined(r);
+  EXPECT_NE(Joined(r).find("first lost: key k70 seq 71 acknowledged at +701.0ms, read back: NOT "
+                           "FOUND ('NOTFOUND')"),
+            std::string::npos)
+      << Joined(r);
+
+  for (auto& op : reads) op.found = op.key + 1;
+  LogBuilder ok;
+  ok.Add(0, "run.started", "");
+  AddOps(ok, 0, 100, [](int) { return "OK"; });
+  ok.Add(3000, kReadbackOpsEvent, "load", EncodeOps(reads, true))
+      .Add(3001, "readback.result", "load", {{"keys", 100}, {"acked_writes", 100}, {"lost", 0}});
+  r = Check(s, Sorted(ok.events()));
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+}
+
+TEST(LoadHistoryTest, EncodeDecodeRoundTrip) {
+  std::vector<LoadOp> ops = {
+      {3, 1'000'000'123, 1'000'500'000, OpOutcome::kOk, 17, 204, "", 0},
+      {0, 999'000'000, 1'300'000'000, OpOutcome::kTimeout, 5, 9, "no reply within 300ms", 0},
+      {4, 1'100'000'000, 1'100'000'000, OpOutcome::kNotSent, 0, 0, "connect: refused", 0},
+      {1, 1'200'000'000, 1'200'100'000, OpOutcome::kWrongReply, 2, 11, "bad\n", 0}};
+  auto json = EncodeOps(ops);
+  EXPECT_EQ(json["base_ns"], 999'000'000);
+  auto back = DecodeOps(json);
+  ASSERT_EQ(back.size(), ops.size());
+  for (size_t i = 0; i < ops.size(); ++i) {
+    EXPECT_EQ(back[i].client, ops[i].client);
+    EXPECT_EQ(back[i].invoke_ns, ops[i].invoke_ns);
+    EXPECT_EQ(back[i].complete_ns, ops[i].complete_ns);
+    EXPECT_EQ(back[i].outcome, ops[i].outcome);
+    EXPECT_EQ(back[i].key, ops[i].key);
+    EXPECT_EQ(back[i].seq, ops[i].seq);
+    EXPECT_EQ(back[i].text, ops[i].text);
+  }
+  EXPECT_TRUE(Indeterminate(OpOutcome::kTimeout));
+  EXPECT_FALSE(Indeterminate(OpOutcome::kNotSent));
+  size_t bad = 0;
+  nlohmann::json broken = {{"base_ns", 1}, {"ops", {{1, 2}, {0, 0, 0, "z", 1, 1}}}};
+  EXPECT_TRUE(DecodeOps(broken, false, &bad).empty());
+  EXPECT_EQ(bad, 2u);
 }
 
 TEST(ChecksTest, RecoversWithin) {

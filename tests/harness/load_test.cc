@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -195,6 +196,8 @@ struct LoadRun {
   LoadSummary summary;
   std::vector<LoadSecond> seconds;
   std::map<std::string, uint64_t> acked;
+  std::vector<LoadOp> ops;  // the history, in the order the batches came
+  size_t batches = 0;
 };
 
 LoadRun RunLoad(const LoadConfig& config) {
@@ -203,10 +206,16 @@ LoadRun RunLoad(const LoadConfig& config) {
   LoadRun run;
   if (!gen.ok()) return run;
   std::mutex mu;
-  (*gen)->Start([&](const LoadSecond& s) {
-    std::lock_guard<std::mutex> lock(mu);
-    run.seconds.push_back(s);
-  });
+  (*gen)->Start(
+      [&](const LoadSecond& s) {
+        std::lock_guard<std::mutex> lock(mu);
+        run.seconds.push_back(s);
+      },
+      [&](std::vector<LoadOp>&& ops) {
+        std::lock_guard<std::mutex> lock(mu);
+        ++run.batches;
+        run.ops.insert(run.ops.end(), ops.begin(), ops.end());
+      });
   (*gen)->Wait();
   run.summary = (*gen)->Summary();
   run.acked = (*gen)->LastAckedPerKey();
@@ -376,6 +385,99 @@ TEST(LoadGeneratorTest, WrongRepliesAreErrors) {
   ExpectAccounted(s);
 }
 
+// A port with nothing listening: bind, read the port, close.
+std::string RefusingAddress() {
+  TestServer probe(LineHandler(Pong));
+  return probe.address();
+}
+
+// The history holds every request exactly once, with the counts' outcome and the reply.
+void ExpectHistoryMatches(const LoadRun& run, uint32_t connections) {
+  const LoadSummary& s = run.summary;
+  size_t ok = 0, errors = 0, timeouts = 0, abandoned = 0;
+  std::set<uint64_t> seqs;
+  for (const LoadOp& op : run.ops) {
+    EXPECT_LE(op.invoke_ns, op.complete_ns);
+    EXPECT_LE(op.client, connections);
+    if (op.seq != 0) {
+      EXPECT_TRUE(seqs.insert(op.seq).second) << "seq " << op.seq << " twice";
+    }
+    switch (op.outcome) {
+      case OpOutcome::kOk:
+        ++ok;
+        EXPECT_TRUE(op.text.empty());
+        break;
+      case OpOutcome::kTimeout:
+        ++timeouts;
+        break;
+      case OpOutcome::kAbandoned:
+        ++abandoned;
+        break;
+      default:
+        ++errors;
+        EXPECT_FALSE(op.text.empty());
+    }
+  }
+  EXPECT_EQ(run.ops.size(), s.sent);
+  EXPECT_EQ(ok, s.ok);
+  EXPECT_EQ(errors, s.errors);
+  EXPECT_EQ(timeouts, s.timeouts);
+  EXPECT_EQ(abandoned, s.abandoned);
+}
+
+TEST(LoadHistoryTest, EveryRequestIsRecordedOnceWithItsReply) {
+  std::atomic<int> n{0};
+  TestServer server(LineHandler([&](std::string_view line) -> std::optional<std::string> {
+    if (++n % 4 == 0) return "ERR busy\n";
+    return Pong(line);
+  }));
+  LoadConfig c = LineConfig(server.address());
+  c.rate = 400;
+  c.duration = 700ms;
+  const int64_t before = framework::MonotonicNs();
+  LoadRun run = RunLoad(c);
+  ExpectHistoryMatches(run, c.connections);
+  EXPECT_EQ(run.ops.size(), 280u);
+  EXPECT_GE(run.batches, 3u) << "batches come about every 200 ms";
+  size_t busy = 0;
+  for (const LoadOp& op : run.ops) {
+    EXPECT_GE(op.invoke_ns, before);
+    if (op.outcome == OpOutcome::kWrongReply) {
+      EXPECT_EQ(op.text, "ERR busy");
+      ++busy;
+    }
+  }
+  EXPECT_EQ(busy, server.requests() / 4);
+}
+
+TEST(LoadHistoryTest, RefusedAndStalledRequestsAreRecorded) {
+  LoadConfig c = LineConfig(RefusingAddress());
+  c.rate = 200;
+  c.duration = 300ms;
+  LoadRun refused = RunLoad(c);
+  ExpectHistoryMatches(refused, c.connections);
+  ASSERT_EQ(refused.ops.size(), 60u);
+  for (const LoadOp& op : refused.ops) {
+    EXPECT_EQ(op.outcome, OpOutcome::kNotSent);
+    EXPECT_EQ(op.seq, 0u);
+    EXPECT_NE(op.text.find("Connection refused"), std::string::npos) << op.text;
+  }
+
+  TestServer stalled(LineHandler([](std::string_view) { return std::nullopt; }));
+  LoadConfig s = LineConfig(stalled.address());
+  s.rate = 50;
+  s.duration = 200ms;
+  s.timeout = 100ms;
+  LoadRun run = RunLoad(s);
+  ExpectHistoryMatches(run, s.connections);
+  ASSERT_FALSE(run.ops.empty());
+  for (const LoadOp& op : run.ops) {
+    EXPECT_EQ(op.outcome, OpOutcome::kTimeout);
+    EXPECT_TRUE(Indeterminate(op.outcome));
+    EXPECT_GE(op.complete_ns - op.invoke_ns, 100'000'000);
+  }
+}
+
 TEST(LoadGeneratorTest, StalledServerCountsTimeoutsWithTheirLatency) {
   TestServer server(LineHandler([](std::string_view) { return std::nullopt; }));
   LoadConfig c = LineConfig(server.address());
@@ -416,13 +518,7 @@ TEST(LoadGeneratorTest, OpenLoopMeasuresFromIntendedTimeWhenTheServerIsSlow) {
 }
 
 TEST(LoadGeneratorTest, RefusedConnectionsAreErrors) {
-  // A port with nothing listening: bind, read the port, close.
-  uint16_t port;
-  {
-    TestServer probe(LineHandler(Pong));
-    port = probe.port();
-  }
-  LoadConfig c = LineConfig("127.0.0.1:" + std::to_string(port));
+  LoadConfig c = LineConfig(RefusingAddress());
   c.rate = 200;
   c.duration = 300ms;
   LoadRun run = RunLoad(c);
@@ -583,6 +679,67 @@ TEST(LoadReadBackTest, DetectsAPlantedLostWrite) {
   EXPECT_EQ(std::get<2>(rb->lost_examples[0]), "VALUE " + std::to_string(run.acked["k3"] - 1));
   EXPECT_EQ(std::get<0>(rb->lost_examples[1]), "k5");
   EXPECT_EQ(std::get<2>(rb->lost_examples[1]), "NOT_FOUND");
+}
+
+TEST(LoadReadBackTest, UniqueKeysWriteEveryKeyOnceAndReadEachBack) {
+  KvStore store;
+  TestServer server(store.Handler());
+  LoadConfig c = KvConfig(server.address());
+  c.keys = 0;  // unique keys
+  LoadRun run = RunLoad(c);
+  ASSERT_GT(run.summary.ok, 100u);
+  ExpectHistoryMatches(run, c.connections);
+  // One key per acknowledged write, named by its seq, never rewritten.
+  EXPECT_EQ(run.acked.size(), run.summary.ok);
+  for (const LoadOp& op : run.ops) {
+    if (op.outcome == OpOutcome::kOk) {
+      EXPECT_EQ(op.key, op.seq);
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(store.mu);
+    EXPECT_EQ(store.data.size(), server.requests());
+    for (const auto& [key, seq] : run.acked) EXPECT_EQ(key, "k" + std::to_string(seq));
+    // The store loses the first acknowledged write: no later write can hide that.
+    store.data.erase(run.acked.begin()->first);
+  }
+  auto rb = ReadBack(c, run.acked);
+  ASSERT_TRUE(rb.ok()) << rb.error().Message();
+  EXPECT_EQ(rb->acked_writes, run.summary.ok);
+  EXPECT_EQ(rb->lost, 1u);
+  ASSERT_EQ(rb->reads.size(), run.acked.size());
+  size_t not_found = 0;
+  for (const LoadOp& read : rb->reads) {
+    if (read.found == 0) {
+      ++not_found;
+      EXPECT_EQ(read.text, "NOT_FOUND");
+    } else {
+      EXPECT_EQ(read.found, read.key);
+    }
+  }
+  EXPECT_EQ(not_found, 1u);
+}
+
+TEST(LoadReadBackTest, ManyKeysAreReadInParallelWithinTheBudget) {
+  KvStore store;
+  TestServer server(store.Handler());
+  LoadConfig c = KvConfig(server.address());
+  std::map<std::string, uint64_t> acked;
+  {
+    std::lock_guard<std::mutex> lock(store.mu);
+    for (uint64_t k = 1; k <= 9000; ++k) {
+      acked["k" + std::to_string(k)] = k;
+      store.data["k" + std::to_string(k)] = std::to_string(k);
+    }
+    store.data.erase("k4321");
+  }
+  auto rb = ReadBack(c, acked);
+  ASSERT_TRUE(rb.ok()) << rb.error().Message();
+  EXPECT_EQ(rb->keys, 9000u);
+  EXPECT_EQ(rb->lost, 1u);
+  std::set<uint32_t> clients;
+  for (const LoadOp& read : rb->reads) clients.insert(read.client);
+  EXPECT_EQ(clients.size(), 4u) << "one connection per 2000 keys";
 }
 
 TEST(LoadReadBackTest, HttpWritesAndReadsBack) {

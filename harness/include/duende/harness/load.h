@@ -22,11 +22,13 @@
 
 #include "duende/framework/result.h"
 #include "duende/harness/histogram.h"
+#include "duende/harness/load_history.h"
 
 namespace duende::harness {
 
 /// What load to drive. Templates expand {seq} (a sequence number, unique and increasing per
-/// key), {key} ("k<index>", index < keys) and {n} (the bare index).
+/// key), {key} ("k<index>", index < keys) and {n} (the bare index). With keys = 0 (unique
+/// keys) the index is the request's own seq: every request names a key no other one names.
 struct LoadConfig {
   std::string protocol = "tcp-line";  ///< "tcp-line" | "http" | "redis"
   std::string address;                ///< "127.0.0.1:PORT" (loopback only)
@@ -45,7 +47,7 @@ struct LoadConfig {
   /// read_template ("GET {key}") and finds {seq} in the reply with read_expect
   /// ("VALUE {seq}"). Each key is written by one connection at a time, so keys >= connections.
   std::string write_template, read_template, read_expect;
-  uint32_t keys = 64;               ///< key space
+  uint32_t keys = 64;               ///< key space; 0: unique keys (each write a fresh key)
   std::string http_method = "GET";  ///< http: GET | POST | PUT | DELETE | PATCH
   std::string http_path = "/";      ///< http: path template
   uint64_t seed = 1;                ///< drives key choice
@@ -96,8 +98,12 @@ class LoadGenerator {
   ~LoadGenerator();  ///< Stop()s
 
   /// Starts the workers and returns. `on_second` (may be empty) is called from a reporting
-  /// thread once per second of the run, and once for a last partial second.
-  void Start(std::function<void(const LoadSecond&)> on_second);
+  /// thread once per second of the run, and once for a last partial second. `on_ops` (may be
+  /// empty: then no history is kept) gets every finished request, in batches about every
+  /// 200 ms from the same thread, the last batch (abandoned requests too) before Wait() or
+  /// Stop() returns; each request is in exactly one batch.
+  void Start(std::function<void(const LoadSecond&)> on_second,
+             std::function<void(std::vector<LoadOp>&&)> on_ops = {});
   /// Waits until the run ends by itself (duration + at most one timeout to drain).
   void Wait();
   /// Ends the run now (in-flight requests count as abandoned) and joins every thread.
@@ -127,14 +133,18 @@ struct ReadbackResult {
   uint64_t lost = 0;          ///< keys whose value is older than the last acknowledged write
   /// Up to 10 lost keys: key, acknowledged seq, what the read found ("VALUE 12", "(nil)").
   std::vector<std::tuple<std::string, uint64_t, std::string>> lost_examples;
+  /// Every read, as history ops (key, `found` = the seq read or 0, `text` = the reply when the
+  /// acknowledged seq was not found), for the readback.ops events.
+  std::vector<LoadOp> reads;
 };
 
-/// Reads back every key of `last_acked` over one connection with config.read_template and
-/// read_expect. A key is lost when the seq read back is lower than its last acknowledged
-/// seq, or absent; a higher seq is fine (a later write, unacknowledged, may have landed).
-/// Errors: EINVAL for a bad config; the errno when the target cannot be reached or stops
-/// answering within config.timeout per key (retried until a connection works, for at most
-/// max(1 s, 10 timeouts) in total) — a failed read-back is not a verdict.
+/// Reads back every key of `last_acked` with config.read_template and read_expect, over one
+/// connection per 2000 keys (at most 8). A key is lost when the seq read back is lower than
+/// its last acknowledged seq, or absent; a higher seq is fine (a later write, unacknowledged,
+/// may have landed). Errors: EINVAL for a bad config; the errno when the target cannot be
+/// reached or stops answering within config.timeout per key (retried until a connection
+/// works, for at most max(1 s, 10 timeouts) without progress), or ETIMEDOUT when the whole
+/// read-back takes more than 30 s — a failed read-back is not a verdict.
 framework::Result<ReadbackResult> ReadBack(const LoadConfig& config,
                                            const std::map<std::string, uint64_t>& last_acked);
 

@@ -98,7 +98,7 @@ struct LoadSpec {
   std::string request = "SET {key} {seq}";
   std::string expect = "^OK";
   std::string http_path = "/";
-  uint32_t keys = 64;
+  uint32_t keys = 0;  ///< 0: not given (unique keys with a read-back, else 64)
   /// Read-back after recovery (for the lost-write check): request and expected reply.
   std::string readback_request;
   std::string readback_expect;

@@ -1,0 +1,75 @@
+// The request history of a run: one record per request the load generator issued (and per
+// key the read-back read), written into the event log as compact `load.ops` batches. It is
+// the project's history recorder: the checks that judge requests (error_rate, p99_latency,
+// no_lost_writes) read it, and so can later checkers (linearizability, counters). The format
+// is documented in docs/events.md ("Request history").
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "duende/reporters/model.h"
+
+namespace duende::harness {
+
+/// Event types of the history (one owner for the names).
+inline constexpr const char* kLoadOpsEvent = "load.ops";
+inline constexpr const char* kReadbackOpsEvent = "readback.ops";
+
+/// How one request ended. The letter is the one written into the event log.
+enum class OpOutcome : char {
+  kOk = 'o',          ///< a reply that matched `expect`
+  kWrongReply = 'e',  ///< a reply that did not match (definite: the target answered)
+  kNotSent = 'n',     ///< never reached the target (no connection): definitely not applied
+  kDropped = 'd',     ///< the connection failed with the request in flight: indeterminate
+  kTimeout = 't',     ///< no reply within the timeout: indeterminate
+  kAbandoned = 'a',   ///< still in flight when the run was stopped: indeterminate
+};
+
+/// True for outcomes whose effect on the target is unknown (Jepsen's :info).
+bool Indeterminate(OpOutcome outcome);
+/// Parses the letter of an outcome; false when `letter` is none of them.
+bool ParseOutcome(char letter, OpOutcome* outcome);
+
+/// One request. Times are CLOCK_MONOTONIC ns, the clock of every event's ts_ns.
+struct LoadOp {
+  uint32_t client = 0;      ///< connection index (0..connections-1); read-back: its own
+  int64_t invoke_ns = 0;    ///< open loop: when the request was due; closed loop: when sent
+  int64_t complete_ns = 0;  ///< reply, failure or timeout (complete - invoke = latency)
+  OpOutcome outcome = OpOutcome::kOk;
+  uint64_t key = 0;  ///< the {n} of {key} ("k<key>")
+  uint64_t seq = 0;  ///< the {seq} sent; 0: nothing was sent (kNotSent, or a read-back op)
+  /// Failures: the reply (wrong replies, at most kMaxOpText bytes, verbatim) or why there was
+  /// none ("connection closed by the target"). Read-back: the reply of a read that did not
+  /// find the value. Empty otherwise.
+  std::string text;
+  /// Read-back ops: the seq found in the reply (0: none found).
+  uint64_t found = 0;
+};
+
+inline constexpr size_t kMaxOpText = 64;
+
+/// Encodes a batch as the data of a load.ops / readback.ops event:
+/// {"base_ns": B, "ops": [[client, invoke-B, complete-invoke, "o", key, seq(, text)], ...]}
+/// Read-back rows (readback = true) carry `found` in place of seq. Ops may be in any order.
+nlohmann::json EncodeOps(const std::vector<LoadOp>& ops, bool readback = false);
+
+/// Decodes one batch; malformed rows are skipped and counted in `*bad_rows` (may be null).
+std::vector<LoadOp> DecodeOps(const nlohmann::json& data, bool readback = false,
+                              size_t* bad_rows = nullptr);
+
+/// Every op of the load (`type` = kLoadOpsEvent) or of the read-back (kReadbackOpsEvent) in
+/// `events`, ordered by invoke time.
+std::vector<LoadOp> OpsFromEvents(const std::vector<reporters::Event>& events,
+                                  const char* type = kLoadOpsEvent);
+
+/// `text` cut to kMaxOpText bytes (the recorder's truncation, one place).
+std::string TruncateOpText(std::string_view text);
+
+/// `text` for a message: \n and \r spelled out, other control bytes as '?', cut to
+/// `max_bytes` with "..." appended when longer.
+std::string PrintableText(std::string_view text, size_t max_bytes = SIZE_MAX);
+
+}  // namespace duende::harness
