@@ -188,8 +188,10 @@ ReadbackResult KillUnderLoad(bool durable, uint64_t* acked) {
 TEST(LoadTargetTest, DurableKvdLosesNoAcknowledgedWriteUnderKill9) {
   uint64_t acked = 0;
   const ReadbackResult rb = KillUnderLoad(true, &acked);
-  EXPECT_EQ(rb.keys, 64u);
-  EXPECT_EQ(rb.acked_writes, 64u);
+  // Most of the 64 keys got a write in the half second (on a busy machine not always all of
+  // them); every one that was acknowledged must be read back.
+  EXPECT_GE(rb.acked_writes, 32u);
+  EXPECT_EQ(rb.keys, rb.acked_writes);
   EXPECT_EQ(rb.lost, 0u);
   for (const auto& [key, seq, found] : rb.lost_examples)
     ADD_FAILURE() << key << " acked " << seq << " found " << found;
@@ -199,7 +201,7 @@ TEST(LoadTargetTest, UnsafeKvdLosesAcknowledgedWritesUnderKill9) {
   // --durable false acknowledges before writing: kill -9 loses the last ~100 ms of writes.
   uint64_t acked = 0;
   const ReadbackResult rb = KillUnderLoad(false, &acked);
-  EXPECT_EQ(rb.acked_writes, 64u);
+  EXPECT_GE(rb.acked_writes, 32u);
   EXPECT_GT(rb.lost, 0u) << "the read-back missed writes lost on purpose";
   ASSERT_FALSE(rb.lost_examples.empty());
   const auto& [key, seq, found] = rb.lost_examples[0];
