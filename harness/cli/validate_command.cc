@@ -11,6 +11,7 @@
 #include "duende/framework/exit_code.h"
 #include "duende/harness/explore.h"
 #include "duende/harness/fault_kinds.h"
+#include "duende/harness/runner.h"
 #include "duende/harness/scenario.h"
 #include "verbs.h"
 
@@ -48,6 +49,10 @@ int ValidateMain(int argc, char** argv) {
         report(e.error());
         continue;
       }
+      if (auto p = harness::PreflightScenario(e->scenario); !p.ok()) {
+        report(p.error());
+        continue;
+      }
       std::cout << file << ": ok: exploration scenario '" << e->scenario.meta.name << "', "
                 << framework::FormatDuration(e->scenario.meta.duration) << ", "
                 << e->scenario.targets.size() << " target(s), up to " << e->bounds.max_faults
@@ -59,6 +64,11 @@ int ValidateMain(int argc, char** argv) {
     auto s = harness::LoadScenario(file, overrides, harness::DefaultFaultKinds());
     if (!s.ok()) {
       report(s.error());
+      continue;
+    }
+    // What `run` refuses before starting (a program that is not installed) is invalid here.
+    if (auto p = harness::PreflightScenario(*s); !p.ok()) {
+      report(p.error());
       continue;
     }
     std::cout << file << ": ok: scenario '" << s->meta.name << "', "

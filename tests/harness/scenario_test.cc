@@ -221,8 +221,11 @@ int RunDuende(const std::string& args) {
 TEST(ValidateCommandTest, ExitCodes) {
   std::string dir = ::testing::TempDir();
   std::string good = dir + "/good.toml", bad = dir + "/bad.toml";
-  std::ofstream(good) << kValid;
-  std::ofstream(bad) << std::string(kValid) + "\n[[check]]\nkind = \"nope\"\n";
+  // validate also checks that the target's program exists: `true` does.
+  std::string valid = kValid;
+  valid.replace(valid.find("[\"kvd\""), 6, "[\"true\"");
+  std::ofstream(good) << valid;
+  std::ofstream(bad) << valid + "\n[[check]]\nkind = \"nope\"\n";
   EXPECT_EQ(RunDuende("validate " + good), 0);
   EXPECT_EQ(RunDuende("validate " + bad), 2);
   EXPECT_EQ(RunDuende("validate " + good + " --set load.rate=oops"), 2);
@@ -232,7 +235,9 @@ TEST(ValidateCommandTest, ExitCodes) {
 
 TEST(ValidateCommandTest, EveryShippedScenarioIsValid) {
   const std::string dir = std::string(DUENDE_SOURCE_DIR) + "/scenarios";
-  EXPECT_EQ(RunDuende("validate " + dir + "/*.toml " + dir + "/self-test/*.toml"), 0);
+  EXPECT_EQ(RunDuende("validate " + dir + "/*.toml " + dir + "/self-test/*.toml " + dir +
+                      "/examples/*.toml"),
+            0);
 }
 
 }  // namespace
