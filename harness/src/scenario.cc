@@ -274,17 +274,22 @@ FileSpec ReadFile(TomlReader& r, const std::vector<std::string>& files) {
     fs::path p(*file);
     if (p.is_relative()) p = fs::path(r.file()).parent_path() / p;
     f.template_file = p.lexically_normal().string();
+    std::error_code ec;
+    const bool exists = fs::is_regular_file(f.template_file, ec);
+    const uintmax_t size = exists ? fs::file_size(f.template_file, ec) : 0;
     std::ifstream in(f.template_file, std::ios::binary);
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (!in.good() && !in.eof()) {
-      r.Fail("template_file", "'template_file' in " + r.where() + " is \"" + *file +
-                                  "\", which cannot be read (" + f.template_file +
-                                  "); the path is relative to the scenario file");
-    } else if (!fs::is_regular_file(f.template_file)) {
+    std::string text;
+    if (exists && size <= kMaxTemplateBytes) {
+      text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    if (!exists) {
       r.Fail("template_file", "'template_file' in " + r.where() + " is \"" + *file +
                                   "\", which does not exist (looked at " + f.template_file +
                                   "; the path is relative to the scenario file)");
-    } else if (text.size() > kMaxTemplateBytes) {
+    } else if (!in.good() && !in.eof()) {
+      r.Fail("template_file", "'template_file' in " + r.where() + " is \"" + *file +
+                                  "\", which cannot be read (" + f.template_file + ")");
+    } else if (size > kMaxTemplateBytes) {
       r.Fail("template_file", "'template_file' " + f.template_file + " is larger than 1 MiB");
     } else {
       f.text = std::move(text);
@@ -669,12 +674,17 @@ Scenario Build(toml::table root_in, const std::string& file,
   const std::vector<std::string> files = DeclaredFiles(*doc);
   std::set<std::string> names;
   std::set<std::string> file_names;
+  std::set<std::string> file_paths;
   for (auto& t : targets) {
     s.targets.push_back(ReadTarget(t, files));
     for (const auto& f : s.targets.back().files) {
       if (!f.name.empty() && !file_names.insert(f.name).second) {
         t.Fail("file", "file name \"" + f.name +
                            "\" is used twice; [[target.file]] names are unique in a scenario");
+      }
+      if (!f.path.empty() && !file_paths.insert(f.path).second) {
+        t.Fail("file",
+               "two [[target.file]] tables write \"" + f.path + "\"; give each its own 'path'");
       }
     }
     const std::string& n = s.targets.back().name;
