@@ -127,7 +127,8 @@ int RunMain(int argc, char** argv) {
     o.reporter = &multi;
     o.abort_fd = sfd.get();
     o.keep_run_dir = keep;
-    // With --events the log is where the user asked; nothing needs to stay behind.
+    // Without --events the event log goes to the run directory and stays there (with the
+    // targets' logs) when the run does not pass; with it, the log is where the user asked.
     o.keep_evidence_on_failure = events.empty();
     auto outcome = harness::RunScenario(s, o);
     if (outcome.run_dir_kept) {

@@ -407,7 +407,7 @@ bool Run::Prepare() {
   }
   run_dir_ = tmpl;
   fs::create_directories(run_dir_ + "/logs");
-  if (o_.events_path.empty()) {
+  if (o_.events_path.empty() && (o_.keep_run_dir || o_.keep_evidence_on_failure)) {
     // Without --events the log still exists, in the run directory (kept when the run does not
     // pass), so a message can always point to it.
     events_path_ = run_dir_ + "/events.jsonl";

@@ -38,9 +38,9 @@ struct RunOptions {
   /// Keep the run's scratch directory (target data, logs) instead of removing it.
   bool keep_run_dir = false;
   /// When the run does not pass (and !keep_run_dir), keep the evidence in the run directory
-  /// (its event log and the targets' output; their data goes); false: remove it all (the
-  /// caller writes the event log elsewhere).
-  bool keep_evidence_on_failure = true;
+  /// (its event log and the targets' output; their data goes). `duende run` without --events
+  /// sets it; false (library callers, the explorer's many runs): remove it all.
+  bool keep_evidence_on_failure = false;
 };
 
 /// The outcome of one scenario run.
@@ -50,8 +50,8 @@ struct RunOutcome {
   /// run did not pass: its event log and the targets' output are in it).
   std::string run_dir;
   bool run_dir_kept = false;
-  /// Where the event log was written: RunOptions::events_path, or else events.jsonl in the run
-  /// directory (kept only with the run directory).
+  /// Where the event log was written: RunOptions::events_path, or else (with keep_run_dir or
+  /// keep_evidence_on_failure) events.jsonl in the run directory; "" when none was.
   std::string events_path;
   /// 0 pass, 1 an invariant failed, 3 the environment failed (a target never became ready, a
   /// fault could not be injected), 130 aborted by a signal.
