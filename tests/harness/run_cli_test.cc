@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "../reporters/cli_run.h"
 #include "duende/reporters/event_log.h"
 
 namespace {
@@ -25,25 +26,8 @@ namespace fs = std::filesystem;
 const std::string kDuende = std::string(DUENDE_BINARY_DIR) + "/harness/cli/duende";
 const std::string kExamples = std::string(DUENDE_SOURCE_DIR) + "/scenarios/examples";
 
-struct Cli {
-  int code = -1;
-  std::string out;  // stdout and stderr
-};
-
-Cli Duende(const std::string& args) {
-  static int n = 0;
-  const std::string out = ::testing::TempDir() + "/run-cli-" + std::to_string(::getpid()) + "-" +
-                          std::to_string(++n) + ".out";
-  const std::string cmd = "NO_COLOR=1 " + kDuende + " " + args + " >" + out + " 2>&1";
-  const int status = std::system(cmd.c_str());
-  Cli r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(out);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  r.out = ss.str();
-  std::remove(out.c_str());
-  return r;
+duende::testing::CliResult Duende(const std::string& args) {
+  return duende::testing::RunCli("NO_COLOR=1 " + kDuende + " " + args);
 }
 
 std::string Write(const std::string& name, const std::string& text) {
