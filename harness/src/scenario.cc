@@ -63,12 +63,13 @@ void CheckRegex(TomlReader& r, const char* key, const std::string& pattern) {
 // Every "{name}" in a string that the runner expands (commands, env, addresses, probes, file
 // templates) must be a run variable; a typo would otherwise reach the target as literal text.
 void CheckRunVariables(TomlReader& r, std::string_view key, const std::string& text,
-                       const std::vector<std::string>& files, const std::string& inside = "") {
+                       const std::vector<std::string>& files, const std::string& inside = "",
+                       const std::string& where = "") {
   for (const auto& ref : internal::FindVariables(text)) {
     std::string hint;
     if (internal::IsRunVariable(ref.name, files, &hint)) continue;
     r.Fail(key, "unknown variable {" + ref.name + "} in '" + std::string(key) + "'" + inside +
-                    " of " + r.where() + "; " + hint);
+                    " of " + (where.empty() ? r.where() : where) + "; " + hint);
   }
 }
 
@@ -250,25 +251,25 @@ bool SafeRelativePath(const std::string& path) {
 
 constexpr size_t kMaxTemplateBytes = 1 << 20;
 
-FileSpec ReadFile(TomlReader& r, const std::vector<std::string>& files) {
+// `where` names the table in messages ("[[target.file]] #1 of target nginx").
+FileSpec ReadFile(TomlReader& r, const std::vector<std::string>& files, const std::string& where) {
   FileSpec f;
   f.pos = r.pos();
   f.name = r.String("name", true).value_or("");
   CheckName(r, "name", f.name);
   f.path = r.String("path").value_or("files/" + f.name);
   if (!SafeRelativePath(f.path)) {
-    r.Fail("path", "'path' in " + r.where() + " is \"" + f.path +
+    r.Fail("path", "'path' in " + where + " is \"" + f.path +
                        "\"; give a path inside the run directory such as \"nginx/nginx.conf\" "
                        "(relative, no '..', letters, digits, '_', '-', '.')");
   }
   auto inline_text = r.String("template");
   auto file = r.String("template_file");
   if (inline_text && file) {
-    r.Fail("template_file",
-           "give either 'template' or 'template_file' in " + r.where() + ", not both");
+    r.Fail("template_file", "give either 'template' or 'template_file' in " + where + ", not both");
   } else if (inline_text) {
     f.text = *inline_text;
-    CheckRunVariables(r, "template", f.text, files);
+    CheckRunVariables(r, "template", f.text, files, "", where);
   } else if (file) {
     namespace fs = std::filesystem;
     fs::path p(*file);
@@ -283,20 +284,20 @@ FileSpec ReadFile(TomlReader& r, const std::vector<std::string>& files) {
       text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     }
     if (!exists) {
-      r.Fail("template_file", "'template_file' in " + r.where() + " is \"" + *file +
+      r.Fail("template_file", "'template_file' in " + where + " is \"" + *file +
                                   "\", which does not exist (looked at " + f.template_file +
                                   "; the path is relative to the scenario file)");
     } else if (!in.good() && !in.eof()) {
-      r.Fail("template_file", "'template_file' in " + r.where() + " is \"" + *file +
+      r.Fail("template_file", "'template_file' in " + where + " is \"" + *file +
                                   "\", which cannot be read (" + f.template_file + ")");
     } else if (size > kMaxTemplateBytes) {
       r.Fail("template_file", "'template_file' " + f.template_file + " is larger than 1 MiB");
     } else {
       f.text = std::move(text);
-      CheckRunVariables(r, "template_file", f.text, files, " (" + f.template_file + ")");
+      CheckRunVariables(r, "template_file", f.text, files, " (" + f.template_file + ")", where);
     }
   } else {
-    r.Fail("template", "missing 'template' in " + r.where() +
+    r.Fail("template", "missing 'template' in " + where +
                            " (add template = \"\"\"...\"\"\" or template_file = \"name.conf\")");
   }
   if (const toml::node* m = r.Raw("mode")) {
@@ -309,8 +310,7 @@ FileSpec ReadFile(TomlReader& r, const std::vector<std::string>& files) {
       mode = std::stol(*str, nullptr, 8);
     }
     if (mode < 0 || mode > 0777) {
-      r.Fail("mode",
-             "'mode' in " + r.where() + " must be permission bits such as \"0644\" or 0o600");
+      r.Fail("mode", "'mode' in " + where + " must be permission bits such as \"0644\" or 0o600");
     } else {
       f.mode = static_cast<uint32_t>(mode);
     }
@@ -415,7 +415,11 @@ TargetSpec ReadTarget(TomlReader& r, const std::vector<std::string>& files) {
   if (auto rr = r.Table("readiness")) ReadHealthProbe(*rr, t.daemon.health.readiness, files);
   if (auto rr = r.Table("liveness")) ReadHealthProbe(*rr, t.daemon.health.liveness, files);
   if (auto rr = r.Table("resources")) ReadResources(*rr, t.daemon.resources);
-  for (auto& fr : r.TableArray("file")) t.files.push_back(ReadFile(fr, files));
+  for (auto& fr : r.TableArray("file")) {
+    t.files.push_back(ReadFile(
+        fr, files,
+        "[[target.file]] #" + std::to_string(t.files.size() + 1) + " of target " + t.name));
+  }
   CheckRunVariables(
       r, "command",
       t.shell && t.command.size() == 3 ? std::vector<std::string>{t.command[2]} : t.command, files);
