@@ -269,7 +269,8 @@ class ConsoleReporter : public Reporter {
     if (it == d.end() || !it->is_array() || it->empty()) {
       return out + ": (none: it wrote nothing to stdout or stderr)";
     }
-    out += " (" + Safe(Str(d, "log")) + "):";
+    // No path here: the run directory may be gone after the run (the CLI prints it when kept).
+    out += ":";
     for (const auto& line : *it) {
       if (line.is_string()) out += "\n    | " + Safe(line.get<std::string>());
     }
