@@ -84,15 +84,20 @@ int RunMain(int argc, char** argv) {
     scenarios.push_back(std::move(s).value());
   }
   if (bad) return framework::kExitUsage;
-  // What the machine lacks (a program that is not installed) stops the run before anything
-  // starts; `duende validate` reports the same problems.
+  // What the generator would refuse (exit 2) or the machine lacks (a program that is not
+  // installed: exit 3) stops the run before anything starts; `duende validate` reports the
+  // same problems.
+  int preflight_exit = framework::kExitOk;
   for (const auto& s : scenarios) {
     if (auto p = harness::PreflightScenario(s); !p.ok()) {
       std::cerr << p.error().context << '\n';
-      bad = true;
+      const int code = p.error().code == std::errc::invalid_argument
+                           ? static_cast<int>(framework::kExitUsage)
+                           : static_cast<int>(framework::kExitEnvironment);
+      preflight_exit = preflight_exit == framework::kExitOk ? code : std::min(preflight_exit, code);
     }
   }
-  if (bad) return framework::kExitEnvironment;
+  if (preflight_exit != framework::kExitOk) return preflight_exit;
 
   // Ctrl-C must reach the run as an event, not kill it: block the signals in every thread
   // (before any thread exists) and read them from a signalfd.

@@ -39,6 +39,12 @@ int ValidateMain(int argc, char** argv) {
     }
     exit_code = framework::kExitUsage;
   };
+  // Preflight problems (a program this machine lacks, a [load] the generator refuses) are
+  // "file:line:col: ..." lines whatever their error code; for validate they are invalid input.
+  auto report_preflight = [&](const framework::Error& e) {
+    std::cerr << e.context << '\n';
+    exit_code = framework::kExitUsage;
+  };
   for (const auto& file : files) {
     // A file with an [explore] table is an exploration scenario (duende explore): its bounds
     // are checked too.
@@ -50,7 +56,7 @@ int ValidateMain(int argc, char** argv) {
         continue;
       }
       if (auto p = harness::PreflightScenario(e->scenario); !p.ok()) {
-        report(p.error());
+        report_preflight(p.error());
         continue;
       }
       std::cout << file << ": ok: exploration scenario '" << e->scenario.meta.name << "', "
@@ -68,7 +74,7 @@ int ValidateMain(int argc, char** argv) {
     }
     // What `run` refuses before starting (a program that is not installed) is invalid here.
     if (auto p = harness::PreflightScenario(*s); !p.ok()) {
-      report(p.error());
+      report_preflight(p.error());
       continue;
     }
     std::cout << file << ": ok: scenario '" << s->meta.name << "', "

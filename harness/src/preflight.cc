@@ -6,7 +6,9 @@
 
 #include "duende/framework/process.h"
 #include "duende/framework/toml_reader.h"
+#include "duende/harness/load.h"
 #include "duende/harness/runner.h"
+#include "run_support.h"
 
 namespace duende::harness {
 namespace {
@@ -42,7 +44,8 @@ void CheckProgram(framework::Diagnostics& diags, const framework::SourcePos& pos
 }  // namespace
 
 framework::Result<void> PreflightScenario(const Scenario& scenario) {
-  framework::Diagnostics diags;
+  framework::Diagnostics diags;  // what this machine lacks
+  framework::Diagnostics input;  // what the file gets wrong
   for (const auto& t : scenario.targets) {
     if (!t.external) {
       CheckProgram(diags, t.command_pos.line > 0 ? t.command_pos : t.pos,
@@ -64,7 +67,23 @@ framework::Result<void> PreflightScenario(const Scenario& scenario) {
       CheckProgram(diags, c.pos, "'command' of check " + c.name, c.command, false);
     }
   }
-  if (!diags.empty()) return diags.ToError();
+  if (scenario.load) {
+    // The generator's own validation (keys >= connections in key-value mode, a regex the
+    // parser accepted but std::regex does not, ...), with a stand-in address.
+    LoadConfig c = internal::LoadConfigFor(*scenario.load, scenario.meta.duration, 1);
+    c.address = "127.0.0.1:1";
+    if (auto gen = LoadGenerator::Create(c); !gen.ok()) {
+      input.Add(scenario.load->pos, "[load]: " + gen.error().Message());
+    }
+  }
+  if (!input.empty()) {
+    for (const auto& d : diags.items()) input.Add(d.pos, d.message);
+    return input.ToError();
+  }
+  if (!diags.empty()) {
+    return framework::Error{std::make_error_code(std::errc::no_such_file_or_directory),
+                            diags.ToString()};
+  }
   return {};
 }
 

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "duende/framework/unique_fd.h"
@@ -66,6 +67,32 @@ framework::Result<std::string> WriteRunFile(const std::string& run_dir, const st
   if (::fchmod(fd.get(), mode) != 0) return framework::ErrnoError("unable to chmod " + path);
   if (::close(fd.Release()) != 0) return framework::ErrnoError("unable to write " + path);
   return path;
+}
+
+LoadConfig LoadConfigFor(const LoadSpec& l, std::chrono::nanoseconds timeline, uint64_t seed) {
+  LoadConfig c;
+  c.protocol = l.protocol;
+  c.mode = l.mode;
+  c.rate = l.rate;
+  c.connections = l.connections;
+  const auto end = l.duration ? l.start + *l.duration : timeline;
+  c.duration = std::max<std::chrono::nanoseconds>(end - l.start, std::chrono::milliseconds(100));
+  c.timeout = l.timeout;
+  c.keys = l.keys;
+  c.seed = seed;
+  c.http_path = l.http_path;
+  if (!l.readback_request.empty()) {
+    c.write_template = l.request;
+    c.read_template = l.readback_request;
+    c.read_expect = l.readback_expect;
+  }
+  c.request = l.request;
+  c.expect = l.expect;
+  c.value = l.value;
+  c.terminator = l.terminator;
+  c.reply = ReplyFraming{l.reply_lines, l.reply_end};
+  c.read_reply = ReplyFraming{l.readback_reply_lines, l.readback_reply_end};
+  return c;
 }
 
 std::vector<std::string> LastLines(const std::string& path, size_t max_lines) {

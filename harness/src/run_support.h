@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "duende/framework/result.h"
+#include "duende/harness/load.h"
+#include "duende/harness/scenario.h"
 
 namespace duende::harness::internal {
 
@@ -19,6 +21,10 @@ namespace duende::harness::internal {
 /// of the failing step (EEXIST, ELOOP, ENOSPC, ...) naming the path; EINVAL for a bad path.
 framework::Result<std::string> WriteRunFile(const std::string& run_dir, const std::string& relative,
                                             const std::string& content, mode_t mode);
+
+/// The generator's configuration for a scenario's [load] (everything but `address`, which the
+/// runner resolves once the ports and proxies exist). `timeline` is the scenario's duration.
+LoadConfig LoadConfigFor(const LoadSpec& load, std::chrono::nanoseconds timeline, uint64_t seed);
 
 /// The last `max_lines` lines of the file at `path` (at most its last 64 KiB; without their
 /// line ends). Empty when the file is missing or empty.

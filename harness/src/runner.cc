@@ -492,34 +492,13 @@ bool Run::Prepare() {
   // Load.
   if (s_.load) {
     const LoadSpec& l = *s_.load;
-    LoadConfig c;
-    c.protocol = l.protocol;
+    LoadConfig c = internal::LoadConfigFor(l, s_.meta.duration, seed_);
     std::string address = l.address;
     if (address.empty()) {
       const auto& t = targets_.at(l.target);
       address = t.proxy ? "127.0.0.1:" + std::to_string(t.proxy_port) : t.expanded.address;
     }
     c.address = Expand(address);
-    c.mode = l.mode;
-    c.rate = l.rate;
-    c.connections = l.connections;
-    auto end = l.duration ? l.start + *l.duration : s_.meta.duration;
-    c.duration = std::max<nanoseconds>(end - l.start, std::chrono::milliseconds(100));
-    c.timeout = l.timeout;
-    c.keys = l.keys;
-    c.seed = seed_;
-    c.http_path = l.http_path;
-    if (!l.readback_request.empty()) {
-      c.write_template = l.request;
-      c.read_template = l.readback_request;
-      c.read_expect = l.readback_expect;
-    }
-    c.request = l.request;
-    c.expect = l.expect;
-    c.value = l.value;
-    c.terminator = l.terminator;
-    c.reply = ReplyFraming{l.reply_lines, l.reply_end};
-    c.read_reply = ReplyFraming{l.readback_reply_lines, l.readback_reply_end};
     if (c.address.empty()) {
       Fail("[load] has no address: give address = \"127.0.0.1:PORT\" or an address to target " +
            l.target);

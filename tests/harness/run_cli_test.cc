@@ -329,6 +329,18 @@ reply_lines = 2
 reply_end = "END"
 )",
                 "9:15:", "give either 'reply_lines' or 'reply_end'"},
+        BadCase{"loadkeys", R"([[target]]
+name = "t"
+command = ["sleep", "9"]
+address = "127.0.0.1:{port.t}"
+[load]
+connections = 8
+keys = 2
+[load.readback]
+request = "GET {key}"
+expect = "VALUE {seq}"
+)",
+                "8:1:", "keys (2) must be >= connections (8)"},
         BadCase{"filepath", R"([[target]]
 name = "t"
 command = ["sleep", "9"]

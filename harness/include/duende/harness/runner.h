@@ -65,7 +65,9 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options);
 /// What `RunScenario` would refuse before starting anything, checked without starting
 /// anything: every target's program exists (PATH, then ProgramSearchDirs()), and so does the
 /// program of every command probe and command check (PATH). `duende run` and `duende validate`
-/// both call it. Errors: invalid_argument holding "file:line:col: message" lines.
+/// both call it, as does the load generator's validation of [load] (keys >= connections, ...).
+/// Errors hold "file:line:col: message" lines in `context`: invalid_argument when the file is
+/// wrong (and then every problem), no_such_file_or_directory when only programs are missing.
 framework::Result<void> PreflightScenario(const Scenario& scenario);
 
 /// The directory in which fixture programs are looked up after PATH (for commands without
