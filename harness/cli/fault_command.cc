@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdlib>
 #include <iomanip>
@@ -36,14 +37,38 @@ namespace {
 
 namespace fw = framework;
 
+// One table for the whole catalogue: each column as wide as its widest cell plus two spaces, so
+// that no value runs into the next column however long a default is.
 void PrintCatalogue() {
-  for (const auto& k : faults::Catalogue()) {
-    std::cout << k.kind << std::string(k.kind.size() < 10 ? 10 - k.kind.size() : 1, ' ')
-              << k.summary << '\n';
+  constexpr size_t kGap = 2;
+  const auto& catalogue = faults::Catalogue();
+  size_t kind_w = 0;
+  std::array<size_t, 3> w = {std::string_view("PARAMETER").size(), std::string_view("TYPE").size(),
+                             std::string_view("DEFAULT").size()};
+  for (const auto& k : catalogue) {
+    kind_w = std::max(kind_w, k.kind.size());
     for (const auto& p : k.params) {
-      std::cout << "    " << std::left << std::setw(13) << p.name << std::setw(13) << p.type
-                << std::setw(16) << (p.default_value.empty() ? "-" : p.default_value) << p.help
-                << '\n';
+      w[0] = std::max(w[0], p.name.size());
+      w[1] = std::max(w[1], p.type.size());
+      w[2] = std::max(w[2], p.default_value.empty() ? size_t{1} : p.default_value.size());
+    }
+  }
+  auto row = [&](const std::string& a, const std::string& b, const std::string& c,
+                 const std::string& d) {
+    std::cout << "    " << std::left << std::setw(static_cast<int>(w[0] + kGap)) << a
+              << std::setw(static_cast<int>(w[1] + kGap)) << b
+              << std::setw(static_cast<int>(w[2] + kGap)) << c << d << '\n';
+  };
+  bool first = true;
+  for (const auto& k : catalogue) {
+    if (!first) std::cout << '\n';
+    first = false;
+    std::cout << std::left << std::setw(static_cast<int>(kind_w + kGap)) << k.kind << k.summary
+              << '\n';
+    if (k.params.empty()) continue;
+    row("PARAMETER", "TYPE", "DEFAULT", "MEANING");
+    for (const auto& p : k.params) {
+      row(p.name, p.type, p.default_value.empty() ? "-" : p.default_value, p.help);
     }
   }
 }

@@ -60,7 +60,10 @@ int RunMain(int argc, char** argv) {
   app.add_option("--json", json_path, "write a JSON report here");
   app.add_option("--html", html, "write an HTML report here");
   app.add_option("--markdown", markdown, "write a Markdown summary here");
-  app.add_flag("--keep", keep, "keep each run's scratch directory (target data and logs)");
+  app.add_flag("--keep", keep,
+               "keep each run's scratch directory (target data, logs, event log) and print "
+               "where it is; without it, a run that does not pass keeps its event log and "
+               "logs there");
   app.add_flag("-q,--quiet", quiet, "no console progress, only the summary");
   if (int rc = ParseArgs(app, argc, argv); rc >= 0) return rc;
 
@@ -81,6 +84,20 @@ int RunMain(int argc, char** argv) {
     scenarios.push_back(std::move(s).value());
   }
   if (bad) return framework::kExitUsage;
+  // What the generator would refuse (exit 2) or the machine lacks (a program that is not
+  // installed: exit 3) stops the run before anything starts; `duende validate` reports the
+  // same problems.
+  int preflight_exit = framework::kExitOk;
+  for (const auto& s : scenarios) {
+    if (auto p = harness::PreflightScenario(s); !p.ok()) {
+      std::cerr << p.error().context << '\n';
+      const int code = p.error().code == std::errc::invalid_argument
+                           ? static_cast<int>(framework::kExitUsage)
+                           : static_cast<int>(framework::kExitEnvironment);
+      preflight_exit = preflight_exit == framework::kExitOk ? code : std::min(preflight_exit, code);
+    }
+  }
+  if (preflight_exit != framework::kExitOk) return preflight_exit;
 
   // Ctrl-C must reach the run as an event, not kill it: block the signals in every thread
   // (before any thread exists) and read them from a signalfd.
@@ -115,7 +132,19 @@ int RunMain(int argc, char** argv) {
     o.reporter = &multi;
     o.abort_fd = sfd.get();
     o.keep_run_dir = keep;
+    // Without --events the event log goes to the run directory and stays there (with the
+    // targets' logs) when the run does not pass; with it, the log is where the user asked.
+    o.keep_evidence_on_failure = events.empty();
     auto outcome = harness::RunScenario(s, o);
+    if (outcome.run_dir_kept) {
+      std::cout << (keep ? "run directory (kept): "
+                         : "run directory (kept: the run did not pass): ")
+                << outcome.run_dir << '\n';
+      if (events.empty() && !outcome.events_path.empty()) {
+        std::cout << "event log: " << outcome.events_path << '\n';
+      }
+      std::cout << "target output: " << outcome.run_dir << "/logs/\n";
+    }
     verdicts.push_back(outcome.result.verdict);
     report.scenarios.push_back(std::move(outcome.result));
     if (outcome.exit_code == 130) {

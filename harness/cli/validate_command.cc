@@ -11,6 +11,7 @@
 #include "duende/framework/exit_code.h"
 #include "duende/harness/explore.h"
 #include "duende/harness/fault_kinds.h"
+#include "duende/harness/runner.h"
 #include "duende/harness/scenario.h"
 #include "verbs.h"
 
@@ -38,6 +39,12 @@ int ValidateMain(int argc, char** argv) {
     }
     exit_code = framework::kExitUsage;
   };
+  // Preflight problems (a program this machine lacks, a [load] the generator refuses) are
+  // "file:line:col: ..." lines whatever their error code; for validate they are invalid input.
+  auto report_preflight = [&](const framework::Error& e) {
+    std::cerr << e.context << '\n';
+    exit_code = framework::kExitUsage;
+  };
   for (const auto& file : files) {
     // A file with an [explore] table is an exploration scenario (duende explore): its bounds
     // are checked too.
@@ -46,6 +53,10 @@ int ValidateMain(int argc, char** argv) {
       auto e = harness::LoadExploreScenario(file, harness::DefaultFaultKinds());
       if (!e.ok()) {
         report(e.error());
+        continue;
+      }
+      if (auto p = harness::PreflightScenario(e->scenario); !p.ok()) {
+        report_preflight(p.error());
         continue;
       }
       std::cout << file << ": ok: exploration scenario '" << e->scenario.meta.name << "', "
@@ -59,6 +70,11 @@ int ValidateMain(int argc, char** argv) {
     auto s = harness::LoadScenario(file, overrides, harness::DefaultFaultKinds());
     if (!s.ok()) {
       report(s.error());
+      continue;
+    }
+    // What `run` refuses before starting (a program that is not installed) is invalid here.
+    if (auto p = harness::PreflightScenario(*s); !p.ok()) {
+      report_preflight(p.error());
       continue;
     }
     std::cout << file << ": ok: scenario '" << s->meta.name << "', "

@@ -88,7 +88,14 @@ framework::Result<LoadPlan> MakeLoadPlan(const LoadConfig& config) {
   if (!matcher) return framework::MessageError("load.expect: " + matcher.error().context);
   plan.matcher = *matcher;
   plan.builder.protocol = plan.protocol;
-  plan.builder.body = RequestTemplate(plan.kv ? config.write_template : config.request);
+  plan.builder.body =
+      RequestTemplate(plan.kv ? config.write_template : config.request, config.value);
+  if (auto t = ValidateTerminator(config.terminator); !t)
+    return framework::MessageError("load.terminator: " + t.error().context);
+  if (auto f = ValidateFraming(config.reply); !f)
+    return framework::MessageError("load.reply: " + f.error().context);
+  plan.builder.terminator = config.terminator;
+  plan.builder.framing = config.reply;
   if (plan.protocol != LoadProtocol::kHttp && plan.builder.body.empty())
     return framework::MessageError("load.request: empty request template");
   plan.builder.path = RequestTemplate(config.http_path.empty() ? "/" : config.http_path);
@@ -479,7 +486,7 @@ void Worker::OnReadable(Conn& c, int64_t now) {
   }
   c.in.append(buf, static_cast<size_t>(n));
   thread_local Reply reply;
-  const int64_t used = ParseReply(plan_.protocol, c.in, &reply);
+  const int64_t used = ParseReply(plan_.protocol, plan_.builder.framing, c.in, &reply);
   if (used == 0) return;
   if (used < 0) {
     Finished(c.id, c.base_ns, now, OpOutcome::kWrongReply, c.key, c.seq, c.in, false, false);

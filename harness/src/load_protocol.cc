@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstring>
+#include <optional>
 
 namespace duende::harness {
 namespace {
@@ -38,14 +39,24 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-int64_t ParseLine(std::string_view data, Reply* reply) {
-  const size_t nl = data.find('\n');
-  if (nl == std::string_view::npos) return data.size() > kMaxReplyBytes ? kInvalid : kNeedMore;
-  std::string_view line = data.substr(0, nl);
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  reply->text.assign(line);
+// One reply of `framing.lines` lines, or of every line up to and including `end_line`.
+int64_t ParseLines(const ReplyFraming& framing, std::string_view data, Reply* reply) {
+  reply->text.clear();
+  size_t pos = 0;
+  for (uint32_t count = 1;; ++count) {
+    const size_t nl = data.find('\n', pos);
+    if (nl == std::string_view::npos) return data.size() > kMaxReplyBytes ? kInvalid : kNeedMore;
+    std::string_view line = data.substr(pos, nl - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (count > 1) reply->text.push_back('\n');
+    reply->text.append(line);
+    pos = nl + 1;
+    const bool last = framing.end_line.empty() ? count >= framing.lines : line == framing.end_line;
+    if (last) break;
+    if (pos > kMaxReplyBytes || count >= kMaxReplyLines) return kInvalid;
+  }
   reply->protocol_ok = true;
-  return static_cast<int64_t>(nl + 1);
+  return static_cast<int64_t>(pos);
 }
 
 // Chunked transfer coding: returns the bytes used from `data` (the start of the body).
@@ -198,19 +209,25 @@ framework::Result<LoadProtocol> ParseLoadProtocol(const std::string& name) {
                                  "' (use \"tcp-line\", \"http\" or \"redis\")");
 }
 
-RequestTemplate::RequestTemplate(std::string_view text) {
-  static constexpr std::pair<std::string_view, Kind> kNames[] = {
-      {"{seq}", Kind::kSeq}, {"{key}", Kind::kKey}, {"{n}", Kind::kN}};
+std::vector<RequestTemplate::Part> RequestTemplate::Split(std::string_view text,
+                                                          bool value_placeholders) {
+  static constexpr std::pair<std::string_view, Kind> kNames[] = {{"{seq}", Kind::kSeq},
+                                                                 {"{key}", Kind::kKey},
+                                                                 {"{n}", Kind::kN},
+                                                                 {"{value}", Kind::kValue},
+                                                                 {"{len}", Kind::kLen}};
+  std::vector<Part> parts;
   std::string literal;
   size_t i = 0;
   while (i < text.size()) {
     bool matched = false;
     if (text[i] == '{') {
       for (const auto& [name, kind] : kNames) {
+        if (!value_placeholders && (kind == Kind::kValue || kind == Kind::kLen)) continue;
         if (text.substr(i, name.size()) == name) {
-          if (!literal.empty()) parts_.push_back({Kind::kLiteral, std::move(literal)});
+          if (!literal.empty()) parts.push_back({Kind::kLiteral, std::move(literal)});
           literal.clear();
-          parts_.push_back({kind, {}});
+          parts.push_back({kind, {}});
           i += name.size();
           matched = true;
           break;
@@ -219,25 +236,51 @@ RequestTemplate::RequestTemplate(std::string_view text) {
     }
     if (!matched) literal.push_back(text[i++]);
   }
-  if (!literal.empty()) parts_.push_back({Kind::kLiteral, std::move(literal)});
+  if (!literal.empty()) parts.push_back({Kind::kLiteral, std::move(literal)});
+  return parts;
+}
+
+RequestTemplate::RequestTemplate(std::string_view text, std::string_view value)
+    : parts_(Split(text, true)), value_(Split(value, false)) {}
+
+void RequestTemplate::AppendPart(const Part& part, const TemplateValues& values, std::string* out) {
+  switch (part.kind) {
+    case Kind::kLiteral:
+      out->append(part.text);
+      return;
+    case Kind::kSeq:
+      AppendNumber(values.seq, out);
+      return;
+    case Kind::kKey:
+      out->push_back('k');
+      AppendNumber(values.key, out);
+      return;
+    case Kind::kN:
+      AppendNumber(values.key, out);
+      return;
+    case Kind::kValue:
+    case Kind::kLen:
+      return;  // expanded by AppendTo, which knows the value template
+  }
+}
+
+void RequestTemplate::AppendParts(const std::vector<Part>& parts, const TemplateValues& values,
+                                  std::string* out) {
+  for (const Part& part : parts) AppendPart(part, values, out);
 }
 
 void RequestTemplate::AppendTo(const TemplateValues& values, std::string* out) const {
   for (const Part& part : parts_) {
-    switch (part.kind) {
-      case Kind::kLiteral:
-        out->append(part.text);
-        break;
-      case Kind::kSeq:
-        AppendNumber(values.seq, out);
-        break;
-      case Kind::kKey:
-        out->push_back('k');
-        AppendNumber(values.key, out);
-        break;
-      case Kind::kN:
-        AppendNumber(values.key, out);
-        break;
+    if (part.kind == Kind::kValue) {
+      AppendParts(value_, values, out);
+    } else if (part.kind == Kind::kLen) {
+      const size_t before = out->size();
+      AppendParts(value_, values, out);
+      const size_t len = out->size() - before;
+      out->resize(before);
+      AppendNumber(len, out);
+    } else {
+      AppendPart(part, values, out);
     }
   }
 }
@@ -248,42 +291,134 @@ std::string RequestTemplate::Expand(const TemplateValues& values) const {
   return out;
 }
 
-bool RequestTemplate::Match(std::string_view text, uint64_t key, uint64_t* seq) const {
+bool RequestTemplate::MatchPart(const Part& part, std::string_view* text, uint64_t key,
+                                uint64_t* seq, bool* seq_seen) {
   std::string expected;
-  for (const Part& part : parts_) {
-    expected.clear();
-    switch (part.kind) {
-      case Kind::kLiteral:
-        expected = part.text;
-        break;
-      case Kind::kKey:
-        expected.push_back('k');
-        AppendNumber(key, &expected);
-        break;
-      case Kind::kN:
-        AppendNumber(key, &expected);
-        break;
-      case Kind::kSeq: {
-        auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), *seq);
-        if (ec != std::errc()) return false;
-        text.remove_prefix(static_cast<size_t>(ptr - text.data()));
-        continue;
-      }
+  switch (part.kind) {
+    case Kind::kLiteral:
+      expected = part.text;
+      break;
+    case Kind::kKey:
+      expected.push_back('k');
+      AppendNumber(key, &expected);
+      break;
+    case Kind::kN:
+      AppendNumber(key, &expected);
+      break;
+    case Kind::kSeq: {
+      uint64_t value = 0;
+      auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+      if (ec != std::errc()) return false;
+      // A second {seq} (e.g. in the value and in the line) must read the same number.
+      if (*seq_seen && value != *seq) return false;
+      *seq = value;
+      *seq_seen = true;
+      text->remove_prefix(static_cast<size_t>(ptr - text->data()));
+      return true;
     }
-    if (text.substr(0, expected.size()) != expected) return false;
-    text.remove_prefix(expected.size());
+    case Kind::kValue:
+    case Kind::kLen:
+      return false;  // handled by Match
   }
-  return text.empty();
+  if (text->substr(0, expected.size()) != expected) return false;
+  text->remove_prefix(expected.size());
+  return true;
+}
+
+bool RequestTemplate::MatchParts(const std::vector<Part>& parts, std::string_view* text,
+                                 uint64_t key, uint64_t* seq, bool* seq_seen) {
+  for (const Part& part : parts) {
+    if (!MatchPart(part, text, key, seq, seq_seen)) return false;
+  }
+  return true;
+}
+
+bool RequestTemplate::Match(std::string_view text, uint64_t key, uint64_t* seq) const {
+  bool seq_seen = false;
+  std::optional<uint64_t> len;
+  std::optional<size_t> value_len;
+  for (const Part& part : parts_) {
+    if (part.kind == Kind::kLen) {
+      uint64_t n = 0;
+      auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+      if (ec != std::errc()) return false;
+      len = n;
+      text.remove_prefix(static_cast<size_t>(ptr - text.data()));
+    } else if (part.kind == Kind::kValue) {
+      const size_t before = text.size();
+      if (!MatchParts(value_, &text, key, seq, &seq_seen)) return false;
+      value_len = before - text.size();
+    } else if (!MatchPart(part, &text, key, seq, &seq_seen)) {
+      return false;
+    }
+  }
+  if (!text.empty()) return false;
+  // {len} is the byte length of the value: of the one read when {value} appears, else of the
+  // value template expanded with what was read.
+  if (len) {
+    const size_t actual = value_len ? *value_len : [&] {
+      std::string v;
+      AppendParts(value_, TemplateValues{*seq, key}, &v);
+      return v.size();
+    }();
+    if (*len != actual) return false;
+  }
+  return true;
 }
 
 bool RequestTemplate::has_seq() const {
-  return std::any_of(parts_.begin(), parts_.end(),
-                     [](const Part& p) { return p.kind == Kind::kSeq; });
+  auto is_seq = [](const Part& p) { return p.kind == Kind::kSeq; };
+  const bool via_value = std::any_of(parts_.begin(), parts_.end(),
+                                     [](const Part& p) { return p.kind == Kind::kValue; });
+  return std::any_of(parts_.begin(), parts_.end(), is_seq) ||
+         (via_value && std::any_of(value_.begin(), value_.end(), is_seq));
 }
 
 bool RequestTemplate::constant() const {
-  return std::all_of(parts_.begin(), parts_.end(),
-                     [](const Part& p) { return p.kind == Kind::kLiteral; });
+  return std::all_of(parts_.begin(), parts_.end(), [this](const Part& p) {
+    return p.kind == Kind::kLiteral ||
+           ((p.kind == Kind::kValue || p.kind == Kind::kLen) &&
+            std::all_of(value_.begin(), value_.end(),
+                        [](const Part& v) { return v.kind == Kind::kLiteral; }));
+  });
+}
+
+std::string UnknownPlaceholder(std::string_view text) {
+  static constexpr std::string_view kKnown[] = {"{seq}", "{key}", "{n}", "{value}", "{len}"};
+  for (size_t open = text.find('{'); open != std::string_view::npos;
+       open = text.find('{', open + 1)) {
+    const size_t close = text.find('}', open);
+    if (close == std::string_view::npos) break;
+    std::string_view name = text.substr(open + 1, close - open - 1);
+    // A regex quantifier ({2}, {1,3}) starts with a digit; a name starts with a letter.
+    const bool looks_like = !name.empty() &&
+                            std::isalpha(static_cast<unsigned char>(name[0])) != 0 &&
+                            std::all_of(name.begin(), name.end(), [](char c) {
+                              return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' ||
+                                     c == '.' || c == '-';
+                            });
+    if (!looks_like) continue;
+    std::string_view whole = text.substr(open, close - open + 1);
+    if (std::find(std::begin(kKnown), std::end(kKnown), whole) == std::end(kKnown)) {
+      return std::string(whole);
+    }
+  }
+  return "";
+}
+
+
+framework::Result<void> ValidateTerminator(const std::string& terminator) {
+  if (terminator == "\n" || terminator == "\r\n") return {};
+  return framework::MessageError("the request terminator must be \"\\n\" or \"\\r\\n\"");
+}
+
+framework::Result<void> ValidateFraming(const ReplyFraming& framing) {
+  if (framing.end_line.find_first_of("\r\n") != std::string::npos)
+    return framework::MessageError("the reply's end line must be one line (no \\r or \\n)");
+  if (framing.end_line.empty() && (framing.lines < 1 || framing.lines > kMaxReplyLines))
+    return framework::MessageError("a reply has 1.." + std::to_string(kMaxReplyLines) +
+                                   " lines, not " + std::to_string(framing.lines));
+  return {};
 }
 
 framework::Result<ReplyMatcher> ReplyMatcher::Create(const std::string& pattern) {
@@ -311,7 +446,7 @@ void RequestBuilder::Build(const TemplateValues& values, std::string* out) const
   switch (protocol) {
     case LoadProtocol::kTcpLine:
       body.AppendTo(values, out);
-      out->push_back('\n');
+      out->append(terminator);
       return;
     case LoadProtocol::kHttp: {
       out->append(method);
@@ -362,9 +497,14 @@ void RequestBuilder::Build(const TemplateValues& values, std::string* out) const
 }
 
 int64_t ParseReply(LoadProtocol protocol, std::string_view data, Reply* reply) {
+  return ParseReply(protocol, ReplyFraming{}, data, reply);
+}
+
+int64_t ParseReply(LoadProtocol protocol, const ReplyFraming& framing, std::string_view data,
+                   Reply* reply) {
   switch (protocol) {
     case LoadProtocol::kTcpLine:
-      return ParseLine(data, reply);
+      return ParseLines(framing, data, reply);
     case LoadProtocol::kHttp:
       reply->close = false;
       return ParseHttp(data, reply);

@@ -74,7 +74,7 @@ class Client {
       }
     }
     for (;;) {
-      const int64_t used = ParseReply(plan_.protocol, in_, reply);
+      const int64_t used = ParseReply(plan_.protocol, plan_.builder.framing, in_, reply);
       if (used > 0) {
         in_.erase(0, static_cast<size_t>(used));
         if (reply->close) fd_.Reset();
@@ -219,7 +219,7 @@ framework::Result<ReadbackResult> ReadBack(const LoadConfig& config,
                                            const std::map<std::string, uint64_t>& last_acked) {
   if (config.read_template.empty())
     return framework::MessageError("load.read_template: empty (e.g. \"GET {key}\")");
-  const RequestTemplate extractor(config.read_expect);
+  const RequestTemplate extractor(config.read_expect, config.value);
   if (!extractor.has_seq())
     return framework::MessageError("load.read_expect: '" + config.read_expect +
                                    "' has no {seq} (e.g. \"VALUE {seq}\")");
@@ -231,7 +231,10 @@ framework::Result<ReadbackResult> ReadBack(const LoadConfig& config,
   plan_config.request = config.read_template;
   auto plan = MakeLoadPlan(plan_config);
   if (!plan) return plan.error();
-  plan->builder.body = RequestTemplate(config.read_template);
+  plan->builder.body = RequestTemplate(config.read_template, config.value);
+  if (auto f = ValidateFraming(config.read_reply); !f)
+    return framework::MessageError("load.read_reply: " + f.error().context);
+  plan->builder.framing = config.read_reply;
   if (plan->protocol == LoadProtocol::kHttp) {
     // HTTP reads are GETs of the read template as the path ("/kv/{key}").
     plan->builder.path = RequestTemplate(config.read_template);

@@ -10,10 +10,11 @@
 
 #include <cerrno>
 #include <cstring>
-#include <regex>
 
 #include "duende/framework/clock.h"
 #include "duende/framework/process.h"
+#include "duende/harness/load_history.h"
+#include "duende/harness/load_protocol.h"
 
 namespace duende::harness::internal {
 namespace {
@@ -23,19 +24,78 @@ int64_t MsLeft(int64_t deadline_ns) {
   return left < 0 ? 0 : left;
 }
 
-// Reads until a newline (or "\r\n\r\n" for http headers when `http`) or the deadline.
-bool ReadReply(int fd, int64_t deadline_ns, bool http, std::string* out) {
+// Reads one reply of `protocol` (framed by `framing`) into `reply`, until the deadline. An HTTP
+// reply without a length ends at the close ("Connection: close" is sent).
+enum class ReadResult { kOk, kTimeout, kClosed, kMalformed };
+ReadResult ReadReply(int fd, int64_t deadline_ns, LoadProtocol protocol,
+                     const ReplyFraming& framing, std::string* in, Reply* reply) {
   char buf[4096];
   while (true) {
-    if (!http && out->find('\n') != std::string::npos) return true;
-    if (http && out->find("\r\n") != std::string::npos) return true;
+    const int64_t used = ParseReply(protocol, framing, *in, reply);
+    if (used > 0) return ReadResult::kOk;
+    if (used < 0) return ReadResult::kMalformed;
     pollfd p{fd, POLLIN, 0};
     int n = poll(&p, 1, static_cast<int>(MsLeft(deadline_ns)));
-    if (n <= 0) return false;
+    if (n <= 0) return ReadResult::kTimeout;
     ssize_t r = read(fd, buf, sizeof buf);
-    if (r <= 0) return !out->empty();
-    out->append(buf, static_cast<size_t>(r));
+    if (r <= 0) return ReadResult::kClosed;
+    in->append(buf, static_cast<size_t>(r));
   }
+}
+
+std::string Quoted(std::string_view s) { return "'" + PrintableText(s, 120) + "'"; }
+
+// One request of a `request` or `http` probe, its reply judged like the load's: the whole reply
+// text (tcp-line/redis) or body (http, after a 2xx status) must match `expect`.
+ProbeOutcome Exchange(int fd, const ProbeSpec& probe, int64_t deadline) {
+  const bool http = probe.kind == ProbeSpec::Kind::kHttp;
+  RequestBuilder builder;
+  std::string req;
+  if (http) {
+    builder.protocol = LoadProtocol::kHttp;
+    req = "GET " + probe.path + " HTTP/1.1\r\nHost: " + probe.address +
+          "\r\nConnection: close\r\n\r\n";
+  } else {
+    builder.protocol = probe.protocol == "redis" ? LoadProtocol::kRedis : LoadProtocol::kTcpLine;
+    builder.framing.lines = probe.reply_lines;
+    builder.framing.end_line = probe.reply_end;
+    if (builder.protocol == LoadProtocol::kTcpLine) {
+      req = probe.send + probe.terminator;  // sent as written
+    } else {
+      builder.body = RequestTemplate(probe.send);
+      builder.Build(TemplateValues{}, &req);
+    }
+  }
+  if (write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
+    return {false, std::string("write: ") + std::strerror(errno)};
+  }
+  std::string in;
+  Reply reply;
+  switch (ReadReply(fd, deadline, builder.protocol, builder.framing, &in, &reply)) {
+    case ReadResult::kOk:
+      break;
+    case ReadResult::kTimeout:
+      return {false, in.empty() ? "no reply within " + framework::FormatDuration(probe.timeout)
+                                : "incomplete reply " + Quoted(in) + " after " +
+                                      framework::FormatDuration(probe.timeout)};
+    case ReadResult::kClosed:
+      return {false, in.empty() ? std::string("connection closed without a reply")
+                                : "connection closed after an incomplete reply " + Quoted(in)};
+    case ReadResult::kMalformed:
+      return {false, "malformed reply " + Quoted(in)};
+  }
+  if (http && !reply.protocol_ok) return {false, "HTTP " + std::to_string(reply.status)};
+  if (!http && !reply.protocol_ok) return {false, "error reply " + Quoted(reply.text)};
+  auto matcher = ReplyMatcher::Create(probe.expect);
+  if (!matcher.ok()) return {false, matcher.error().Message()};
+  const std::string what =
+      http ? "HTTP " + std::to_string(reply.status) + ", body " + Quoted(reply.text)
+           : "reply " + Quoted(reply.text);
+  if (!matcher->Matches(reply.text)) {
+    return {false, what + " does not match " + Quoted(probe.expect) + " (the whole " +
+                       (http ? "body" : "reply") + " must match)"};
+  }
+  return {true, http && probe.expect.empty() ? "HTTP " + std::to_string(reply.status) : what};
 }
 
 }  // namespace
@@ -110,30 +170,7 @@ ProbeOutcome RunProbe(const ProbeSpec& probe) {
   if (fd < 0) return {false, error};
   ProbeOutcome out{true, "connected"};
   if (probe.kind == ProbeSpec::Kind::kHttp || probe.kind == ProbeSpec::Kind::kRequest) {
-    std::string req = probe.kind == ProbeSpec::Kind::kHttp
-                          ? "GET " + probe.path + " HTTP/1.1\r\nHost: " + probe.address +
-                                "\r\nConnection: close\r\n\r\n"
-                          : probe.send + "\r\n";
-    if (write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
-      close(fd);
-      return {false, std::string("write: ") + std::strerror(errno)};
-    }
-    std::string reply;
-    if (!ReadReply(fd, deadline, probe.kind == ProbeSpec::Kind::kHttp, &reply)) {
-      close(fd);
-      return {false, reply.empty() ? "no reply within " + framework::FormatDuration(probe.timeout)
-                                   : "incomplete reply '" + reply + "'"};
-    }
-    std::string line = reply.substr(0, reply.find_first_of("\r\n"));
-    if (probe.kind == ProbeSpec::Kind::kHttp) {
-      bool ok2xx = line.size() >= 12 && line.compare(0, 5, "HTTP/") == 0 && line[9] == '2';
-      out = {ok2xx, line};
-    } else {
-      out = {true, "reply '" + line + "'"};
-      if (!probe.expect.empty() && !std::regex_search(line, std::regex(probe.expect))) {
-        out = {false, "reply '" + line + "' does not match /" + probe.expect + "/"};
-      }
-    }
+    out = Exchange(fd, probe, deadline);
   }
   close(fd);
   return out;

@@ -37,6 +37,8 @@
 #include "duende/harness/load.h"
 #include "duende/reporters/event_log.h"
 #include "probes.h"
+#include "run_support.h"
+#include "variables.h"
 
 #ifndef DUENDE_FIXTURES_BUILD_DIR
 #define DUENDE_FIXTURES_BUILD_DIR ""
@@ -54,6 +56,10 @@ constexpr int64_t kMs = 1000000;
 constexpr int64_t kSampleEveryNs = 100 * kMs;
 constexpr int64_t kProbeEveryNs = 25 * kMs;
 constexpr size_t kMaxLogLines = 2000;
+// Output lines of a target shown when it exits unexpectedly or never gets ready.
+constexpr size_t kOutputTailLines = 10;
+// An exit this soon after a fault was injected into the target is the fault's doing.
+constexpr int64_t kFaultExplainsExitNs = 3000 * kMs;
 
 // A free loopback port (bound, read, closed: the target binds it right after).
 uint16_t FreePort() {
@@ -216,6 +222,10 @@ class Run {
   void StopEverything();
   void RecordLeftovers();
   void RecordLogs();
+  bool RenderFiles();
+  bool UnexpectedExit(const std::string& target, int64_t ts_ns);
+  void RecordOutputTail(const std::string& target, const std::string& reason, pid_t pid);
+  void KeepOrRemoveRunDir(Verdict verdict);
   void OnServiceEvent(const framework::ServiceEvent& ev);
   void SamplerLoop();
   void RecoveryLoop();
@@ -226,6 +236,11 @@ class Run {
   uint64_t seed_ = 0;
   std::string run_dir_;
   uint64_t run_dir_journal_ = 0;
+  std::string events_path_;  // where the event log goes (RunOptions' or the run dir's)
+  bool run_dir_kept_ = false;
+  std::atomic<bool> stopping_{false};
+  std::map<std::string, int64_t> last_fault_ns_;  // target -> last injection (guarded by mu_)
+  std::set<std::string> tail_shown_;              // targets whose output tail was recorded
   std::map<std::string, uint16_t> ports_;
   std::string error_;
   bool aborted_ = false;
@@ -256,37 +271,26 @@ class Run {
 };
 
 std::string Run::Expand(const std::string& text) {
-  std::string out;
-  size_t i = 0;
-  while (i < text.size()) {
-    size_t open = text.find('{', i);
-    if (open == std::string::npos) break;
-    size_t close_brace = text.find('}', open);
-    if (close_brace == std::string::npos) break;
-    out += text.substr(i, open - i);
-    std::string var = text.substr(open + 1, close_brace - open - 1);
-    std::string value = "{" + var + "}";
-    if (var.rfind("port.", 0) == 0) {
-      auto& p = ports_[var];
-      if (p == 0) p = FreePort();
-      value = std::to_string(p);
-    } else if (var.rfind("proxy.", 0) == 0) {
-      auto& p = ports_[var];
-      if (p == 0) p = FreePort();
-      value = std::to_string(p);
-    } else if (var == "run_dir") {
-      value = run_dir_;
-    } else if (var == "seed") {
-      value = std::to_string(seed_);
-    } else if (var.rfind("env.", 0) == 0) {
-      const char* v = std::getenv(var.substr(4).c_str());
-      value = v == nullptr ? "" : v;
-    }
-    out += value;
-    i = close_brace + 1;
-  }
-  out += text.substr(std::min(i, text.size()));
-  return out;
+  return internal::ExpandVariables(
+      text, [this](std::string_view var) -> std::optional<std::string> {
+        if (var.rfind("port.", 0) == 0 || var.rfind("proxy.", 0) == 0) {
+          auto& p = ports_[std::string(var)];
+          if (p == 0) p = FreePort();
+          return std::to_string(p);
+        }
+        if (var == "run_dir") return run_dir_;
+        if (var == "seed") return std::to_string(seed_);
+        if (var.rfind("env.", 0) == 0) {
+          const char* v = std::getenv(std::string(var.substr(4)).c_str());
+          return v == nullptr ? "" : v;
+        }
+        if (var.rfind("file.", 0) == 0) {
+          if (const FileSpec* f = FindFile(s_, std::string(var.substr(5)))) {
+            return run_dir_ + "/" + f->path;
+          }
+        }
+        return std::nullopt;
+      });
 }
 
 bool Run::Aborted() {
@@ -403,6 +407,15 @@ bool Run::Prepare() {
   }
   run_dir_ = tmpl;
   fs::create_directories(run_dir_ + "/logs");
+  if (o_.events_path.empty() && (o_.keep_run_dir || o_.keep_evidence_on_failure)) {
+    // Without --events the log still exists, in the run directory (kept when the run does not
+    // pass), so a message can always point to it.
+    events_path_ = run_dir_ + "/events.jsonl";
+    if (auto r = rec_.OpenFile(events_path_); !r.ok()) {
+      Fail("unable to write the event log: " + r.error().Message());
+      return false;
+    }
+  }
   // Leftovers of runs that were killed are healed first; then this run's journal.
   auto heal = faults::HealLeftovers();
   if (heal.journals_healed > 0) {
@@ -438,6 +451,7 @@ bool Run::Prepare() {
     st.port = PortOf(st.expanded.address);
     targets_[t.name] = std::move(st);
   }
+  if (!RenderFiles()) return false;
   // Proxies in front of targets that ask for one.
   for (auto& [name, st] : targets_) {
     if (!st.spec->proxy) continue;
@@ -478,32 +492,13 @@ bool Run::Prepare() {
   // Load.
   if (s_.load) {
     const LoadSpec& l = *s_.load;
-    LoadConfig c;
-    c.protocol = l.protocol;
+    LoadConfig c = internal::LoadConfigFor(l, s_.meta.duration, seed_);
     std::string address = l.address;
     if (address.empty()) {
       const auto& t = targets_.at(l.target);
       address = t.proxy ? "127.0.0.1:" + std::to_string(t.proxy_port) : t.expanded.address;
     }
     c.address = Expand(address);
-    c.mode = l.mode;
-    c.rate = l.rate;
-    c.connections = l.connections;
-    auto end = l.duration ? l.start + *l.duration : s_.meta.duration;
-    c.duration = std::max<nanoseconds>(end - l.start, std::chrono::milliseconds(100));
-    c.timeout = l.timeout;
-    // No `keys`: unique keys (every write a fresh key, so no later write can hide a lost one)
-    // when there is a read-back, else 64 (docs/load.md).
-    c.keys = l.keys != 0 ? l.keys : l.readback_request.empty() ? 64 : 0;
-    c.seed = seed_;
-    c.http_path = l.http_path;
-    if (!l.readback_request.empty()) {
-      c.write_template = l.request;
-      c.read_template = l.readback_request;
-      c.read_expect = l.readback_expect;
-    }
-    c.request = l.request;
-    c.expect = l.expect;
     if (c.address.empty()) {
       Fail("[load] has no address: give address = \"127.0.0.1:PORT\" or an address to target " +
            l.target);
@@ -518,6 +513,16 @@ bool Run::Prepare() {
     load_ = std::move(gen).value();
   }
   return true;
+}
+
+// An exit no fault explains (none injected into the target in the last few seconds) and not
+// part of the end-of-run stop; only the first one of each target gets its output shown.
+bool Run::UnexpectedExit(const std::string& target, int64_t ts_ns) {
+  if (stopping_) return false;
+  std::lock_guard lock(mu_);
+  auto f = last_fault_ns_.find(target);
+  if (f != last_fault_ns_.end() && ts_ns - f->second < kFaultExplainsExitNs) return false;
+  return tail_shown_.insert(target).second;
 }
 
 void Run::OnServiceEvent(const framework::ServiceEvent& ev) {
@@ -629,6 +634,9 @@ void Run::OnServiceEvent(const framework::ServiceEvent& ev) {
   }
   cv_.notify_all();
   rec_.Append(reporters::Event{ev.ts_ns, type, ev.service, d});
+  if (ev.type == framework::EventType::kExited && UnexpectedExit(ev.service, ev.ts_ns)) {
+    RecordOutputTail(ev.service, "exited", ev.pid);
+  }
 }
 
 bool Run::StartTargets() {
@@ -756,9 +764,15 @@ bool Run::WaitReady() {
       if (MonotonicNs() >= deadline) break;
     }
     if (!st.ready) {
+      const bool gave_up = st.gave_up;
+      const pid_t pid = st.pid;
+      const bool show = tail_shown_.insert(name).second;
+      lock.unlock();
+      if (show) RecordOutputTail(name, "not ready", pid);
       Fail("target " + name + " did not become ready within " +
-           framework::FormatDuration(nanoseconds(timeout)) + (st.gave_up ? " (it gave up)" : "") +
-           "; see its log in the event log (target.log)");
+           framework::FormatDuration(nanoseconds(timeout)) + (gave_up ? " (it gave up)" : "") +
+           "; its last output lines are above, all of it in " + run_dir_ + "/logs/" + name +
+           ".log");
       return false;
     }
   }
@@ -778,6 +792,7 @@ void Run::Inject(FaultInstance& f, int64_t scheduled_ns) {
     ref.clock_file = t.clock_file;
     ref.port = t.port;
     active_kind_[f.spec->target] = f.spec->kind;
+    last_fault_ns_[f.spec->target] = start;
   }
   json params = TomlToJson(*f.spec->table);
   for (const char* k : {"name", "kind", "target", "at", "duration", "repeat", "every"}) {
@@ -928,6 +943,7 @@ void Run::RecoveryLoop() {
 }
 
 void Run::StopEverything() {
+  stopping_ = true;
   rec_.Record("run.phase", "", {{"phase", "stopping"}});
   if (load_) load_->Stop();
   // Faults first (a paused target cannot stop), then the targets.
@@ -988,6 +1004,47 @@ void Run::RecordLeftovers() {
   // Nothing is left running, whatever the verdict.
   for (const auto& p : left) kill(p.pid, SIGKILL);
   while (waitpid(-1, nullptr, WNOHANG) > 0) {
+  }
+}
+
+bool Run::RenderFiles() {
+  for (const auto& t : s_.targets) {
+    for (const auto& f : t.files) {
+      auto path = internal::WriteRunFile(run_dir_, f.path, Expand(f.text), f.mode);
+      if (!path.ok()) {
+        Fail("target " + t.name + ": file " + f.name + ": " + path.error().Message());
+        return false;
+      }
+      rec_.Record(
+          "target.file", t.name,
+          {{"name", f.name}, {"path", *path}, {"mode", f.mode}, {"template", f.template_file}});
+    }
+  }
+  return true;
+}
+
+void Run::RecordOutputTail(const std::string& target, const std::string& reason, pid_t pid) {
+  const std::string log = run_dir_ + "/logs/" + target + ".log";
+  json lines = json::array();
+  for (auto& l : internal::LastLines(log, kOutputTailLines)) lines.push_back(std::move(l));
+  rec_.Record("target.output_tail", target,
+              {{"reason", reason}, {"pid", pid}, {"lines", lines}, {"log", log}});
+}
+
+void Run::KeepOrRemoveRunDir(Verdict verdict) {
+  if (run_dir_.empty()) return;
+  std::error_code ec;
+  if (o_.keep_run_dir) {
+    run_dir_kept_ = true;
+  } else if (verdict != Verdict::kPass && o_.keep_evidence_on_failure) {
+    // Evidence stays: the event log and the targets' output; their data goes.
+    for (const auto& entry : fs::directory_iterator(run_dir_, ec)) {
+      const std::string leaf = entry.path().filename().string();
+      if (leaf != "events.jsonl" && leaf != "logs") fs::remove_all(entry.path(), ec);
+    }
+    run_dir_kept_ = true;
+  } else {
+    fs::remove_all(run_dir_, ec);
   }
 }
 
@@ -1182,12 +1239,12 @@ RunOutcome Run::Go() {
   }
   rec_.Record("run.finished", "", {{"verdict", reporters::VerdictName(v)}, {"error", error_}});
 
-  if (!o_.keep_run_dir && !run_dir_.empty()) {
-    std::error_code ec;
-    fs::remove_all(run_dir_, ec);
-  }
+  KeepOrRemoveRunDir(v);
   if (journal_ && run_dir_journal_ != 0) journal_->Done(run_dir_journal_);
   RunOutcome out;
+  out.run_dir = run_dir_;
+  out.run_dir_kept = run_dir_kept_;
+  out.events_path = o_.events_path.empty() ? events_path_ : o_.events_path;
   out.result = reporters::ScenarioFromEvents(rec_.Snapshot());
   out.result.verdict = v;
   out.result.error = error_;

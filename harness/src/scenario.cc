@@ -2,12 +2,16 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <regex>
 #include <set>
 
 #include "duende/framework/clock.h"
 #include "duende/framework/process.h"
+#include "duende/harness/load_protocol.h"
+#include "variables.h"
 
 namespace duende::harness {
 namespace {
@@ -56,6 +60,60 @@ void CheckRegex(TomlReader& r, const char* key, const std::string& pattern) {
   }
 }
 
+// Every "{name}" in a string that the runner expands (commands, env, addresses, probes, file
+// templates) must be a run variable; a typo would otherwise reach the target as literal text.
+void CheckRunVariables(TomlReader& r, std::string_view key, const std::string& text,
+                       const std::vector<std::string>& files, const std::string& inside = "",
+                       const std::string& where = "") {
+  for (const auto& ref : internal::FindVariables(text)) {
+    std::string hint;
+    if (internal::IsRunVariable(ref.name, files, &hint)) continue;
+    r.Fail(key, "unknown variable {" + ref.name + "} in '" + std::string(key) + "'" + inside +
+                    " of " + (where.empty() ? r.where() : where) + "; " + hint);
+  }
+}
+
+void CheckRunVariables(TomlReader& r, std::string_view key, const std::vector<std::string>& argv,
+                       const std::vector<std::string>& files) {
+  for (const auto& a : argv) CheckRunVariables(r, key, a, files);
+}
+
+// Load templates know {seq}, {key}, {n}, {value} and {len} (expanded per request).
+void CheckLoadPlaceholders(TomlReader& r, const char* key, const std::string& text) {
+  std::string unknown = UnknownPlaceholder(text);
+  if (unknown.empty()) return;
+  r.Fail(key, "unknown placeholder " + unknown + " in '" + key + "' of " + r.where() +
+                  "; load templates use {seq}, {key}, {n}, {value} and {len}");
+}
+
+// tcp-line framing keys, shared by [load], [load.readback] and request probes.
+void ReadTerminator(TomlReader& r, std::string* terminator) {
+  if (auto t = r.String("terminator")) {
+    if (ValidateTerminator(*t).ok()) {
+      *terminator = *t;
+    } else {
+      r.Fail("terminator",
+             "'terminator' in " + r.where() + " must be \"\\n\" (the default) or \"\\r\\n\"");
+    }
+  }
+}
+
+void ReadFraming(TomlReader& r, uint32_t* lines, std::string* end) {
+  if (auto n = r.Int("reply_lines", 1, kMaxReplyLines)) *lines = static_cast<uint32_t>(*n);
+  if (auto e = r.String("reply_end")) {
+    if (e->empty() || e->find_first_of("\r\n") != std::string::npos) {
+      r.Fail("reply_end", "'reply_end' in " + r.where() +
+                              " is the line that ends a reply, e.g. \"END\" (one line, not empty)");
+    } else {
+      *end = *e;
+    }
+  }
+  if (r.Has("reply_lines") && r.Has("reply_end")) {
+    r.Fail("reply_lines", "give either 'reply_lines' or 'reply_end' in " + r.where() +
+                              ", not both (a reply ends after a count of lines or at an end line)");
+  }
+}
+
 ProbeSpec ReadProbe(TomlReader& r, size_t index) {
   ProbeSpec p;
   p.pos = r.pos();
@@ -69,9 +127,24 @@ ProbeSpec ReadProbe(TomlReader& r, size_t index) {
   p.send = r.String("send", p.kind == ProbeSpec::Kind::kRequest).value_or("");
   p.expect = r.String("expect").value_or("");
   if (!p.expect.empty()) CheckRegex(r, "expect", p.expect);
+  if (p.kind == ProbeSpec::Kind::kRequest) {
+    p.protocol = r.Enum("protocol", {"tcp-line", "redis"}).value_or("tcp-line");
+    ReadTerminator(r, &p.terminator);
+    ReadFraming(r, &p.reply_lines, &p.reply_end);
+  }
+  if (!p.expect.empty() && p.kind != ProbeSpec::Kind::kRequest &&
+      p.kind != ProbeSpec::Kind::kHttp) {
+    r.Fail("expect", "'expect' in " + r.where() + " applies to kind = \"request\" or \"http\"");
+  }
   p.timeout = r.Duration("timeout").value_or(std::chrono::seconds(1));
   r.Finish();
   return p;
+}
+
+void CheckProbeVariables(TomlReader& r, const ProbeSpec& p, const std::vector<std::string>& files) {
+  CheckRunVariables(r, "address", p.address, files);
+  CheckRunVariables(r, "command", p.command, files);
+  CheckRunVariables(r, "send", p.send, files);
 }
 
 void ReadBackoff(TomlReader& r, framework::BackoffConfig& b) {
@@ -126,7 +199,8 @@ void ReadRestart(TomlReader& r, framework::RestartConfig& rc) {
   r.Finish();
 }
 
-void ReadHealthProbe(TomlReader& r, framework::ProbeConfig& p) {
+void ReadHealthProbe(TomlReader& r, framework::ProbeConfig& p,
+                     const std::vector<std::string>& files) {
   using K = framework::ProbeConfig::Kind;
   auto kind = r.Enum("kind", {"none", "notify", "tcp", "http", "command"}, true).value_or("none");
   p.kind = kind == "notify"    ? K::kNotify
@@ -144,6 +218,8 @@ void ReadHealthProbe(TomlReader& r, framework::ProbeConfig& p) {
   if (auto v = r.Duration("timeout")) p.timeout = *v;
   if (auto v = r.Int("failure_threshold", 1, 1000)) p.failure_threshold = static_cast<uint32_t>(*v);
   if (auto v = r.Duration("grace_period")) p.grace_period = *v;
+  CheckRunVariables(r, "address", p.address, files);
+  CheckRunVariables(r, "command", p.command, files);
   r.Finish();
 }
 
@@ -158,9 +234,114 @@ void ReadResources(TomlReader& r, framework::ResourceConfig& res) {
   r.Finish();
 }
 
-TargetSpec ReadTarget(TomlReader& r) {
+// "path/inside/run_dir": relative, without "." or ".." components.
+bool SafeRelativePath(const std::string& path) {
+  if (path.empty() || path.front() == '/' || path.back() == '/') return false;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    std::string part =
+        path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    if (part.empty() || part == "." || part == ".." || !ValidName(part)) return false;
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  return true;
+}
+
+constexpr size_t kMaxTemplateBytes = 1 << 20;
+
+// `where` names the table in messages ("[[target.file]] #1 of target nginx").
+FileSpec ReadFile(TomlReader& r, const std::vector<std::string>& files, const std::string& where) {
+  FileSpec f;
+  f.pos = r.pos();
+  f.name = r.String("name", true).value_or("");
+  CheckName(r, "name", f.name);
+  f.path = r.String("path").value_or("files/" + f.name);
+  if (!SafeRelativePath(f.path)) {
+    r.Fail("path", "'path' in " + where + " is \"" + f.path +
+                       "\"; give a path inside the run directory such as \"nginx/nginx.conf\" "
+                       "(relative, no '..', letters, digits, '_', '-', '.')");
+  }
+  auto inline_text = r.String("template");
+  auto file = r.String("template_file");
+  if (inline_text && file) {
+    r.Fail("template_file", "give either 'template' or 'template_file' in " + where + ", not both");
+  } else if (inline_text) {
+    f.text = *inline_text;
+    CheckRunVariables(r, "template", f.text, files, "", where);
+  } else if (file) {
+    namespace fs = std::filesystem;
+    fs::path p(*file);
+    if (p.is_relative()) p = fs::path(r.file()).parent_path() / p;
+    f.template_file = p.lexically_normal().string();
+    std::error_code ec;
+    const bool exists = fs::is_regular_file(f.template_file, ec);
+    const uintmax_t size = exists ? fs::file_size(f.template_file, ec) : 0;
+    std::ifstream in(f.template_file, std::ios::binary);
+    std::string text;
+    if (exists && size <= kMaxTemplateBytes) {
+      text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    if (!exists) {
+      r.Fail("template_file", "'template_file' in " + where + " is \"" + *file +
+                                  "\", which does not exist (looked at " + f.template_file +
+                                  "; the path is relative to the scenario file)");
+    } else if (!in.good() && !in.eof()) {
+      r.Fail("template_file", "'template_file' in " + where + " is \"" + *file +
+                                  "\", which cannot be read (" + f.template_file + ")");
+    } else if (size > kMaxTemplateBytes) {
+      r.Fail("template_file", "'template_file' " + f.template_file + " is larger than 1 MiB");
+    } else {
+      f.text = std::move(text);
+      CheckRunVariables(r, "template_file", f.text, files, " (" + f.template_file + ")", where);
+    }
+  } else {
+    r.Fail("template", "missing 'template' in " + where +
+                           " (add template = \"\"\"...\"\"\" or template_file = \"name.conf\")");
+  }
+  if (const toml::node* m = r.Raw("mode")) {
+    int64_t mode = -1;
+    if (m->is_integer()) {
+      mode = m->as_integer()->get();
+    } else if (auto str = m->value<std::string>();
+               str && !str->empty() && str->find_first_not_of("01234567") == std::string::npos &&
+               str->size() <= 4) {
+      mode = std::stol(*str, nullptr, 8);
+    }
+    if (mode < 0 || mode > 0777) {
+      r.Fail("mode", "'mode' in " + where + " must be permission bits such as \"0644\" or 0o600");
+    } else {
+      f.mode = static_cast<uint32_t>(mode);
+    }
+  }
+  r.Finish();
+  return f;
+}
+
+// The names of every [[target.file]] in the document (variables may name a file declared
+// further down).
+std::vector<std::string> DeclaredFiles(const toml::table& doc) {
+  std::vector<std::string> names;
+  const toml::array* targets = doc["target"].as_array();
+  if (targets == nullptr) return names;
+  for (const auto& t : *targets) {
+    const toml::table* tt = t.as_table();
+    const toml::array* files = tt == nullptr ? nullptr : (*tt)["file"].as_array();
+    if (files == nullptr) continue;
+    for (const auto& f : *files) {
+      if (const toml::table* ft = f.as_table()) {
+        if (auto n = (*ft)["name"].value<std::string>()) names.push_back(*n);
+      }
+    }
+  }
+  return names;
+}
+
+TargetSpec ReadTarget(TomlReader& r, const std::vector<std::string>& files) {
   TargetSpec t;
   t.pos = r.pos();
+  t.command_pos = r.PosOf("command");
   t.name = r.String("name", true).value_or("");
   CheckName(r, "name", t.name);
   t.daemon.name = t.name;
@@ -231,9 +412,21 @@ TargetSpec ReadTarget(TomlReader& r) {
   t.daemon.restart.backoff.max = std::chrono::seconds(1);
   t.daemon.restart.start_limit_burst = 50;
   if (auto rr = r.Table("restart")) ReadRestart(*rr, t.daemon.restart);
-  if (auto rr = r.Table("readiness")) ReadHealthProbe(*rr, t.daemon.health.readiness);
-  if (auto rr = r.Table("liveness")) ReadHealthProbe(*rr, t.daemon.health.liveness);
+  if (auto rr = r.Table("readiness")) ReadHealthProbe(*rr, t.daemon.health.readiness, files);
+  if (auto rr = r.Table("liveness")) ReadHealthProbe(*rr, t.daemon.health.liveness, files);
   if (auto rr = r.Table("resources")) ReadResources(*rr, t.daemon.resources);
+  for (auto& fr : r.TableArray("file")) {
+    t.files.push_back(ReadFile(
+        fr, files,
+        "[[target.file]] #" + std::to_string(t.files.size() + 1) + " of target " + t.name));
+  }
+  CheckRunVariables(
+      r, "command",
+      t.shell && t.command.size() == 3 ? std::vector<std::string>{t.command[2]} : t.command, files);
+  for (const auto& [k, v] : t.env) CheckRunVariables(r, "env", v, files);
+  CheckRunVariables(r, "address", t.address, files);
+  CheckRunVariables(r, "working_dir", t.working_dir, files);
+  CheckRunVariables(r, "pid_file", t.pid_file, files);
   r.Finish();
   t.daemon.command = t.command;
   t.daemon.env = t.env;
@@ -256,16 +449,43 @@ LoadSpec ReadLoad(TomlReader& r) {
   l.start = r.Duration("start").value_or(nanoseconds{0});
   l.duration = r.Duration("duration");
   l.timeout = r.Duration("timeout").value_or(std::chrono::milliseconds(500));
-  bool redis = l.protocol == "redis";
-  l.request = r.String("request").value_or(redis ? "SET {key} {seq}" : "SET {key} {seq}");
-  l.expect = r.String("expect").value_or(l.protocol == "http" ? "^2" : redis ? "^\\+OK" : "^OK");
+  const bool redis = l.protocol == "redis";
+  l.request = r.String("request").value_or("SET {key} {seq}");
+  // Matched against the whole reply text: any 2xx body for http, a Redis "+OK" reads "OK".
+  l.expect = r.String("expect").value_or(l.protocol == "http" ? "" : redis ? "OK" : "^OK");
   CheckRegex(r, "expect", l.expect);
   l.http_path = r.String("path").value_or("/");
   l.keys = static_cast<uint32_t>(r.Int("keys", 1, 10000000).value_or(0));
+  l.value = r.String("value").value_or("{seq}");
+  ReadTerminator(r, &l.terminator);
+  ReadFraming(r, &l.reply_lines, &l.reply_end);
+  if (l.protocol != "tcp-line") {
+    for (const char* key : {"terminator", "reply_lines", "reply_end"}) {
+      if (r.Has(key)) {
+        r.Fail(key, "'" + std::string(key) + "' in " + r.where() +
+                        " applies to protocol = \"tcp-line\" only (" + l.protocol +
+                        " frames its own messages)");
+      }
+    }
+  }
+  CheckLoadPlaceholders(r, "request", l.request);
+  CheckLoadPlaceholders(r, "path", l.http_path);
+  CheckLoadPlaceholders(r, "value", l.value);
+  if (l.value.find("{value}") != std::string::npos || l.value.find("{len}") != std::string::npos) {
+    r.Fail("value", "'value' in " + r.where() + " may use {seq}, {key} and {n}, not itself");
+  }
   if (auto rb = r.Table("readback")) {
     l.readback_request = rb->String("request", true).value_or("");
     l.readback_expect = rb->String("expect", true).value_or("");
-    if (!l.readback_expect.empty()) CheckRegex(*rb, "expect", l.readback_expect);
+    CheckLoadPlaceholders(*rb, "request", l.readback_request);
+    CheckLoadPlaceholders(*rb, "expect", l.readback_expect);
+    if (rb->Has("expect") && !RequestTemplate(l.readback_expect, l.value).has_seq()) {
+      rb->Fail("expect", "'expect' in " + rb->where() + " is \"" + l.readback_expect +
+                             "\", which has no {seq}: the read-back finds the sequence number of "
+                             "the last write in the reply (e.g. \"VALUE {seq}\", or {value} when "
+                             "the value holds {seq})");
+    }
+    ReadFraming(*rb, &l.readback_reply_lines, &l.readback_reply_end);
     rb->Finish();
   }
   r.Finish();
@@ -455,9 +675,22 @@ Scenario Build(toml::table root_in, const std::string& file,
   if (targets.empty() && !root.Has("target")) {
     // Reported by TableArray already.
   }
+  const std::vector<std::string> files = DeclaredFiles(*doc);
   std::set<std::string> names;
+  std::set<std::string> file_names;
+  std::set<std::string> file_paths;
   for (auto& t : targets) {
-    s.targets.push_back(ReadTarget(t));
+    s.targets.push_back(ReadTarget(t, files));
+    for (const auto& f : s.targets.back().files) {
+      if (!f.name.empty() && !file_names.insert(f.name).second) {
+        t.Fail("file", "file name \"" + f.name +
+                           "\" is used twice; [[target.file]] names are unique in a scenario");
+      }
+      if (!f.path.empty() && !file_paths.insert(f.path).second) {
+        t.Fail("file",
+               "two [[target.file]] tables write \"" + f.path + "\"; give each its own 'path'");
+      }
+    }
     const std::string& n = s.targets.back().name;
     if (!n.empty() && !names.insert(n).second) {
       t.Fail("name", "target name \"" + n + "\" is used twice; target names must be unique");
@@ -466,6 +699,7 @@ Scenario Build(toml::table root_in, const std::string& file,
   auto has_target = [&](const std::string& n) { return names.count(n) != 0; };
   if (auto l = root.Table("load")) {
     s.load = ReadLoad(*l);
+    CheckRunVariables(*l, "address", s.load->address, files);
     if (s.load->target.empty() && !s.targets.empty()) s.load->target = s.targets[0].name;
     if (!s.load->target.empty() && !has_target(s.load->target)) {
       l->Fail("target",
@@ -510,6 +744,7 @@ Scenario Build(toml::table root_in, const std::string& file,
   std::map<std::string, int> check_count;
   for (auto& c : root.TableArray("check")) {
     CheckSpec spec = ReadCheck(c);
+    CheckRunVariables(c, "command", spec.command, files);
     if (!spec.target.empty() && !has_target(spec.target)) {
       c.Fail("target",
              "'target' in " + c.where() + " is \"" + spec.target + "\", which is not a [[target]]");
@@ -534,7 +769,10 @@ Scenario Build(toml::table root_in, const std::string& file,
     s.steady_state.recover_timeout =
         ss->Duration("recover_timeout").value_or(std::chrono::seconds(5));
     size_t i = 0;
-    for (auto& p : ss->TableArray("probe")) s.steady_state.probes.push_back(ReadProbe(p, ++i));
+    for (auto& p : ss->TableArray("probe")) {
+      s.steady_state.probes.push_back(ReadProbe(p, ++i));
+      CheckProbeVariables(p, s.steady_state.probes.back(), files);
+    }
     ss->Finish();
   }
   if (root.Has("explore")) {
@@ -632,6 +870,15 @@ const std::vector<CheckKindInfo>& CheckKinds() {
        {"within"}},
   };
   return kKinds;
+}
+
+const FileSpec* FindFile(const Scenario& scenario, const std::string& name) {
+  for (const auto& t : scenario.targets) {
+    for (const auto& f : t.files) {
+      if (f.name == name) return &f;
+    }
+  }
+  return nullptr;
 }
 
 const TargetSpec* Scenario::FindTarget(const std::string& name) const {

@@ -195,6 +195,7 @@ class ConsoleReporter : public Reporter {
              ")";
     }
     if (e.type == "target.gave_up") return who + ": gave up: " + Safe(Str(d, "reason"));
+    if (e.type == "target.output_tail") return OutputTail(who, d);
     if (e.type == "target.stopped") return who + ": stopped";
     if (e.type == "fault.injected") {
       std::string what = Safe(Str(d, "kind"));
@@ -255,6 +256,25 @@ class ConsoleReporter : public Reporter {
       return "probe " + Safe(Str(d, "name")) + " failed: " + Safe(Str(d, "detail"));
     }
     return "";
+  }
+
+  // The last output lines of a target that exited unexpectedly or never got ready, indented
+  // under one heading line (each line made terminal-safe).
+  static std::string OutputTail(const std::string& who, const Json& d) {
+    const std::string reason = Str(d, "reason");
+    std::string out = who + ": " +
+                      (reason == "not ready" ? "did not get ready" : "exited unexpectedly") +
+                      "; its last output lines";
+    const auto it = d.find("lines");
+    if (it == d.end() || !it->is_array() || it->empty()) {
+      return out + ": (none: it wrote nothing to stdout or stderr)";
+    }
+    // No path here: the run directory may be gone after the run (the CLI prints it when kept).
+    out += ":";
+    for (const auto& line : *it) {
+      if (line.is_string()) out += "\n    | " + Safe(line.get<std::string>());
+    }
+    return out;
   }
 
   // Prints a permanent line (above the live line on a TTY).

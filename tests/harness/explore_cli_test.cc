@@ -136,7 +136,7 @@ TEST_F(ExploreCliTest, AFailureLeavesARunnableMinimalPlanAndEveryReport) {
   auto v = Duende("validate out/minimal.toml");
   EXPECT_EQ(v.code, 0) << v.out;
   EXPECT_NE(v.out.find("1 fault(s)"), std::string::npos) << v.out;
-  auto again = Duende("run out/minimal.toml -q");
+  auto again = Duende("run out/minimal.toml -q --events out/again.jsonl");
   EXPECT_EQ(again.code, 1) << again.out;
   EXPECT_NE(again.out.find("kvd killed by signal 9 (SIGKILL) (SIGKILL not allowed)"),
             std::string::npos)

@@ -221,8 +221,11 @@ int RunDuende(const std::string& args) {
 TEST(ValidateCommandTest, ExitCodes) {
   std::string dir = ::testing::TempDir();
   std::string good = dir + "/good.toml", bad = dir + "/bad.toml";
-  std::ofstream(good) << kValid;
-  std::ofstream(bad) << std::string(kValid) + "\n[[check]]\nkind = \"nope\"\n";
+  // validate also checks that the target's program exists: `true` does.
+  std::string valid = kValid;
+  valid.replace(valid.find("[\"kvd\""), 6, "[\"true\"");
+  std::ofstream(good) << valid;
+  std::ofstream(bad) << valid + "\n[[check]]\nkind = \"nope\"\n";
   EXPECT_EQ(RunDuende("validate " + good), 0);
   EXPECT_EQ(RunDuende("validate " + bad), 2);
   EXPECT_EQ(RunDuende("validate " + good + " --set load.rate=oops"), 2);
@@ -232,7 +235,93 @@ TEST(ValidateCommandTest, ExitCodes) {
 
 TEST(ValidateCommandTest, EveryShippedScenarioIsValid) {
   const std::string dir = std::string(DUENDE_SOURCE_DIR) + "/scenarios";
-  EXPECT_EQ(RunDuende("validate " + dir + "/*.toml " + dir + "/self-test/*.toml"), 0);
+  EXPECT_EQ(RunDuende("validate " + dir + "/*.toml " + dir + "/self-test/*.toml " + dir +
+                      "/examples/*.toml"),
+            0);
+}
+
+}  // namespace
+}  // namespace duende::harness
+
+namespace duende::harness {
+namespace {
+
+const char* kMemcached = R"([scenario]
+name = "mc"
+[[target]]
+name = "mc"
+command = ["memcached", "-p", "{port.mc}"]
+address = "127.0.0.1:{port.mc}"
+[[target.file]]
+name = "conf"
+template_file = "mc.conf.in"
+mode = 0o640
+[load]
+terminator = "\r\n"
+value = "v{seq}"
+request = "set {key} 0 0 {len}\r\n{value}"
+expect = "STORED"
+[load.readback]
+request = "get {key}"
+reply_end = "END"
+expect = "VALUE {key} 0 {len}\n{value}\nEND"
+[[steady_state.probe]]
+kind = "request"
+address = "127.0.0.1:{port.mc}"
+send = "version"
+terminator = "\r\n"
+reply_lines = 1
+)";
+
+TEST(ScenarioProtocolTest, ReadsFramingValueAndFileKeys) {
+  const std::string dir = ::testing::TempDir();
+  std::ofstream(dir + "/mc.conf.in") << "port {port.mc}\n";
+  auto s = ParseScenario(kMemcached, dir + "/mc.toml");
+  ASSERT_TRUE(s.ok()) << s.error().Message();
+  const LoadSpec& l = *s->load;
+  EXPECT_EQ(l.terminator, "\r\n");
+  EXPECT_EQ(l.value, "v{seq}");
+  EXPECT_EQ(l.reply_lines, 1u);
+  EXPECT_EQ(l.readback_reply_end, "END");
+  ASSERT_EQ(s->targets[0].files.size(), 1u);
+  const FileSpec& f = s->targets[0].files[0];
+  EXPECT_EQ(f.text, "port {port.mc}\n");  // read relative to the scenario file
+  EXPECT_EQ(f.path, "files/conf");
+  EXPECT_EQ(f.mode, 0640u);
+  EXPECT_EQ(FindFile(*s, "conf"), &f);
+  EXPECT_EQ(s->steady_state.probes[0].terminator, "\r\n");
+  std::remove((dir + "/mc.conf.in").c_str());
+}
+
+TEST(ScenarioProtocolTest, DefaultExpectsMatchWhatEachProtocolReplies) {
+  std::string http = std::string(kValid);
+  http.replace(http.find("rate = 300"), 10, "protocol = \"http\"");
+  http.erase(http.find("[load.readback]"), http.find("[[fault]]") - http.find("[load.readback]"));
+  http.erase(http.find("[[check]]\nkind = \"no_lost_writes\""), 34);
+  auto h = ParseScenario(http, "h.toml");
+  ASSERT_TRUE(h.ok()) << h.error().Message();
+  EXPECT_EQ(h->load->expect, "");  // any body of a 2xx reply
+  auto r = ParseScenario(kValid, "r.toml", {"load.protocol=\"redis\""});
+  ASSERT_TRUE(r.ok()) << r.error().Message();
+  EXPECT_EQ(r->load->expect, "OK");  // "+OK" reads as OK
+}
+
+TEST(ScenarioProtocolTest, FramingKeysBelongToTcpLine) {
+  auto s = ParseScenario(kValid, "s.toml", {"load.protocol=\"redis\"", "load.reply_end=\"END\""});
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().context.find("applies to protocol = \"tcp-line\" only"), std::string::npos)
+      << s.error().context;
+}
+
+TEST(ScenarioProtocolTest, DuplicateFilePathsAreRejected) {
+  std::string two = std::string(kValid) +
+                    "\n[[target.file]]\nname = \"a\"\npath = \"x.conf\"\ntemplate = \"1\"\n"
+                    "[[target.file]]\nname = \"b\"\npath = \"x.conf\"\ntemplate = \"2\"\n";
+  auto s = ParseScenario(two, "s.toml");
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().context.find("two [[target.file]] tables write \"x.conf\""),
+            std::string::npos)
+      << s.error().context;
 }
 
 }  // namespace

@@ -139,6 +139,34 @@ TEST(ConsoleReporterTest, DataCannotInjectTerminalEscapes) {
   EXPECT_NE(out.str().find("\\x1B[31mred"), std::string::npos);
 }
 
+TEST(ConsoleReporterTest, PrintsATargetsLastOutputLinesSafely) {
+  std::ostringstream out;
+  auto console = MakeConsoleReporter(out, ConsoleOptions{});
+  ScenarioResult header;
+  header.name = "s";
+  console->OnScenarioStart(header);
+  console->OnEvent(
+      Event{1000,
+            "target.output_tail",
+            "nginx",
+            {{"reason", "not ready"},
+             {"pid", 7},
+             {"log", "/tmp/duende-run-x/logs/nginx.log"},
+             {"lines", {"first", "bind() failed (98: Address already in use)", "\033[31mred"}}}});
+  console->OnEvent(
+      Event{2000, "target.output_tail", "quiet", {{"reason", "exited"}, {"lines", {}}}});
+  const std::string text = out.str();
+  EXPECT_NE(text.find("nginx: did not get ready; its last output lines:\n    | first\n"
+                      "    | bind() failed (98: Address already in use)\n    | \\x1B[31mred\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("quiet: exited unexpectedly; its last output lines: (none: it wrote "
+                      "nothing to stdout or stderr)"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find('\033'), std::string::npos);
+}
+
 TEST(JsonReporterTest, MatchesGolden) {
   EXPECT_TRUE(MatchesGolden(RenderJson(RunReportFromEvents(QuietPass())), "pass.json"));
 }

@@ -23,6 +23,7 @@
 #include "duende/framework/result.h"
 #include "duende/harness/histogram.h"
 #include "duende/harness/load_history.h"
+#include "duende/harness/load_protocol.h"
 
 namespace duende::harness {
 
@@ -47,6 +48,14 @@ struct LoadConfig {
   /// read_template ("GET {key}") and finds {seq} in the reply with read_expect
   /// ("VALUE {seq}"). Each key is written by one connection at a time, so keys >= connections.
   std::string write_template, read_template, read_expect;
+  /// What {value} in a template expands to ({len} is its byte length): "{seq}" by default,
+  /// e.g. "v{seq}-{key}"; it may use {seq}, {key} and {n}.
+  std::string value{kDefaultValueTemplate};
+  /// tcp-line: appended to every request ("\n" or "\r\n").
+  std::string terminator = "\n";
+  /// tcp-line: how a reply to the load's requests, and to the read-back's, is framed (one line
+  /// by default; memcached's get: end_line "END").
+  ReplyFraming reply, read_reply;
   uint32_t keys = 64;               ///< key space; 0: unique keys (each write a fresh key)
   std::string http_method = "GET";  ///< http: GET | POST | PUT | DELETE | PATCH
   std::string http_path = "/";      ///< http: path template

@@ -37,11 +37,22 @@ struct RunOptions {
   std::string replay_prefix = "duende run";
   /// Keep the run's scratch directory (target data, logs) instead of removing it.
   bool keep_run_dir = false;
+  /// When the run does not pass (and !keep_run_dir), keep the evidence in the run directory
+  /// (its event log and the targets' output; their data goes). `duende run` without --events
+  /// sets it; false (library callers, the explorer's many runs): remove it all.
+  bool keep_evidence_on_failure = false;
 };
 
 /// The outcome of one scenario run.
 struct RunOutcome {
   reporters::ScenarioResult result;
+  /// The run's scratch directory and whether it is still there (--keep, or kept because the
+  /// run did not pass: its event log and the targets' output are in it).
+  std::string run_dir;
+  bool run_dir_kept = false;
+  /// Where the event log was written: RunOptions::events_path, or else (with keep_run_dir or
+  /// keep_evidence_on_failure) events.jsonl in the run directory; "" when none was.
+  std::string events_path;
   /// 0 pass, 1 an invariant failed, 3 the environment failed (a target never became ready, a
   /// fault could not be injected), 130 aborted by a signal.
   int exit_code = 0;
@@ -50,6 +61,14 @@ struct RunOutcome {
 /// Runs `scenario`. Never throws; problems of the environment become verdict ERROR with the
 /// reason in `result.error`.
 RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options);
+
+/// What `RunScenario` would refuse before starting anything, checked without starting
+/// anything: every target's program exists (PATH, then ProgramSearchDirs()), and so does the
+/// program of every command probe and command check (PATH). `duende run` and `duende validate`
+/// both call it, as does the load generator's validation of [load] (keys >= connections, ...).
+/// Errors hold "file:line:col: message" lines in `context`: invalid_argument when the file is
+/// wrong (and then every problem), no_such_file_or_directory when only programs are missing.
+framework::Result<void> PreflightScenario(const Scenario& scenario);
 
 /// The directory in which fixture programs are looked up after PATH (for commands without
 /// '/'): $DUENDE_FIXTURES_DIR, the directory of the running program, then the build tree's

@@ -35,7 +35,7 @@ struct ProbeSpec {
     kTcp,      ///< connect to `address` succeeds
     kHttp,     ///< GET `path` on `address` answers 2xx
     kCommand,  ///< `command` exits 0
-    kRequest,  ///< send `send` + "\n" to `address`, the reply line matches regex `expect`
+    kRequest,  ///< send `send` + `terminator` to `address`; the whole reply matches `expect`
   };
   std::string name;
   Kind kind = Kind::kTcp;
@@ -43,8 +43,29 @@ struct ProbeSpec {
   std::string path = "/";
   std::vector<std::string> command;
   std::string send;
+  /// The regex (or plain string) the whole reply must match, as the load's `expect`: for
+  /// `request` the reply's text, for `http` the body of a 2xx reply; "" accepts any reply.
   std::string expect;
+  /// `request` probes: "tcp-line" or "redis" (the load's codec), the request terminator and
+  /// how many lines (or up to which end line) a tcp-line reply has.
+  std::string protocol = "tcp-line";
+  std::string terminator = "\n";
+  uint32_t reply_lines = 1;
+  std::string reply_end;
   nanoseconds timeout = std::chrono::seconds(1);
+  framework::SourcePos pos;
+};
+
+/// A config file rendered from a template before its target starts ([[target.file]]).
+struct FileSpec {
+  std::string name;  ///< {file.NAME} expands to its path; unique in the scenario
+  /// Where it is written, relative to the run directory (default "files/NAME"); no "..".
+  std::string path;
+  /// The template text (inline `template`, or the contents of `template_file`), expanded
+  /// with the run variables ({port.NAME}, {run_dir}, {file.NAME}, ...).
+  std::string text;
+  std::string template_file;  ///< as resolved (relative to the scenario file), or ""
+  uint32_t mode = 0600;       ///< permission bits, set whatever the umask
   framework::SourcePos pos;
 };
 
@@ -79,8 +100,11 @@ struct TargetSpec {
   /// How the target is supervised: restart policy with backoff, readiness, resources, stop.
   /// Only the fields a scenario can set are filled; the rest keep DaemonConfig's defaults.
   framework::DaemonConfig daemon;
-  /// Where the table starts (for messages).
+  /// Config files rendered before the target starts.
+  std::vector<FileSpec> files;
+  /// Where the table starts, and its `command` (for messages).
   framework::SourcePos pos;
+  framework::SourcePos command_pos;
 };
 
 /// The load driven while faults happen.
@@ -102,6 +126,15 @@ struct LoadSpec {
   /// Read-back after recovery (for the lost-write check): request and expected reply.
   std::string readback_request;
   std::string readback_expect;
+  /// {value} in templates ({len}: its byte length); tcp-line's request terminator; how a
+  /// reply is framed (a count of lines, or an end line such as memcached's "END"), for the
+  /// load's replies and the read-back's.
+  std::string value = "{seq}";
+  std::string terminator = "\n";
+  uint32_t reply_lines = 1;
+  std::string reply_end;
+  uint32_t readback_reply_lines = 1;
+  std::string readback_reply_end;
   framework::SourcePos pos;
 };
 
@@ -182,6 +215,9 @@ struct Scenario {
 
   const TargetSpec* FindTarget(const std::string& name) const;
 };
+
+/// The [[target.file]] named `name` of any target, or null.
+const FileSpec* FindFile(const Scenario& scenario, const std::string& name);
 
 /// Validates a fault's kind-specific parameters; installed by the runner layer so the scenario
 /// model does not depend on faults/. Reports problems to the reader's diagnostics.

@@ -1,0 +1,35 @@
+// The run variables of a scenario ({port.NAME}, {proxy.NAME}, {run_dir}, {seed}, {env.VAR},
+// {file.NAME}): one scanner for expansion (runner) and validation (scenario), so both agree on
+// what a variable is.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace duende::harness::internal {
+
+/// Copies `text`, replacing each "{name}" for which `lookup(name)` gives a value. A name is a
+/// letter followed by letters, digits, '_', '-' and '.'; any other brace (an nginx block, a
+/// regex quantifier, a shell "${VAR}" with no value) is copied as it is.
+std::string ExpandVariables(
+    std::string_view text,
+    const std::function<std::optional<std::string>(std::string_view)>& lookup);
+
+/// A "{name}" in `text` with its offset.
+struct VariableRef {
+  std::string name;
+  size_t offset = 0;
+};
+
+/// Every "{name}" in `text` (same grammar as ExpandVariables), except those written "${name}"
+/// (shell syntax, left to the shell when they are not run variables).
+std::vector<VariableRef> FindVariables(std::string_view text);
+
+/// Whether `name` is a run variable: run_dir, seed, port.X, proxy.X, env.X, or file.X for a
+/// file in `files`. Otherwise sets `hint` to the fix.
+bool IsRunVariable(std::string_view name, const std::vector<std::string>& files, std::string* hint);
+
+}  // namespace duende::harness::internal

@@ -1,0 +1,385 @@
+// `duende run` and `duende validate` as a user meets them (issue 19): daemons nobody here wrote
+// (Debian's memcached and nginx) run from the shipped examples, a target that never gets ready
+// shows its last output lines, the run directory and event log are printed only when they
+// exist, [[target.file]] renders configs, validate rejects what run would reject, and
+// `duende fault list` is one aligned table.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "../reporters/cli_run.h"
+#include "duende/reporters/event_log.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kDuende = std::string(DUENDE_BINARY_DIR) + "/harness/cli/duende";
+const std::string kExamples = std::string(DUENDE_SOURCE_DIR) + "/scenarios/examples";
+
+duende::testing::CliResult Duende(const std::string& args) {
+  return duende::testing::RunCli("NO_COLOR=1 " + kDuende + " " + args);
+}
+
+std::string Write(const std::string& name, const std::string& text) {
+  const std::string path =
+      ::testing::TempDir() + "/run-cli-" + std::to_string(::getpid()) + "-" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+// The path printed after `label` on a line of its own, or "".
+std::string PrintedPath(const std::string& out, const std::string& label) {
+  const size_t at = out.find(label);
+  if (at == std::string::npos) return "";
+  const size_t start = at + label.size();
+  return out.substr(start, out.find('\n', start) - start);
+}
+
+// A run directory this test's run left behind, removed (only duende-run-* under /tmp).
+void RemoveRunDir(const std::string& dir) {
+  if (dir.rfind("/tmp/duende-run-", 0) == 0) fs::remove_all(dir);
+}
+
+bool Installed(const char* program) {
+  return std::system(("command -v " + std::string(program) + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+std::vector<duende::reporters::Event> Events(const std::string& path) {
+  auto ev = duende::reporters::ReadEventLog(path);
+  return ev.ok() ? std::move(ev).value() : std::vector<duende::reporters::Event>{};
+}
+
+const duende::reporters::Event* Find(const std::vector<duende::reporters::Event>& events,
+                                     const std::string& type, const std::string& target) {
+  for (const auto& e : events) {
+    if (e.type == type && e.target == target) return &e;
+  }
+  return nullptr;
+}
+
+// --- daemons nobody here wrote -------------------------------------------------------------
+
+TEST(ThirdPartyDaemonTest, MemcachedLosesAcknowledgedWritesWhenKilled) {
+  if (!Installed("memcached")) GTEST_SKIP() << "memcached is not installed (ci/deps.sh)";
+  const std::string events = ::testing::TempDir() + "/memcached.jsonl";
+  auto r = Duende("run " + kExamples + "/memcached-kill.toml --events " + events);
+  // In memory only: what it acknowledged before the SIGKILL is gone, and the check says so.
+  EXPECT_EQ(r.code, 1) << r.out;
+  auto ev = Events(events);
+  std::remove(events.c_str());
+  int spawned = 0;
+  for (const auto& e : ev) spawned += e.type == "target.spawned";
+  EXPECT_EQ(spawned, 2) << r.out;  // started, killed, started again
+  const auto* rb = Find(ev, "readback.result", "load");
+  ASSERT_NE(rb, nullptr) << r.out;
+  // The protocol worked both ways: many writes acknowledged (STORED), keys read back framed up
+  // to END, and those written before the kill are found missing.
+  EXPECT_GT(rb->data.value("acked_writes", 0), 200) << rb->data.dump();
+  EXPECT_GT(rb->data.value("lost", 0), 50) << rb->data.dump();
+  const auto* summary = Find(ev, "load.summary", "load");
+  ASSERT_NE(summary, nullptr);
+  EXPECT_GT(summary->data.value("ok", 0), 400) << summary->data.dump();
+  for (const char* check : {"no_lost_writes", "restart_within", "exit_codes"}) {
+    const auto* c = Find(ev, "check.result", check);
+    ASSERT_NE(c, nullptr) << check;
+    EXPECT_EQ(c->data.value("verdict", ""),
+              std::string(check) == "no_lost_writes" ? "FAIL" : "PASS")
+        << check << ": " << c->data.dump();
+  }
+  EXPECT_NE(r.out.find("read back \"END\""), std::string::npos) << r.out;
+}
+
+TEST(ThirdPartyDaemonTest, NginxRunsFromARenderedConfigAndComesBackAfterAKill) {
+  if (!Installed("nginx")) GTEST_SKIP() << "nginx is not installed (ci/deps.sh: nginx-light)";
+  const std::string events = ::testing::TempDir() + "/nginx.jsonl";
+  auto r = Duende("run " + kExamples + "/nginx-kill.toml --events " + events);
+  EXPECT_EQ(r.code, 0) << r.out;
+  auto ev = Events(events);
+  std::remove(events.c_str());
+  const auto* file = Find(ev, "target.file", "nginx");
+  ASSERT_NE(file, nullptr) << r.out;
+  EXPECT_EQ(file->data.value("mode", 0), 0644);
+  EXPECT_NE(file->data.value("path", "").find("/nginx/nginx.conf"), std::string::npos);
+  int spawned = 0;
+  for (const auto& e : ev) spawned += e.type == "target.spawned";
+  EXPECT_EQ(spawned, 2) << r.out;
+  const auto* summary = Find(ev, "load.summary", "load");
+  ASSERT_NE(summary, nullptr);
+  // Every reply outside the kill was "ok\n" (the whole body matched).
+  EXPECT_GT(summary->data.value("ok", 0), 700) << summary->data.dump();
+  // Passing runs leave nothing behind (no run directory is printed).
+  EXPECT_EQ(r.out.find("run directory"), std::string::npos) << r.out;
+}
+
+// --- what a user sees ----------------------------------------------------------------------
+
+TEST(RunOutputTest, TargetThatNeverGetsReadyShowsItsLastOutputLines) {
+  const std::string file = Write("never-ready.toml", R"([scenario]
+name = "never-ready"
+duration = "1s"
+[[target]]
+name = "t"
+command = ["sh", "-c", "echo starting on {port.t}; echo 'bind: Address already in use' >&2; exit 3"]
+address = "127.0.0.1:{port.t}"
+[target.restart]
+policy = "never"
+[target.readiness]
+kind = "tcp"
+grace_period = "5s"
+)");
+  auto r = Duende("run " + file);
+  EXPECT_EQ(r.code, 3) << r.out;
+  EXPECT_NE(r.out.find("t: exited unexpectedly; its last output lines"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("    | bind: Address already in use"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("    | starting on "), std::string::npos) << r.out;
+  // The message points to files that exist: the run directory is kept with the evidence.
+  const std::string dir = PrintedPath(r.out, "run directory (kept: the run did not pass): ");
+  ASSERT_FALSE(dir.empty()) << r.out;
+  const std::string log = PrintedPath(r.out, "event log: ");
+  EXPECT_EQ(log, dir + "/events.jsonl");
+  EXPECT_TRUE(fs::exists(dir + "/logs/t.log")) << r.out;
+  EXPECT_NE(r.out.find(dir + "/logs/t.log"), std::string::npos) << r.out;
+  auto ev = Events(log);
+  const auto* tail = Find(ev, "target.output_tail", "t");
+  ASSERT_NE(tail, nullptr);
+  EXPECT_EQ(tail->data["lines"].back(), "bind: Address already in use");
+  RemoveRunDir(dir);
+}
+
+TEST(RunOutputTest, KeepPrintsTheRunDirectoryAndFilesAreRenderedThere) {
+  const std::string file = Write("render.toml", R"([scenario]
+name = "render"
+duration = "300ms"
+[[target]]
+name = "t"
+command = ["sh", "-c", "cat {file.t.conf}; exec sleep 30"]
+[[target.file]]
+name = "t.conf"
+mode = "0640"
+template = """
+server { listen 127.0.0.1:{port.t}; }
+dir {run_dir}
+self {file.t.conf}
+left ${HOME} {not a variable}
+"""
+[[check]]
+kind = "log_matches"
+pattern = "^server \\{ listen 127\\.0\\.0\\.1:[0-9]+; \\}$"
+)");
+  auto r = Duende("run --keep " + file);
+  EXPECT_EQ(r.code, 0) << r.out;
+  const std::string dir = PrintedPath(r.out, "run directory (kept): ");
+  ASSERT_FALSE(dir.empty()) << r.out;
+  const std::string conf = dir + "/files/t.conf";
+  struct stat st {};
+  ASSERT_EQ(::lstat(conf.c_str(), &st), 0) << conf;
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  std::ifstream in(conf);
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_TRUE(std::regex_search(text.str(), std::regex("listen 127\\.0\\.0\\.1:[0-9]+;")))
+      << text.str();
+  EXPECT_NE(text.str().find("dir " + dir + "\n"), std::string::npos) << text.str();
+  EXPECT_NE(text.str().find("self " + conf + "\n"), std::string::npos) << text.str();
+  EXPECT_NE(text.str().find("left ${HOME} {not a variable}"), std::string::npos) << text.str();
+  RemoveRunDir(dir);
+}
+
+TEST(RunOutputTest, ARenderedFileNeverReplacesAnExistingOne) {
+  // events.jsonl is already in the run directory when files are rendered: O_EXCL refuses it.
+  const std::string file = Write("clash.toml", R"([scenario]
+name = "clash"
+duration = "300ms"
+[[target]]
+name = "t"
+command = ["sleep", "30"]
+[[target.file]]
+name = "log"
+path = "events.jsonl"
+template = "x"
+)");
+  auto r = Duende("run " + file);
+  EXPECT_EQ(r.code, 3) << r.out;
+  EXPECT_NE(r.out.find("file log: unable to create"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("File exists"), std::string::npos) << r.out;
+  RemoveRunDir(PrintedPath(r.out, "run directory (kept: the run did not pass): "));
+}
+
+TEST(RunOutputTest, ProbesMatchTheWholeReply) {
+  // kvd answers "PONG": "PON" is a prefix, not the reply, so the steady state never holds.
+  const std::string file = Write("probe.toml", R"([scenario]
+name = "probe"
+duration = "300ms"
+[[target]]
+name = "kvd"
+command = ["duende-fixture-kvd", "--port", "{port.kvd}", "--data-dir", "{run_dir}/kvd"]
+address = "127.0.0.1:{port.kvd}"
+[target.readiness]
+kind = "notify"
+[steady_state]
+recover_timeout = "200ms"
+[[steady_state.probe]]
+name = "ping"
+kind = "request"
+address = "127.0.0.1:{port.kvd}"
+send = "PING"
+expect = "PON"
+)");
+  auto r = Duende("run --events " + ::testing::TempDir() + "/probe.jsonl " + file);
+  EXPECT_EQ(r.code, 3) << r.out;
+  EXPECT_NE(r.out.find("reply 'PONG' does not match 'PON' (the whole reply must match)"),
+            std::string::npos)
+      << r.out;
+  // With --events the run directory is not kept.
+  EXPECT_EQ(r.out.find("run directory"), std::string::npos) << r.out;
+  std::remove((::testing::TempDir() + "/probe.jsonl").c_str());
+}
+
+// --- validate rejects what run would reject ------------------------------------------------
+
+struct BadCase {
+  const char* name;
+  const char* toml;
+  const char* position;  // "file:LINE:COL:" suffix expected in the message
+  const char* message;
+};
+
+const char* kHead = "[scenario]\nname = \"x\"\nduration = \"1s\"\n";
+
+class ValidateRejectsTest : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(ValidateRejectsTest, WithPositionAndFix) {
+  const BadCase& c = GetParam();
+  const std::string file = Write(std::string(c.name) + ".toml", std::string(kHead) + c.toml);
+  for (const char* verb : {"validate", "run"}) {
+    auto r = Duende(std::string(verb) + " " + file);
+    // validate: invalid input (2); run: the same problem, found before anything starts (2 for
+    // the file, 3 for a program this machine lacks).
+    const int want = std::string(verb) == "run" && std::string(c.name) == "program" ? 3 : 2;
+    EXPECT_EQ(r.code, want) << verb << "\n" << r.out;
+    EXPECT_NE(r.out.find(std::string(c.name) + ".toml:" + c.position), std::string::npos)
+        << verb << "\n"
+        << r.out;
+    EXPECT_NE(r.out.find(c.message), std::string::npos) << verb << "\n" << r.out;
+    EXPECT_EQ(r.out.find("spawned"), std::string::npos) << verb << "\n" << r.out;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, ValidateRejectsTest,
+    ::testing::Values(
+        BadCase{"program", "[[target]]\nname = \"t\"\ncommand = [\"no-such-daemon-xyz\"]\n",
+                "6:11:", "unable to find no-such-daemon-xyz (looked in PATH"},
+        BadCase{"readback", R"([[target]]
+name = "t"
+command = ["sleep", "9"]
+address = "127.0.0.1:{port.t}"
+[load]
+[load.readback]
+request = "GET {key}"
+expect = "VALUE"
+)",
+                "11:10:", "has no {seq}"},
+        BadCase{"variable", "[[target]]\nname = \"t\"\ncommand = [\"sleep\", \"{prot.t}\"]\n",
+                "6:11:", "unknown variable {prot.t}"},
+        BadCase{"filevar", "[[target]]\nname = \"t\"\ncommand = [\"cat\", \"{file.conf}\"]\n",
+                "6:11:", "no [[target.file]] is declared"},
+        BadCase{"placeholder", R"([[target]]
+name = "t"
+command = ["sleep", "9"]
+address = "127.0.0.1:{port.t}"
+[load]
+request = "SET {key} {sqe}"
+)",
+                "9:11:", "unknown placeholder {sqe}"},
+        BadCase{"template", R"([[target]]
+name = "t"
+command = ["sleep", "9"]
+[[target.file]]
+name = "c"
+template_file = "no-such.conf.in"
+)",
+                "9:17:", "does not exist"},
+        BadCase{"terminator", R"([[target]]
+name = "t"
+command = ["sleep", "9"]
+address = "127.0.0.1:{port.t}"
+[load]
+terminator = "\r"
+)",
+                "9:14:", "must be \"\\n\" (the default) or \"\\r\\n\""},
+        BadCase{"framing", R"([[target]]
+name = "t"
+command = ["sleep", "9"]
+address = "127.0.0.1:{port.t}"
+[load]
+reply_lines = 2
+reply_end = "END"
+)",
+                "9:15:", "give either 'reply_lines' or 'reply_end'"},
+        BadCase{"loadkeys", R"([[target]]
+name = "t"
+command = ["sleep", "9"]
+address = "127.0.0.1:{port.t}"
+[load]
+connections = 8
+keys = 2
+[load.readback]
+request = "GET {key}"
+expect = "VALUE {seq}"
+)",
+                "8:1:", "keys (2) must be >= connections (8)"},
+        BadCase{"filepath", R"([[target]]
+name = "t"
+command = ["sleep", "9"]
+[[target.file]]
+name = "c"
+path = "../c.conf"
+template = "x"
+)",
+                "9:8:", "relative, no '..'"}),
+    [](const ::testing::TestParamInfo<BadCase>& p) { return std::string(p.param.name); });
+
+// --- fault list ----------------------------------------------------------------------------
+
+TEST(FaultListTest, ColumnsAreAlignedAndNeverRunTogether) {
+  auto r = Duende("fault list");
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::istringstream in(r.out);
+  std::string line;
+  std::vector<size_t> starts;  // columns of TYPE, DEFAULT, MEANING in the header
+  int rows = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind("    PARAMETER", 0) == 0) {
+      std::vector<size_t> s = {line.find("TYPE"), line.find("DEFAULT"), line.find("MEANING")};
+      if (!starts.empty()) {
+        EXPECT_EQ(s, starts) << "every kind's table has the same columns: " << line;
+      }
+      starts = s;
+      continue;
+    }
+    if (line.rfind("    ", 0) != 0 || starts.empty()) continue;
+    ++rows;
+    for (size_t col : starts) {
+      ASSERT_GT(line.size(), col) << line;
+      // Two spaces before each column, and the column's text starts right there.
+      EXPECT_EQ(line.substr(col - 2, 2), "  ") << "column at " << col << " in: " << line;
+      EXPECT_NE(line[col], ' ') << "column at " << col << " in: " << line;
+    }
+  }
+  EXPECT_GT(rows, 20) << r.out;
+}
+
+}  // namespace
