@@ -13,8 +13,9 @@ packages=(
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev libxml2-utils
   # reports and gates: coverage (gcovr), rendering the HTML report in a test (chromium)
   gcovr chromium
-  # load benchmark baseline (wrk) and a target nobody here wrote (redis-server)
-  wrk redis-server
+  # load benchmark baseline (wrk) and targets nobody here wrote (redis-server; nginx-light,
+  # a daemon that forks: tests/harness/tracking_test.cc)
+  wrk redis-server nginx-light
   # platform adapters: a real systemd user manager, runc with tini as the container's init,
   # python3-yaml to parse rendered compose files back
   systemd runc tini python3-yaml
