@@ -381,19 +381,15 @@ TEST(TrackingTest, ASecondRunNeverHealsALiveRunsResources) {
   // Run A lives in a pid namespace of its own: its journal names pid 1 and a start time that,
   // read from outside, look like a dead owner. Only the lock it holds says it is alive. It has
   // a cgroup (its target), libfiu FIFOs and a proxy, and faults on both after 2 s.
-  const std::string a = Write(d.path + "/a.toml", R"([scenario]
-name = "a"
-duration = "4s"
-
-[[target]]
-name = "kvd"
-command = ["duende-fixture-kvd", "--port", "{port.kvd}", "--data-dir", "{run_dir}/kvd"]
-address = "127.0.0.1:{port.kvd}"
-fiu = true
-proxy = true
-[target.readiness]
-kind = "notify"
-
+  // The same kvd target in both runs, each with its own table keys after it.
+  auto kvd = [](const std::string& name, const std::string& duration, const std::string& keys) {
+    return "[scenario]\nname = \"" + name + "\"\nduration = \"" + duration +
+           "\"\n[[target]]\nname = \"kvd\"\ncommand = [\"duende-fixture-kvd\", \"--port\", "
+           "\"{port.kvd}\", \"--data-dir\", \"{run_dir}/kvd\"]\naddress = "
+           "\"127.0.0.1:{port.kvd}\"\n" +
+           keys + "[target.readiness]\nkind = \"notify\"\n";
+  };
+  const std::string a = Write(d.path + "/a.toml", kvd("a", "4s", "fiu = true\nproxy = true\n") + R"(
 [load]
 rate = 100
 timeout = "300ms"
@@ -420,17 +416,7 @@ allowed = [0]
 [[check]]
 kind = "no_orphans"
 )");
-  const std::string b = Write(d.path + "/b.toml", R"([scenario]
-name = "b"
-duration = "1s"
-
-[[target]]
-name = "kvd"
-command = ["duende-fixture-kvd", "--port", "{port.kvd}", "--data-dir", "{run_dir}/kvd"]
-address = "127.0.0.1:{port.kvd}"
-[target.readiness]
-kind = "notify"
-
+  const std::string b = Write(d.path + "/b.toml", kvd("b", "1s", "") + R"(
 [[fault]]
 kind = "kill"
 signal = "SIGKILL"
