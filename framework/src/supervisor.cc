@@ -86,6 +86,7 @@ struct Supervisor::Service {
   std::optional<Adoption> adopting;
   bool adopted = false;             // child.pid came from the pid file (not spawned by us)
   std::vector<pid_t> left_running;  // for the next kExited event
+  std::set<pid_t> seen_members;     // members signalled since the spawn (reaped at its end)
   std::string exit_note;
   EventLoop::TimerId timer = 0;
   int64_t timer_at = -1;
@@ -157,7 +158,15 @@ Supervisor::~Supervisor() {
   }
   ReapLingering();
   for (auto& s : services_) {
-    if (s->cgroup) (void)s->cgroup->Remove();
+    if (!s->cgroup) continue;
+    ReapStrays(*s, -1);
+    auto members = s->cgroup->Members();
+    (void)s->cgroup->Remove();
+    // Daemonized members were reparented to us (subreaper): reap what was just killed.
+    if (members.ok()) {
+      for (pid_t m : *members) ReapKilled(m);
+    }
+    for (pid_t m : s->seen_members) ::waitpid(m, nullptr, WNOHANG);
   }
 }
 
@@ -455,6 +464,7 @@ void Supervisor::SignalGroup(Service& s, int signal) {
   // the group got it above (a second copy could make a handler run twice).
   auto members = s.cgroup->Members();
   if (!members.ok()) return;
+  s.seen_members.insert(members->begin(), members->end());
   for (pid_t m : *members) {
     auto info = ReadProcessInfo(m);
     if (info.ok() && info->pgid != s.pgid) ::kill(m, signal);
@@ -479,15 +489,25 @@ std::vector<pid_t> Supervisor::MembersOf(const Service& s) const {
   return out;
 }
 
-void Supervisor::KillCgroupMembers(Service& s) {
-  if (!s.tracked_by_cgroup) return;
+std::vector<pid_t> Supervisor::KillCgroupMembers(Service& s) {
+  if (!s.tracked_by_cgroup) return {};
   auto members = s.cgroup->Members();
-  if (!members.ok() || members->empty()) return;
+  if (!members.ok() || members->empty()) return {};
   (void)s.cgroup->KillAll(kCgroupKillMs);
-  // Daemonized members were reparented to us (subreaper): reap them. Never the main child:
-  // its pidfd reaps it.
   for (pid_t m : *members) {
-    if (m != s.child.pid && ::waitpid(m, nullptr, WNOHANG) > 0) ++orphans_reaped_;
+    if (m != s.child.pid) ReapKilled(m);
+  }
+  return *members;
+}
+
+void Supervisor::ReapKilled(pid_t pid) {
+  // A killed child of ours leaves cgroup.procs a moment before it is a zombie: wait for that.
+  // Not our child (ECHILD): reaped elsewhere, or its parent's end hands it to us later.
+  for (int i = 0; i < 200; ++i) {
+    pid_t r = ::waitpid(pid, nullptr, WNOHANG);
+    if (r > 0) ++orphans_reaped_;
+    if (r != 0) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 }
 
@@ -588,9 +608,10 @@ void Supervisor::OnChildExit(Service& s) {
   const bool stopping = s.policy.state() == ServiceState::kStopping;
   // A daemon that forks: the started process exiting 0 is the end of its start-up, and the
   // pid file names the real main process (systemd's Type=forking + PIDFile=).
-  const bool forked =
-      peek.ok() && status.success() && !stopping && !s.adopted && !s.config.pid_file.empty();
+  const bool forked = peek.ok() && status.success() && !stopping && !s.adopted &&
+                      !s.config.pid_file.empty() && LeftRunning(s, pid);
   const bool keep_for_report = shutting_down_ && s.tracked_by_cgroup;
+  std::vector<pid_t> killed;
   if (!forked) {
     if (peek.ok() && status.success() && !stopping && s.tracked_by_cgroup &&
         s.config.pid_file.empty()) {
@@ -612,8 +633,9 @@ void Supervisor::OnChildExit(Service& s) {
     // restart), except at the final shutdown with a cgroup: what outlived the daemon's own
     // stop stays for Members() (leftover reports) until the destructor kills it.
     if (!keep_for_report) {
+      ReapStrays(s, pid);
       if (pgid != ::getpgrp()) ::kill(-pgid, SIGKILL);
-      KillCgroupMembers(s);
+      killed = KillCgroupMembers(s);
     }
   }
   if (s.adopted) {
@@ -633,14 +655,24 @@ void Supervisor::OnChildExit(Service& s) {
   s.child.pid = -1;
   by_pid_.erase(pid);
   s.last_exit = status;
+  // Its killed or stopped children were zombies of it; now that it is reaped they are ours.
+  for (pid_t m : killed) {
+    if (m != pid) ReapKilled(m);
+  }
+  for (pid_t m : s.seen_members) {
+    if (m != pid && ::waitpid(m, nullptr, WNOHANG) > 0) ++orphans_reaped_;
+  }
+  s.seen_members.clear();
   if (forked) {
     s.adopting = Service::Adoption{};
     s.adopting->launcher = pid;
     s.adopting->launcher_status = status;
+    // Half the readiness grace (which runs from the spawn): a pid file that never comes is
+    // reported as such, before the readiness deadline could say only "not ready".
     const auto& ready = s.config.health.readiness;
     const nanoseconds wait =
         ready.kind != ProbeConfig::Kind::kNone && ready.grace_period.count() > 0
-            ? ready.grace_period
+            ? std::min(kPidFileWait, ready.grace_period / 2)
             : kPidFileWait;
     s.adopting->deadline_ns = MonotonicNs() + wait.count();
     UpdateProbes(s);
@@ -653,12 +685,53 @@ void Supervisor::OnChildExit(Service& s) {
   if (!keep_for_report) SweepGroup(pgid, 0);
 }
 
+bool Supervisor::LeftRunning(const Service& s, pid_t launcher) const {
+  if (s.tracked_by_cgroup) {
+    for (pid_t m : MembersOf(s)) {
+      if (m != launcher) return true;
+    }
+    return false;
+  }
+  // Without a cgroup: its process group or session, or an unknown child of ours (a daemon's
+  // first fork is reparented to us, the subreaper, when the started process exits).
+  const pid_t self = ::getpid();
+  for (const auto& p : ListProcesses()) {
+    if (p.pid == launcher || p.state == 'Z') continue;
+    if (p.pgid == launcher || p.sid == launcher || (p.ppid == self && by_pid_.count(p.pid) == 0)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void Supervisor::ReapStrays(const Service& s, pid_t launcher) {
+  // Only services that may daemonize leave such strays; spare the others the /proc scan.
+  if (!s.tracked_by_cgroup && !s.adopted && s.config.pid_file.empty()) return;
+  // A daemon's intermediate processes (the first fork, which called setsid) end as zombies of
+  // ours once reparented. They are the session or group leaders of the service's processes.
+  std::set<pid_t> leaders;
+  if (launcher > 0) leaders.insert(launcher);
+  for (pid_t m : MembersOf(s)) {
+    auto info = ReadProcessInfo(m);
+    if (!info.ok()) continue;
+    leaders.insert(info->sid);
+    leaders.insert(info->pgid);
+  }
+  const pid_t self = ::getpid();
+  for (const auto& p : ListProcesses()) {
+    if (p.ppid != self || p.state != 'Z' || by_pid_.count(p.pid) != 0) continue;
+    if (leaders.count(p.pid) != 0 || leaders.count(p.pgid) != 0 || leaders.count(p.sid) != 0) {
+      if (::waitpid(p.pid, nullptr, WNOHANG) > 0) ++orphans_reaped_;
+    }
+  }
+}
+
 Result<pid_t> Supervisor::CheckAdoptable(Service& s, pid_t launcher) {
   auto pid = PidFile::ReadChecked(s.config.pid_file);
   if (!pid.ok()) return pid.error();
-  if (*pid == ::getpid() || *pid == launcher) {
+  if (*pid == launcher) {
     return ErrnoError("pid file " + s.config.pid_file + " names pid " + std::to_string(*pid) +
-                          ", which is not the daemon",
+                          ", the process started, which has exited",
                       EINVAL);
   }
   return *pid;
@@ -703,6 +776,7 @@ void Supervisor::TryAdopt(Service& s) {
       Emit(s, std::move(ev));
       RearmTimer(s);
       UpdateProbes(s);
+      ReapStrays(s, launcher);
       return;
     }
     s.adopting->problem = refused;
@@ -717,11 +791,12 @@ void Supervisor::TryAdopt(Service& s) {
   loop_->AddTimer(MonotonicNs() + kPidFilePoll.count(), [this, raw] { TryAdopt(*raw); });
 }
 
-void Supervisor::AbandonAdoption(Service& s, const std::string& why) {
+void Supervisor::AbandonAdoption(Service& s, std::string why) {
   if (!s.adopting) return;
   const Service::Adoption a = *s.adopting;
   s.adopting.reset();
   // Whatever the start left running has no main process to answer for it.
+  ReapStrays(s, a.launcher);
   KillCgroupMembers(s);
   if (a.launcher > 0 && a.launcher != ::getpgrp()) ::kill(-a.launcher, SIGKILL);
   PolicyStep step;

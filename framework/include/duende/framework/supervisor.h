@@ -172,9 +172,12 @@ class Supervisor {
   void SignalGroup(Service& s, int signal);
   void OnChildExit(Service& s);
   std::vector<pid_t> MembersOf(const Service& s) const;
-  void KillCgroupMembers(Service& s);
+  std::vector<pid_t> KillCgroupMembers(Service& s);
+  void ReapKilled(pid_t pid);
+  bool LeftRunning(const Service& s, pid_t launcher) const;
+  void ReapStrays(const Service& s, pid_t launcher);
   void TryAdopt(Service& s);
-  void AbandonAdoption(Service& s, const std::string& why);
+  void AbandonAdoption(Service& s, std::string why);
   Result<pid_t> CheckAdoptable(Service& s, pid_t launcher);
   std::string ForeignListener(const Service& s, const ProbeConfig& probe) const;
   void OnNotify(Service& s);
