@@ -159,7 +159,7 @@ Supervisor::~Supervisor() {
   ReapLingering();
   for (auto& s : services_) {
     if (!s->cgroup) continue;
-    ReapStrays(*s, -1);
+    const auto leaders = StrayLeaders(*s, -1);
     auto members = s->cgroup->Members();
     (void)s->cgroup->Remove();
     // Daemonized members were reparented to us (subreaper): reap what was just killed.
@@ -167,6 +167,7 @@ Supervisor::~Supervisor() {
       for (pid_t m : *members) ReapKilled(m);
     }
     for (pid_t m : s->seen_members) ::waitpid(m, nullptr, WNOHANG);
+    ReapStrays(leaders);
   }
 }
 
@@ -612,6 +613,7 @@ void Supervisor::OnChildExit(Service& s) {
                       !s.config.pid_file.empty() && LeftRunning(s, pid);
   const bool keep_for_report = shutting_down_ && s.tracked_by_cgroup;
   std::vector<pid_t> killed;
+  const std::set<pid_t> leaders = StrayLeaders(s, pid);
   if (!forked) {
     if (peek.ok() && status.success() && !stopping && s.tracked_by_cgroup &&
         s.config.pid_file.empty()) {
@@ -633,7 +635,6 @@ void Supervisor::OnChildExit(Service& s) {
     // restart), except at the final shutdown with a cgroup: what outlived the daemon's own
     // stop stays for Members() (leftover reports) until the destructor kills it.
     if (!keep_for_report) {
-      ReapStrays(s, pid);
       if (pgid != ::getpgrp()) ::kill(-pgid, SIGKILL);
       killed = KillCgroupMembers(s);
     }
@@ -663,6 +664,7 @@ void Supervisor::OnChildExit(Service& s) {
     if (m != pid && ::waitpid(m, nullptr, WNOHANG) > 0) ++orphans_reaped_;
   }
   s.seen_members.clear();
+  ReapStrays(leaders);
   if (forked) {
     s.adopting = Service::Adoption{};
     s.adopting->launcher = pid;
@@ -704,12 +706,10 @@ bool Supervisor::LeftRunning(const Service& s, pid_t launcher) const {
   return false;
 }
 
-void Supervisor::ReapStrays(const Service& s, pid_t launcher) {
-  // Only services that may daemonize leave such strays; spare the others the /proc scan.
-  if (!s.tracked_by_cgroup && !s.adopted && s.config.pid_file.empty()) return;
-  // A daemon's intermediate processes (the first fork, which called setsid) end as zombies of
-  // ours once reparented. They are the session or group leaders of the service's processes.
+std::set<pid_t> Supervisor::StrayLeaders(const Service& s, pid_t launcher) const {
+  // Only services that may daemonize leave strays; spare the others the /proc scan.
   std::set<pid_t> leaders;
+  if (!s.tracked_by_cgroup && !s.adopted && s.config.pid_file.empty()) return leaders;
   if (launcher > 0) leaders.insert(launcher);
   for (pid_t m : MembersOf(s)) {
     auto info = ReadProcessInfo(m);
@@ -717,6 +717,14 @@ void Supervisor::ReapStrays(const Service& s, pid_t launcher) {
     leaders.insert(info->sid);
     leaders.insert(info->pgid);
   }
+  return leaders;
+}
+
+void Supervisor::ReapStrays(const std::set<pid_t>& leaders) {
+  // A daemon's intermediate processes (the first fork, which called setsid) end as zombies of
+  // ours once reparented. They led the sessions or groups of the service's processes, which is
+  // why `leaders` is taken while those still run.
+  if (leaders.empty()) return;
   const pid_t self = ::getpid();
   for (const auto& p : ListProcesses()) {
     if (p.ppid != self || p.state != 'Z' || by_pid_.count(p.pid) != 0) continue;
@@ -776,7 +784,7 @@ void Supervisor::TryAdopt(Service& s) {
       Emit(s, std::move(ev));
       RearmTimer(s);
       UpdateProbes(s);
-      ReapStrays(s, launcher);
+      ReapStrays(StrayLeaders(s, launcher));
       return;
     }
     s.adopting->problem = refused;
@@ -796,9 +804,10 @@ void Supervisor::AbandonAdoption(Service& s, std::string why) {
   const Service::Adoption a = *s.adopting;
   s.adopting.reset();
   // Whatever the start left running has no main process to answer for it.
-  ReapStrays(s, a.launcher);
+  const auto leaders = StrayLeaders(s, a.launcher);
   KillCgroupMembers(s);
   if (a.launcher > 0 && a.launcher != ::getpgrp()) ::kill(-a.launcher, SIGKILL);
+  ReapStrays(leaders);
   PolicyStep step;
   const int64_t now = MonotonicNs();
   if (!why.empty()) {

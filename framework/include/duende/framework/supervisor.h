@@ -175,7 +175,8 @@ class Supervisor {
   std::vector<pid_t> KillCgroupMembers(Service& s);
   void ReapKilled(pid_t pid);
   bool LeftRunning(const Service& s, pid_t launcher) const;
-  void ReapStrays(const Service& s, pid_t launcher);
+  std::set<pid_t> StrayLeaders(const Service& s, pid_t launcher) const;
+  void ReapStrays(const std::set<pid_t>& leaders);
   void TryAdopt(Service& s);
   void AbandonAdoption(Service& s, std::string why);
   Result<pid_t> CheckAdoptable(Service& s, pid_t launcher);
