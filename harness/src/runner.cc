@@ -31,6 +31,7 @@
 #include "duende/framework/cgroup.h"
 #include "duende/framework/clock.h"
 #include "duende/framework/exit_code.h"
+#include "duende/framework/pid_file.h"
 #include "duende/framework/proc.h"
 #include "duende/framework/process.h"
 #include "duende/framework/supervisor.h"
@@ -728,8 +729,9 @@ bool Run::WaitReady() {
       while (true) {
         pid_t pid = -1;
         if (!st.expanded.pid_file.empty()) {
-          std::ifstream in(st.expanded.pid_file);
-          in >> pid;
+          // Checked like a started target's: no symbolic link, a regular file, one pid.
+          auto named = framework::PidFile::ReadChecked(st.expanded.pid_file);
+          pid = named.ok() ? *named : -1;
           if (pid > 0 && kill(pid, 0) != 0) pid = -1;
         }
         bool up = st.expanded.pid_file.empty() || pid > 0;
