@@ -13,8 +13,9 @@ packages=(
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev libxml2-utils
   # reports and gates: coverage (gcovr), rendering the HTML report in a test (chromium)
   gcovr chromium
-  # load benchmark baseline (wrk) and daemons nobody here wrote, run by shipped scenarios
-  # (redis-server, memcached, nginx-light)
+  # load benchmark baseline (wrk) and daemons nobody here wrote, run by shipped scenarios and
+  # tests (redis-server, memcached, nginx-light; nginx with `daemon on` is a daemon that forks:
+  # tests/harness/tracking_test.cc)
   wrk redis-server memcached nginx-light
   # platform adapters: a real systemd user manager, runc with tini as the container's init,
   # python3-yaml to parse rendered compose files back

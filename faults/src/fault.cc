@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -300,7 +301,12 @@ Result<void> BorrowedCgroup::Release() {
   return r;
 }
 
-Result<pid_t> ForkHelper(const std::vector<int>& procs_fds, void (*body)(void*), void* arg) {
+Result<pid_t> ForkHelper(const std::vector<int>& procs_fds, void (*body)(void*), void* arg,
+                         const std::vector<int>& keep_fds) {
+  // What the child keeps, sorted before the fork (no allocation after it).
+  std::vector<int> keep = procs_fds;
+  keep.insert(keep.end(), keep_fds.begin(), keep_fds.end());
+  std::sort(keep.begin(), keep.end());
   pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) return framework::ErrnoError("unable to fork");
@@ -308,6 +314,15 @@ Result<pid_t> ForkHelper(const std::vector<int>& procs_fds, void (*body)(void*),
     // Only raw system calls from here: another thread of the parent may hold a lock.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);
+    // Every other descriptor goes: a helper that outlives its harness for a moment (dying of
+    // PDEATHSIG) must not hold the run's undo journal, whose lock says "this run is alive".
+    unsigned lo = 3;
+    for (int fd : keep) {
+      if (fd < 0 || static_cast<unsigned>(fd) < lo) continue;
+      if (static_cast<unsigned>(fd) > lo) ::syscall(SYS_close_range, lo, fd - 1, 0U);
+      lo = static_cast<unsigned>(fd) + 1;
+    }
+    ::syscall(SYS_close_range, lo, ~0U, 0U);
     for (int fd : procs_fds) {
       if (::write(fd, "0", 1) != 1) ::_exit(126);
     }

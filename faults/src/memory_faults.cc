@@ -191,7 +191,7 @@ class MemoryFault : public FaultBase {
     std::vector<int> fds;
     for (auto& f : procs) fds.push_back(f.get());
     MarkInjected();
-    auto pid = ForkHelper(fds, HogBody, &args);
+    auto pid = ForkHelper(fds, HogBody, &args, {args.ready_fd});
     if (!pid.ok()) return pid.error();
     hog_ = *pid;
     wr.Reset();

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -104,6 +105,25 @@ Result<void> RemoveDirs(const std::vector<std::string>& dirs, framework::CgroupV
   return out;
 }
 
+// A journal directory we may trust: a real directory (not a symbolic link) owned by us and
+// writable by nobody else. Another user's /tmp/duende-journal would otherwise feed root's heal
+// a recipe of its choosing ("dir PATH", "file PATH", "cgroup DIR": kill and remove).
+Result<void> CheckJournalDir(const std::string& dir) {
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0) return ErrnoError("unable to stat journal directory " + dir);
+  if (!S_ISDIR(st.st_mode)) {
+    return ErrnoError("journal directory " + dir + " is not a directory (refused)", ENOTDIR);
+  }
+  if (st.st_uid != ::geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return ErrnoError("journal directory " + dir + " is owned by uid " + std::to_string(st.st_uid) +
+                          " or writable by others (refused: its "
+                          "journals could name anything to kill or remove); remove it or set "
+                          "DUENDE_JOURNAL_DIR to a private directory",
+                      EPERM);
+  }
+  return {};
+}
+
 }  // namespace
 
 std::string UndoAction::ToString() const {
@@ -143,17 +163,34 @@ Result<std::unique_ptr<UndoJournal>> UndoJournal::Create(const std::string& dir)
       }
     }
   }
+  DUENDE_TRY(CheckJournalDir(dir));
   static std::atomic<int> counter{0};
   pid_t self = ::getpid();
   uint64_t start = ProcessStartTime(self);
   std::unique_ptr<UndoJournal> j(new UndoJournal());
   j->path_ = dir + "/" + std::to_string(self) + "-" + std::to_string(start) + "-" +
              std::to_string(counter.fetch_add(1)) + ".journal";
-  int fd = ::open(j->path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) return ErrnoError("unable to create journal " + j->path_);
+  // Made complete and locked under a name heals do not read, then renamed into place: a heal
+  // never sees a journal without its owner line, nor an unlocked live one.
+  const std::string tmp = j->path_ + ".new";
+  int fd =
+      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return ErrnoError("unable to create journal " + tmp);
   j->fd_.Reset(fd);
-  DUENDE_TRY(WriteAll(fd, "duende-journal 1\nowner\t" + std::to_string(self) + "\t" +
-                              std::to_string(start) + "\n"));
+  // Held for the journal's life: the mark of a live run that holds in any pid namespace (a pid
+  // and start time read from another namespace could name an unrelated live or dead process).
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return ErrnoError("unable to lock journal " + tmp, err);
+  }
+  auto w = WriteAll(
+      fd, "duende-journal 1\nowner\t" + std::to_string(self) + "\t" + std::to_string(start) + "\n");
+  if (!w.ok() || ::rename(tmp.c_str(), j->path_.c_str()) != 0) {
+    int err = w.ok() ? errno : w.error().code.value();
+    ::unlink(tmp.c_str());
+    return ErrnoError("unable to create journal " + j->path_, err);
+  }
   return j;
 }
 
@@ -323,6 +360,11 @@ Result<void> Undo(const UndoAction& a) {
 
 HealReport HealLeftovers(const std::string& dir) {
   HealReport report;
+  if (::access(dir.c_str(), F_OK) != 0) return report;
+  if (auto ok = CheckJournalDir(dir); !ok.ok()) {
+    report.errors.push_back(ok.error().Message());
+    return report;
+  }
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) return report;
   std::vector<std::string> files;
@@ -334,6 +376,17 @@ HealReport HealLeftovers(const std::string& dir) {
   std::sort(files.begin(), files.end());
   for (const auto& file : files) {
     ++report.journals_seen;
+    // A live run holds its journal's lock; taking it (without waiting) also keeps a second
+    // healer off this journal while we undo it.
+    framework::UniqueFd lock(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+    if (!lock) continue;
+    struct stat st {};
+    if (::fstat(lock.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) {
+      report.errors.push_back(file + ": not a regular file of ours (refused)");
+      continue;
+    }
+    if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) continue;        // its run is alive
+    if (::fstat(lock.get(), &st) != 0 || st.st_nlink == 0) continue;  // healed meanwhile
     auto text = framework::ReadSmallFile(file);
     if (!text.ok()) continue;
     std::istringstream in(*text);
@@ -353,7 +406,8 @@ HealReport HealLeftovers(const std::string& dir) {
         pending.erase(ToU64(f[1]));
       }
     }
-    if (owner > 0 && SameProcessAlive(owner, owner_start)) continue;  // a live run owns it
+    // Journals of runs before the lock existed: a live owner by pid and start time.
+    if (owner > 0 && SameProcessAlive(owner, owner_start)) continue;
     bool ok = true;
     for (auto it = pending.rbegin(); it != pending.rend(); ++it) {
       auto r = Undo(it->second);

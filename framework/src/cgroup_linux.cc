@@ -260,6 +260,34 @@ Result<Cgroup> Cgroup::Create(const std::string& name, CgroupControllers control
   return g;
 }
 
+Result<Cgroup> Cgroup::CreateForTracking(const std::string& name) {
+  CgroupVersion v = DetectCgroupVersion();
+  if (v == CgroupVersion::kV2) return Create(name, {false, false, false});
+  Result<Cgroup> last = ErrnoError("unable to create cgroup " + name +
+                                       ": no cgroup v1 hierarchy "
+                                       "(pids, memory or cpu) is mounted",
+                                   ENOENT);
+  for (CgroupControllers c :
+       {CgroupControllers{false, true, false}, CgroupControllers{true, false, false},
+        CgroupControllers{false, false, true}}) {
+    last = Create(name, c);
+    if (last.ok()) return last;
+  }
+  return last;
+}
+
+std::string Cgroup::Describe() const {
+  auto dirs = Dirs();
+  std::string out = version_ == CgroupVersion::kV2 ? "cgroup v2" : "cgroup v1";
+  for (const auto& d : dirs) out += " " + d;
+  return out;
+}
+
+bool Cgroup::Contains(pid_t pid) const {
+  auto members = Members();
+  return members.ok() && std::find(members->begin(), members->end(), pid) != members->end();
+}
+
 Cgroup Cgroup::Open(CgroupVersion version, std::string memory_dir, std::string pids_dir,
                     std::string cpu_dir) {
   Cgroup g;

@@ -35,6 +35,38 @@ pid_t PidFile::ReadPid(const std::string& path) {
   return ReadPidFd(fd.get());
 }
 
+Result<pid_t> PidFile::ReadChecked(const std::string& path) {
+  // O_NONBLOCK: a FIFO planted under the name must not block us; O_NOFOLLOW: a symbolic link
+  // could point anywhere (ELOOP).
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY));
+  if (!fd) {
+    if (errno == ELOOP) return ErrnoError("pid file " + path + " is a symbolic link (refused)");
+    return ErrnoError("unable to open pid file " + path);
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return ErrnoError("unable to stat pid file " + path);
+  if (!S_ISREG(st.st_mode)) {
+    return ErrnoError("pid file " + path + " is not a regular file (refused)", EINVAL);
+  }
+  char buf[65] = {};
+  ssize_t n = ::pread(fd.get(), buf, sizeof buf, 0);
+  if (n < 0) return ErrnoError("unable to read pid file " + path);
+  if (n == sizeof buf) return ErrnoError("pid file " + path + " is too long for a pid", EINVAL);
+  std::string text(buf, static_cast<size_t>(n));
+  size_t b = text.find_first_not_of(" \t\n");
+  size_t e = text.find_last_not_of(" \t\n");
+  std::string digits = b == std::string::npos ? "" : text.substr(b, e - b + 1);
+  if (digits.empty()) return ErrnoError("pid file " + path + " is empty (not written yet)", ENOENT);
+  if (digits.size() > 7 || digits.find_first_not_of("0123456789") != std::string::npos) {
+    return ErrnoError("pid file " + path + " does not hold a pid ('" + digits + "')", EINVAL);
+  }
+  long pid = std::strtol(digits.c_str(), nullptr, 10);
+  if (pid < 2 || pid > 4194304) {
+    return ErrnoError("pid file " + path + " holds " + digits + ", not a valid pid", EINVAL);
+  }
+  return static_cast<pid_t>(pid);
+}
+
 Result<PidFile> PidFile::Acquire(const std::string& path) {
   const std::string content = std::to_string(::getpid()) + "\n";
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());

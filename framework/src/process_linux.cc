@@ -271,6 +271,22 @@ Result<std::optional<ExitStatus>> TryReap(int pidfd) {
   return std::optional<ExitStatus>(FromSiginfo(info));
 }
 
+Result<std::optional<ExitStatus>> PeekExit(int pidfd) {
+  siginfo_t info{};
+  if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info,
+               WEXITED | WNOHANG | WNOWAIT) != 0) {
+    return ErrnoError("waitid");
+  }
+  if (info.si_pid == 0) return std::optional<ExitStatus>();
+  return std::optional<ExitStatus>(FromSiginfo(info));
+}
+
+Result<UniqueFd> OpenPidfd(pid_t pid) {
+  int fd = PidfdOpen(pid);
+  if (fd < 0) return ErrnoError("unable to open a pidfd for pid " + std::to_string(pid));
+  return UniqueFd(fd);
+}
+
 Result<ExitStatus> WaitExit(int pidfd) {
   siginfo_t info{};
   while (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED) != 0) {

@@ -55,6 +55,8 @@ const char* EventTypeName(EventType type) {
       return "gave_up";
     case EventType::kStopped:
       return "stopped";
+    case EventType::kMainPid:
+      return "main_pid";
   }
   return "?";
 }

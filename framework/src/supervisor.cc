@@ -19,7 +19,9 @@
 #include "duende/framework/cgroup.h"
 #include "duende/framework/clock.h"
 #include "duende/framework/notify_socket.h"
+#include "duende/framework/pid_file.h"
 #include "duende/framework/probe.h"
+#include "duende/framework/proc.h"
 #include "duende/framework/rotating_file.h"
 #include "duende/framework/toml_reader.h"
 
@@ -32,6 +34,19 @@ namespace {
 // After the main process of a service ended, its group is swept for orphans this many times,
 // at 1, 2, 4, ... ms, until the group is empty: about 2 s in all, then given up.
 constexpr int kSweepRounds = 11;
+
+// How long after the started process exited 0 its pid_file may take to name the daemon (when
+// no readiness grace period is set), and how often it is looked at meanwhile.
+constexpr nanoseconds kPidFileWait = std::chrono::seconds(10);
+constexpr nanoseconds kPidFilePoll = std::chrono::milliseconds(5);
+// Members left in a service's cgroup get this long to die after SIGKILL.
+constexpr int kCgroupKillMs = 2000;
+
+std::string CgroupName(const SupervisorOptions& o, const std::string& service) {
+  return (o.cgroup_prefix.empty() ? "duende-" + std::to_string(::getpid()) + "-"
+                                  : o.cgroup_prefix) +
+         service;
+}
 
 PolicyOptions MakePolicyOptions(const DaemonConfig& c, uint64_t seed) {
   PolicyOptions p;
@@ -58,7 +73,21 @@ struct Supervisor::Service {
   UniqueFd log_read;
   UniqueFd log_write;
   std::optional<RotatingFile> log;
-  std::optional<Cgroup> cgroup;  // when [resources] asks for memory/pids/cpu limits
+  std::optional<Cgroup> cgroup;  // [resources] limits, or cgroup_per_service
+  bool tracked_by_cgroup = false;
+  std::string tracking;  // ServiceStatus::tracking
+  // A daemon that forks (pid_file): the started process exited 0 and the pid file is awaited.
+  struct Adoption {
+    pid_t launcher = -1;
+    ExitStatus launcher_status;
+    int64_t deadline_ns = 0;
+    std::string problem;  // why the pid file is not acceptable yet
+  };
+  std::optional<Adoption> adopting;
+  bool adopted = false;             // child.pid came from the pid file (not spawned by us)
+  std::vector<pid_t> left_running;  // for the next kExited event
+  std::set<pid_t> seen_members;     // members signalled since the spawn (reaped at its end)
+  std::string exit_note;
   EventLoop::TimerId timer = 0;
   int64_t timer_at = -1;
   enum class ProbeMode { kNone, kReadiness, kLiveness } probe_mode = ProbeMode::kNone;
@@ -129,7 +158,16 @@ Supervisor::~Supervisor() {
   }
   ReapLingering();
   for (auto& s : services_) {
-    if (s->cgroup) (void)s->cgroup->Remove();
+    if (!s->cgroup) continue;
+    const auto leaders = StrayLeaders(*s, -1);
+    auto members = s->cgroup->Members();
+    (void)s->cgroup->Remove();
+    // Daemonized members were reparented to us (subreaper): reap what was just killed.
+    if (members.ok()) {
+      for (pid_t m : *members) ReapKilled(m);
+    }
+    for (pid_t m : s->seen_members) ::waitpid(m, nullptr, WNOHANG);
+    ReapStrays(leaders);
   }
 }
 
@@ -208,7 +246,7 @@ Result<void> Supervisor::AddLocked(const DaemonConfig& config, bool start) {
     // One group per service, kept across restarts; children join it before exec.
     CgroupControllers want{res.memory_max.has_value(), res.pids_max.has_value(),
                            res.cpu_quota.has_value()};
-    auto cg = Cgroup::Create("duende-" + std::to_string(::getpid()) + "-" + config.name, want);
+    auto cg = Cgroup::Create(CgroupName(options_, config.name), want);
     if (!cg.ok()) return cg.error();
     s->cgroup.emplace(std::move(*cg));
     Result<void> set;
@@ -221,6 +259,19 @@ Result<void> Supervisor::AddLocked(const DaemonConfig& config, bool start) {
       (void)s->cgroup->Remove();
       return set.error();
     }
+  } else if (options_.cgroup_per_service) {
+    auto cg = Cgroup::CreateForTracking(CgroupName(options_, config.name));
+    if (cg.ok()) {
+      s->cgroup.emplace(std::move(*cg));
+    } else {
+      s->tracking = "process group (no cgroup: " + cg.error().Message() + ")";
+    }
+  }
+  if (s->cgroup) {
+    s->tracked_by_cgroup = true;
+    s->tracking = s->cgroup->Describe();
+  } else if (s->tracking.empty()) {
+    s->tracking = "process group";
   }
   Service* raw = s.get();
   if (s->notify) {
@@ -301,6 +352,8 @@ ServiceStatus Supervisor::StatusOf(const Service& s) const {
   st.status_text = s.status_text;
   st.since_ns = s.since_ns;
   st.next_start_ns = s.policy.next_start_ns();
+  st.tracking = s.tracking;
+  st.tracked_by_cgroup = s.tracked_by_cgroup;
   return st;
 }
 
@@ -359,6 +412,10 @@ void Supervisor::Apply(Service& s, PolicyStep& step, pid_t ended_pid) {
       ev.pid = ended_pid;
       ev.pgid = ended_pid;
       ev.exit = s.last_exit;
+      ev.left_running = std::move(s.left_running);
+      s.left_running.clear();
+      if (!s.exit_note.empty()) ev.detail = std::move(s.exit_note);
+      s.exit_note.clear();
     } else if (s.child.pidfd) {
       ev.pid = s.child.pid;
       ev.pgid = s.pgid;
@@ -378,6 +435,10 @@ void Supervisor::Apply(Service& s, PolicyStep& step, pid_t ended_pid) {
         break;
       }
       case PolicyAction::kSignalStop:
+        if (s.adopting) {
+          AbandonAdoption(s, "");
+          break;
+        }
         SignalGroup(s, s.config.stop_signal);
         // A stopped (SIGSTOP) process would never see the stop signal.
         SignalGroup(s, SIGCONT);
@@ -394,8 +455,70 @@ void Supervisor::Apply(Service& s, PolicyStep& step, pid_t ended_pid) {
 
 void Supervisor::SignalGroup(Service& s, int signal) {
   if (!s.child.pidfd) return;
-  // The leader is not reaped before its pidfd says so, so its pid (= pgid) is still ours.
-  if (::kill(-s.pgid, signal) != 0) (void)SignalPidfd(s.child.pidfd.get(), signal);
+  // The leader is not reaped before its pidfd says so, so its pid (= pgid) is still ours. An
+  // adopted daemon's group is its own (it called setsid), never ours.
+  if (s.pgid == ::getpgrp() || ::kill(-s.pgid, signal) != 0) {
+    (void)SignalPidfd(s.child.pidfd.get(), signal);
+  }
+  if (!s.tracked_by_cgroup) return;
+  // Members that left the group (setsid, daemonized workers) get it one by one; members of
+  // the group got it above (a second copy could make a handler run twice).
+  auto members = s.cgroup->Members();
+  if (!members.ok()) return;
+  s.seen_members.insert(members->begin(), members->end());
+  for (pid_t m : *members) {
+    auto info = ReadProcessInfo(m);
+    if (info.ok() && info->pgid != s.pgid) ::kill(m, signal);
+  }
+}
+
+std::vector<pid_t> Supervisor::MembersOf(const Service& s) const {
+  std::vector<pid_t> out;
+  if (s.tracked_by_cgroup) {
+    auto m = s.cgroup->Members();
+    if (m.ok()) out = std::move(*m);
+    return out;
+  }
+  if (s.pgid > 0 && s.child.pidfd) {
+    for (const auto& p : ListProcesses()) {
+      if (p.pgid == s.pgid && p.state != 'Z') out.push_back(p.pid);
+    }
+  }
+  if (s.child.pidfd && std::find(out.begin(), out.end(), s.child.pid) == out.end()) {
+    out.push_back(s.child.pid);
+  }
+  return out;
+}
+
+std::vector<pid_t> Supervisor::KillCgroupMembers(Service& s) {
+  if (!s.tracked_by_cgroup) return {};
+  auto members = s.cgroup->Members();
+  if (!members.ok() || members->empty()) return {};
+  (void)s.cgroup->KillAll(kCgroupKillMs);
+  for (pid_t m : *members) {
+    if (m != s.child.pid) ReapKilled(m);
+  }
+  return *members;
+}
+
+void Supervisor::ReapKilled(pid_t pid) {
+  // A killed child of ours leaves cgroup.procs a moment before it is a zombie: wait for that.
+  // Not our child (ECHILD): reaped elsewhere, or its parent's end hands it to us later.
+  for (int i = 0; i < 200; ++i) {
+    pid_t r = ::waitpid(pid, nullptr, WNOHANG);
+    if (r > 0) ++orphans_reaped_;
+    if (r != 0) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+Result<std::vector<pid_t>> Supervisor::Members(const std::string& name) {
+  std::optional<std::vector<pid_t>> out;
+  Call([&] {
+    if (Service* s = Find(name)) out = MembersOf(*s);
+  });
+  if (!out) return MessageError("no service named '" + name + "'");
+  return *out;
 }
 
 void Supervisor::DoSpawn(Service& s, PolicyStep* out) {
@@ -458,6 +581,7 @@ void Supervisor::DoSpawn(Service& s, PolicyStep* out) {
   }
   s.child = std::move(*child);
   s.pgid = s.child.pid;
+  s.adopted = false;
   ++s.spawns;
   s.status_text.clear();
   by_pid_[s.child.pid] = &s;
@@ -477,12 +601,52 @@ void Supervisor::OnChildExit(Service& s) {
   if (!s.child.pidfd) return;
   const pid_t pid = s.child.pid;
   const pid_t pgid = s.pgid;
-  ExitStatus status;
-  // The leader is a zombie now, which keeps its group id reserved: anything it left in its
-  // group is killed first (a worker holding the port must not outlive a restart).
-  ::kill(-pgid, SIGKILL);
+  // Looked at without reaping: a zombie leader keeps its group id reserved while we decide.
+  auto peek = PeekExit(s.child.pidfd.get());
+  if (peek.ok() && !peek->has_value()) return;  // not exited yet
+  // An adopted daemon that is not our child (no subreaper) tells only that it ended.
+  ExitStatus status = peek.ok() ? **peek : ExitStatus{};
+  const bool stopping = s.policy.state() == ServiceState::kStopping;
+  // A daemon that forks: the started process exiting 0 is the end of its start-up, and the
+  // pid file names the real main process (systemd's Type=forking + PIDFile=).
+  const bool forked = peek.ok() && status.success() && !stopping && !s.adopted &&
+                      !s.config.pid_file.empty() && LeftRunning(s, pid);
+  const bool keep_for_report = shutting_down_ && s.tracked_by_cgroup;
+  std::vector<pid_t> killed;
+  const std::set<pid_t> leaders = StrayLeaders(s, pid);
+  if (!forked) {
+    if (peek.ok() && status.success() && !stopping && s.tracked_by_cgroup &&
+        s.config.pid_file.empty()) {
+      for (pid_t m : MembersOf(s)) {
+        if (m != pid) s.left_running.push_back(m);
+      }
+      if (!s.left_running.empty()) {
+        std::string pids;
+        for (pid_t m : s.left_running) pids += " " + std::to_string(m);
+        s.exit_note = "its main process (pid " + std::to_string(pid) +
+                      ") exited with code 0 while " + std::to_string(s.left_running.size()) +
+                      " of its processes kept running (pids" + pids +
+                      "): it daemonizes. Set pid_file to the file it writes its main pid to "
+                      "(like systemd's Type=forking + PIDFile=), or keep it in the foreground "
+                      "(nginx: \"daemon off;\")";
+      }
+    }
+    // Anything it left is killed first (a worker holding the port must not outlive a
+    // restart), except at the final shutdown with a cgroup: what outlived the daemon's own
+    // stop stays for Members() (leftover reports) until the destructor kills it.
+    if (!keep_for_report) {
+      if (pgid != ::getpgrp()) ::kill(-pgid, SIGKILL);
+      killed = KillCgroupMembers(s);
+    }
+  }
+  if (s.adopted) {
+    // Like systemd: the pid file of a daemon that ended goes, so the next start cannot read
+    // its stale pid (only when it still names that process, and never through a link).
+    auto named = PidFile::ReadChecked(s.config.pid_file);
+    if (named.ok() && *named == pid) ::unlink(s.config.pid_file.c_str());
+  }
   auto r = TryReap(s.child.pidfd.get());
-  if (r.ok() && !r->has_value()) return;  // not exited yet
+  if (r.ok() && !r->has_value()) return;  // cannot happen after the peek; be safe
   if (r.ok()) status = **r;
   // Messages and output sent just before the exit belong to this run: take them first.
   if (s.notify) OnNotify(s);
@@ -492,10 +656,166 @@ void Supervisor::OnChildExit(Service& s) {
   s.child.pid = -1;
   by_pid_.erase(pid);
   s.last_exit = status;
+  // Its killed or stopped children were zombies of it; now that it is reaped they are ours.
+  for (pid_t m : killed) {
+    if (m != pid) ReapKilled(m);
+  }
+  for (pid_t m : s.seen_members) {
+    if (m != pid && ::waitpid(m, nullptr, WNOHANG) > 0) ++orphans_reaped_;
+  }
+  s.seen_members.clear();
+  ReapStrays(leaders);
+  if (forked) {
+    s.adopting = Service::Adoption{};
+    s.adopting->launcher = pid;
+    s.adopting->launcher_status = status;
+    // Half the readiness grace (which runs from the spawn): a pid file that never comes is
+    // reported as such, before the readiness deadline could say only "not ready".
+    const auto& ready = s.config.health.readiness;
+    const nanoseconds wait =
+        ready.kind != ProbeConfig::Kind::kNone && ready.grace_period.count() > 0
+            ? std::min(kPidFileWait, ready.grace_period / 2)
+            : kPidFileWait;
+    s.adopting->deadline_ns = MonotonicNs() + wait.count();
+    UpdateProbes(s);
+    TryAdopt(s);
+    return;
+  }
   PolicyStep step;
   s.policy.Exited(MonotonicNs(), status, &step);
   Apply(s, step, pid);
-  SweepGroup(pgid, 0);
+  if (!keep_for_report) SweepGroup(pgid, 0);
+}
+
+bool Supervisor::LeftRunning(const Service& s, pid_t launcher) const {
+  if (s.tracked_by_cgroup) {
+    for (pid_t m : MembersOf(s)) {
+      if (m != launcher) return true;
+    }
+    return false;
+  }
+  // Without a cgroup: its process group or session, or an unknown child of ours (a daemon's
+  // first fork is reparented to us, the subreaper, when the started process exits).
+  const pid_t self = ::getpid();
+  for (const auto& p : ListProcesses()) {
+    if (p.pid == launcher || p.state == 'Z') continue;
+    if (p.pgid == launcher || p.sid == launcher || (p.ppid == self && by_pid_.count(p.pid) == 0)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::set<pid_t> Supervisor::StrayLeaders(const Service& s, pid_t launcher) const {
+  // Only services that may daemonize leave strays; spare the others the /proc scan.
+  std::set<pid_t> leaders;
+  if (!s.tracked_by_cgroup && !s.adopted && s.config.pid_file.empty()) return leaders;
+  if (launcher > 0) leaders.insert(launcher);
+  for (pid_t m : MembersOf(s)) {
+    auto info = ReadProcessInfo(m);
+    if (!info.ok()) continue;
+    leaders.insert(info->sid);
+    leaders.insert(info->pgid);
+  }
+  return leaders;
+}
+
+void Supervisor::ReapStrays(const std::set<pid_t>& leaders) {
+  // A daemon's intermediate processes (the first fork, which called setsid) end as zombies of
+  // ours once reparented. They led the sessions or groups of the service's processes, which is
+  // why `leaders` is taken while those still run.
+  if (leaders.empty()) return;
+  const pid_t self = ::getpid();
+  for (const auto& p : ListProcesses()) {
+    if (p.ppid != self || p.state != 'Z' || by_pid_.count(p.pid) != 0) continue;
+    if (leaders.count(p.pid) != 0 || leaders.count(p.pgid) != 0 || leaders.count(p.sid) != 0) {
+      if (::waitpid(p.pid, nullptr, WNOHANG) > 0) ++orphans_reaped_;
+    }
+  }
+}
+
+Result<pid_t> Supervisor::CheckAdoptable(Service& s, pid_t launcher) {
+  auto pid = PidFile::ReadChecked(s.config.pid_file);
+  if (!pid.ok()) return pid.error();
+  if (*pid == launcher) {
+    return ErrnoError("pid file " + s.config.pid_file + " names pid " + std::to_string(*pid) +
+                          ", the process started, which has exited",
+                      EINVAL);
+  }
+  return *pid;
+}
+
+void Supervisor::TryAdopt(Service& s) {
+  if (!s.adopting) return;
+  const pid_t launcher = s.adopting->launcher;
+  auto pid = CheckAdoptable(s, launcher);
+  if (pid.ok()) {
+    // The pidfd first, then the check: a pid recycled after the check could not be mistaken.
+    auto fd = OpenPidfd(*pid);
+    auto info = ReadProcessInfo(*pid);
+    std::string refused;
+    if (!fd.ok() || !info.ok() || info->state == 'Z') {
+      refused = "pid file " + s.config.pid_file + " names pid " + std::to_string(*pid) +
+                ", which is not running";
+    } else if (s.tracked_by_cgroup ? !s.cgroup->Contains(*pid)
+                                   : !(info->ppid == ::getpid() || info->pgid == launcher ||
+                                       info->sid == launcher)) {
+      refused = "pid file " + s.config.pid_file + " names " + DescribeProcess(*pid) +
+                ", which is not a process of service " + s.config.name + " (not in its " +
+                (s.tracked_by_cgroup ? s.cgroup->Describe() : "process group or session") +
+                "); refused";
+    }
+    if (refused.empty()) {
+      s.adopting.reset();
+      s.child.pid = *pid;
+      s.child.pidfd = std::move(*fd);
+      s.pgid = info->pgid;
+      s.adopted = true;
+      by_pid_[*pid] = &s;
+      Service* raw = &s;
+      (void)loop_->Watch(s.child.pidfd.get(), EPOLLIN,
+                         [this, raw](uint32_t) { OnChildExit(*raw); });
+      ServiceEvent ev;
+      ev.type = EventType::kMainPid;
+      ev.pid = *pid;
+      ev.pgid = s.pgid;
+      ev.detail = "from pid file " + s.config.pid_file + " (pid " + std::to_string(launcher) +
+                  ", the process started, exited with code 0)";
+      Emit(s, std::move(ev));
+      RearmTimer(s);
+      UpdateProbes(s);
+      ReapStrays(StrayLeaders(s, launcher));
+      return;
+    }
+    s.adopting->problem = refused;
+  } else {
+    s.adopting->problem = pid.error().Message();
+  }
+  if (MonotonicNs() >= s.adopting->deadline_ns) {
+    AbandonAdoption(s, s.adopting->problem);
+    return;
+  }
+  Service* raw = &s;
+  loop_->AddTimer(MonotonicNs() + kPidFilePoll.count(), [this, raw] { TryAdopt(*raw); });
+}
+
+void Supervisor::AbandonAdoption(Service& s, std::string why) {
+  if (!s.adopting) return;
+  const Service::Adoption a = *s.adopting;
+  s.adopting.reset();
+  // Whatever the start left running has no main process to answer for it.
+  const auto leaders = StrayLeaders(s, a.launcher);
+  KillCgroupMembers(s);
+  if (a.launcher > 0 && a.launcher != ::getpgrp()) ::kill(-a.launcher, SIGKILL);
+  ReapStrays(leaders);
+  PolicyStep step;
+  const int64_t now = MonotonicNs();
+  if (!why.empty()) {
+    // Without a main process this start failed: a health failure (restart with backoff).
+    s.policy.HealthFailed(now, why, &step);
+  }
+  s.policy.Exited(now, a.launcher_status, &step);
+  Apply(s, step, a.launcher);
 }
 
 void Supervisor::SweepGroup(pid_t pgid, int round) {
@@ -663,8 +983,14 @@ void Supervisor::RunProbe(Service& s) {
   const bool readiness = s.probe_mode == Mode::kReadiness;
   const ProbeConfig& cfg = readiness ? s.config.health.readiness : s.config.health.liveness;
   Service* raw = &s;
-  auto on_result = [this, raw, readiness](const ProbeResult& result) {
+  auto on_result = [this, raw, readiness](const ProbeResult& probe_result) {
     Service& sv = *raw;
+    ProbeResult result = probe_result;
+    if (result.healthy && options_.probes_need_own_listener) {
+      const ProbeConfig& pc = readiness ? sv.config.health.readiness : sv.config.health.liveness;
+      std::string foreign = ForeignListener(sv, pc);
+      if (!foreign.empty()) result = ProbeResult{false, foreign};
+    }
     const ProbeConfig& pc = readiness ? sv.config.health.readiness : sv.config.health.liveness;
     // Destroying the finished ProbeRun is safe: it touches nothing after calling us.
     std::unique_ptr<ProbeRun> finished = std::move(sv.probe);
@@ -698,9 +1024,14 @@ void Supervisor::RunProbe(Service& s) {
   }
 }
 
+std::string Supervisor::ForeignListener(const Service& s, const ProbeConfig& probe) const {
+  if (probe.kind != ProbeConfig::Kind::kTcp && probe.kind != ProbeConfig::Kind::kHttp) return "";
+  return ListenerNotHeldBy(probe.address, MembersOf(s), "service " + s.config.name);
+}
+
 bool Supervisor::AnyChild() const {
   for (const auto& s : services_) {
-    if (s->child.pidfd) return true;
+    if (s->child.pidfd || s->adopting) return true;
   }
   return false;
 }

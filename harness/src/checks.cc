@@ -753,17 +753,26 @@ CheckResult NoOrphans(const CheckSpec& c, const Log& log) {
     if (e.type == "run.leftovers") lo = &e;
   }
   if (lo == nullptr) return Fail(r, "the run did not record its leftovers (run.leftovers)");
+  // Every process left, each with what it was and whose (target cgroups list them all).
+  std::string pids;
   size_t n = 0;
   if (lo->data.contains("leftovers") && lo->data["leftovers"].is_array()) {
     for (const auto& p : lo->data["leftovers"]) {
+      const std::string target = p.value("target", std::string());
+      if (!c.target.empty() && !target.empty() && target != c.target) continue;
       ++n;
-      Evidence(r, "pid " + p.value("pid", nlohmann::json()).dump() + " (" +
-                      p.value("comm", std::string("?")) + ") state " +
-                      p.value("state", std::string("?")) + " pgid " +
-                      p.value("pgid", nlohmann::json()).dump() + " survived the run");
+      const std::string pid = p.value("pid", nlohmann::json()).dump();
+      pids += (pids.empty() ? "" : ", ") + pid;
+      const std::string exe = p.value("exe", std::string());
+      Evidence(r, "pid " + pid + " (" + p.value("comm", std::string("?")) +
+                      (exe.empty() ? "" : ", " + exe) + ") state " +
+                      p.value("state", std::string("?")) + " ppid " +
+                      p.value("ppid", nlohmann::json()).dump() + " pgid " +
+                      p.value("pgid", nlohmann::json()).dump() +
+                      (target.empty() ? "" : " of target " + target) + " survived the run");
     }
   }
-  r.measured = std::to_string(n) + " left";
+  r.measured = std::to_string(n) + " left" + (pids.empty() ? "" : " (pids " + pids + ")");
   if (n > 0) r.verdict = Verdict::kFail;
   return r;
 }

@@ -28,8 +28,11 @@
 #include "duende/faults/libfiu.h"
 #include "duende/faults/proxy.h"
 #include "duende/faults/undo_journal.h"
+#include "duende/framework/cgroup.h"
 #include "duende/framework/clock.h"
 #include "duende/framework/exit_code.h"
+#include "duende/framework/pid_file.h"
+#include "duende/framework/proc.h"
 #include "duende/framework/process.h"
 #include "duende/framework/supervisor.h"
 #include "duende/harness/checks.h"
@@ -39,6 +42,7 @@
 #include "probes.h"
 #include "run_support.h"
 #include "variables.h"
+#include "target_tracking.h"
 
 #ifndef DUENDE_FIXTURES_BUILD_DIR
 #define DUENDE_FIXTURES_BUILD_DIR ""
@@ -103,36 +107,6 @@ json TomlToJson(const toml::node& n) {
   return "(date/time)";
 }
 
-struct ProcInfo {
-  pid_t pid = 0;
-  pid_t ppid = 0;
-  pid_t pgid = 0;
-  char state = '?';
-  std::string comm;
-};
-
-std::vector<ProcInfo> ListProcesses() {
-  std::vector<ProcInfo> out;
-  DIR* d = opendir("/proc");
-  if (d == nullptr) return out;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    size_t open = text.find('(');
-    size_t close_paren = text.rfind(')');
-    if (open == std::string::npos || close_paren == std::string::npos) continue;
-    ProcInfo p;
-    p.pid = std::atoi(e->d_name);
-    p.comm = text.substr(open + 1, close_paren - open - 1);
-    std::istringstream rest(text.substr(close_paren + 2));
-    rest >> p.state >> p.ppid >> p.pgid;
-    out.push_back(p);
-  }
-  closedir(d);
-  return out;
-}
-
 struct Sample {
   uint64_t rss = 0;
   uint64_t vmlck = 0;
@@ -181,6 +155,8 @@ struct TargetState {
   std::string clock_file;                      // under libfaketime (clock = true)
   std::map<pid_t, uint64_t> faketime_journal;  // pid -> journal id of its shared memory
   uint16_t port = 0;
+  bool daemonized = false;      // its main process exited 0 and left processes (no pid_file)
+  uint64_t cgroup_journal = 0;  // undo journal entry of its cgroup
   std::unique_ptr<faults::Proxy> proxy;
   uint16_t proxy_port = 0;
 };
@@ -227,6 +203,12 @@ class Run {
   void RecordOutputTail(const std::string& target, const std::string& reason, pid_t pid);
   void KeepOrRemoveRunDir(Verdict verdict);
   void OnServiceEvent(const framework::ServiceEvent& ev);
+  // Target tracking (target_tracking.h): cgroups, ports, listeners, leftovers.
+  void JournalTargetCgroup(TargetState& st, const std::string& cgroup_name);
+  bool CheckPortsFree(const std::string& name, const TargetState& st);
+  void RecordTracking(const std::string& name);
+  void CheckOwnListener(const ProbeSpec& probe, internal::ProbeOutcome* outcome);
+  std::vector<pid_t> OurProcesses(const std::string& except);
   void SamplerLoop();
   void RecoveryLoop();
 
@@ -249,6 +231,7 @@ class Run {
   std::condition_variable cv_;
   std::map<std::string, TargetState> targets_;
   std::set<pid_t> pgids_seen_;
+  std::string daemonized_error_;  // guarded by mu_: set from the supervisor's thread
 
   std::unique_ptr<framework::Supervisor> sup_;
   std::thread sup_thread_;
@@ -355,6 +338,7 @@ bool Run::ProbeRound(const std::string& phase, const std::string& fault, bool re
   std::vector<std::pair<ProbeSpec, internal::ProbeOutcome>> results;
   for (const auto& p : probes) {
     auto r = internal::RunProbe(p);
+    CheckOwnListener(p, &r);
     if (!r.ok) {
       all_ok = false;
       failed.push_back(p.name + ": " + r.detail);
@@ -571,6 +555,15 @@ void Run::OnServiceEvent(const framework::ServiceEvent& ev) {
           }
           d["status"] = ev.exit->ToString();
         }
+        if (!ev.left_running.empty()) {
+          // It daemonized without pid_file: the run cannot track it (the supervisor killed
+          // what it left); the run stops with the remedy.
+          d["left_running"] = ev.left_running;
+          d["remedy"] = ev.detail;
+          if (t != nullptr) t->daemonized = true;
+          if (daemonized_error_.empty())
+            daemonized_error_ = "target " + ev.service + ": " + ev.detail;
+        }
         auto k = active_kind_.find(ev.service);
         d["oom_kill"] = ev.exit && ev.exit->signaled && ev.exit->signal == SIGKILL &&
                         k != active_kind_.end() && k->second == "oom";
@@ -630,6 +623,15 @@ void Run::OnServiceEvent(const framework::ServiceEvent& ev) {
         type = "target.status";
         d = {{"text", ev.detail}};
         break;
+      case EventType::kMainPid:
+        type = "target.main_pid";
+        d = {{"pid", ev.pid}, {"pgid", ev.pgid}, {"detail", ev.detail}};
+        if (t != nullptr) {
+          t->pid = ev.pid;
+          t->pgid = ev.pgid;
+        }
+        if (ev.pgid > 0) pgids_seen_.insert(ev.pgid);
+        break;
     }
   }
   cv_.notify_all();
@@ -644,6 +646,13 @@ bool Run::StartTargets() {
   so.log_dir = run_dir_ + "/logs";
   so.seed = seed_;
   so.subreaper = true;
+  // Every target in a cgroup of its own (process groups where none can be made), and
+  // readiness that counts only the target's own listener.
+  static std::atomic<uint32_t> runs_in_process{0};
+  so.cgroup_per_service = true;
+  so.cgroup_prefix = "duende-" + std::to_string(getpid()) + "-" +
+                     std::to_string(runs_in_process.fetch_add(1)) + "-";
+  so.probes_need_own_listener = true;
   auto sup = framework::Supervisor::Create(so);
   if (!sup.ok()) {
     Fail("unable to create the supervisor: " + sup.error().Message());
@@ -699,15 +708,18 @@ bool Run::StartTargets() {
       }
       for (auto& [k, v] : env) c.env.emplace_back(k, v);
     }
+    JournalTargetCgroup(st, so.cgroup_prefix + name);
     auto r = sup_->Add(c, /*start=*/false);
     if (!r.ok()) {
       Fail("target " + name + ": " + r.error().Message());
       return false;
     }
+    RecordTracking(name);
   }
   sup_thread_ = std::thread([this] { (void)sup_->Run(); });
   for (auto& [name, st] : targets_) {
     if (st.spec->external) continue;
+    if (!CheckPortsFree(name, st)) return false;
     auto r = sup_->Start(name);
     if (!r.ok()) {
       Fail("unable to start " + name + ": " + r.error().Message());
@@ -727,8 +739,9 @@ bool Run::WaitReady() {
       while (true) {
         pid_t pid = -1;
         if (!st.expanded.pid_file.empty()) {
-          std::ifstream in(st.expanded.pid_file);
-          in >> pid;
+          // Checked like a started target's: no symbolic link, a regular file, one pid.
+          auto named = framework::PidFile::ReadChecked(st.expanded.pid_file);
+          pid = named.ok() ? *named : -1;
           if (pid > 0 && kill(pid, 0) != 0) pid = -1;
         }
         bool up = st.expanded.pid_file.empty() || pid > 0;
@@ -757,11 +770,15 @@ bool Run::WaitReady() {
     }
     if (!st.spec->await_ready) continue;
     std::unique_lock lock(mu_);
-    while (!st.ready && !st.gave_up) {
+    while (!st.ready && !st.gave_up && !st.daemonized) {
       lock.unlock();
       if (!SleepUntil(std::min(deadline, MonotonicNs() + 10 * kMs))) return false;
       lock.lock();
       if (MonotonicNs() >= deadline) break;
+    }
+    if (!st.ready && st.daemonized) {
+      Fail(daemonized_error_);
+      return false;
     }
     if (!st.ready) {
       const bool gave_up = st.gave_up;
@@ -975,16 +992,26 @@ void Run::RecordLeftovers() {
     pgids = pgids_seen_;
   }
   const pid_t self = getpid();
+  // Every process of a target still running (its cgroup's members; without a cgroup its
+  // process groups), and any child of ours (an orphan reparented to us, the subreaper).
   auto find = [&] {
-    std::vector<ProcInfo> left;
-    for (const auto& p : ListProcesses()) {
+    std::map<pid_t, std::string> left;
+    if (sup_) {
+      for (const auto& [name, t] : targets_) {
+        if (t.spec->external) continue;
+        auto members = sup_->Members(name);
+        if (!members.ok()) continue;
+        for (pid_t p : *members) left.emplace(p, name);
+      }
+    }
+    for (const auto& p : framework::ListProcesses()) {
       if (p.pid == self) continue;
-      if (pgids.count(p.pgid) != 0 || p.ppid == self) left.push_back(p);
+      if (pgids.count(p.pgid) != 0 || p.ppid == self) left.emplace(p.pid, "");
     }
     return left;
   };
-  // Processes take a moment to vanish after SIGKILL; give them 1 s.
-  std::vector<ProcInfo> left;
+  // Processes take a moment to vanish after their stop signal or SIGKILL; give them 1 s.
+  std::map<pid_t, std::string> left;
   for (int i = 0; i < 50; ++i) {
     left = find();
     if (left.empty()) break;
@@ -993,17 +1020,90 @@ void Run::RecordLeftovers() {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   json arr = json::array();
-  for (const auto& p : left) {
-    arr.push_back({{"pid", p.pid},
-                   {"ppid", p.ppid},
-                   {"pgid", p.pgid},
-                   {"state", std::string(1, p.state)},
-                   {"comm", p.comm}});
-  }
+  for (const auto& [pid, target] : left) arr.push_back(internal::LeftoverJson(pid, target));
   rec_.Record("run.leftovers", "", {{"leftovers", arr}, {"process_groups", pgids.size()}});
-  // Nothing is left running, whatever the verdict.
-  for (const auto& p : left) kill(p.pid, SIGKILL);
+  // Nothing is left running, whatever the verdict: what is left is killed, the supervisor
+  // kills and removes the targets' cgroups.
+  for (const auto& [pid, target] : left) kill(pid, SIGKILL);
+  sup_.reset();
   while (waitpid(-1, nullptr, WNOHANG) > 0) {
+  }
+  for (auto& [name, t] : targets_) {
+    if (t.cgroup_journal != 0 && journal_) journal_->Done(t.cgroup_journal);
+    t.cgroup_journal = 0;
+  }
+}
+
+void Run::JournalTargetCgroup(TargetState& st, const std::string& cgroup_name) {
+  // Journaled before the supervisor creates it: a killed run's next heal kills what is left in
+  // it and removes it. Every hierarchy the group may use is listed (missing ones are skipped).
+  const auto v = framework::DetectCgroupVersion();
+  if (!journal_ || v == framework::CgroupVersion::kNone) return;
+  const auto& res = st.spec->daemon.resources;
+  framework::CgroupControllers want{res.memory_max.has_value(), res.pids_max.has_value(),
+                                    res.cpu_quota.has_value()};
+  std::vector<std::string> args = {v == framework::CgroupVersion::kV2 ? "v2" : "v1"};
+  for (const char* controller : {"pids", "memory", "cpu"}) {
+    auto dir = framework::Cgroup::PlannedDir(cgroup_name, controller, want);
+    if (dir.ok() && std::find(args.begin(), args.end(), *dir) == args.end()) args.push_back(*dir);
+  }
+  if (args.size() < 2) return;
+  if (auto j = journal_->Begin({"cgroup", args}); j.ok()) st.cgroup_journal = *j;
+}
+
+void Run::RecordTracking(const std::string& name) {
+  auto st = sup_->Status(name);
+  if (!st.ok()) return;
+  rec_.Record(
+      "target.tracking", name,
+      {{"mode", st->tracked_by_cgroup ? "cgroup" : "process-group"}, {"detail", st->tracking}});
+}
+
+std::vector<pid_t> Run::OurProcesses(const std::string& except) {
+  std::vector<pid_t> ours = {getpid()};
+  for (const auto& [name, t] : targets_) {
+    if (name == except || t.spec->external || !sup_) continue;
+    auto members = sup_->Members(name);
+    if (members.ok()) ours.insert(ours.end(), members->begin(), members->end());
+  }
+  return ours;
+}
+
+bool Run::CheckPortsFree(const std::string& name, const TargetState& st) {
+  std::map<uint16_t, std::string> ports;  // port -> where it comes from
+  if (st.port != 0) ports[st.port] = "from its address " + st.expanded.address;
+  // A {port.X} that is another target's address is a client's reference to that target.
+  std::set<uint16_t> others;
+  for (const auto& [n, o] : targets_) {
+    if (n != name && o.port != 0) others.insert(o.port);
+  }
+  for (const auto& var : internal::PortVariables(*st.spec)) {
+    auto it = ports_.find(var);
+    if (it == ports_.end() || it->second == 0 || others.count(it->second) != 0) continue;
+    ports.emplace(it->second, "{" + var + "}");
+  }
+  if (ports.empty()) return true;
+  const auto ours = OurProcesses(name);
+  for (const auto& [port, from] : ports) {
+    std::string taken = internal::PortTaken(name, port, from, ours);
+    if (!taken.empty()) {
+      Fail(taken);
+      return false;
+    }
+  }
+  return true;
+}
+
+void Run::CheckOwnListener(const ProbeSpec& probe, internal::ProbeOutcome* outcome) {
+  if (!outcome->ok || !sup_ || probe.kind == ProbeSpec::Kind::kCommand) return;
+  const uint16_t port = PortOf(probe.address);
+  for (const auto& [name, t] : targets_) {
+    if (t.spec->external || t.port == 0 || t.port != port) continue;
+    auto members = sup_->Members(name);
+    std::string why = framework::ListenerNotHeldBy(
+        probe.address, members.ok() ? *members : std::vector<pid_t>{}, "target " + name);
+    if (!why.empty()) *outcome = {false, why};
+    return;
   }
 }
 
@@ -1214,6 +1314,10 @@ RunOutcome Run::Go() {
   StopEverything();
   RecordLeftovers();
   RecordLogs();
+  {
+    std::lock_guard lock(mu_);
+    if (!daemonized_error_.empty()) Fail(daemonized_error_);
+  }
   rec_.Record("run.phase", "", {{"phase", "done"}});
 
   auto events = rec_.Snapshot();

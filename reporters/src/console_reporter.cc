@@ -197,6 +197,12 @@ class ConsoleReporter : public Reporter {
     if (e.type == "target.gave_up") return who + ": gave up: " + Safe(Str(d, "reason"));
     if (e.type == "target.output_tail") return OutputTail(who, d);
     if (e.type == "target.stopped") return who + ": stopped";
+    if (e.type == "target.main_pid") {
+      return who + ": main process is pid " + Num(d, "pid") + " (" + Safe(Str(d, "detail")) + ")";
+    }
+    if (e.type == "target.tracking" && Str(d, "mode") != "cgroup") {
+      return who + ": tracked by " + Safe(Str(d, "detail"));
+    }
     if (e.type == "fault.injected") {
       std::string what = Safe(Str(d, "kind"));
       std::string on = Safe(Str(d, "on"));

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -129,6 +130,65 @@ TEST(UndoJournalTest, SameProcessAliveRejectsRecycledStartTimes) {
   EXPECT_TRUE(SameProcessAlive(::getpid(), start));
   EXPECT_FALSE(SameProcessAlive(::getpid(), start + 1));
   EXPECT_FALSE(SameProcessAlive(DeadPid(), 0));
+}
+
+// A journal whose owner line names a process that looks dead (as a run in another pid
+// namespace does from here) is still left alone while its run holds the journal's lock.
+TEST(UndoJournalTest, ALockedJournalIsLiveWhateverItsOwnerLineSays) {
+  TempDir d;
+  const std::string victim = d.path + "/duende-victim";
+  std::ofstream(victim) << "x";
+  const std::string journal = d.path + "/1-1-0.journal";
+  std::ofstream(journal) << "duende-journal 1\nowner\t" << DeadPid() << "\t1\n+\t1\tfile\t"
+                         << victim << "\n";
+  int fd = ::open(journal.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  auto r = HealLeftovers(d.path);
+  EXPECT_EQ(r.journals_healed, 0);
+  EXPECT_TRUE(fs::exists(victim));
+  EXPECT_TRUE(fs::exists(journal));
+  ::close(fd);  // the run ended without cleaning up: now it is a dead run's journal
+  r = HealLeftovers(d.path);
+  EXPECT_EQ(r.journals_healed, 1);
+  EXPECT_FALSE(fs::exists(victim));
+  EXPECT_FALSE(fs::exists(journal));
+}
+
+TEST(UndoJournalTest, ALiveJournalHoldsItsLockFromTheStart) {
+  TempDir d;
+  auto j = UndoJournal::Create(d.path);
+  ASSERT_TRUE(j.ok()) << j.error().Message();
+  int fd = ::open((*j)->path().c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  EXPECT_NE(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  EXPECT_EQ(errno, EWOULDBLOCK);
+  ::close(fd);
+  // Only complete journals carry the name heals read: no "*.journal.new" is left behind.
+  for (const auto& f : fs::directory_iterator(d.path)) {
+    EXPECT_EQ(f.path().extension(), ".journal") << f.path();
+  }
+}
+
+TEST(UndoJournalTest, ADirectoryOthersCanWriteIsRefused) {
+  TempDir d;
+  const std::string victim = d.path + "/duende-victim";
+  std::ofstream(victim) << "x";
+  const std::string dir = d.path + "/journals";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  std::ofstream(dir + "/1-1-0.journal")
+      << "duende-journal 1\nowner\t" << DeadPid() << "\t1\n+\t1\tfile\t" << victim << "\n";
+  ASSERT_EQ(::chmod(dir.c_str(), 0777), 0);  // anyone could have planted that recipe
+  auto r = HealLeftovers(dir);
+  EXPECT_EQ(r.journals_healed, 0);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_NE(r.errors[0].find("writable by others"), std::string::npos) << r.errors[0];
+  EXPECT_TRUE(fs::exists(victim));
+  auto j = UndoJournal::Create(dir);
+  EXPECT_FALSE(j.ok());
+  ASSERT_EQ(::chmod(dir.c_str(), 0700), 0);
+  EXPECT_EQ(HealLeftovers(dir).journals_healed, 1);
+  EXPECT_FALSE(fs::exists(victim));
 }
 
 }  // namespace

@@ -20,6 +20,8 @@
 #include <thread>
 
 #include "duende/framework/clock.h"
+#include "duende/framework/pid_file.h"
+#include "duende/framework/proc.h"
 
 namespace duende::framework {
 namespace {
@@ -121,7 +123,15 @@ class SupervisorTest : public ::testing::Test {
     sup_->Shutdown();
     thread_.join();
     sup_.reset();
-    EXPECT_TRUE(OurZombies().empty());
+    auto z = OurZombies();
+    std::string zs;
+    for (pid_t p : z) {
+      std::ifstream f("/proc/" + std::to_string(p) + "/stat");
+      std::string line;
+      std::getline(f, line);
+      zs += line + "\n";
+    }
+    EXPECT_TRUE(z.empty()) << zs;
   }
 
   std::unique_ptr<Supervisor> sup_;
@@ -480,6 +490,203 @@ TEST_F(SupervisorTest, SpawnFailureIsAFailedStart) {
   auto sf = rec_.Of(EventType::kSpawnFailed);
   ASSERT_EQ(sf.size(), 2u);
   EXPECT_EQ(sf[0].detail, "unable to spawn /nonexistent/duende-binary: No such file or directory");
+}
+
+// --- Tracking (issue 19): a cgroup per service, pid_file for daemons that fork, own listener.
+
+bool Alive(pid_t pid) {
+  auto p = ReadProcessInfo(pid);
+  return p.ok() && p->state != 'Z';
+}
+
+bool WaitGone(pid_t pid, milliseconds timeout = milliseconds(3000)) {
+  const int64_t deadline = MonotonicNs() + timeout.count() * kMs;
+  while (Alive(pid)) {
+    if (MonotonicNs() > deadline) return false;
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  return true;
+}
+
+// A listening loopback socket held by this test process.
+struct TestListener {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  uint16_t port = 0;
+  TestListener() {
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0 && ::listen(fd, 512) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) == 0) {
+      port = ntohs(sa.sin_port);
+    }
+  }
+  ~TestListener() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+class TrackingTest : public SupervisorTest {
+ protected:
+  void SetUp() override {}
+  void BeginTracking(const std::string& prefix = "") {
+    SupervisorOptions o;
+    o.cgroup_per_service = true;
+    o.cgroup_prefix = prefix;
+    o.probes_need_own_listener = true;
+    Begin(o);
+  }
+  // Skips unless `name` is tracked by a cgroup here.
+  bool Cgroup(const std::string& name) {
+    auto st = sup_->Status(name);
+    return st.ok() && st->tracked_by_cgroup;
+  }
+  std::string dir_ = [] {
+    char t[] = "/tmp/duende-sup-tracking-XXXXXX";
+    return std::string(::mkdtemp(t));
+  }();
+  ~TrackingTest() override { std::system(("rm -rf " + dir_).c_str()); }
+};
+
+TEST_F(TrackingTest, ACgroupPerServiceStopsAProcessThatCalledSetsid) {
+  BeginTracking();
+  DaemonConfig c = Service("escaper", {});
+  c.command = {"/bin/sh", "-c", "setsid sleep 300 & exec sleep 300"};
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  if (!Cgroup("escaper")) GTEST_SKIP() << "no cgroup here: " << sup_->Status("escaper")->tracking;
+  EXPECT_EQ(sup_->Status("escaper")->tracking.rfind("cgroup v", 0), 0u);
+  ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 1));
+  // Wait until the background sleep has called setsid() (it left the main process's session).
+  const pid_t main = sup_->Status("escaper")->pid;
+  pid_t escaped = -1;
+  for (int i = 0; i < 400 && escaped < 0; ++i) {
+    auto members = sup_->Members("escaper");
+    ASSERT_TRUE(members.ok());
+    const std::vector<pid_t> list = *members;
+    for (pid_t m : list) {
+      auto info = ReadProcessInfo(m);
+      if (m != main && info.ok() && info->sid == m && info->comm == "sleep") escaped = m;
+    }
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  ASSERT_GT(escaped, 0) << "no member left the session";
+  ASSERT_TRUE(sup_->Stop("escaper").ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kStopped, 1));
+  // The stop signal reached the process outside the main process's group too.
+  EXPECT_TRUE(WaitGone(escaped)) << "pid " << escaped << " outlived the stop";
+}
+
+TEST_F(TrackingTest, WithoutACgroupItSaysWhyAndUsesTheProcessGroup) {
+  BeginTracking("no/such/");  // not one path component: no group can be made
+  DaemonConfig c = Service("plain", {});
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  auto st = sup_->Status("plain");
+  EXPECT_FALSE(st->tracked_by_cgroup);
+  EXPECT_NE(st->tracking.find("process group (no cgroup: invalid cgroup name"), std::string::npos)
+      << st->tracking;
+  ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 1));
+  EXPECT_EQ(*sup_->Members("plain"), std::vector<pid_t>{sup_->Status("plain")->pid});
+}
+
+TEST_F(TrackingTest, PidFileNamesTheDaemonThatForkedAndAKillRestartsIt) {
+  BeginTracking();
+  TestListener free_port;
+  const uint16_t port = free_port.port;
+  ::close(free_port.fd);
+  free_port.fd = -1;
+  DaemonConfig c = Service("forking", {});
+  const std::string pid_file = dir_ + "/d.pid";
+  c.command = {FORKING_PATH,       "--port", std::to_string(port), "--pid-file", pid_file,
+               "--pid-file-delay", "50"};
+  c.pid_file = pid_file;
+  c.restart.policy = RestartConfig::Policy::kAlways;
+  c.health.readiness.kind = ProbeConfig::Kind::kTcp;
+  c.health.readiness.address = "127.0.0.1:" + std::to_string(port);
+  c.health.readiness.interval = milliseconds(20);
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kMainPid, 1));
+  const pid_t launcher = rec_.Of(EventType::kSpawned)[0].pid;
+  const pid_t daemon = rec_.Of(EventType::kMainPid)[0].pid;
+  EXPECT_NE(daemon, launcher);
+  EXPECT_EQ(PidFile::ReadPid(pid_file), daemon);
+  EXPECT_EQ(sup_->Status("forking")->pid, daemon);
+  EXPECT_NE(ReadProcessInfo(daemon)->sid, launcher);  // it left the started process's session
+  // The daemon (not the process started) is the main process: its SIGKILL is an exit, its
+  // workers are killed with it, and the restart names a new daemon.
+  std::vector<pid_t> first = *sup_->Members("forking");
+  EXPECT_GE(first.size(), 3u);  // master and two workers
+  ASSERT_EQ(::kill(daemon, SIGKILL), 0);
+  ASSERT_TRUE(rec_.WaitCount(EventType::kMainPid, 2));
+  auto exited = rec_.Of(EventType::kExited);
+  ASSERT_EQ(exited.size(), 1u);
+  EXPECT_EQ(exited[0].pid, daemon);
+  EXPECT_EQ(exited[0].exit->signal, SIGKILL);
+  for (pid_t p : first) EXPECT_TRUE(WaitGone(p)) << "pid " << p << " of the killed daemon";
+  const pid_t second = rec_.Of(EventType::kMainPid)[1].pid;
+  EXPECT_NE(second, daemon);
+  EXPECT_TRUE(Alive(second));
+}
+
+TEST_F(TrackingTest, APidFileNamingAProcessOutsideTheServiceIsRefused) {
+  BeginTracking();
+  DaemonConfig c = Service("liar", {});
+  const std::string pid_file = dir_ + "/liar.pid";
+  // Leaves a process running (so it did fork) and names this test process as its daemon.
+  c.command = {"/bin/sh", "-c",
+               "sleep 30 </dev/null >/dev/null 2>&1 & echo " + std::to_string(::getpid()) + " > " +
+                   pid_file};
+  c.pid_file = pid_file;
+  c.restart.policy = RestartConfig::Policy::kNever;
+  c.health.readiness.kind = ProbeConfig::Kind::kCommand;
+  c.health.readiness.command = {"/bin/false"};
+  c.health.readiness.grace_period = milliseconds(600);
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  if (!Cgroup("liar")) GTEST_SKIP() << "no cgroup here: " << sup_->Status("liar")->tracking;
+  ASSERT_TRUE(rec_.WaitCount(EventType::kHealthFailed, 1));
+  const auto hf = rec_.Of(EventType::kHealthFailed)[0];
+  EXPECT_NE(hf.detail.find("not a process of service liar"), std::string::npos) << hf.detail;
+  EXPECT_NE(hf.detail.find("pid " + std::to_string(::getpid())), std::string::npos) << hf.detail;
+  EXPECT_EQ(rec_.Of(EventType::kMainPid).size(), 0u);
+  EXPECT_EQ(::kill(::getpid(), 0), 0);  // and we are still here
+}
+
+TEST_F(TrackingTest, ReadinessCountsOnlyTheServicesOwnListener) {
+  BeginTracking();
+  TestListener other;  // held by this test, not by the service
+  DaemonConfig c = Service("idle", {});
+  c.health.readiness.kind = ProbeConfig::Kind::kTcp;
+  c.health.readiness.address = "127.0.0.1:" + std::to_string(other.port);
+  c.health.readiness.interval = milliseconds(20);
+  c.health.readiness.grace_period = milliseconds(400);
+  c.restart.policy = RestartConfig::Policy::kNever;
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kHealthFailed, 1));
+  EXPECT_EQ(rec_.Of(EventType::kReady).size(), 0u);
+  // The control: the same probe without the ownership rule passes on our listener.
+  End();
+  Begin(SupervisorOptions{});
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  EXPECT_TRUE(rec_.WaitCount(EventType::kReady, 1));
+}
+
+TEST_F(TrackingTest, ADaemonThatForksWithoutPidFileIsReportedWithTheRemedy) {
+  BeginTracking();
+  TestListener free_port;
+  const uint16_t port = free_port.port;
+  ::close(free_port.fd);
+  free_port.fd = -1;
+  DaemonConfig c = Service("daemonizer", {});
+  c.command = {FORKING_PATH, "--port", std::to_string(port)};
+  c.restart.policy = RestartConfig::Policy::kNever;
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  if (!Cgroup("daemonizer")) GTEST_SKIP() << "no cgroup here";
+  ASSERT_TRUE(rec_.WaitCount(EventType::kExited, 1));
+  auto ex = rec_.Of(EventType::kExited)[0];
+  EXPECT_TRUE(ex.exit->success());
+  ASSERT_FALSE(ex.left_running.empty());
+  EXPECT_NE(ex.detail.find("Set pid_file"), std::string::npos) << ex.detail;
+  for (pid_t p : ex.left_running) EXPECT_TRUE(WaitGone(p)) << "pid " << p;
 }
 
 }  // namespace

@@ -96,7 +96,7 @@ TEST(ThirdPartyDaemonTest, MemcachedLosesAcknowledgedWritesWhenKilled) {
               std::string(check) == "no_lost_writes" ? "FAIL" : "PASS")
         << check << ": " << c->data.dump();
   }
-  EXPECT_NE(r.out.find("read back \"END\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("read back: NOT FOUND ('END')"), std::string::npos) << r.out;
 }
 
 TEST(ThirdPartyDaemonTest, NginxRunsFromARenderedConfigAndComesBackAfterAKill) {

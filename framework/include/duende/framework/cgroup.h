@@ -61,6 +61,11 @@ class Cgroup {
   /// Errors: ENOENT when no cgroup hierarchy is mounted, EACCES/EPERM without permission.
   static Result<Cgroup> Create(const std::string& name, CgroupControllers controllers = {});
 
+  /// Creates a group that only tracks membership (no limits), for knowing every process a
+  /// service starts: v2 a child of the caller's own group without controllers; v1 the first
+  /// of the pids, memory, cpu hierarchies that accepts it. Errors: as Create.
+  static Result<Cgroup> CreateForTracking(const std::string& name);
+
   /// The directory Create(name, controllers) uses for `controller` ("memory", "pids", "cpu"),
   /// without creating it, for undo journals that record a group before it exists. v1: the
   /// caller's group of that controller + "/" + name. v2: the nearest ancestor of the caller's
@@ -105,6 +110,11 @@ class Cgroup {
 
   /// Moves a running process (all its threads) into every directory of the group.
   Result<void> AddProcess(pid_t pid);
+  /// "cgroup v1 /sys/fs/cgroup/pids/x" (for messages and events).
+  std::string Describe() const;
+  /// True when `pid` is a member now (read from the kernel, not cached).
+  bool Contains(pid_t pid) const;
+
   /// Pids of the group's members (from the memory, pids or cpu directory, first present).
   Result<std::vector<pid_t>> Members() const;
   /// Counters; missing files are left at 0. Errors only when no directory is readable.

@@ -25,6 +25,13 @@ class PidFile {
   /// The pid recorded in `path` (0 when unreadable or empty).
   static pid_t ReadPid(const std::string& path);
 
+  /// The pid in a pid file written by someone else (a daemon that forks), checked as one must
+  /// before acting on it: opened without following a symbolic link, a regular file of at most
+  /// 64 bytes holding one decimal number in 2..4194304 (surrounding blanks allowed). Whether
+  /// the pid is a process one may act on is the caller's to check. Errors: ENOENT (not written
+  /// yet), ELOOP (a symbolic link), EINVAL (not a regular file, too long, not a pid).
+  static Result<pid_t> ReadChecked(const std::string& path);
+
   PidFile(PidFile&& other) noexcept;
   PidFile& operator=(PidFile&& other) noexcept;
   PidFile(const PidFile&) = delete;

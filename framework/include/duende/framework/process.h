@@ -84,6 +84,13 @@ struct ExitStatus {
 /// running (WNOHANG). Errors: ECHILD when it is not our child or already reaped.
 Result<std::optional<ExitStatus>> TryReap(int pidfd);
 
+/// Like TryReap, but leaves the child a zombie (waitid WNOWAIT): its pid and process group stay
+/// reserved while the caller decides what to do. Errors: ECHILD when it is not our child.
+Result<std::optional<ExitStatus>> PeekExit(int pidfd);
+
+/// A pidfd for any process (pidfd_open). Errors: ESRCH when it is gone.
+Result<UniqueFd> OpenPidfd(pid_t pid);
+
 /// Waits for the child behind `pidfd` to exit and reaps it.
 Result<ExitStatus> WaitExit(int pidfd);
 

@@ -48,10 +48,12 @@ enum class EventType {
   kNotRestarting,     ///< the child ended and the policy says stay down (reason)
   kGaveUp,            ///< start limit hit: terminal `failed` (reason; retry time if any)
   kStopped,           ///< down by request
+  kMainPid,           ///< the process started exited 0 and its pid_file names the real main
+                      ///< process (a daemon that forks): pid is now that process
 };
 
 /// "spawned", "spawn_failed", "ready", "status", "health_failed", "stopping", "killed",
-/// "exited", "restart_scheduled", "not_restarting", "gave_up", "stopped".
+/// "exited", "restart_scheduled", "not_restarting", "gave_up", "stopped", "main_pid".
 const char* EventTypeName(EventType type);
 
 /// A decision of the policy about one service, before the Supervisor adds pids and names.

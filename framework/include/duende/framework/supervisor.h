@@ -49,6 +49,9 @@ struct ServiceEvent {
   std::optional<ExitStatus> exit;  ///< kExited
   std::chrono::nanoseconds delay{0};  ///< kRestartScheduled; kGaveUp: retry after (0: never)
   std::string detail;                 ///< reason, STATUS= text, spawn error, ...
+  /// kExited: processes of the service still running when its main process exited 0 and no
+  /// pid_file names a new main one (it daemonized); they are killed, `detail` says what to set.
+  std::vector<pid_t> left_running;
 
   /// "kvd: exited (pid 4242): killed by signal 9 (SIGKILL) [backoff]"
   std::string ToString() const;
@@ -69,6 +72,10 @@ struct ServiceStatus {
   std::string status_text;               ///< last STATUS= from the child
   int64_t since_ns = 0;                  ///< when the current state began
   std::optional<int64_t> next_start_ns;  ///< scheduled restart / retry
+  /// How its processes are tracked: "cgroup v1 /sys/fs/cgroup/pids/duende-1-kvd", or
+  /// "process group" (with the reason when a cgroup was asked for and could not be made).
+  std::string tracking;
+  bool tracked_by_cgroup = false;
 };
 
 struct SupervisorOptions {
@@ -86,6 +93,18 @@ struct SupervisorOptions {
   bool handle_signals = false;
   /// Seed of the jitter generators (0: random). The seed of each service is logged.
   uint64_t seed = 0;
+  /// Give every service a cgroup of its own (also without [resources] limits), so that every
+  /// process it starts, also one that calls setsid() or daemonizes, is tracked: stop signals
+  /// reach each member, members left when the main process ends are killed before a restart,
+  /// Members() lists them. Where no group can be made (no cgroup mounted, no permission) the
+  /// service falls back to its process group; ServiceStatus::tracking says so and why.
+  bool cgroup_per_service = false;
+  /// The services' groups are named cgroup_prefix + service name ("": "duende-<our pid>-").
+  std::string cgroup_prefix;
+  /// tcp/http readiness and liveness probes pass only when the listener they reached is held
+  /// by one of the service's processes (socket inodes of /proc/net/tcp{,6} against
+  /// /proc/PID/fd); another program on the port fails the probe with its name and pid.
+  bool probes_need_own_listener = false;
 };
 
 class Supervisor {
@@ -115,6 +134,11 @@ class Supervisor {
   /// Every service, in the order added.
   std::vector<ServiceStatus> StatusAll();
   void StartAll();
+
+  /// Every process of the service now: its cgroup's members (cgroup tracking), else the
+  /// members of its main process's group plus the main process. Empty when it has none.
+  /// Errors: invalid_argument "no service named X".
+  Result<std::vector<pid_t>> Members(const std::string& name);
 
   /// `callback` sees every later event.
   SubscriptionId Subscribe(EventCallback callback);
@@ -147,6 +171,16 @@ class Supervisor {
   void DoSpawn(Service& s, PolicyStep* out);
   void SignalGroup(Service& s, int signal);
   void OnChildExit(Service& s);
+  std::vector<pid_t> MembersOf(const Service& s) const;
+  std::vector<pid_t> KillCgroupMembers(Service& s);
+  void ReapKilled(pid_t pid);
+  bool LeftRunning(const Service& s, pid_t launcher) const;
+  std::set<pid_t> StrayLeaders(const Service& s, pid_t launcher) const;
+  void ReapStrays(const std::set<pid_t>& leaders);
+  void TryAdopt(Service& s);
+  void AbandonAdoption(Service& s, std::string why);
+  Result<pid_t> CheckAdoptable(Service& s, pid_t launcher);
+  std::string ForeignListener(const Service& s, const ProbeConfig& probe) const;
   void OnNotify(Service& s);
   void OnLogReadable(Service& s);
   void RearmTimer(Service& s);
