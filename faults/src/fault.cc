@@ -303,9 +303,17 @@ Result<void> BorrowedCgroup::Release() {
 
 Result<pid_t> ForkHelper(const std::vector<int>& procs_fds, void (*body)(void*), void* arg,
                          const std::vector<int>& keep_fds) {
+  // The child says on this pipe that it has closed what it must not hold, so that when we
+  // return no helper still holds the run's journal lock (a helper forked just before the
+  // harness is SIGKILLed may not have run yet; the heal that follows would take the run for
+  // alive and skip it).
+  int closed_pipe[2];
+  if (::pipe2(closed_pipe, O_CLOEXEC) != 0) return framework::ErrnoError("unable to create a pipe");
+  framework::UniqueFd closed_read(closed_pipe[0]), closed_write(closed_pipe[1]);
   // What the child keeps, sorted before the fork (no allocation after it).
   std::vector<int> keep = procs_fds;
   keep.insert(keep.end(), keep_fds.begin(), keep_fds.end());
+  keep.push_back(closed_write.get());
   std::sort(keep.begin(), keep.end());
   pid_t parent = ::getpid();
   pid_t pid = ::fork();
@@ -323,12 +331,20 @@ Result<pid_t> ForkHelper(const std::vector<int>& procs_fds, void (*body)(void*),
       lo = static_cast<unsigned>(fd) + 1;
     }
     ::syscall(SYS_close_range, lo, ~0U, 0U);
+    if (::write(closed_pipe[1], "c", 1) != 1) ::_exit(125);
+    ::close(closed_pipe[1]);
     for (int fd : procs_fds) {
       if (::write(fd, "0", 1) != 1) ::_exit(126);
     }
     body(arg);
     ::_exit(0);
   }
+  closed_write.Reset();
+  char c;
+  ssize_t n;
+  do {
+    n = ::read(closed_read.get(), &c, 1);  // 0: the child exited before (it holds nothing)
+  } while (n < 0 && errno == EINTR);
   return pid;
 }
 
