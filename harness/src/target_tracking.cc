@@ -28,6 +28,8 @@ std::set<std::string> PortVariables(const TargetSpec& target) {
   AddPortVariables(target.address, &out);
   AddPortVariables(target.daemon.health.readiness.address, &out);
   AddPortVariables(target.daemon.health.liveness.address, &out);
+  // A config file rendered for the target (nginx's `listen {port.web};`) names ports too.
+  for (const auto& f : target.files) AddPortVariables(f.text, &out);
   return out;
 }
 

@@ -16,7 +16,8 @@
 
 namespace duende::harness::internal {
 
-/// The "port.NAME" variables a target's command, env, address or probe addresses use.
+/// The "port.NAME" variables a target's command, env, address, probe addresses or rendered
+/// files ([[target.file]]) use.
 std::set<std::string> PortVariables(const TargetSpec& target);
 
 /// Why `port` cannot be given to target `name`: "" when no listener holds it, or when every
