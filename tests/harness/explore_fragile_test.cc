@@ -101,8 +101,11 @@ TEST(ExploreFragileTest, TheMinimalPlanFailsInNineOfTenRunsOfDuendeRun) {
   start = std::chrono::steady_clock::now();
   int failed = 0;
   for (int i = 0; i < 10; ++i) {
-    auto run =
-        duende::testing::RunCli("cd " + dir + " && " + env + duende + " run out/minimal.toml -q");
+    // --events: the event log goes into our directory (without it a failed run keeps its
+    // evidence in a run directory under TMPDIR, for a user to read).
+    auto run = duende::testing::RunCli("cd " + dir + " && " + env + duende +
+                                       " run out/minimal.toml -q --events out/run-" +
+                                       std::to_string(i) + ".jsonl");
     ASSERT_TRUE(run.code == 0 || run.code == 1) << run.out;  // never an environment error
     if (run.code == 1) {
       EXPECT_NE(run.out.find("no_lost_writes"), std::string::npos) << run.out;
