@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The README's main job (`make demo`, after the build): run the shipped chaos suite against the
-# reference daemon (and redis-server), write every report, print the verdicts.
+# reference daemon (and Debian's redis-server and nginx), write every report, print the verdicts.
+# scenarios/examples/memcached-kill.toml is left out on purpose: it FAILs, as it must (memcached
+# keeps its data in memory only).
 #
 #   ci/demo.sh [BUILD_DIR]     reports go to BUILD_DIR/demo/ (report.html, junit.xml, ...)
 #
@@ -12,8 +14,9 @@ out="$build/demo"
 mkdir -p "$out"
 export DUENDE_FIXTURES_DIR="$(cd "$build/fixtures" && pwd)"
 echo "$("$duende" version): running the shipped scenarios (a few seconds each)"
-"$duende" validate scenarios/*.toml || exit $?
-"$duende" run scenarios/*.toml --quiet \
+scenarios=(scenarios/*.toml scenarios/examples/nginx-kill.toml)
+"$duende" validate "${scenarios[@]}" || exit $?
+"$duende" run "${scenarios[@]}" --quiet \
   --events "$out/events.jsonl" --junit "$out/junit.xml" --json "$out/report.json" \
   --markdown "$out/summary.md" --html "$out/report.html"
 rc=$?
