@@ -406,7 +406,6 @@ std::string UnknownPlaceholder(std::string_view text) {
   return "";
 }
 
-
 framework::Result<void> ValidateTerminator(const std::string& terminator) {
   if (terminator == "\n" || terminator == "\r\n") return {};
   return framework::MessageError("the request terminator must be \"\\n\" or \"\\r\\n\"");

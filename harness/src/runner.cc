@@ -41,8 +41,8 @@
 #include "duende/reporters/event_log.h"
 #include "probes.h"
 #include "run_support.h"
-#include "variables.h"
 #include "target_tracking.h"
+#include "variables.h"
 
 #ifndef DUENDE_FIXTURES_BUILD_DIR
 #define DUENDE_FIXTURES_BUILD_DIR ""
