@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "duende/framework/cgroup.h"
+#include "duende/framework/proc.h"
 
 namespace duende::faults::internal {
 namespace {
@@ -30,9 +31,8 @@ std::optional<std::vector<std::string>> StatFields(pid_t pid) {
 }  // namespace
 
 char ProcessState(pid_t pid) {
-  auto f = StatFields(pid);
-  if (!f || f->empty()) return 0;
-  return (*f)[0][0];
+  auto info = framework::ReadProcessInfo(pid);
+  return info.ok() ? info->state : 0;
 }
 
 std::optional<int64_t> StatField(pid_t pid, int index) {
@@ -58,17 +58,9 @@ std::optional<uint64_t> StatusKb(pid_t pid, const std::string& key) {
 
 std::vector<pid_t> GroupMembers(pid_t pgid) {
   std::vector<pid_t> out;
-  DIR* d = ::opendir("/proc");
-  if (d == nullptr) return out;
-  while (dirent* e = ::readdir(d)) {
-    char* end = nullptr;
-    long p = std::strtol(e->d_name, &end, 10);
-    if (end == e->d_name || *end != '\0') continue;
-    auto g = StatField(static_cast<pid_t>(p), 5);
-    char st = ProcessState(static_cast<pid_t>(p));
-    if (g && *g == pgid && st != 'Z' && st != 0) out.push_back(static_cast<pid_t>(p));
+  for (const auto& p : framework::ListProcesses()) {
+    if (p.pgid == pgid && p.state != 'Z') out.push_back(p.pid);
   }
-  ::closedir(d);
   return out;
 }
 

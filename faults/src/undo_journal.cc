@@ -21,6 +21,7 @@
 #include "duende/faults/launch.h"
 #include "duende/faults/libfiu.h"
 #include "duende/framework/cgroup.h"
+#include "duende/framework/proc.h"
 #include "proc_util.h"
 
 namespace duende::faults {
@@ -141,9 +142,8 @@ std::string DefaultJournalDir() {
 }
 
 uint64_t ProcessStartTime(pid_t pid) {
-  if (pid <= 0) return 0;
-  auto v = internal::StatField(pid, 22);
-  return v ? static_cast<uint64_t>(*v) : 0;
+  auto info = framework::ReadProcessInfo(pid);
+  return info.ok() ? info->start_time : 0;
 }
 
 bool SameProcessAlive(pid_t pid, uint64_t start) {

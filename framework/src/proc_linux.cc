@@ -51,9 +51,9 @@ Result<ProcessInfo> ReadProcessInfo(pid_t pid) {
   p.comm = text->substr(open + 1, close - open - 1);
   std::istringstream rest(text->substr(close + 2));
   rest >> p.state >> p.ppid >> p.pgid >> p.sid;
-  // Field 22 (starttime) is the 20th after the comm.
+  // Fields 3-6 are read; `i` numbers the next ones as proc(5) does, up to 22 (starttime).
   std::string field;
-  for (int i = 5; i <= 22 && rest >> field; ++i) {
+  for (int i = 7; i <= 22 && rest >> field; ++i) {
     if (i == 22) p.start_time = std::strtoull(field.c_str(), nullptr, 10);
   }
   return p;
