@@ -163,6 +163,7 @@ Result<Child> Spawn(const SpawnOptions& o) {
   pthread_sigmask(SIG_SETMASK, &all, &old);
 
   const char* exe_path = exe->c_str();
+  const pid_t parent = ::getpid();
 
   pid_t pid = vfork();
   if (pid == 0) {
@@ -181,6 +182,8 @@ Result<Child> Spawn(const SpawnOptions& o) {
     if (o.new_process_group && setpgid(0, 0) != 0) fail(kStepSetpgid);
     if (o.parent_death_signal != 0) {
       if (prctl(PR_SET_PDEATHSIG, o.parent_death_signal) != 0) fail(kStepPdeathsig);
+      // A parent killed between vfork and the prctl never sends the signal: go now.
+      if (getppid() != parent) _exit(127);
     }
     for (const auto& file : o.cgroup_procs_files) {
       int fd = open(file.c_str(), O_WRONLY | O_CLOEXEC);
