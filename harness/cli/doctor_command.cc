@@ -13,7 +13,7 @@
 #include "duende/faults/undo_journal.h"
 #include "duende/framework/cgroup.h"
 #include "duende/framework/exit_code.h"
-#include "duende/mutate/engine.h"
+#include "helper_program.h"
 #include "verbs.h"
 
 namespace duende::cli {
@@ -46,8 +46,11 @@ int DoctorMain(int argc, char** argv) {
                     ? std::string("present (") + faults::kFaketimeLibrary + ")"
                     : "missing (install libfaketime; needed by clock faults)")
             << '\n';
-  if (int n = mutate::RemoveStaleWorkDirs(); n > 0) {
-    std::cout << "removed " << n << " work dir(s) of killed duende mutate runs\n";
+  // The mutate program owns its work dirs (and links LLVM, which this verb must not map).
+  if (auto rc = RunHelperProgram("duende-mutate", {"--remove-stale-work-dirs"}); !rc.ok()) {
+    PrintWarning("stale duende mutate work dirs not checked: " + rc.error().Message());
+  } else if (*rc != framework::kExitOk) {
+    PrintWarning("duende-mutate --remove-stale-work-dirs exited " + std::to_string(*rc));
   }
   std::cout << "journals: " << dir << '\n';
   auto report = faults::HealLeftovers(dir);

@@ -7,6 +7,7 @@
 
 #include "cli_util.h"
 #include "duende/framework/exit_code.h"
+#include "helper_program.h"
 #include "verbs.h"
 
 namespace duende::cli {
@@ -15,6 +16,15 @@ namespace {
 int VersionMain(int /*argc*/, char** /*argv*/) {
   std::cout << "duende " << DUENDE_VERSION << '\n';
   return framework::kExitOk;
+}
+
+// Verbs with a program of their own, so that no other verb maps what they need: duende-mutate
+// links libclang and LLVM; duende-supervise holds only the supervisor, to stay small.
+int MutateProgramMain(int argc, char** argv) {
+  return ExecHelperProgram("duende-mutate", argc, argv);
+}
+int SuperviseProgramMain(int argc, char** argv) {
+  return ExecHelperProgram("duende-supervise", argc, argv);
 }
 
 // Keep sorted by name. A verb's summary is one line for `duende help`.
@@ -28,10 +38,10 @@ const Verb kVerbs[] = {
     {"fault", "list fault kinds, or inject one fault into a running process", FaultMain},
     {"gate", "run the steps of one quality-gate tier (gates.toml)", GateMain},
     {"mutate", "mutation testing of a C++ project: which code changes do the tests miss?",
-     MutateMain},
+     MutateProgramMain},
     {"report", "re-render a finished run's reports from its event log", ReportMain},
     {"supervise", "run services in the foreground and keep them running (services.toml)",
-     SuperviseMain},
+     SuperviseProgramMain},
     {"run", "run chaos scenarios and check their invariants", RunMain},
     {"validate", "check scenario files without running them", ValidateMain},
     {"version", "print the version", VersionMain},

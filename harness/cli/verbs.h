@@ -25,10 +25,13 @@ int GateMain(int argc, char** argv);
 // Property-based chaos (issue 7): explore_command.cc.
 int ExploreMain(int argc, char** argv);
 
-// Mutation testing (issue 9): mutate_command.cc.
+// Mutation testing: mutate_command.cc, linked only into the duende-mutate program
+// (mutate_main.cc), which `duende mutate` executes (helper_program.h).
 int MutateMain(int argc, char** argv);
 
-// Process supervision (issue 3): supervise_command.cc, ctl_command.cc.
+// Process supervision (issue 3): supervise_command.cc, ctl_command.cc. SuperviseMain is
+// linked only into the duende-supervise program (supervise_main.cc), which `duende supervise`
+// executes (helper_program.h).
 int SuperviseMain(int argc, char** argv);
 int CtlMain(int argc, char** argv);
 
