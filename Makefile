@@ -38,6 +38,7 @@ bench: build
 	$(BUILD)/tests/framework/kvd_bench
 	bash tests/bench/injection_lag_bench.sh $(BUILD)/harness/cli/duende
 	bash tests/bench/mutate_bench.sh $(BUILD)/harness/cli/duende
+	bash tests/bench/lean_bench.sh $(BUILD)/harness/cli/duende $(BUILD)/tests/bench/lean-bench-bare-parent
 
 format:
 	@git ls-files '*.h' '*.cc' '*.c' | xargs clang-format -i

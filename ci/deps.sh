@@ -20,6 +20,8 @@ packages=(
   # platform adapters: a real systemd user manager, runc with tini as the container's init,
   # python3-yaml to parse rendered compose files back
   systemd runc tini python3-yaml
+  # peak RSS in tests/bench/lean_bench.sh (GNU time; s6 and runit, its peers, are optional)
+  time
   # tools the toolkit drives at run time
   fiu-utils libfaketime procps iproute2 util-linux
   # cgroup v2 tests in a microvm (tests/vm/run-in-vm.sh): a kernel, qemu, the guest's userland
