@@ -189,4 +189,71 @@ TEST_F(LeanProgramsTest, MutateRunsInDuendeMutateWhichAloneLoadsLibclang) {
   EXPECT_NE(t.maps.find("libclang"), std::string::npos) << t.maps;
 }
 
+// An install-like tree beside the build (a hard link needs the same file system): bin/duende
+// linked to the built one, and what a test puts in libexec/duende.
+class HelperLookupTest : public LeanProgramsTest {
+ protected:
+  void SetUp() override {
+    LeanProgramsTest::SetUp();
+    std::string tmpl = std::string(DUENDE_BINARY_DIR) + "/duende-lean-tree-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    tree_ = tmpl;
+    fs::create_directories(tree_ + "/bin");
+    fs::create_directories(tree_ + "/libexec/duende");
+    std::error_code ec;
+    fs::create_hard_link(DUENDE_PATH, tree_ + "/bin/duende", ec);
+    ASSERT_FALSE(ec) << "hard link of " << DUENDE_PATH << ": " << ec.message();
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(tree_, ec);
+    LeanProgramsTest::TearDown();
+  }
+  // A stand-in helper: records that it ran and its arguments, exits 7.
+  void WriteHelper(const std::string& path, fs::perms perms) {
+    std::ofstream(path) << "#!/bin/sh\necho \"ran: $*\" > " << dir_ << "/ran\nexit 7\n";
+    fs::permissions(path, perms);
+  }
+  std::string tree_;
+};
+
+TEST_F(HelperLookupTest, AnInstalledHelperGetsTheVerbsArgumentsAndGivesItsExitCode) {
+  WriteHelper(tree_ + "/libexec/duende/duende-supervise",
+              fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec);
+  Traced t = RunTraced({tree_ + "/bin/duende", "supervise", "--quiet", "x.toml"});
+  EXPECT_EQ(t.code, 7) << t.err;
+  EXPECT_EQ(ReadFile(dir_ + "/ran"), "ran: --quiet x.toml\n");
+}
+
+TEST_F(HelperLookupTest, AMissingHelperIsAnEnvironmentErrorNamingWhereItLooked) {
+  Traced t = RunTraced({tree_ + "/bin/duende", "mutate", "--help"});
+  EXPECT_EQ(t.code, 3);
+  EXPECT_NE(t.err.find("the duende-mutate program is neither at " + tree_ + "/bin/duende-mutate" +
+                       " nor at " + tree_ + "/libexec/duende/duende-mutate"),
+            std::string::npos)
+      << t.err;
+}
+
+TEST_F(HelperLookupTest, AHelperOthersCouldRewriteIsNotRun) {
+  // Group-writable beside duende: refused although a good one waits in libexec.
+  WriteHelper(tree_ + "/bin/duende-mutate", fs::perms::owner_all | fs::perms::group_all);
+  WriteHelper(tree_ + "/libexec/duende/duende-mutate", fs::perms::owner_all);
+  Traced t = RunTraced({tree_ + "/bin/duende", "mutate", "--help"});
+  EXPECT_EQ(t.code, 3);
+  EXPECT_NE(t.err.find("refusing to run " + tree_ + "/bin/duende-mutate"), std::string::npos)
+      << t.err;
+  EXPECT_FALSE(fs::exists(dir_ + "/ran"));
+
+  // Owned by another user (nobody), even with tight modes.
+  if (::geteuid() != 0) GTEST_SKIP() << "chown to nobody needs root";
+  WriteHelper(tree_ + "/libexec/duende/duende-supervise", fs::perms::owner_all);
+  ASSERT_EQ(::chown((tree_ + "/libexec/duende/duende-supervise").c_str(), 65534, 65534), 0);
+  t = RunTraced({tree_ + "/bin/duende", "supervise", "x.toml"});
+  EXPECT_EQ(t.code, 3);
+  EXPECT_NE(t.err.find("refusing to run " + tree_ + "/libexec/duende/duende-supervise"),
+            std::string::npos)
+      << t.err;
+  EXPECT_FALSE(fs::exists(dir_ + "/ran"));
+}
+
 }  // namespace
