@@ -31,6 +31,7 @@ demo: build
 # in the same run. Run them on an otherwise idle machine.
 bench: build
 	$(BUILD)/tests/bench/duende-bench-supervisor
+	$(BUILD)/tests/bench/duende-bench-spawn
 	$(BUILD)/tests/bench/load_bench
 	$(BUILD)/tests/bench/load_histogram_bench
 	$(BUILD)/tests/bench/faults_proxy_bench

@@ -8,6 +8,7 @@
 #include <variant>
 
 #include "duende/framework/process.h"
+#include "duende/reporters/markup.h"
 #include "text_util.h"
 
 namespace duende::adapters {
@@ -42,7 +43,8 @@ struct Value {
 
 std::string Unescape(std::string_view s) {
   static const std::pair<std::string_view, char> kEntities[] = {
-      {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+      {"&amp;", '&'},   {"&lt;", '<'},  {"&gt;", '>'},   {"&quot;", '"'},
+      {"&apos;", '\''}, {"&#9;", '\t'}, {"&#10;", '\n'}, {"&#13;", '\r'}};
   std::string out;
   for (size_t i = 0; i < s.size();) {
     bool matched = false;
@@ -172,8 +174,12 @@ class PlistReader {
 
 class PlistWriter {
  public:
-  void Key(std::string_view k) { Line("<key>" + internal::XmlEscape(k) + "</key>"); }
-  void String(std::string_view v) { Line("<string>" + internal::XmlEscape(v) + "</string>"); }
+  // Escaped as attribute values are (quotes too, tab/CR/newline as references), which element
+  // text allows and keeps every string on its line.
+  void Key(std::string_view k) { Line("<key>" + reporters::XmlEscape(k, true) + "</key>"); }
+  void String(std::string_view v) {
+    Line("<string>" + reporters::XmlEscape(v, true) + "</string>");
+  }
   void Integer(uint64_t v) { Line("<integer>" + std::to_string(Clamp(v)) + "</integer>"); }
   void Bool(bool v) { Line(v ? "<true/>" : "<false/>"); }
   void Open(const char* tag) {

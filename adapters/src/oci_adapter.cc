@@ -5,8 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "duende/adapters/command.h"
 #include "duende/adapters/oci_spec.h"
+#include "duende/framework/command.h"
 #include "text_util.h"
 
 namespace duende::adapters {
@@ -15,6 +15,8 @@ using framework::DaemonConfig;
 using framework::ErrnoError;
 using framework::Error;
 using framework::Result;
+using framework::RunChecked;
+using framework::RunCommand;
 
 OciAdapter::OciAdapter(DaemonConfig config, AdapterOptions options, std::string bundle_dir,
                        bool own_dir, std::string id)

@@ -15,19 +15,22 @@
 #include <iterator>
 #include <sstream>
 
-#include "duende/adapters/command.h"
 #include "duende/adapters/systemd_unit.h"
 #include "duende/framework/clock.h"
+#include "duende/framework/command.h"
 #include "text_util.h"
 
 namespace duende::adapters {
 
+using framework::CommandOptions;
 using framework::DaemonConfig;
 using framework::ErrnoError;
 using framework::Error;
 using framework::EventType;
 using framework::MessageError;
 using framework::Result;
+using framework::RunChecked;
+using framework::RunCommand;
 using framework::ServiceEvent;
 using framework::ServiceState;
 using framework::UniqueFd;
@@ -37,8 +40,6 @@ namespace {
 constexpr const char* kShowProperties =
     "ActiveState,SubState,Result,MainPID,NRestarts,ExecMainCode,ExecMainStatus,"
     "ExecMainExitTimestampMonotonic,RestartUSec";
-
-int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
 std::optional<framework::ExitStatus> ExitOf(const SystemdUnitState& s) {
   if (s.exec_main_code == 0) return std::nullopt;
@@ -362,7 +363,8 @@ void SystemdAdapter::Watch() {
       Observe(*cur);
       if (cur->main_pid != watched) {
         watched = cur->main_pid;
-        pidfd.Reset(watched > 0 ? PidfdOpen(watched) : -1);
+        auto opened = watched > 0 ? framework::OpenPidfd(watched) : Result<UniqueFd>(UniqueFd());
+        pidfd = opened.ok() ? std::move(*opened) : UniqueFd();
       }
       // While systemd is between states (restart pending, starting, stopping) look often.
       bool settling = cur->active_state == "activating" || cur->active_state == "deactivating" ||

@@ -6,16 +6,18 @@
 #include <mutex>
 #include <sstream>
 
-#include "duende/adapters/command.h"
+#include "duende/framework/command.h"
 #include "duende/framework/process.h"
 #include "text_util.h"
 
 namespace duende::adapters {
 
+using framework::CommandOptions;
 using framework::DaemonConfig;
 using framework::MessageError;
 using framework::nanoseconds;
 using framework::Result;
+using framework::RunCommand;
 using Policy = framework::RestartConfig::Policy;
 using Kind = framework::ProbeConfig::Kind;
 

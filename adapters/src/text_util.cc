@@ -70,33 +70,6 @@ framework::Result<std::vector<std::string>> ShellSplit(std::string_view line) {
   return words;
 }
 
-std::string XmlEscape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 std::string DoubleText(double v) {
   // Shortest representation that round-trips (std::to_chars without precision).
   char buf[64];

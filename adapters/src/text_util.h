@@ -21,9 +21,6 @@ std::string ShellQuote(std::string_view word);
 /// into words. No expansions. Errors: invalid_argument on an unterminated quote.
 framework::Result<std::vector<std::string>> ShellSplit(std::string_view line);
 
-/// XML character data / attribute escaping (&, <, >, ", ').
-std::string XmlEscape(std::string_view text);
-
 /// Exact decimal of a double that reads back to the same double ("0.5", "1.25").
 std::string DoubleText(double v);
 

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <thread>
 
+#include "duende/framework/proc.h"
 #include "fault_base.h"
 #include "proc_util.h"
 
@@ -208,8 +209,14 @@ class MemoryFault : public FaultBase {
                             (lock_ ? "; mlock needs CAP_IPC_LOCK or a larger ulimit -l" : "") + ")",
                         ENOMEM);
     }
-    uint64_t rss = StatusKb(hog_, "VmRSS").value_or(0) * 1024;
-    uint64_t lck = StatusKb(hog_, "VmLck").value_or(0) * 1024;
+    auto kb = framework::ReadStatusKb(hog_);
+    auto field = [&](const char* key) -> uint64_t {
+      if (!kb.ok()) return 0;
+      auto it = kb->find(key);
+      return it != kb->end() ? it->second * 1024 : 0;
+    };
+    uint64_t rss = field("VmRSS");
+    uint64_t lck = field("VmLck");
     record_.took_effect = rss >= size_ / 10 * 9 && (!lock_ || lck >= size_ / 10 * 9);
     Evidence("hog pid " + std::to_string(hog_) + " VmRSS " + Mib(rss) +
              (lock_ ? ", VmLck " + Mib(lck) : "") + " of " + Mib(size_) + " requested");

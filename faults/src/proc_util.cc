@@ -43,43 +43,12 @@ std::optional<int64_t> StatField(pid_t pid, int index) {
   return std::strtoll((*f)[i].c_str(), nullptr, 10);
 }
 
-std::optional<uint64_t> StatusKb(pid_t pid, const std::string& key) {
-  auto text = framework::ReadSmallFile("/proc/" + std::to_string(pid) + "/status");
-  if (!text.ok()) return std::nullopt;
-  std::istringstream in(*text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(key + ":", 0) == 0) {
-      return std::strtoull(line.c_str() + key.size() + 1, nullptr, 10);
-    }
-  }
-  return std::nullopt;
-}
-
 std::vector<pid_t> GroupMembers(pid_t pgid) {
   std::vector<pid_t> out;
   for (const auto& p : framework::ListProcesses()) {
     if (p.pgid == pgid && p.state != 'Z') out.push_back(p.pid);
   }
   return out;
-}
-
-framework::Result<int> CountFds(pid_t pid) {
-  std::string path = "/proc/" + std::to_string(pid) + "/fd";
-  DIR* d = ::opendir(path.c_str());
-  if (d == nullptr) return framework::ErrnoError("unable to list " + path);
-  int n = 0;
-  while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] != '.') ++n;
-  }
-  ::closedir(d);
-  return n;
-}
-
-framework::Result<framework::UniqueFd> OpenPidfd(pid_t pid) {
-  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0U));
-  if (fd < 0) return framework::ErrnoError("unable to open pid " + std::to_string(pid));
-  return framework::UniqueFd(fd);
 }
 
 bool WaitPidfdExit(int pidfd, int timeout_ms) {

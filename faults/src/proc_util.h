@@ -17,14 +17,8 @@ namespace duende::faults::internal {
 char ProcessState(pid_t pid);
 /// Field `index` (1-based, as proc(5) numbers them) of /proc/PID/stat; nullopt when gone.
 std::optional<int64_t> StatField(pid_t pid, int index);
-/// A "Key:" value of /proc/PID/status in kB (VmRSS, VmLck, ...), nullopt when absent.
-std::optional<uint64_t> StatusKb(pid_t pid, const std::string& key);
 /// Pids whose process group is `pgid`.
 std::vector<pid_t> GroupMembers(pid_t pgid);
-/// Number of open descriptors of `pid` (entries of /proc/PID/fd).
-framework::Result<int> CountFds(pid_t pid);
-/// pidfd_open(2). Errors: ESRCH.
-framework::Result<framework::UniqueFd> OpenPidfd(pid_t pid);
 /// Waits up to `timeout_ms` for the process behind `pidfd` to exit (poll on the pidfd).
 bool WaitPidfdExit(int pidfd, int timeout_ms);
 /// The exit status of a zombie (field 52 of /proc/PID/stat), if it is one.

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <thread>
 
+#include "duende/framework/proc.h"
 #include "duende/framework/process.h"
 #include "fault_base.h"
 #include "proc_util.h"
@@ -99,7 +100,7 @@ class SignalFault : public FaultBase {
       }
     }
     for (pid_t p : pids) {
-      auto fd = OpenPidfd(p);
+      auto fd = framework::OpenPidfd(p);
       if (fd.ok()) victims_.push_back({p, std::move(*fd)});
     }
     if (victims_.empty()) return ErrnoError("unable to signal " + t.name, ESRCH);
@@ -253,7 +254,7 @@ class FdsFault : public FaultBase {
   Result<void> Inject(const TargetRef& t) override {
     pid_ = t.pid;
     start_ = ProcessStartTime(pid_);
-    auto count = CountFds(pid_);
+    auto count = framework::CountOpenFds(pid_);
     if (!count.ok()) return count.error();
     if (::prlimit(pid_, RLIMIT_NOFILE, nullptr, &old_) != 0) {
       return ErrnoError("unable to read the descriptor limit of " + t.name);

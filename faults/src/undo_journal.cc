@@ -21,7 +21,9 @@
 #include "duende/faults/launch.h"
 #include "duende/faults/libfiu.h"
 #include "duende/framework/cgroup.h"
+#include "duende/framework/io.h"
 #include "duende/framework/proc.h"
+#include "duende/framework/process.h"
 #include "proc_util.h"
 
 namespace duende::faults {
@@ -70,15 +72,8 @@ std::vector<std::string> SplitTabs(const std::string& line) {
 }
 
 Result<void> WriteAll(int fd, const std::string& text) {
-  size_t off = 0;
-  while (off < text.size()) {
-    ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError("unable to write the undo journal");
-    }
-    off += static_cast<size_t>(n);
-  }
+  auto r = framework::WriteAll(fd, text);
+  if (!r.ok()) return ErrnoError("unable to write the undo journal", r.error().code.value());
   return {};
 }
 
@@ -239,7 +234,7 @@ Result<void> Undo(const UndoAction& a) {
     DUENDE_TRY(need(2));
     pid_t pid = ToPid(g[0]);
     if (SameProcessAlive(pid, ToU64(g[1]))) {
-      auto pidfd = internal::OpenPidfd(pid);
+      auto pidfd = framework::OpenPidfd(pid);
       ::kill(pid, SIGKILL);
       // Wait until it is really gone, so that "healed" means "nothing left".
       if (pidfd.ok() && !internal::WaitPidfdExit(pidfd->get(), 2000)) {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <sstream>
 
+#include "duende/framework/address.h"
 #include "duende/framework/backoff.h"
 #include "duende/framework/clock.h"
 #include "duende/framework/process.h"
@@ -39,18 +40,7 @@ bool ValidAccountName(std::string_view s) {
 }
 
 // "host:port" with a non-empty host and a port in 1..65535; "[::1]:80" allowed.
-bool ValidAddress(std::string_view s) {
-  size_t colon = s.rfind(':');
-  if (colon == std::string_view::npos || colon == 0 || colon + 1 == s.size()) return false;
-  std::string_view port = s.substr(colon + 1);
-  if (port.size() > 5) return false;
-  int p = 0;
-  for (char c : port) {
-    if (std::isdigit(static_cast<unsigned char>(c)) == 0) return false;
-    p = p * 10 + (c - '0');
-  }
-  return p >= 1 && p <= 65535;
-}
+bool ValidAddress(std::string_view s) { return SplitHostPort(s).has_value(); }
 
 template <typename T>
 void Set(std::optional<T> v, T* out) {

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "duende/framework/clock.h"
+#include "duende/framework/io.h"
 #include "duende/framework/rotating_file.h"
 
 namespace duende::framework {
@@ -83,12 +84,7 @@ void Log(LogConfig::Level level, std::string_view message) {
     if (s.file->Write(line).ok()) return;
     // The log file failed (disk full...): the line goes to stderr rather than nowhere.
   }
-  size_t done = 0;
-  while (done < line.size()) {
-    ssize_t n = ::write(STDERR_FILENO, line.data() + done, line.size() - done);
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
+  (void)WriteAll(STDERR_FILENO, line);
 }
 
 }  // namespace duende::framework

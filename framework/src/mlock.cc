@@ -9,6 +9,8 @@
 #include <fstream>
 #include <string>
 
+#include "duende/framework/proc.h"
+
 namespace duende::framework {
 namespace {
 
@@ -39,16 +41,9 @@ std::string MlockStatus::ToString() const {
 }
 
 Result<uint64_t> LockedBytesOf(int pid) {
-  std::string path = pid == 0 ? "/proc/self/status" : "/proc/" + std::to_string(pid) + "/status";
-  std::ifstream in(path);
-  if (!in) return ErrnoError("unable to read " + path);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmLck:", 0) == 0) {
-      return static_cast<uint64_t>(std::strtoull(line.c_str() + 6, nullptr, 10)) * 1024;
-    }
-  }
-  return ErrnoError("no VmLck line in " + path, ENODATA);
+  auto kb = StatusKb(pid, "VmLck");
+  if (!kb.ok()) return kb.error();
+  return *kb * 1024;
 }
 
 Result<uint64_t> LockedBytes() { return LockedBytesOf(0); }

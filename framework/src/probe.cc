@@ -10,27 +10,23 @@
 #include <charconv>
 #include <cstring>
 
+#include "duende/framework/address.h"
 #include "duende/framework/clock.h"
 
 namespace duende::framework {
 
 Result<std::pair<std::string, uint16_t>> ParseHostPort(const std::string& address) {
-  size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
-    return MessageError("probe address '" + address + "' must be host:port, e.g. 127.0.0.1:8080");
+  auto hp = SplitHostPort(address);
+  if (!hp) {
+    return MessageError("probe address '" + address +
+                        "' must be host:port with a port in 1-65535, e.g. 127.0.0.1:8080");
   }
-  std::string host = address.substr(0, colon);
-  if (host == "localhost") host = "127.0.0.1";
-  unsigned port = 0;
-  auto [p, ec] = std::from_chars(address.data() + colon + 1, address.data() + address.size(), port);
-  if (ec != std::errc() || p != address.data() + address.size() || port == 0 || port > 65535) {
-    return MessageError("probe address '" + address + "' has an invalid port");
-  }
+  if (hp->host == "localhost") hp->host = "127.0.0.1";
   in_addr a{};
-  if (::inet_pton(AF_INET, host.c_str(), &a) != 1) {
+  if (::inet_pton(AF_INET, hp->host.c_str(), &a) != 1) {
     return MessageError("probe address '" + address + "' must use an IPv4 address");
   }
-  return std::make_pair(host, static_cast<uint16_t>(port));
+  return std::make_pair(hp->host, hp->port);
 }
 
 ProbeRun::ProbeRun(EventLoop* loop, const ProbeConfig& config, Done done)

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "duende/framework/address.h"
 #include "duende/framework/cgroup.h"
 #include "duende/framework/proc.h"
 
@@ -72,6 +73,48 @@ std::vector<ProcessInfo> ListProcesses() {
   std::sort(out.begin(), out.end(),
             [](const ProcessInfo& a, const ProcessInfo& b) { return a.pid < b.pid; });
   return out;
+}
+
+namespace {
+std::string ProcPath(pid_t pid, const char* leaf) {
+  return (pid == 0 ? std::string("/proc/self/") : "/proc/" + std::to_string(pid) + "/") + leaf;
+}
+}  // namespace
+
+Result<std::map<std::string, uint64_t, std::less<>>> ReadStatusKb(pid_t pid) {
+  auto text = ReadSmallFile(ProcPath(pid, "status"));
+  if (!text.ok()) return text.error();
+  std::map<std::string, uint64_t, std::less<>> out;
+  std::istringstream in(*text);
+  std::string line;
+  while (std::getline(in, line)) {
+    size_t colon = line.find(':');
+    if (colon == std::string::npos || !line.ends_with(" kB")) continue;
+    out[line.substr(0, colon)] = std::strtoull(line.c_str() + colon + 1, nullptr, 10);
+  }
+  return out;
+}
+
+Result<uint64_t> StatusKb(pid_t pid, std::string_view key) {
+  auto all = ReadStatusKb(pid);
+  if (!all.ok()) return all.error();
+  auto it = all->find(key);
+  if (it == all->end()) {
+    return ErrnoError("no " + std::string(key) + " line in " + ProcPath(pid, "status"), ENODATA);
+  }
+  return it->second;
+}
+
+Result<int> CountOpenFds(pid_t pid) {
+  std::string path = ProcPath(pid, "fd");
+  DIR* d = ::opendir(path.c_str());
+  if (d == nullptr) return ErrnoError("unable to list " + path);
+  int n = 0;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  ::closedir(d);
+  return n;
 }
 
 std::string ProcessExe(pid_t pid) {
@@ -163,14 +206,11 @@ std::vector<pid_t> SocketHolders(const std::set<uint64_t>& inodes,
 
 std::string ListenerNotHeldBy(const std::string& address, const std::vector<pid_t>& members,
                               const std::string& whose) {
-  size_t colon = address.rfind(':');
-  if (colon == std::string::npos) return "";
-  long port = std::strtol(address.c_str() + colon + 1, nullptr, 10);
-  if (port <= 0 || port > 65535) return "";
-  std::string host = address.substr(0, colon);
-  if (host == "localhost") host = "127.0.0.1";
+  auto hp = SplitHostPort(address);
+  if (!hp) return "";
+  std::string host = hp->host == "localhost" ? "127.0.0.1" : hp->host;
   std::set<uint64_t> inodes;
-  for (const auto& l : TcpListenersOnPort(static_cast<uint16_t>(port))) {
+  for (const auto& l : TcpListenersOnPort(hp->port)) {
     // Listeners that could take a connection to `host`: that address or a wildcard.
     std::string lhost = l.address.substr(0, l.address.rfind(':'));
     if (lhost == host || lhost == "0.0.0.0" || lhost == "[::]" || lhost == "[" + host + "]") {

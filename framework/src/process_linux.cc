@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "duende/framework/process.h"
+#include "spawn_support.h"
 
 extern char** environ;
 
@@ -67,14 +68,17 @@ const char* StepName(int step) {
   }
 }
 
-std::vector<std::string> BuildEnv(const SpawnOptions& o) {
+}  // namespace
+
+std::vector<std::string> ChildEnvironment(const std::optional<std::vector<std::string>>& base,
+                                          const std::vector<std::string>& overrides) {
   std::vector<std::string> env;
-  if (o.env) {
-    env = *o.env;
+  if (base) {
+    env = *base;
   } else {
     for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
   }
-  for (const auto& kv : o.env_overrides) {
+  for (const auto& kv : overrides) {
     std::string name = kv.substr(0, kv.find('='));
     std::erase_if(env, [&](const std::string& e) {
       return e.size() > name.size() && e.compare(0, name.size(), name) == 0 &&
@@ -84,8 +88,6 @@ std::vector<std::string> BuildEnv(const SpawnOptions& o) {
   }
   return env;
 }
-
-}  // namespace
 
 Result<std::string> FindExecutable(const std::string& program) {
   if (program.find('/') != std::string::npos) return program;
@@ -115,7 +117,7 @@ Result<Child> Spawn(const SpawnOptions& o) {
   std::vector<char*> argv;
   for (const auto& a : o.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  std::vector<std::string> env_strings = BuildEnv(o);
+  std::vector<std::string> env_strings = ChildEnvironment(o.env, o.env_overrides);
   std::vector<char*> envp;
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);

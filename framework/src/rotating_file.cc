@@ -6,6 +6,8 @@
 
 #include <cerrno>
 
+#include "duende/framework/io.h"
+
 namespace duende::framework {
 namespace {
 
@@ -93,16 +95,9 @@ Result<void> RotatingFile::Write(std::string_view data) {
   if (max_bytes_ > 0 && size_ > 0 && size_ + data.size() > max_bytes_) {
     DUENDE_TRY(RotateLocked());
   }
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd_.get(), data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError("unable to write " + path_);
-    }
-    done += static_cast<size_t>(n);
-    size_ += static_cast<uint64_t>(n);
-  }
+  auto written = WriteAll(fd_.get(), data);
+  if (!written.ok()) return ErrnoError("unable to write " + path_, written.error().code.value());
+  size_ += data.size();
   return {};
 }
 

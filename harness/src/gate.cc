@@ -19,7 +19,8 @@
 #include <sstream>
 
 #include "duende/framework/clock.h"
-#include "duende/framework/process.h"
+#include "duende/framework/command.h"
+#include "duende/framework/io.h"
 #include "duende/reporters/event_log.h"
 
 namespace duende::harness {
@@ -32,7 +33,7 @@ using reporters::Verdict;
 namespace {
 
 // After TERM, a step's process group gets this long before KILL.
-constexpr int kTermGraceMs = 5000;
+constexpr std::chrono::seconds kTermGrace{5};
 // Output kept in memory per process (for evidence and for parsing); the log file has all.
 constexpr size_t kMaxCapture = 1 << 20;
 
@@ -77,98 +78,39 @@ struct ProcessRun {
   bool timed_out = false;
   bool interrupted = false;  ///< stopped because GateOptions::stop became true
   framework::ExitStatus status;
-  std::string output;  ///< stdout+stderr interleaved (first kMaxCapture bytes... then the tail)
+  std::string output;  ///< stdout+stderr interleaved, the last kMaxCapture bytes
   double seconds = 0;
 };
 
-void Append(std::string& capture, const char* data, size_t n) {
-  capture.append(data, n);
-  // Keep the tail: evidence is the last lines, and parsers look at the end.
-  if (capture.size() > kMaxCapture) capture.erase(0, capture.size() - kMaxCapture);
-}
-
-// Runs argv with stdout+stderr to a pipe we read; kills the process group on timeout and
-// kills whatever the step left behind in its group when it exits.
+// Runs argv with stdout+stderr into the log and the echo as they come; on a timeout or an
+// interruption its process group gets TERM, then KILL after kTermGrace. Whatever the step
+// leaves running in its group is stopped when it exits.
 ProcessRun RunProcess(const std::vector<std::string>& argv, const std::string& cwd,
                       const std::vector<std::string>& env, std::chrono::nanoseconds timeout,
                       int log_fd, int echo_fd, const std::atomic<bool>* stop) {
-  ProcessRun run;
-  int64_t start = framework::MonotonicNs();
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) {
-    run.spawn_error = framework::ErrnoError("unable to create a pipe");
-    return run;
-  }
-  framework::UniqueFd read_end(fds[0]), write_end(fds[1]);
-  framework::SpawnOptions opt;
-  opt.argv = argv;
-  opt.working_dir = cwd;
-  opt.env_overrides = env;
-  opt.stdin_fd = -1;
-  opt.stdout_fd = write_end.get();
-  opt.stderr_fd = write_end.get();
-  opt.new_process_group = true;
-  opt.parent_death_signal = SIGKILL;
-  auto child = framework::Spawn(opt);
-  write_end.Reset();
-  if (!child) {
-    run.spawn_error = child.error();
-    return run;
-  }
-  pid_t pgid = child->pid;
-  int64_t deadline = start + timeout.count();
-  bool pipe_open = true;
-  bool exited = false;
-  char buf[65536];
-  auto sink = [&](const char* data, size_t n) {
-    if (log_fd >= 0) (void)!::write(log_fd, data, n);
-    if (echo_fd >= 0) (void)!::write(echo_fd, data, n);
-    Append(run.output, data, n);
+  framework::CommandOptions o;
+  o.working_dir = cwd;
+  o.env_overrides = env;
+  o.timeout = timeout;
+  o.kill_grace = kTermGrace;
+  o.merge_stderr = true;
+  o.max_capture = kMaxCapture;
+  o.stop = stop;
+  o.on_output = [&](std::string_view data) {
+    if (log_fd >= 0) (void)framework::WriteAll(log_fd, data);
+    if (echo_fd >= 0) (void)framework::WriteAll(echo_fd, data);
   };
-  bool terminating = false;
-  while (!exited) {
-    int64_t now = framework::MonotonicNs();
-    if (!terminating && stop != nullptr && stop->load()) {
-      // Interrupted: the step gets the same TERM-then-KILL as a timeout, and a chance to
-      // clean up after itself.
-      terminating = run.interrupted = true;
-      ::kill(-pgid, SIGTERM);
-      deadline = now + int64_t{kTermGraceMs} * 1'000'000;
-    } else if (now >= deadline && !terminating) {
-      terminating = run.timed_out = true;
-      ::kill(-pgid, SIGTERM);
-      deadline = now + int64_t{kTermGraceMs} * 1'000'000;
-    } else if (now >= deadline && terminating) {
-      ::kill(-pgid, SIGKILL);
-      deadline = now + int64_t{60} * 1'000'000'000;  // KILL cannot be ignored
-    }
-    struct pollfd p[2] = {{child->pidfd.get(), POLLIN, 0}, {read_end.get(), POLLIN, 0}};
-    int wait_ms = static_cast<int>(std::clamp<int64_t>((deadline - now) / 1'000'000 + 1, 1, 1000));
-    int n = ::poll(p, pipe_open ? 2 : 1, wait_ms);
-    if (n < 0 && errno != EINTR) break;
-    if (pipe_open && (p[1].revents & (POLLIN | POLLHUP)) != 0) {
-      ssize_t got = ::read(read_end.get(), buf, sizeof buf);
-      if (got > 0) {
-        sink(buf, static_cast<size_t>(got));
-      } else if (got == 0) {
-        pipe_open = false;
-      }
-    }
-    if ((p[0].revents & POLLIN) != 0) exited = true;
+  ProcessRun run;
+  auto r = framework::RunCommand(argv, o);
+  if (!r.ok()) {
+    run.spawn_error = r.error();
+    return run;
   }
-  // Whatever the step started in its process group and left running is ours to stop. The
-  // leader is a zombie until reaped, so the group id cannot have been recycled yet.
-  ::kill(-pgid, SIGKILL);
-  auto status = framework::WaitExit(child->pidfd.get());
-  if (status) run.status = *status;
-  // What the step wrote just before exiting is still in the pipe.
-  ::fcntl(read_end.get(), F_SETFL, O_NONBLOCK);
-  while (pipe_open) {
-    ssize_t got = ::read(read_end.get(), buf, sizeof buf);
-    if (got <= 0) break;
-    sink(buf, static_cast<size_t>(got));
-  }
-  run.seconds = static_cast<double>(framework::MonotonicNs() - start) / 1e9;
+  run.timed_out = r->timed_out;
+  run.interrupted = r->interrupted;
+  run.status = r->status;
+  run.output = std::move(r->out);
+  run.seconds = std::chrono::duration<double>(r->elapsed).count();
   return run;
 }
 

@@ -16,6 +16,7 @@
 #include <deque>
 #include <random>
 
+#include "duende/framework/address.h"
 #include "duende/framework/clock.h"
 #include "duende/framework/unique_fd.h"
 #include "duende/harness/load_history.h"
@@ -113,25 +114,13 @@ framework::Result<LoadPlan> MakeLoadPlan(const LoadConfig& config) {
 }
 
 framework::Result<sockaddr_in> ParseLoopbackAddress(const std::string& address) {
-  const size_t colon = address.rfind(':');
-  std::string host = colon == std::string::npos ? "" : address.substr(0, colon);
-  if (host == "localhost") host = "127.0.0.1";
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  int port = 0;
-  try {
-    if (colon != std::string::npos) port = std::stoi(address.substr(colon + 1));
-  } catch (...) {
-    port = 0;
-  }
-  if (colon == std::string::npos || inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1 ||
-      port <= 0 || port > 65535)
+  auto addr = framework::Ipv4SocketAddress(address);
+  if (!addr.ok())
     return framework::MessageError("load.address: '" + address +
                                    "' is not HOST:PORT (e.g. \"127.0.0.1:8080\")");
-  if ((ntohl(addr.sin_addr.s_addr) >> 24) != 127)
+  if ((ntohl(addr->sin_addr.s_addr) >> 24) != 127)
     return framework::MessageError("load.address: '" + address +
                                    "' is not a loopback address; load only targets 127.0.0.0/8");
-  addr.sin_port = htons(static_cast<uint16_t>(port));
   return addr;
 }
 

@@ -4,15 +4,15 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
+#include "duende/framework/address.h"
 #include "duende/framework/clock.h"
-#include "duende/framework/process.h"
+#include "duende/framework/command.h"
 #include "duende/harness/load_history.h"
 #include "duende/harness/load_protocol.h"
 
@@ -101,18 +101,8 @@ ProbeOutcome Exchange(int fd, const ProbeSpec& probe, int64_t deadline) {
 }  // namespace
 
 int ConnectWithTimeout(const std::string& address, int timeout_ms, std::string* error) {
-  size_t colon = address.rfind(':');
-  if (colon == std::string::npos) {
-    *error = "bad address '" + address + "' (expected host:port)";
-    return -1;
-  }
-  std::string host = address.substr(0, colon);
-  if (host == "localhost") host = "127.0.0.1";
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  int port = std::atoi(address.c_str() + colon + 1);
-  sa.sin_port = htons(static_cast<uint16_t>(port));
-  if (inet_pton(AF_INET, host.c_str(), &sa.sin_addr) != 1 || port <= 0 || port > 65535) {
+  auto sa = framework::Ipv4SocketAddress(address);
+  if (!sa.ok()) {
     *error = "bad address '" + address + "' (expected 127.0.0.1:PORT)";
     return -1;
   }
@@ -121,7 +111,8 @@ int ConnectWithTimeout(const std::string& address, int timeout_ms, std::string* 
     *error = std::string("socket: ") + std::strerror(errno);
     return -1;
   }
-  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 && errno != EINPROGRESS) {
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&*sa), sizeof(sockaddr_in)) != 0 &&
+      errno != EINPROGRESS) {
     *error = std::string("connect: ") + std::strerror(errno);
     close(fd);
     return -1;
@@ -147,23 +138,13 @@ ProbeOutcome RunProbe(const ProbeSpec& probe) {
   const int64_t deadline = framework::MonotonicNs() + probe.timeout.count();
   const int timeout_ms = static_cast<int>(probe.timeout.count() / 1000000);
   if (probe.kind == ProbeSpec::Kind::kCommand) {
-    framework::SpawnOptions o;
-    o.argv = probe.command;
-    o.stdout_fd = -1;
-    o.stderr_fd = -1;
-    o.parent_death_signal = SIGKILL;
-    auto child = framework::Spawn(o);
-    if (!child.ok()) return {false, child.error().Message()};
-    pollfd p{child->pidfd.get(), POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(MsLeft(deadline))) <= 0) {
-      (void)framework::SignalPidfd(child->pidfd.get(), SIGKILL);
-      kill(-child->pid, SIGKILL);
-      (void)framework::WaitExit(child->pidfd.get());
-      return {false, "timed out after " + framework::FormatDuration(probe.timeout)};
-    }
-    auto st = framework::WaitExit(child->pidfd.get());
-    if (!st.ok()) return {false, st.error().Message()};
-    return {st->success(), st->ToString()};
+    framework::CommandOptions o;
+    o.timeout = probe.timeout;
+    o.max_capture = 0;  // a probe's verdict is its exit status
+    auto r = framework::RunCommand(probe.command, o);
+    if (!r.ok()) return {false, r.error().Message()};
+    if (r->timed_out) return {false, "timed out after " + framework::FormatDuration(probe.timeout)};
+    return {r->status.success(), r->status.ToString()};
   }
   std::string error;
   int fd = ConnectWithTimeout(probe.address, timeout_ms, &error);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "duende/framework/io.h"
 #include "duende/framework/unique_fd.h"
 
 namespace duende::harness::internal {
@@ -56,12 +57,8 @@ framework::Result<std::string> WriteRunFile(const std::string& run_dir, const st
   framework::UniqueFd fd(::openat(dir.get(), parts.back().c_str(),
                                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd) return framework::ErrnoError("unable to create " + path);
-  size_t off = 0;
-  while (off < content.size()) {
-    const ssize_t n = ::write(fd.get(), content.data() + off, content.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return framework::ErrnoError("unable to write " + path);
-    off += static_cast<size_t>(n);
+  if (auto w = framework::WriteAll(fd.get(), content); !w.ok()) {
+    return framework::ErrnoError("unable to write " + path, w.error().code.value());
   }
   // The mode is set explicitly: open()'s is filtered by the umask.
   if (::fchmod(fd.get(), mode) != 0) return framework::ErrnoError("unable to chmod " + path);

@@ -28,6 +28,7 @@
 #include "duende/faults/libfiu.h"
 #include "duende/faults/proxy.h"
 #include "duende/faults/undo_journal.h"
+#include "duende/framework/address.h"
 #include "duende/framework/cgroup.h"
 #include "duende/framework/clock.h"
 #include "duende/framework/exit_code.h"
@@ -83,10 +84,8 @@ uint16_t FreePort() {
 }
 
 uint16_t PortOf(const std::string& address) {
-  size_t colon = address.rfind(':');
-  if (colon == std::string::npos) return 0;
-  int p = std::atoi(address.c_str() + colon + 1);
-  return p > 0 && p < 65536 ? static_cast<uint16_t>(p) : 0;
+  auto hp = framework::SplitHostPort(address);
+  return hp ? hp->port : 0;
 }
 
 json TomlToJson(const toml::node& n) {
@@ -114,30 +113,18 @@ struct Sample {
 };
 
 bool ReadSample(pid_t pid, Sample* s) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  if (!in) return false;
-  std::string line;
-  bool has_rss = false;
-  while (std::getline(in, line)) {
-    // A zombie (killed, not reaped yet) has no memory lines: its sample would read as
-    // "nothing locked, nothing resident" and is skipped.
-    if (line.compare(0, 6, "VmRSS:") == 0) has_rss = true;
-    auto kb = [&](const char* key, uint64_t* out) {
-      size_t n = std::strlen(key);
-      if (line.compare(0, n, key) == 0) *out = std::strtoull(line.c_str() + n, nullptr, 10) * 1024;
-    };
-    kb("VmRSS:", &s->rss);
-    kb("VmLck:", &s->vmlck);
-  }
-  if (!has_rss) return false;
-  DIR* d = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
-  if (d == nullptr) return false;
-  int64_t n = 0;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] != '.') ++n;
-  }
-  closedir(d);
-  s->fds = n;
+  auto kb = framework::ReadStatusKb(pid);
+  if (!kb.ok()) return false;
+  // A zombie (killed, not reaped yet) has no memory lines: its sample would read as
+  // "nothing locked, nothing resident" and is skipped.
+  auto rss = kb->find("VmRSS");
+  if (rss == kb->end()) return false;
+  s->rss = rss->second * 1024;
+  auto lck = kb->find("VmLck");
+  s->vmlck = lck != kb->end() ? lck->second * 1024 : 0;
+  auto fds = framework::CountOpenFds(pid);
+  if (!fds.ok()) return false;
+  s->fds = *fds;
   return true;
 }
 

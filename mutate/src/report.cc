@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "duende/framework/clock.h"
+#include "duende/reporters/markup.h"
 
 namespace duende::mutate {
 
@@ -23,32 +24,6 @@ std::string Percent(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f%%", v);
   return buf;
-}
-
-std::string Escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
 }
 
 std::string LineOf(const std::string& text, uint32_t line) {
@@ -185,8 +160,9 @@ std::string HtmlReport(const MutateRun& run, const GateResult& gate) {
        ".del{color:#b3261e}.add{color:#176f2c}\n"
        "</style></head><body>\n";
   h << "<h1>duende mutate</h1>\n<p class=\"" << (gate.pass ? "pass" : "fail") << "\"><b>"
-    << Escape(gate.message) << "</b> &mdash; " << (gate.pass ? "gate passed" : "gate failed")
-    << "</p>\n<p>" << Escape(SummaryLine(run)) << "</p>\n";
+    << reporters::HtmlEscape(gate.message) << "</b> &mdash; "
+    << (gate.pass ? "gate passed" : "gate failed") << "</p>\n<p>"
+    << reporters::HtmlEscape(SummaryLine(run)) << "</p>\n";
   struct Counts {
     uint32_t killed = 0, timeout = 0, survived = 0, nocov = 0, other = 0;
   };
@@ -216,9 +192,9 @@ std::string HtmlReport(const MutateRun& run, const GateResult& gate) {
   for (const auto& [file, c] : per_file) {
     uint32_t all = c.killed + c.timeout + c.survived + c.nocov;
     double score = all == 0 ? 100.0 : 100.0 * (c.killed + c.timeout) / all;
-    h << "<tr><td>" << Escape(Rel(file, run.source_dir)) << "</td><td>" << Percent(score)
-      << "</td><td>" << c.killed << "</td><td>" << c.timeout << "</td><td>" << c.survived
-      << "</td><td>" << c.nocov << "</td><td>" << c.other << "</td></tr>\n";
+    h << "<tr><td>" << reporters::HtmlEscape(Rel(file, run.source_dir)) << "</td><td>"
+      << Percent(score) << "</td><td>" << c.killed << "</td><td>" << c.timeout << "</td><td>"
+      << c.survived << "</td><td>" << c.nocov << "</td><td>" << c.other << "</td></tr>\n";
   }
   h << "</table>\n<h2>Survivors</h2>\n";
   bool any = false;
@@ -226,15 +202,17 @@ std::string HtmlReport(const MutateRun& run, const GateResult& gate) {
     if (m.status != Status::kSurvived && m.status != Status::kNoCoverage) continue;
     any = true;
     auto [old_text, new_text] = DiffLines(run, m);
-    h << "<h3 id=\"m" << m.id << "\">" << Escape(Rel(m.file, run.source_dir)) << ":" << m.start.line
-      << ":" << m.start.column << " &mdash; "
-      << (m.status == Status::kSurvived ? "survived" : "no coverage") << " (" << Escape(m.mutator)
-      << ")</h3>\n<pre>";
+    h << "<h3 id=\"m" << m.id << "\">" << reporters::HtmlEscape(Rel(m.file, run.source_dir)) << ":"
+      << m.start.line << ":" << m.start.column << " &mdash; "
+      << (m.status == Status::kSurvived ? "survived" : "no coverage") << " ("
+      << reporters::HtmlEscape(m.mutator) << ")</h3>\n<pre>";
     std::istringstream a(old_text);
     std::istringstream b(new_text);
     std::string l;
-    while (std::getline(a, l)) h << "<span class=\"del\">- " << Escape(l) << "</span>\n";
-    while (std::getline(b, l)) h << "<span class=\"add\">+ " << Escape(l) << "</span>\n";
+    while (std::getline(a, l))
+      h << "<span class=\"del\">- " << reporters::HtmlEscape(l) << "</span>\n";
+    while (std::getline(b, l))
+      h << "<span class=\"add\">+ " << reporters::HtmlEscape(l) << "</span>\n";
     h << "</pre>\n";
   }
   if (!any) h << "<p>none</p>\n";
@@ -258,7 +236,7 @@ std::string JunitReport(const MutateRun& run, const GateResult& gate) {
     << " tests=\"" << cases << "\" failures=\"" << failures << "\" errors=\"0\" time=\"" << secs
     << "\">\n";
   x << "  <testcase classname=\"mutate\" name=\"gate\">";
-  if (!gate.pass) x << "<failure message=\"" << Escape(gate.message) << "\"/>";
+  if (!gate.pass) x << "<failure message=\"" << reporters::XmlEscape(gate.message, true) << "\"/>";
   x << "</testcase>\n";
   for (const auto& m : run.mutants) {
     if (m.status != Status::kKilled && m.status != Status::kTimeout &&
@@ -268,8 +246,8 @@ std::string JunitReport(const MutateRun& run, const GateResult& gate) {
     std::string name = Rel(m.file, run.source_dir) + ":" + std::to_string(m.start.line) + ":" +
                        std::to_string(m.start.column) + " '" + m.original + "' -> '" +
                        m.replacement + "'";
-    x << "  <testcase classname=\"mutate." << Escape(m.mutator) << "\" name=\"" << Escape(name)
-      << "\">";
+    x << "  <testcase classname=\"mutate." << reporters::XmlEscape(m.mutator, true) << "\" name=\""
+      << reporters::XmlEscape(name, true) << "\">";
     if (m.status == Status::kSurvived) x << "<failure message=\"survived\"/>";
     if (m.status == Status::kNoCoverage) x << "<failure message=\"no test covers it\"/>";
     x << "</testcase>\n";

@@ -1,39 +1,17 @@
 #include "duende/mutate/test_runner.h"
 
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdlib.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstdio>
 #include <nlohmann/json.hpp>
 
-#include "duende/framework/clock.h"
+#include "duende/framework/command.h"
+#include "duende/framework/io.h"
 #include "duende/framework/unique_fd.h"
 
 namespace duende::mutate {
 
 using framework::Result;
 using framework::UniqueFd;
-
-namespace {
-
-// Waits for the child behind `pidfd` for at most `timeout`; false on timeout.
-bool WaitReadable(int pidfd, std::chrono::nanoseconds timeout) {
-  int64_t deadline = framework::MonotonicNs() + timeout.count();
-  for (;;) {
-    int64_t left_ms = (deadline - framework::MonotonicNs()) / 1000000;
-    if (left_ms < 0) return false;
-    pollfd p{pidfd, POLLIN, 0};
-    int rc = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left_ms + 1, 1 << 30)));
-    if (rc > 0) return true;
-    if (rc < 0 && errno != EINTR) return true;  // let WaitExit report it
-  }
-}
-
-}  // namespace
 
 Result<TestOutcome> RunTest(const TestCase& test, const std::vector<std::string>& extra_env,
                             std::chrono::nanoseconds timeout, const std::string& log_path) {
@@ -42,32 +20,25 @@ Result<TestOutcome> RunTest(const TestCase& test, const std::vector<std::string>
     log = UniqueFd(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!log.valid()) return framework::ErrnoError("unable to open " + log_path);
   }
-  framework::SpawnOptions o;
-  o.argv = test.argv;
+  framework::CommandOptions o;
   o.working_dir = test.working_dir;
   o.env_overrides = test.env;
   o.env_overrides.insert(o.env_overrides.end(), extra_env.begin(), extra_env.end());
-  o.new_process_group = true;
-  o.parent_death_signal = SIGKILL;
-  o.stdout_fd = log.valid() ? log.get() : -1;
-  o.stderr_fd = log.valid() ? log.get() : -1;
-  int64_t t0 = framework::MonotonicNs();
-  auto child = framework::Spawn(o);
-  if (!child.ok()) return child.error();
-  TestOutcome out;
-  bool finished = WaitReadable(child->pidfd.get(), timeout);
-  if (!finished) {
-    ::kill(-child->pid, SIGKILL);
-    out.kind = TestOutcome::Kind::kTimedOut;
+  o.timeout = timeout;
+  o.merge_stderr = true;
+  o.max_capture = 0;  // the log has it
+  if (log.valid()) {
+    o.on_output = [fd = log.get()](std::string_view data) { (void)framework::WriteAll(fd, data); };
   }
-  auto status = framework::WaitExit(child->pidfd.get());
-  out.duration_ns = framework::MonotonicNs() - t0;
-  // Whatever the test left behind in its group goes too.
-  ::kill(-child->pid, SIGKILL);
-  if (!status.ok()) return status.error();
-  out.status = *status;
-  if (finished) {
-    bool ok = status->success();
+  auto r = framework::RunCommand(test.argv, o);
+  if (!r.ok()) return r.error();
+  TestOutcome out;
+  out.status = r->status;
+  out.duration_ns = r->elapsed.count();
+  if (r->timed_out) {
+    out.kind = TestOutcome::Kind::kTimedOut;
+  } else {
+    bool ok = r->status.success();
     if (test.will_fail) ok = !ok;
     out.kind = ok ? TestOutcome::Kind::kPassed : TestOutcome::Kind::kFailed;
   }
@@ -76,29 +47,15 @@ Result<TestOutcome> RunTest(const TestCase& test, const std::vector<std::string>
 
 Result<framework::ExitStatus> RunCaptured(const std::vector<std::string>& argv,
                                           const std::string& working_dir, std::string* output) {
-  char path[] = "/tmp/duende-mutate-out-XXXXXX";
-  UniqueFd fd(::mkstemp(path));
-  if (!fd.valid()) return framework::ErrnoError("unable to create a temporary file");
-  ::unlink(path);
-  framework::SpawnOptions o;
-  o.argv = argv;
+  framework::CommandOptions o;
   o.working_dir = working_dir;
-  o.parent_death_signal = SIGKILL;
-  o.stdout_fd = fd.get();
-  o.stderr_fd = fd.get();
-  auto child = framework::Spawn(o);
-  if (!child.ok()) return child.error();
-  auto status = framework::WaitExit(child->pidfd.get());
-  ::kill(-child->pid, SIGKILL);
-  if (!status.ok()) return status.error();
-  if (output != nullptr) {
-    output->clear();
-    ::lseek(fd.get(), 0, SEEK_SET);
-    char buf[65536];
-    ssize_t n = 0;
-    while ((n = ::read(fd.get(), buf, sizeof buf)) > 0) output->append(buf, static_cast<size_t>(n));
-  }
-  return *status;
+  o.timeout = std::chrono::nanoseconds::zero();  // builds take what they take
+  o.merge_stderr = true;
+  if (output == nullptr) o.max_capture = 0;
+  auto r = framework::RunCommand(argv, o);
+  if (!r.ok()) return r.error();
+  if (output != nullptr) *output = std::move(r->out);
+  return r->status;
 }
 
 Result<std::vector<TestCase>> DiscoverCtestTests(const std::string& build_dir,

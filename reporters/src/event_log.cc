@@ -8,6 +8,8 @@
 #include <fstream>
 #include <utility>
 
+#include "duende/framework/io.h"
+
 namespace duende::reporters {
 
 using framework::ErrnoError;
@@ -123,17 +125,9 @@ void EventLogWriter::Append(const Event& event) {
   std::string line = EventToJsonLine(event);
   line += '\n';
   std::lock_guard<std::mutex> lock(*mu_);
-  const char* p = line.data();
-  size_t left = line.size();
-  while (left > 0) {
-    ssize_t n = ::write(fd_.get(), p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (!error_) error_ = ErrnoError("unable to write " + path_);
-      return;
-    }
-    p += n;
-    left -= static_cast<size_t>(n);
+  auto written = framework::WriteAll(fd_.get(), line);
+  if (!written.ok() && !error_) {
+    error_ = ErrnoError("unable to write " + path_, written.error().code.value());
   }
 }
 

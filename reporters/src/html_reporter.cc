@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "duende/reporters/event_log.h"
+#include "duende/reporters/markup.h"
 #include "duende/reporters/reporter.h"
 #include "report_util.h"
 
@@ -20,46 +21,7 @@ using internal::Fixed;
 // Events listed in the page's event table; the JSON Lines file has all of them.
 constexpr size_t kMaxEventRows = 5000;
 
-// Text for HTML element content or a double-quoted attribute: specials escaped, control
-// characters and non-UTF-8 bytes as visible \xNN.
-std::string H(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 8);
-  internal::ForEachCodepoint(
-      s,
-      [&](uint32_t cp, std::string_view bytes) {
-        switch (cp) {
-          case '&':
-            out += "&amp;";
-            return;
-          case '<':
-            out += "&lt;";
-            return;
-          case '>':
-            out += "&gt;";
-            return;
-          case '"':
-            out += "&quot;";
-            return;
-          case '\'':
-            out += "&#39;";
-            return;
-          case '\n':
-          case '\t':
-            out += static_cast<char>(cp);
-            return;
-          default:
-            break;
-        }
-        if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xA0)) {
-          out += cp < 0x80 ? internal::HexByte(static_cast<unsigned char>(cp)) : "?";
-          return;
-        }
-        out += bytes;
-      },
-      [&](unsigned char b) { out += internal::HexByte(b); });
-  return out;
-}
+std::string H(std::string_view s) { return HtmlEscape(s); }
 
 std::string VerdictClass(Verdict v) {
   switch (v) {

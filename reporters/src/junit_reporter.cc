@@ -7,68 +7,15 @@
 #include <string>
 #include <string_view>
 
+#include "duende/reporters/markup.h"
 #include "duende/reporters/reporter.h"
 #include "report_util.h"
 
 namespace duende::reporters {
 namespace {
 
-bool XmlAllowed(uint32_t cp) {
-  return cp == 0x9 || cp == 0xA || cp == 0xD || (cp >= 0x20 && cp <= 0xD7FF) ||
-         (cp >= 0xE000 && cp <= 0xFFFD) || (cp >= 0x10000 && cp <= 0x10FFFF);
-}
-
-// Escapes `s` for element text (attr = false) or a double-quoted attribute value.
-std::string Xml(std::string_view s, bool attr = false) {
-  std::string out;
-  out.reserve(s.size() + 16);
-  internal::ForEachCodepoint(
-      s,
-      [&](uint32_t cp, std::string_view bytes) {
-        if (!XmlAllowed(cp)) {
-          if (cp < 0x80) {
-            out += internal::HexByte(static_cast<unsigned char>(cp));
-          } else {
-            out += "\\u{" + std::string(cp == 0xFFFE ? "FFFE" : "FFFF") + "}";
-          }
-          return;
-        }
-        switch (cp) {
-          case '&':
-            out += "&amp;";
-            break;
-          case '<':
-            out += "&lt;";
-            break;
-          case '>':
-            out += "&gt;";
-            break;
-          case '"':
-            out += attr ? "&quot;" : "\"";
-            break;
-          case '\'':
-            out += attr ? "&apos;" : "'";
-            break;
-          case '\t':
-            out += attr ? "&#9;" : "\t";
-            break;
-          case '\n':
-            out += attr ? "&#10;" : "\n";
-            break;
-          case '\r':
-            // Parsers turn a raw CR into LF; a reference keeps it.
-            out += "&#13;";
-            break;
-          default:
-            out += bytes;
-        }
-      },
-      [&](unsigned char b) { out += internal::HexByte(b); });
-  return out;
-}
-
 std::string Attr(std::string_view name, std::string_view value) {
-  return " " + std::string(name) + "=\"" + Xml(value, true) + "\"";
+  return " " + std::string(name) + "=\"" + XmlEscape(value, true) + "\"";
 }
 
 struct Counts {
@@ -131,8 +78,8 @@ void RenderSuite(const ScenarioResult& s, const std::string& hostname, std::stri
     const char* tag = c.verdict == Verdict::kFail ? "failure" : "error";
     std::string message = "measured " + c.measured + ", threshold " + c.threshold;
     out += ">\n      <" + std::string(tag) + Attr("message", message) +
-           Attr("type", c.kind.empty() ? "check" : c.kind) + ">" + Xml(FailureBody(c, s)) + "</" +
-           tag + ">\n    </testcase>\n";
+           Attr("type", c.kind.empty() ? "check" : c.kind) + ">" + XmlEscape(FailureBody(c, s)) +
+           "</" + tag + ">\n    </testcase>\n";
   }
   if (ScenarioErrored(s)) {
     std::string message = std::string("scenario ") +
@@ -142,7 +89,7 @@ void RenderSuite(const ScenarioResult& s, const std::string& hostname, std::stri
     if (!s.replay_command.empty()) body += "replay: " + s.replay_command + "\n";
     out += "    <testcase" + Attr("name", "(scenario)") + Attr("classname", s.name) +
            Attr("time", internal::Fixed(internal::DurationSeconds(s), 3)) + ">\n      <error" +
-           Attr("message", message) + Attr("type", VerdictName(s.verdict)) + ">" + Xml(body) +
+           Attr("message", message) + Attr("type", VerdictName(s.verdict)) + ">" + XmlEscape(body) +
            "</error>\n    </testcase>\n";
   }
   out += "  </testsuite>\n";

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "duende/framework/io.h"
+
 namespace duende::reporters::internal {
 
 using Json = nlohmann::json;
@@ -114,18 +116,6 @@ double SecondsSince(const ScenarioResult& s, int64_t ts_ns) {
   return static_cast<double>(ts_ns - s.start_ns) / 1e9;
 }
 
-framework::Result<void> WriteAll(int fd, std::string_view text) {
-  while (!text.empty()) {
-    ssize_t n = ::write(fd, text.data(), text.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return framework::ErrnoError("write");
-    }
-    text.remove_prefix(static_cast<size_t>(n));
-  }
-  return {};
-}
-
 FileReporter::FileReporter(std::string path, framework::UniqueFd fd, RenderFn render)
     : path_(std::move(path)), fd_(std::move(fd)), render_(std::move(render)) {}
 
@@ -138,7 +128,7 @@ framework::Result<std::unique_ptr<Reporter>> FileReporter::Open(const std::strin
 }
 
 void FileReporter::OnRunEnd(const RunReport& report) {
-  auto r = WriteAll(fd_.get(), render_(report));
+  auto r = framework::WriteAll(fd_.get(), render_(report));
   if (!r.ok() && !error_) {
     error_ = framework::ErrnoError("unable to write " + path_, r.error().code.value());
   }

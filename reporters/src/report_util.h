@@ -64,9 +64,6 @@ class FileReporter : public Reporter {
   std::optional<framework::Error> error_;
 };
 
-/// Writes all of `text` to `fd`. Errors: the errno of write(2).
-framework::Result<void> WriteAll(int fd, std::string_view text);
-
 /// One fault's window: from fault.injected to fault.healed (or the end of the run).
 struct FaultWindow {
   std::string name;  ///< the fault's name (event target)

@@ -4,10 +4,13 @@
 #include <fstream>
 #include <iterator>
 
-#include "duende/adapters/command.h"
+#include "duende/framework/command.h"
 
 namespace duende::adapters {
 namespace {
+
+using framework::CommandResult;
+using framework::RunCommand;
 
 const std::string kGolden = std::string(DUENDE_SOURCE_DIR) + "/tests/adapters/golden/";
 

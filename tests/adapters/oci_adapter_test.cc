@@ -10,8 +10,8 @@
 #include <condition_variable>
 #include <mutex>
 
-#include "duende/adapters/command.h"
 #include "duende/framework/clock.h"
+#include "duende/framework/command.h"
 #include "test_util.h"
 
 namespace duende::adapters {
@@ -19,6 +19,7 @@ namespace {
 
 using framework::DaemonConfig;
 using framework::EventType;
+using framework::RunCommand;
 
 using testing::Alive;
 using testing::Events;

@@ -14,17 +14,19 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "duende/adapters/command.h"
 #include "duende/adapters/container_cli.h"
 #include "duende/adapters/launchd_plist.h"
 #include "duende/adapters/oci_spec.h"
 #include "duende/adapters/systemd_unit.h"
+#include "duende/framework/command.h"
 #include "duende/framework/config.h"
 
 namespace duende::adapters {
 namespace {
 
+using framework::CommandOptions;
 using framework::DaemonConfig;
+using framework::RunCommand;
 
 const std::string kGolden = std::string(DUENDE_SOURCE_DIR) + "/tests/adapters/golden/";
 

@@ -11,7 +11,6 @@
 #include <mutex>
 #include <vector>
 
-#include "duende/adapters/command.h"
 #include "duende/framework/clock.h"
 #include "test_util.h"
 

@@ -123,7 +123,8 @@ class Proc {
     }
     ::close(fds[1]);
     p.pid_ = pid;
-    p.pidfd_.Reset(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    auto pidfd = OpenPidfd(pid);
+    if (pidfd.ok()) p.pidfd_ = std::move(*pidfd);
     p.out_.Reset(fds[0]);
     p.stderr_path_ = stderr_path;
     return p;

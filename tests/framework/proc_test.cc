@@ -39,5 +39,35 @@ TEST(ProcTest, AGoneProcessIsAnError) {
   EXPECT_FALSE(ReadProcessInfo(-1).ok());
 }
 
+TEST(ProcTest, StatusKbReadsTheKbLinesOfStatus) {
+  auto all = ReadStatusKb(0);
+  ASSERT_TRUE(all.ok()) << all.error().Message();
+  ASSERT_TRUE(all->contains("VmRSS"));
+  EXPECT_GT(all->at("VmRSS"), 0u);
+  EXPECT_FALSE(all->contains("Pid")) << "only the kB lines";
+  auto rss = StatusKb(::getpid(), "VmRSS");
+  ASSERT_TRUE(rss.ok());
+  EXPECT_GT(*rss, 0u);
+  auto none = StatusKb(0, "NoSuchLine");
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().code.value(), ENODATA);
+  auto gone = StatusKb(1 << 30, "VmRSS");  // above pid_max
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().code.value(), ENOENT);
+}
+
+TEST(ProcTest, CountOpenFdsCountsOurDescriptors) {
+  auto before = CountOpenFds(::getpid());
+  ASSERT_TRUE(before.ok()) << before.error().Message();
+  int a = ::dup(1);
+  int b = ::dup(1);
+  auto after = CountOpenFds(0);
+  ::close(a);
+  ::close(b);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(*after, *before + 2);
+  EXPECT_FALSE(CountOpenFds(1 << 30).ok());
+}
+
 }  // namespace
 }  // namespace duende::framework

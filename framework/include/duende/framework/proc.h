@@ -11,8 +11,11 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "duende/framework/result.h"
@@ -35,6 +38,18 @@ Result<ProcessInfo> ReadProcessInfo(pid_t pid);
 
 /// Every process this /proc shows (unreadable ones skipped).
 std::vector<ProcessInfo> ListProcesses();
+
+/// The "Key:   N kB" lines of /proc/PID/status (pid 0: this process), in kB by key ("VmRSS",
+/// "VmLck", ...). A zombie has no Vm* lines. Errors: ENOENT when the process is gone.
+Result<std::map<std::string, uint64_t, std::less<>>> ReadStatusKb(pid_t pid);
+
+/// One "Key:" value of /proc/PID/status in kB (pid 0: this process). Errors: ENOENT when the
+/// process is gone, ENODATA when the line is absent (a zombie's VmRSS).
+Result<uint64_t> StatusKb(pid_t pid, std::string_view key);
+
+/// Number of open descriptors of `pid` (entries of /proc/PID/fd). Errors: ENOENT when gone,
+/// EACCES without permission.
+Result<int> CountOpenFds(pid_t pid);
 
 /// The program of `pid` (the /proc/PID/exe link), or "" when unreadable.
 std::string ProcessExe(pid_t pid);

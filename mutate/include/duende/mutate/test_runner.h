@@ -1,5 +1,5 @@
 // Running the user's tests: one test at a time, in its own process group, with a timeout
-// after which the whole group is killed.
+// after which the whole group is killed (framework::RunCommand does the running).
 #pragma once
 
 #include <chrono>
@@ -43,8 +43,8 @@ framework::Result<TestOutcome> RunTest(const TestCase& test,
 framework::Result<std::vector<TestCase>> DiscoverCtestTests(
     const std::string& build_dir, const std::vector<std::string>& ctest_args);
 
-/// Runs a command to completion with output captured into `output` (stdout and stderr).
-/// Errors: the spawn error.
+/// Runs a command to completion, with no time limit, with its output (stdout and stderr
+/// interleaved, the last 64 MiB) in `output` (may be null). Errors: the spawn error.
 framework::Result<framework::ExitStatus> RunCaptured(const std::vector<std::string>& argv,
                                                      const std::string& working_dir,
                                                      std::string* output);
