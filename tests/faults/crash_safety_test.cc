@@ -36,7 +36,6 @@ std::vector<Entry> ReadEntries(const std::string& dir) {
       out.push_back({parsed->action.type, parsed->action.args});
     }
   }
-  EXPECT_FALSE(out.empty()) << "no entry journaled in " << dir;
   return out;
 }
 

@@ -326,10 +326,10 @@ TEST_F(SuperviseCliTest, MalformedRepliesAreErrorsInCtl) {
       {"[1,2]\n", "not a JSON object"},
       {"{\"ok\":\"yes\"}\n", "no boolean \"ok\""},
       {"{\"ok\":true}\n", "no \"services\" array"},
-      {"{\"ok\":true,\"services\":[{\"name\":5}]}\n", "no string \"name\""},
+      {"{\"ok\":true,\"services\":[{\"name\":5}]}\n", "a service has no string \"name\""},
       {"{\"ok\":true,\"services\":[{\"name\":\"a\",\"state\":\"x\",\"reason\":\"\","
        "\"status\":\"\",\"pid\":\"1\"}]}\n",
-       "no integer \"pid\""},
+       "a service has no integer \"pid\""},
       {"{\"ok\":false,\"error\":7}\n", "\"error\" is not a string"},
       {"", "not JSON"},
   };
