@@ -75,17 +75,22 @@ Result<UniqueFd> ListenControlSocket(const std::string& path, const ControlAcces
       path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
   if (private_dir) {
     const mode_t group_bits = access.group ? S_IXGRP : 0;
-    DUENDE_TRY(framework::EnsurePrivateDir(dir, group_bits));
-    // Only a directory duende made for itself is opened to the control group; a user's
-    // XDG_RUNTIME_DIR keeps its mode (then set control_socket to a directory the group can
-    // search).
     const std::string base = dir.substr(dir.rfind('/') + 1);
-    if (access.group && base.rfind("duende", 0) == 0) {
-      if (::chown(dir.c_str(), static_cast<uid_t>(-1), *access.group) != 0 ||
-          ::chmod(dir.c_str(), 0710) != 0) {
+    if (base.rfind("duende", 0) == 0) {
+      // A directory duende makes for itself (/run/duende, $TMPDIR/duende-<uid>): set its mode
+      // for this run (0710 with the control group, else 0700 again), but only when it is a real
+      // directory of ours; anything else is refused by the check below. A user's
+      // XDG_RUNTIME_DIR keeps its mode (then set control_socket to a directory the group can
+      // search).
+      DUENDE_TRY(framework::EnsurePrivateDir(dir, S_IXGRP));
+      if (access.group && ::chown(dir.c_str(), static_cast<uid_t>(-1), *access.group) != 0) {
         return ErrnoError("unable to give directory " + dir + " to the control group");
       }
+      if (::chmod(dir.c_str(), access.group ? 0710 : 0700) != 0) {
+        return ErrnoError("unable to set the mode of directory " + dir);
+      }
     }
+    DUENDE_TRY(framework::EnsurePrivateDir(dir, group_bits));
   }
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) return ErrnoError("unable to create control socket");
