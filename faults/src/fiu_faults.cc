@@ -228,7 +228,10 @@ class DiskFullFault : public FaultBase {
                         ENOTSUP);
     }
     filler_ = root + path_ + "/.duende-fill-" + UniqueName();
-    auto j = Journal({"file", {filler_}});
+    // With the target's pid and start time: the path goes through /proc/PID/root, which a
+    // heal may follow only while PID is still this target.
+    auto j = Journal(
+        {"file", {filler_, std::to_string(t.pid), std::to_string(ProcessStartTime(t.pid))}});
     if (!j.ok()) return j.error();
     journal_id_ = *j;
     framework::UniqueFd fd(::open(filler_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));

@@ -194,7 +194,8 @@ class PauseFault : public FaultBase {
     start_ = ProcessStartTime(pid_);
     if (start_ == 0) return ErrnoError("unable to pause " + t.name, ESRCH);
     UndoAction a = scope_ == "group"
-                       ? UndoAction{"stopped-group", {std::to_string(pgid_)}}
+                       ? UndoAction{"stopped-group",
+                                    {std::to_string(pgid_), std::to_string(StoppedGroupStamp())}}
                        : UndoAction{"stopped", {std::to_string(pid_), std::to_string(start_)}};
     auto j = Journal(a);
     if (!j.ok()) return j.error();

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 
@@ -70,16 +71,52 @@ Result<NotifySocket> NotifySocket::Create(std::string_view tag) {
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) {
     return ErrnoError("unable to bind notify socket " + address);
   }
+  // Every datagram then carries its sender's credentials, whether or not the sender sent any.
+  const int on = 1;
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0) {
+    return ErrnoError("unable to set SO_PASSCRED on notify socket " + address);
+  }
   return NotifySocket(std::move(fd), std::move(address));
 }
 
-std::vector<NotifyMessage> NotifySocket::Drain() {
-  std::vector<NotifyMessage> out;
-  char buf[4096];
+std::vector<NotifyDatagram> NotifySocket::Drain() {
+  std::vector<NotifyDatagram> out;
+  char buf[kMaxDatagram];
+  // Room for the credentials and a few passed descriptors (closed below: nobody may make the
+  // supervisor hold its files open).
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(16 * sizeof(int))];
   while (true) {
-    ssize_t n = ::recv(fd_.get(), buf, sizeof buf, MSG_DONTWAIT);
-    if (n < 0) break;  // EAGAIN: drained
-    out.push_back(ParseNotifyMessage(std::string_view(buf, static_cast<size_t>(n))));
+    iovec iov{buf, sizeof buf};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n = ::recvmsg(fd_.get(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;  // EAGAIN: drained
+    }
+    NotifyDatagram d;
+    d.truncated = (msg.msg_flags & MSG_TRUNC) != 0;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET) continue;
+      if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(ucred))) {
+        ucred cred{};
+        std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
+        d.sender_pid = cred.pid;
+        d.sender_uid = cred.uid;
+      } else if (c->cmsg_type == SCM_RIGHTS) {
+        const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; ++i) {
+          int passed = -1;
+          std::memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof passed);
+          if (passed >= 0) ::close(passed);
+        }
+      }
+    }
+    d.message = ParseNotifyMessage(std::string_view(buf, static_cast<size_t>(n)));
+    out.push_back(std::move(d));
   }
   return out;
 }

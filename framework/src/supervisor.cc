@@ -60,6 +60,21 @@ PolicyOptions MakePolicyOptions(const DaemonConfig& c, uint64_t seed) {
   return p;
 }
 
+// A group name or a decimal gid; nullopt when no such group exists.
+std::optional<gid_t> LookUpGroup(const std::string& name) {
+  if (!name.empty() && name.find_first_not_of("0123456789") == std::string::npos) {
+    if (name.size() > 9) return std::nullopt;
+    return static_cast<gid_t>(std::stoul(name));
+  }
+  group g{};
+  group* found = nullptr;
+  std::vector<char> buf(16384);
+  if (::getgrnam_r(name.c_str(), &g, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
+    return std::nullopt;
+  }
+  return found->gr_gid;
+}
+
 }  // namespace
 
 struct Supervisor::Service {
@@ -70,6 +85,7 @@ struct Supervisor::Service {
   pid_t pgid = -1;
   uint64_t spawns = 0;
   std::optional<NotifySocket> notify;
+  uint64_t notify_dropped = 0;  // datagrams from outside the service (ServiceStatus)
   UniqueFd log_read;
   UniqueFd log_write;
   std::optional<RotatingFile> log;
@@ -354,6 +370,7 @@ ServiceStatus Supervisor::StatusOf(const Service& s) const {
   st.next_start_ns = s.policy.next_start_ns();
   st.tracking = s.tracking;
   st.tracked_by_cgroup = s.tracked_by_cgroup;
+  st.notify_dropped = s.notify_dropped;
   return st;
 }
 
@@ -882,9 +899,31 @@ void Supervisor::OnSignal() {
   if (chld) SweepAll();
 }
 
+bool Supervisor::IsServiceProcess(const Service& s, pid_t pid) const {
+  if (pid <= 0 || !s.child.pidfd) return false;
+  if (pid == s.child.pid) return true;
+  if (s.pgid > 1) {
+    auto info = ReadProcessInfo(pid);
+    if (info.ok() && info->pgid == s.pgid) return true;
+  }
+  if (s.tracked_by_cgroup) {
+    auto members = s.cgroup->Members();
+    if (members.ok() && std::find(members->begin(), members->end(), pid) != members->end()) {
+      return true;
+    }
+  }
+  return false;
+}
+
 void Supervisor::OnNotify(Service& s) {
-  for (const NotifyMessage& m : s.notify->Drain()) {
-    if (!s.child.pidfd) continue;  // nobody to attribute it to
+  for (const NotifyDatagram& d : s.notify->Drain()) {
+    // Anyone in the network namespace can reach an abstract address: act only on datagrams
+    // the kernel says come from the service's main process, process group or cgroup.
+    if (d.truncated || !IsServiceProcess(s, d.sender_pid)) {
+      ++s.notify_dropped;
+      continue;
+    }
+    const NotifyMessage& m = d.message;
     const int64_t now = MonotonicNs();
     if (m.status) {
       s.status_text = *m.status;
@@ -1076,7 +1115,10 @@ Result<void> Supervisor::Run() {
 std::string DefaultControlSocket() {
   const char* xdg = std::getenv("XDG_RUNTIME_DIR");
   if (xdg != nullptr && xdg[0] == '/') return std::string(xdg) + "/duende-supervise.sock";
-  return "/tmp/duende-supervise-" + std::to_string(::getuid()) + ".sock";
+  if (::geteuid() == 0) return "/run/duende/supervise.sock";
+  const char* tmp = std::getenv("TMPDIR");
+  const std::string base = tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp";
+  return base + "/duende-" + std::to_string(::geteuid()) + "/supervise.sock";
 }
 
 Result<ServicesFile> LoadServicesFile(const std::string& path) {
@@ -1096,6 +1138,22 @@ Result<ServicesFile> LoadServicesFile(const std::string& path) {
     if (auto v = sup->Bool("subreaper")) out.options.subreaper = *v;
     if (auto v = sup->Int("seed", 0, INT64_MAX)) out.options.seed = static_cast<uint64_t>(*v);
     if (auto v = sup->Bool("autostart")) out.autostart = *v;
+    if (auto v = sup->Duration("control_timeout")) {
+      if (v->count() <= 0) {
+        sup->Fail("control_timeout", "control_timeout must be positive, e.g. \"5s\"");
+      } else {
+        out.control_timeout = *v;
+      }
+    }
+    if (auto v = sup->String("control_group")) {
+      if (auto gid = LookUpGroup(*v)) {
+        out.control_group = *gid;
+      } else {
+        sup->Fail("control_group", "no group named '" + *v +
+                                       "' on this machine; name an existing group (see "
+                                       "/etc/group) or a numeric gid");
+      }
+    }
     sup->Finish();
   }
   std::set<std::string> names;

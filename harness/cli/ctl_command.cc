@@ -23,6 +23,12 @@ namespace {
 
 using nlohmann::json;
 
+// A reply bigger than this is not from a supervisor (a status of thousands of services is a
+// few MB).
+constexpr size_t kMaxReply = 16u << 20;
+// How long ctl waits for the supervisor to accept, answer and finish its reply.
+constexpr int kReplyTimeoutS = 10;
+
 framework::Result<std::string> Request(const std::string& path, const std::string& line) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -32,9 +38,25 @@ framework::Result<std::string> Request(const std::string& path, const std::strin
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   framework::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) return framework::ErrnoError("unable to create socket");
+  timeval tv{kReplyTimeoutS, 0};
+  (void)::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  (void)::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     return framework::ErrnoError("unable to connect to " + path +
                                  " (is `duende supervise` running?)");
+  }
+  // Commands go only to a supervisor run by root or by us, never to a socket someone else
+  // put at that path.
+  ucred peer{};
+  socklen_t plen = sizeof peer;
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &plen) != 0) {
+    return framework::ErrnoError("unable to read the credentials of " + path);
+  }
+  if (peer.uid != 0 && peer.uid != ::geteuid()) {
+    return framework::ErrnoError(path + " is served by uid " + std::to_string(peer.uid) + " (pid " +
+                                     std::to_string(peer.pid) +
+                                     "), not by root or us; refused to talk to it",
+                                 EPERM);
   }
   std::string req = line + "\n";
   if (::send(fd.get(), req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
@@ -43,12 +65,66 @@ framework::Result<std::string> Request(const std::string& path, const std::strin
   std::string reply;
   char buf[65536];
   ssize_t n = 0;
-  while ((n = ::read(fd.get(), buf, sizeof buf)) > 0) reply.append(buf, static_cast<size_t>(n));
-  if (n < 0) return framework::ErrnoError("unable to read from " + path);
+  while ((n = ::read(fd.get(), buf, sizeof buf)) != 0) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        return framework::ErrnoError(
+            "no reply from " + path + " within " + std::to_string(kReplyTimeoutS) + "s", ETIMEDOUT);
+      }
+      return framework::ErrnoError("unable to read from " + path);
+    }
+    reply.append(buf, static_cast<size_t>(n));
+    if (reply.size() > kMaxReply) {
+      return framework::MessageError("the reply from " + path + " is longer than " +
+                                     std::to_string(kMaxReply) + " bytes");
+    }
+  }
   return reply;
 }
 
+// What PrintTable and the verbs read, checked before use: "" when `j` has that shape, else
+// what is wrong. (A reply is data from another process: it must not be able to abort ctl.)
+std::string CheckReplyShape(const json& j) {
+  if (!j.is_object()) return "not a JSON object";
+  if (!j.contains("ok") || !j["ok"].is_boolean()) return "no boolean \"ok\"";
+  if (!j["ok"].get<bool>()) {
+    if (j.contains("error") && !j["error"].is_string()) return "\"error\" is not a string";
+    if (j.contains("usage") && !j["usage"].is_boolean()) return "\"usage\" is not a boolean";
+    return "";
+  }
+  if (!j.contains("services") || !j["services"].is_array()) return "no \"services\" array";
+  for (const auto& s : j["services"]) {
+    if (!s.is_object()) return "a service is not an object";
+    for (const char* key : {"name", "state", "reason", "status"}) {
+      if (!s.contains(key) || !s[key].is_string()) {
+        return std::string("a service has no string \"") + key + "\"";
+      }
+    }
+    if (!s.contains("pid") || !s["pid"].is_number_integer())
+      return "a service has no integer \"pid\"";
+    if (!s.contains("restarts") || !s["restarts"].is_number_unsigned()) {
+      return "a service has no unsigned \"restarts\"";
+    }
+    if (!s.contains("since_s") || !s["since_s"].is_number())
+      return "a service has no number \"since_s\"";
+    if (s.contains("next_start_in_s") && !s["next_start_in_s"].is_number()) {
+      return "\"next_start_in_s\" is not a number";
+    }
+    if (!s.contains("last_exit")) return "a service has no \"last_exit\"";
+    if (!s["last_exit"].is_null() &&
+        (!s["last_exit"].is_object() || !s["last_exit"].contains("text") ||
+         !s["last_exit"]["text"].is_string())) {
+      return "\"last_exit\" is neither null nor an object with a string \"text\"";
+    }
+  }
+  return "";
+}
+
 std::string Ago(double seconds) {
+  // From the reply: keep a nonsense value (NaN, 1e300) inside int64 nanoseconds.
+  if (!(seconds >= 0)) seconds = 0;
+  if (seconds > 1e9) seconds = 1e9;
   return framework::FormatDuration(std::chrono::nanoseconds(static_cast<int64_t>(seconds * 1e9)));
 }
 
@@ -57,7 +133,7 @@ void PrintTable(const json& services) {
             << "PID" << std::setw(10) << "FOR" << std::setw(10) << "RESTARTS"
             << "LAST EXIT / REASON\n";
   for (const auto& s : services) {
-    std::string pid = s["pid"].get<int>() > 0 ? std::to_string(s["pid"].get<int>()) : "-";
+    std::string pid = s["pid"].get<int64_t>() > 0 ? std::to_string(s["pid"].get<int64_t>()) : "-";
     std::string note;
     if (!s["last_exit"].is_null()) note = s["last_exit"]["text"].get<std::string>();
     if (!s["reason"].get<std::string>().empty()) {
@@ -102,8 +178,12 @@ int CtlMain(int argc, char** argv) {
     return framework::kExitEnvironment;
   }
   json j = json::parse(*reply, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("ok")) {
-    PrintError("unexpected reply from " + socket_path);
+  std::string bad = j.is_discarded() ? "not JSON" : CheckReplyShape(j);
+  if (bad.empty() && j["ok"].get<bool>() && command != "status" && j["services"].empty()) {
+    bad = "no service in the reply";
+  }
+  if (!bad.empty()) {
+    PrintError("malformed reply from " + socket_path + ": " + bad);
     return framework::kExitEnvironment;
   }
   if (!j["ok"].get<bool>()) {

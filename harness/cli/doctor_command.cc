@@ -1,7 +1,8 @@
 // duende doctor: heals what killed runs left behind (from their undo journals: cgroups, hogs,
 // libfiu FIFOs, stopped targets, lowered limits) and reports what this machine supports.
-// Exit 0 when nothing is left, 1 when an undo failed (the journal is kept), 3 when the journal
-// directory cannot be read.
+// Exit 0 when nothing is left, 1 when an undo failed or was refused (the journal is kept), 3
+// when the journal directory is refused (not the caller's, or not mode 0700). Journals of
+// other users and torn or corrupt lines are skipped with a warning.
 #include <unistd.h>
 
 #include <iostream>
@@ -54,10 +55,16 @@ int DoctorMain(int argc, char** argv) {
   }
   std::cout << "journals: " << dir << '\n';
   auto report = faults::HealLeftovers(dir);
+  if (report.dir_refused) {
+    for (const auto& e : report.errors) PrintError(e);
+    return framework::kExitEnvironment;
+  }
   for (const auto& a : report.actions) std::cout << "  " << a << '\n';
+  for (const auto& w : report.warnings) PrintWarning(w);
   for (const auto& e : report.errors) PrintError("could not undo " + e);
   std::cout << "leftovers: " << report.journals_healed << " journal(s) of dead runs healed, "
-            << report.actions.size() << " action(s), " << report.errors.size() << " error(s); "
+            << report.actions.size() << " action(s), " << report.errors.size() << " error(s), "
+            << report.warnings.size() << " warning(s); "
             << (report.journals_seen - report.journals_healed) << " journal(s) kept\n";
   return report.errors.empty() ? framework::kExitOk : framework::kExitFailed;
 }

@@ -1,21 +1,17 @@
 // duende supervise FILE: a foreground process manager for the services of a services file,
 // with a control socket for `duende ctl`. See docs/supervise.md.
 #include <signal.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <iostream>
-#include <map>
-#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "cli_util.h"
+#include "control_socket.h"
 #include "duende/framework/clock.h"
 #include "duende/framework/exit_code.h"
 #include "duende/framework/supervisor.h"
@@ -25,7 +21,6 @@ namespace duende::cli {
 namespace {
 
 using framework::Supervisor;
-using framework::UniqueFd;
 using nlohmann::json;
 
 json StatusJson(const framework::ServiceStatus& st, int64_t now) {
@@ -51,6 +46,7 @@ json StatusJson(const framework::ServiceStatus& st, int64_t now) {
   }
   j["reason"] = st.reason;
   j["status"] = st.status_text;
+  j["notify_dropped"] = st.notify_dropped;
   if (st.next_start_ns) {
     j["next_start_in_s"] = static_cast<double>(*st.next_start_ns - now) / 1e9;
   }
@@ -97,98 +93,6 @@ std::string Handle(Supervisor& sup, const std::string& line) {
   return reply.dump() + "\n";
 }
 
-// The control socket: one request line per connection, one reply, then close.
-class ControlServer {
- public:
-  ControlServer(Supervisor* sup, UniqueFd listener) : sup_(sup), listener_(std::move(listener)) {}
-
-  framework::Result<void> Start() {
-    return sup_->loop().Watch(listener_.get(), EPOLLIN, [this](uint32_t) { Accept(); });
-  }
-
- private:
-  struct Conn {
-    UniqueFd fd;
-    std::string in;
-    std::string out;
-  };
-
-  void Accept() {
-    while (true) {
-      int fd = ::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd < 0) return;
-      auto conn = std::make_unique<Conn>();
-      conn->fd.Reset(fd);
-      Conn* raw = conn.get();
-      conns_[fd] = std::move(conn);
-      if (!sup_->loop().Watch(fd, EPOLLIN, [this, raw](uint32_t ev) { OnConn(raw, ev); }).ok()) {
-        conns_.erase(fd);
-      }
-    }
-  }
-
-  void Close(Conn* c) {
-    const int fd = c->fd.get();
-    sup_->loop().Unwatch(fd);
-    conns_.erase(fd);
-  }
-
-  void OnConn(Conn* c, uint32_t events) {
-    if (c->out.empty()) {
-      char buf[1024];
-      ssize_t n = ::read(c->fd.get(), buf, sizeof buf);
-      if (n > 0) c->in.append(buf, static_cast<size_t>(n));
-      size_t nl = c->in.find('\n');
-      if (nl == std::string::npos) {
-        if (n == 0 || (n < 0 && errno != EAGAIN) || c->in.size() > 4096 ||
-            (events & (EPOLLHUP | EPOLLERR)) != 0) {
-          Close(c);
-        }
-        return;
-      }
-      c->out = Handle(*sup_, c->in.substr(0, nl));
-    }
-    ssize_t w = ::send(c->fd.get(), c->out.data(), c->out.size(), MSG_NOSIGNAL);
-    if (w > 0) c->out.erase(0, static_cast<size_t>(w));
-    if (c->out.empty() || (w < 0 && errno != EAGAIN)) {
-      Close(c);
-      return;
-    }
-    (void)sup_->loop().Modify(c->fd.get(), EPOLLOUT);
-  }
-
-  Supervisor* sup_;
-  UniqueFd listener_;
-  std::map<int, std::unique_ptr<Conn>> conns_;
-};
-
-framework::Result<UniqueFd> Listen(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) {
-    return framework::MessageError("control socket path is too long: " + path);
-  }
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd) return framework::ErrnoError("unable to create control socket");
-  auto* sa = reinterpret_cast<sockaddr*>(&addr);
-  if (::bind(fd.get(), sa, sizeof addr) != 0) {
-    if (errno != EADDRINUSE) return framework::ErrnoError("unable to bind " + path);
-    // A socket file exists: another supervisor, or one left by a killed supervisor.
-    UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (::connect(probe.get(), sa, sizeof addr) == 0) {
-      return framework::ErrnoError("another supervisor is listening on " + path, EADDRINUSE);
-    }
-    ::unlink(path.c_str());
-    if (::bind(fd.get(), sa, sizeof addr) != 0) {
-      return framework::ErrnoError("unable to bind " + path);
-    }
-  }
-  ::chmod(path.c_str(), 0600);
-  if (::listen(fd.get(), 64) != 0) return framework::ErrnoError("unable to listen on " + path);
-  return fd;
-}
-
 }  // namespace
 
 int SuperviseMain(int argc, char** argv) {
@@ -223,7 +127,10 @@ int SuperviseMain(int argc, char** argv) {
   }
   framework::ServicesFile& sf = *loaded;
   if (!socket_path.empty()) sf.control_socket = socket_path;
-  if (sf.control_socket.empty()) sf.control_socket = framework::DefaultControlSocket();
+  // The default path lies in a directory duende makes private and checks; a path given by
+  // the user is used as given (its directory is the user's choice).
+  const bool default_socket = sf.control_socket.empty();
+  if (default_socket) sf.control_socket = framework::DefaultControlSocket();
   sf.options.handle_signals = true;
   if (!sf.options.log_dir.empty() && ::mkdir(sf.options.log_dir.c_str(), 0755) != 0 &&
       errno != EEXIST) {
@@ -249,12 +156,15 @@ int SuperviseMain(int argc, char** argv) {
       return framework::kExitEnvironment;
     }
   }
-  auto listener = Listen(sf.control_socket);
+  const ControlAccess access{sf.control_group};
+  auto listener = ListenControlSocket(sf.control_socket, access, default_socket);
   if (!listener.ok()) {
     PrintError(listener.error().Message());
     return framework::kExitEnvironment;
   }
-  ControlServer control(sup->get(), std::move(*listener));
+  Supervisor* raw = sup->get();
+  ControlServer control(&raw->loop(), std::move(*listener), access, sf.control_timeout,
+                        [raw](const std::string& line) { return Handle(*raw, line); });
   if (auto r = control.Start(); !r.ok()) {
     PrintError(r.error().Message());
     return framework::kExitEnvironment;

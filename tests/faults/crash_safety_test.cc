@@ -31,12 +31,9 @@ std::vector<Entry> ReadEntries(const std::string& dir) {
     std::ifstream in(f.path());
     std::string line;
     while (std::getline(in, line)) {
-      if (line.rfind("+\t", 0) != 0) continue;
-      std::istringstream ls(line);
-      std::string field;
-      std::vector<std::string> fields;
-      while (std::getline(ls, field, '\t')) fields.push_back(field);
-      out.push_back({fields[2], {fields.begin() + 3, fields.end()}});
+      auto parsed = ParseJournalLine(line);
+      if (!parsed.ok() || parsed->kind != JournalLine::Kind::kBegin) continue;
+      out.push_back({parsed->action.type, parsed->action.args});
     }
   }
   return out;

@@ -8,10 +8,14 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stddef.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <condition_variable>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <mutex>
@@ -19,6 +23,7 @@
 #include <sstream>
 #include <thread>
 
+#include "../as_nobody.h"
 #include "duende/framework/clock.h"
 #include "duende/framework/pid_file.h"
 #include "duende/framework/proc.h"
@@ -287,6 +292,100 @@ TEST_F(SupervisorTest, NotifyReadinessStatusAndDyingBeforeReady) {
              e.detail.find("exited before ready") != std::string::npos;
     });
   }));
+}
+
+// The value of `key` in the environment of `pid` ("" when absent).
+std::string EnvironOf(pid_t pid, const std::string& key) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/environ");
+  std::string entry;
+  while (std::getline(f, entry, '\0')) {
+    if (entry.rfind(key + "=", 0) == 0) return entry.substr(key.size() + 1);
+  }
+  return "";
+}
+
+// Sends each of `messages` as one datagram to the abstract NOTIFY_SOCKET `address`; returns
+// how many were sent. Plain syscalls only: it also runs in a forked child.
+int SendNotify(const sockaddr_un& addr, socklen_t len, const std::vector<std::string>& messages) {
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  int sent = 0;
+  for (const auto& m : messages) {
+    if (::sendto(fd, m.data(), m.size(), 0, reinterpret_cast<const sockaddr*>(&addr), len) ==
+        static_cast<ssize_t>(m.size())) {
+      ++sent;
+    }
+  }
+  ::close(fd);
+  return sent;
+}
+
+// NotifyAccess: anyone can reach the abstract notify address, but only datagrams from the
+// service's own processes count. `nobody` (and root from outside the service) sending READY=1,
+// MAINPID= and WATCHDOG=1 change nothing and are counted; the service's own READY=1, sent by
+// a process of its group that is not the main one, still makes it ready.
+TEST_F(SupervisorTest, NotifyFromOutsideTheServiceIsDroppedAndCounted) {
+  const std::string dir = [] {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string t =
+        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/duende-notify-test-XXXXXX";
+    std::vector<char> buf(t.begin(), t.end());
+    buf.push_back('\0');
+    return std::string(::mkdtemp(buf.data()));
+  }();
+  const std::string fifo = dir + "/go";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  DaemonConfig c;
+  c.name = "guarded";
+  // The main process is sh; READY=1 comes later from its child (same process group), which
+  // stays alive: a sender gone before its datagram is read cannot be told from a stranger
+  // (as with systemd).
+  c.command = {"/bin/sh", "-c", "read x < \"$0\"; \"$1\" --notify", fifo, STAMP_PATH};
+  c.shutdown_timeout = seconds(2);
+  c.health.readiness.kind = ProbeConfig::Kind::kNotify;
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kSpawned, 1));
+  const pid_t pid = sup_->Status("guarded")->pid;
+  ASSERT_GT(pid, 0);
+  std::string address;
+  for (int i = 0; i < 200 && address.empty(); ++i) {
+    address = EnvironOf(pid, "NOTIFY_SOCKET");
+    if (address.empty()) std::this_thread::sleep_for(milliseconds(5));
+  }
+  ASSERT_EQ(address.rfind("@duende/", 0), 0u) << address;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, address.data(), address.size());
+  addr.sun_path[0] = '\0';
+  const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address.size());
+  const std::vector<std::string> attack = {"READY=1\nSTATUS=owned by nobody", "MAINPID=1",
+                                           "WATCHDOG=1", "STOPPING=1"};
+  EXPECT_EQ(testing::RunAsNobody([&] { return SendNotify(addr, len, attack); }), 4);
+  // Root, but not one of the service's processes: dropped as well.
+  EXPECT_EQ(SendNotify(addr, len, {"READY=1"}), 1);
+  ServiceStatus st;
+  for (int i = 0; i < 1000; ++i) {
+    st = *sup_->Status("guarded");
+    if (st.notify_dropped >= 5) break;
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  EXPECT_EQ(st.notify_dropped, 5u);
+  EXPECT_EQ(st.state, ServiceState::kStarting);
+  EXPECT_FALSE(st.ready);
+  EXPECT_EQ(st.pid, pid);
+  EXPECT_EQ(st.status_text, "");
+  EXPECT_EQ(rec_.Of(EventType::kReady).size(), 0u);
+  EXPECT_EQ(rec_.Of(EventType::kStatus).size(), 0u);
+  // Now the service itself says READY=1.
+  std::ofstream(fifo) << "go\n";
+  ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 1));
+  st = *sup_->Status("guarded");
+  EXPECT_EQ(st.state, ServiceState::kRunning);
+  EXPECT_EQ(st.status_text, "stamped");
+  EXPECT_EQ(st.notify_dropped, 5u);
+  EXPECT_EQ(st.pid, pid);
+  ::unlink(fifo.c_str());
+  ::rmdir(dir.c_str());
 }
 
 TEST_F(SupervisorTest, MissedWatchdogRestartsAndPingsKeepItAlive) {

@@ -385,16 +385,14 @@ std::vector<std::string> JournaledGroups(const std::string& jdir) {
     std::ifstream in(f.path());
     std::string line;
     while (std::getline(in, line)) {
-      std::istringstream ls(line);
-      std::vector<std::string> fields;
-      std::string field;
-      while (std::getline(ls, field, '\t')) fields.push_back(field);
-      if (fields.size() < 5 || fields[0] != "+") continue;
-      if (fields[2] == "cgroup") {
-        out.insert(out.end(), fields.begin() + 4, fields.end());
-      } else if (fields[2] == "cgroup-borrow" && fields.size() >= 6) {
-        size_t n = std::stoul(fields[4]);
-        for (size_t i = 0; i < n && 5 + i < fields.size(); ++i) out.push_back(fields[5 + i]);
+      auto parsed = ParseJournalLine(line);
+      if (!parsed.ok() || parsed->kind != JournalLine::Kind::kBegin) continue;
+      const UndoAction& a = parsed->action;
+      if (a.type == "cgroup" && a.args.size() >= 2) {
+        out.insert(out.end(), a.args.begin() + 1, a.args.end());
+      } else if (a.type == "cgroup-borrow" && a.args.size() >= 3) {
+        size_t n = std::stoul(a.args[1]);
+        for (size_t i = 0; i < n && 2 + i < a.args.size(); ++i) out.push_back(a.args[2 + i]);
       }
     }
   }

@@ -76,6 +76,9 @@ struct ServiceStatus {
   /// "process group" (with the reason when a cgroup was asked for and could not be made).
   std::string tracking;
   bool tracked_by_cgroup = false;
+  /// sd_notify datagrams dropped since Add(): sent by a process outside the service (not its
+  /// main process, process group or cgroup), sent while it had no process, or too long.
+  uint64_t notify_dropped = 0;
 };
 
 struct SupervisorOptions {
@@ -181,6 +184,7 @@ class Supervisor {
   void AbandonAdoption(Service& s, std::string why);
   Result<pid_t> CheckAdoptable(Service& s, pid_t launcher);
   std::string ForeignListener(const Service& s, const ProbeConfig& probe) const;
+  bool IsServiceProcess(const Service& s, pid_t pid) const;
   void OnNotify(Service& s);
   void OnLogReadable(Service& s);
   void RearmTimer(Service& s);
@@ -225,6 +229,13 @@ struct ServicesFile {
   /// Control socket path ("" = DefaultControlSocket()). Relative paths here and in log_dir
   /// are taken relative to the file's directory.
   std::string control_socket;
+  /// A group whose members may also use the control socket (`control_group`, a name or a
+  /// number); without it only the supervisor's own uid and root may. The peer's credentials
+  /// (SO_PEERCRED, SO_PEERGROUPS) are checked on every connection.
+  std::optional<gid_t> control_group;
+  /// How long a control connection may take to send its request line and read the reply
+  /// (`control_timeout`, default 5s); a silent client is closed after it.
+  std::chrono::nanoseconds control_timeout = std::chrono::seconds(5);
   /// Start every service at once (default true).
   bool autostart = true;
   std::vector<DaemonConfig> services;
@@ -235,7 +246,9 @@ struct ServicesFile {
 /// did-you-mean, a service without name or command, duplicate names, ...).
 Result<ServicesFile> LoadServicesFile(const std::string& path);
 
-/// $XDG_RUNTIME_DIR/duende-supervise.sock, or /tmp/duende-supervise-<uid>.sock.
+/// The control socket's default path, always in a private (0700) directory:
+/// $XDG_RUNTIME_DIR/duende-supervise.sock when XDG_RUNTIME_DIR is set, else
+/// /run/duende/supervise.sock for root, else ${TMPDIR:-/tmp}/duende-<uid>/supervise.sock.
 std::string DefaultControlSocket();
 
 }  // namespace duende::framework
