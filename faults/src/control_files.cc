@@ -381,6 +381,8 @@ Result<void> MakeDirs(const std::string& dir) {
       }
     }
   }
+  // The parent too (/run/duende, ${TMPDIR}/duende-UID): whoever owns it could swap `dir`.
+  DUENDE_TRY(CheckPrivateDir(dir.substr(0, dir.rfind('/'))));
   return CheckPrivateDir(dir);
 }
 

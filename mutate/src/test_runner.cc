@@ -9,8 +9,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "duende/framework/clock.h"
+#include "duende/framework/temp_dir.h"
 #include "duende/framework/unique_fd.h"
 
 namespace duende::mutate {
@@ -76,10 +79,13 @@ Result<TestOutcome> RunTest(const TestCase& test, const std::vector<std::string>
 
 Result<framework::ExitStatus> RunCaptured(const std::vector<std::string>& argv,
                                           const std::string& working_dir, std::string* output) {
-  char path[] = "/tmp/duende-mutate-out-XXXXXX";
-  UniqueFd fd(::mkstemp(path));
+  // mkostemp: O_EXCL, a random name, mode 0600, in ${TMPDIR:-/tmp}; unlinked at once.
+  std::string tmpl = framework::TempDir() + "/duende-mutate-out-XXXXXX";
+  std::vector<char> path(tmpl.begin(), tmpl.end());
+  path.push_back('\0');
+  UniqueFd fd(::mkostemp(path.data(), O_CLOEXEC));
   if (!fd.valid()) return framework::ErrnoError("unable to create a temporary file");
-  ::unlink(path);
+  ::unlink(path.data());
   framework::SpawnOptions o;
   o.argv = argv;
   o.working_dir = working_dir;

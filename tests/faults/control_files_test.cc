@@ -336,6 +336,15 @@ TEST(ControlRecordTest, FoundForTheSameProcessOnlyAndOnlyWhenOurs) {
   (*c).reset();
   EXPECT_FALSE(FindControlFiles(pid).has_value());
   ForgetControlFiles(*path);
+  if (::geteuid() == 0) {
+    // A state directory another user owns (they could swap records in and out) is refused.
+    ASSERT_EQ(::chown(state->c_str(), kNobody, kNogroup), 0);
+    auto refused = RecordControlFiles(::getpid(), {"/x/fiu", ""});
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().code.value(), EPERM) << refused.error().Message();
+    EXPECT_NE(refused.error().Message().find("owned by uid 65534"), std::string::npos)
+        << refused.error().Message();
+  }
   ::unsetenv("DUENDE_STATE_DIR");
   std::error_code ec;
   fs::remove_all(*state, ec);
