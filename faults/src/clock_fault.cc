@@ -5,6 +5,7 @@
 // Took effect: libfaketime re-reads the clock file on a clock call once its one-second cache
 // has expired, so an inotify IN_OPEN of the file after the write means the target has read
 // the new time. A target that never asks for the time never sees the fault, and says so.
+#include <fcntl.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
@@ -13,7 +14,9 @@
 #include <cstdio>
 #include <regex>
 
+#include "duende/faults/control_files.h"
 #include "duende/faults/launch.h"
+#include "duende/faults/undo_journal.h"
 #include "duende/framework/unique_fd.h"
 #include "fault_base.h"
 
@@ -36,19 +39,37 @@ class ClockFault : public FaultBase {
                             "target, or start it with faults::PrepareFaketimeSpawn)",
                         ENOENT);
     }
+    // The file is written as the target's uid, and only when it is the target's own regular
+    // file (control_files.h): a path in a target's environment may name anything.
+    auto cred = ReadProcessCred(t.pid);
+    if (!cred.ok()) return cred.error();
+    cred_ = *cred;
+    pid_ = t.pid;
+    start_ = ProcessStartTime(t.pid);
+    // Checked before anything watches or journals it (the same checks the write makes).
+    if (auto check = OpenControlFile(t.clock_file, ControlFileType::kRegular, cred_, O_RDONLY);
+        !check.ok()) {
+      return check.error();
+    }
     file_ = t.clock_file;
     auto slash = file_.rfind('/');
     std::string dir = slash == std::string::npos ? "." : file_.substr(0, slash);
     name_ = file_.substr(slash + 1);
     watch_.Reset(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
-    if (!watch_ || ::inotify_add_watch(watch_.get(), dir.c_str(), IN_OPEN) < 0) {
+    if (!watch_ ||
+        ::inotify_add_watch(watch_.get(), dir.c_str(), IN_OPEN | IN_ONLYDIR | IN_DONT_FOLLOW) < 0) {
       return ErrnoError("unable to watch " + dir + " (inotify)");
     }
-    // A killed harness leaves the offset in place: the journal writes "+0" back.
-    auto j = Journal({"write", {file_, "+0\n"}});
+    // A killed harness leaves the offset in place: the journal writes "+0" back, as the
+    // target's uid and only while this same process lives.
+    auto j = Journal({"clock-file", {file_, "+0\n", std::to_string(pid_), std::to_string(start_)}});
     if (!j.ok()) return j.error();
     journal_id_ = *j;
-    DUENDE_TRY(WriteClockSpec(file_, spec_));
+    if (auto w = ReplaceControlFile(file_, spec_ + "\n", cred_); !w.ok()) {
+      JournalDone(journal_id_);
+      file_.clear();
+      return w.error();
+    }
     MarkInjected();
     Evidence("clock of " + t.name + " set to \"" + spec_ + "\" (" + file_ + ")");
     return {};
@@ -57,7 +78,7 @@ class ClockFault : public FaultBase {
   Result<void> Heal() override {
     if (file_.empty() || record_.healed_ns != 0) return {};
     Poll();
-    auto r = WriteClockSpec(file_, "+0");
+    auto r = ReplaceControlFile(file_, "+0\n", cred_);
     if (!r.ok() && r.error().code != std::errc::no_such_file_or_directory) return r;
     JournalDone(journal_id_);
     if (!record_.took_effect) {
@@ -103,6 +124,9 @@ class ClockFault : public FaultBase {
 
   std::string spec_;
   std::string file_, name_;
+  ProcessCred cred_;
+  pid_t pid_ = -1;
+  uint64_t start_ = 0;
   framework::UniqueFd watch_;
   uint64_t journal_id_ = 0;
 };

@@ -310,8 +310,14 @@ Result<pid_t> ForkHelper(const std::vector<int>& procs_fds, void (*body)(void*),
   int closed_pipe[2];
   if (::pipe2(closed_pipe, O_CLOEXEC) != 0) return framework::ErrnoError("unable to create a pipe");
   framework::UniqueFd closed_read(closed_pipe[0]), closed_write(closed_pipe[1]);
+  // Its stdin, stdout and stderr: /dev/null, never the harness's (a supervisor's output pipe
+  // held open by a hog would keep that supervisor from ever seeing EOF).
+  framework::UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!devnull) return framework::ErrnoError("unable to open /dev/null");
+  const int null_fd = devnull.get();
   // What the child keeps, sorted before the fork (no allocation after it).
   std::vector<int> keep = procs_fds;
+  keep.push_back(null_fd);
   keep.insert(keep.end(), keep_fds.begin(), keep_fds.end());
   keep.push_back(closed_write.get());
   std::sort(keep.begin(), keep.end());
@@ -335,7 +341,10 @@ Result<pid_t> ForkHelper(const std::vector<int>& procs_fds, void (*body)(void*),
     ::close(closed_pipe[1]);
     for (int fd : procs_fds) {
       if (::write(fd, "0", 1) != 1) ::_exit(126);
+      ::close(fd);
     }
+    for (int std_fd = 0; std_fd < 3; ++std_fd) ::dup2(null_fd, std_fd);
+    if (null_fd > 2) ::close(null_fd);
     body(arg);
     ::_exit(0);
   }

@@ -83,8 +83,9 @@ std::unique_ptr<Fault> MakeClock(framework::TomlReader& r, FaultEnv* env);
 
 /// Fork a child that runs `body` (raw syscalls only: the parent may have threads), dies with
 /// the parent (PR_SET_PDEATHSIG), first joins the cgroup through `procs_fds` (written "0"),
-/// and keeps no descriptor but those and `keep_fds` (not the undo journal: its lock marks the
-/// run alive). Returns its pid. Errors: the fork errno.
+/// and keeps no descriptor but `keep_fds` (not the procs files once joined, not the undo
+/// journal: its lock marks the run alive); its stdin, stdout and stderr are /dev/null. Returns its
+/// pid. Errors: the fork errno.
 framework::Result<pid_t> ForkHelper(const std::vector<int>& procs_fds, void (*body)(void*),
                                     void* arg, const std::vector<int>& keep_fds = {});
 

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 
+#include "duende/faults/control_files.h"
 #include "duende/faults/libfiu.h"
 #include "fault_base.h"
 #include "proc_util.h"
@@ -46,6 +47,9 @@ class SyscallFault : public FaultBase {
     prefix_ = t.fiu_fifo_prefix;
     pid_ = t.pid;
     start_ = ProcessStartTime(pid_);
+    auto cred = ReadProcessCred(pid_);
+    if (!cred.ok()) return cred.error();
+    cred_ = *cred;
     MarkInjected();
     for (const auto& point : spec_.points) {
       auto j =
@@ -154,7 +158,7 @@ class SyscallFault : public FaultBase {
   // a point was enabled but never fired (never even called: a blind spot).
   void Summarize(bool alive) {
     std::vector<FiuFiring> log;
-    for (auto& f : ReadFiuFirings(prefix_, pid_)) {
+    for (auto& f : ReadFiuFirings(prefix_, pid_, &cred_)) {
       if (f.ts_ns >= record_.injected_ns) log.push_back(std::move(f));
     }
     uint64_t fired_total = 0;
@@ -198,6 +202,7 @@ class SyscallFault : public FaultBase {
   std::string prefix_;
   pid_t pid_ = -1;
   uint64_t start_ = 0;
+  ProcessCred cred_;
   bool shim_ = false;
   std::vector<std::pair<std::string, uint64_t>> enabled_;
   std::vector<PointCount> counts_;
@@ -227,15 +232,27 @@ class DiskFullFault : public FaultBase {
                             "data_tmpfs = \"16MiB\")",
                         ENOTSUP);
     }
-    filler_ = root + path_ + "/.duende-fill-" + UniqueName();
+    // The directory is the target's: resolved inside its own root (its symbolic links cannot
+    // lead to ours), the filler created there as its uid with O_EXCL|O_NOFOLLOW.
+    auto cred = ReadProcessCred(t.pid);
+    if (!cred.ok()) return cred.error();
+    cred_ = *cred;
+    name_ = ".duende-fill-" + UniqueName();
+    filler_ = root + path_ + "/" + name_;
     // With the target's pid and start time: the path goes through /proc/PID/root, which a
     // heal may follow only while PID is still this target.
     auto j = Journal(
         {"file", {filler_, std::to_string(t.pid), std::to_string(ProcessStartTime(t.pid))}});
     if (!j.ok()) return j.error();
     journal_id_ = *j;
-    framework::UniqueFd fd(::open(filler_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!fd) return ErrnoError("unable to create " + filler_);
+    auto created = CreateControlFile(root, path_, name_, cred_);
+    if (!created.ok()) {
+      JournalDone(journal_id_);
+      filler_.clear();
+      return created.error();
+    }
+    dir_ = std::move(created->dir);
+    framework::UniqueFd fd = std::move(created->file);
     MarkInjected();
     static const char kZeros[1 << 16] = {};
     uint64_t written = 0;
@@ -253,7 +270,7 @@ class DiskFullFault : public FaultBase {
       if (err != ENOSPC) break;
     }
     struct statvfs sv {};
-    ::statvfs((root + path_).c_str(), &sv);
+    ::fstatvfs(fd.get(), &sv);
     record_.took_effect = err == ENOSPC && sv.f_bavail == 0;
     Evidence("filled " + path_ + " of pid " + std::to_string(t.pid) + " with " +
              std::to_string(written) + " bytes until " + ErrnoName(err) + "; " +
@@ -263,9 +280,8 @@ class DiskFullFault : public FaultBase {
 
   Result<void> Heal() override {
     if (filler_.empty()) return {};
-    if (::unlink(filler_.c_str()) != 0 && errno != ENOENT && errno != ESRCH) {
-      return ErrnoError("unable to remove " + filler_);
-    }
+    DUENDE_TRY(RemoveControlFile(dir_.get(), name_, cred_));
+    dir_.Reset();
     JournalDone(journal_id_);
     Evidence("removed the filler " + filler_);
     filler_.clear();
@@ -275,7 +291,9 @@ class DiskFullFault : public FaultBase {
 
  private:
   std::string path_;
-  std::string filler_;
+  std::string filler_, name_;
+  framework::UniqueFd dir_;  // the directory the filler was created in (O_PATH)
+  ProcessCred cred_;
   uint64_t journal_id_ = 0;
 };
 

@@ -1,14 +1,15 @@
 #include "duende/faults/launch.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 
 #include "duende/faults/undo_journal.h"
+#include "duende/framework/unique_fd.h"
 #include "preload.h"
 #include "proc_util.h"
 
@@ -40,18 +41,12 @@ framework::Result<void> PreparePrivateTmpfs(framework::SpawnOptions& options,
   return {};
 }
 
-framework::Result<void> WriteClockSpec(const std::string& clock_file, const std::string& spec) {
-  // Written aside and renamed over: libfaketime must never read half a line.
-  std::string tmp = clock_file + ".new";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << spec << '\n';
-    if (!out.flush()) return framework::ErrnoError("unable to write " + tmp);
-  }
-  if (::rename(tmp.c_str(), clock_file.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return framework::ErrnoError("unable to replace " + clock_file, err);
+framework::Result<void> CreateClockFile(const std::string& clock_file) {
+  framework::UniqueFd fd(
+      ::open(clock_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd) return framework::ErrnoError("unable to create clock file " + clock_file);
+  if (::write(fd.get(), "+0\n", 3) != 3) {
+    return framework::ErrnoError("unable to write clock file " + clock_file);
   }
   return {};
 }
@@ -66,7 +61,7 @@ framework::Result<void> PrepareFaketimeSpawn(framework::SpawnOptions& options,
                                  ENOENT);
   }
   if (journal != nullptr) DUENDE_TRY(journal->Begin({"file", {clock_file}}));
-  DUENDE_TRY(WriteClockSpec(clock_file, "+0"));
+  DUENDE_TRY(CreateClockFile(clock_file));
   internal::AddPreload(options, {kFaketimeLibrary}, /*front=*/false);
   options.env_overrides.push_back("FAKETIME_TIMESTAMP_FILE=" + clock_file);
   options.env_overrides.push_back("FAKETIME_CACHE_DURATION=1");

@@ -8,10 +8,10 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "duende/faults/control_files.h"
 #include "duende/framework/clock.h"
 #include "preload.h"
 
@@ -179,18 +179,28 @@ Result<std::string> Exchange(const std::string& fifo_prefix, pid_t pid, const st
   std::string base = fifo_prefix + "-" + std::to_string(pid);
   std::string in_path = base + ".in", out_path = base + ".out";
   int64_t deadline = framework::MonotonicNs() + int64_t{timeout_ms} * 1000000;
+  // The FIFOs are the target's (libfiu in it makes them): opened as its uid, and only when
+  // they are FIFOs of that uid, reached through no symbolic link (control_files.h).
+  auto cred = ReadProcessCred(pid);
+  if (!cred.ok()) return cred.error();
   // Open the reply end first (non-blocking, so it never waits for a writer).
-  framework::UniqueFd out(::open(out_path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-  if (!out) {
-    return ErrnoError("no libfiu control FIFO " + out_path +
-                      " (was the target started under libfiu?)");
+  auto out = OpenControlFile(out_path, ControlFileType::kFifo, *cred, O_RDONLY);
+  if (!out.ok()) {
+    if (out.error().code == std::errc::no_such_file_or_directory) {
+      return ErrnoError(
+          "no libfiu control FIFO " + out_path + " (was the target started under libfiu?)", ENOENT);
+    }
+    return out.error();
   }
   framework::UniqueFd in;
   while (true) {
     // Non-blocking open for writing fails with ENXIO until libfiu's thread opens it for reading.
-    in.Reset(::open(in_path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
-    if (in) break;
-    if (errno != ENXIO) return ErrnoError("unable to open libfiu control FIFO " + in_path);
+    auto w = OpenControlFile(in_path, ControlFileType::kFifo, *cred, O_WRONLY);
+    if (w.ok()) {
+      in = std::move(*w);
+      break;
+    }
+    if (w.error().code.value() != ENXIO) return w.error();
     if (framework::MonotonicNs() > deadline) {
       return ErrnoError("libfiu control FIFO " + in_path + " has no reader", ETIMEDOUT);
     }
@@ -207,12 +217,12 @@ Result<std::string> Exchange(const std::string& fifo_prefix, pid_t pid, const st
     if (left_ms <= 0) {
       return ErrnoError("no reply from libfiu on " + out_path + " to '" + command + "'", ETIMEDOUT);
     }
-    pollfd p{out.get(), POLLIN, 0};
+    pollfd p{out->get(), POLLIN, 0};
     int r = ::poll(&p, 1, static_cast<int>(left_ms));
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) continue;
     char buf[64];
-    ssize_t n = ::read(out.get(), buf, sizeof buf);
+    ssize_t n = ::read(out->get(), buf, sizeof buf);
     if (n > 0) {
       reply.append(buf, static_cast<size_t>(n));
       if (reply.find('\n') != std::string::npos) break;
@@ -254,9 +264,28 @@ Result<int> FiuQuery(const std::string& fifo_prefix, pid_t pid, const std::strin
   return n;
 }
 
-std::vector<FiuFiring> ReadFiuFirings(const std::string& fifo_prefix, pid_t pid) {
+std::vector<FiuFiring> ReadFiuFirings(const std::string& fifo_prefix, pid_t pid,
+                                      const ProcessCred* as) {
   std::vector<FiuFiring> out;
-  std::ifstream in(fifo_prefix + "-" + std::to_string(pid) + ".fired");
+  // The log is the target's file: read only when it is a regular file of the target's uid (a
+  // FIFO or a device named there could stall or feed us), at most 1 MiB (10,000 lines).
+  ProcessCred who = as != nullptr ? *as : OwnCred();
+  if (as == nullptr) {
+    if (auto c = ReadProcessCred(pid); c.ok()) who = *c;
+  }
+  auto fd = OpenControlFile(fifo_prefix + "-" + std::to_string(pid) + ".fired",
+                            ControlFileType::kRegular, who, O_RDONLY);
+  if (!fd.ok()) return out;
+  std::string text;
+  char buf[65536];
+  constexpr size_t kMaxLog = size_t{1} << 20;
+  while (text.size() < kMaxLog) {
+    ssize_t n = ::read(fd->get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
     std::istringstream fields(line);

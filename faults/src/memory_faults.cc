@@ -146,6 +146,7 @@ void HogBody(void* p) {
   if (a->lock && ::mlock(mem, a->size) != 0) ::_exit(4);
   char c = 'r';
   if (::write(a->ready_fd, &c, 1) != 1) ::_exit(5);
+  ::close(a->ready_fd);  // holds nothing of the harness's while it waits to be killed
   for (;;) ::pause();
 }
 
@@ -200,6 +201,14 @@ class MemoryFault : public FaultBase {
     if (j.ok()) proc_journal_ = *j;
     char c = 0;
     ssize_t n = ::read(rd.get(), &c, 1);  // EOF if the hog died
+    if (n == 1) {
+      // Then EOF: the hog has closed its end and holds nothing of ours any more.
+      char rest;
+      ssize_t m;
+      do {
+        m = ::read(rd.get(), &rest, 1);
+      } while (m > 0 || (m < 0 && errno == EINTR));
+    }
     if (n != 1) {
       int status = 0;
       ::waitpid(hog_, &status, 0);

@@ -11,6 +11,7 @@
 
 #include "duende/framework/cgroup.h"
 #include "duende/framework/proc.h"
+#include "duende/framework/temp_dir.h"
 
 namespace duende::faults::internal {
 namespace {
@@ -82,9 +83,6 @@ uint64_t Mix(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-std::string TempDir() {
-  const char* t = std::getenv("TMPDIR");
-  return (t != nullptr && *t != '\0') ? t : "/tmp";
-}
+std::string TempDir() { return framework::TempDir(); }
 
 }  // namespace duende::faults::internal

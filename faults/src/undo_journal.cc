@@ -25,6 +25,7 @@
 #include <optional>
 #include <sstream>
 
+#include "duende/faults/control_files.h"
 #include "duende/faults/launch.h"
 #include "duende/faults/libfiu.h"
 #include "duende/framework/cgroup.h"
@@ -616,6 +617,18 @@ Result<void> Undo(const UndoAction& a) {
       return WriteAll(fd.get(), g[1]);
     }
     auto r = framework::WriteSmallFile(g[0], g[1]);
+    if (!r.ok() && r.error().code.value() != ENOENT) return r;
+    return {};
+  }
+  if (a.type == "clock-file") {
+    // A target's clock file is written back as the target's uid (control_files.h), and only
+    // while the process it belongs to still runs: nobody else reads it.
+    DUENDE_TRY(need(4));
+    pid_t pid = ToPid(g[2]);
+    if (!SameProcessAlive(pid, ToU64(g[3]))) return {};
+    auto cred = ReadProcessCred(pid);
+    if (!cred.ok()) return {};
+    auto r = ReplaceControlFile(g[0], g[1], *cred);
     if (!r.ok() && r.error().code.value() != ENOENT) return r;
     return {};
   }

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "cli_util.h"
+#include "duende/faults/control_files.h"
 #include "duende/faults/fault.h"
 #include "duende/faults/launch.h"
 #include "duende/faults/libfiu.h"
@@ -30,6 +31,7 @@
 #include "duende/framework/cgroup.h"
 #include "duende/framework/clock.h"
 #include "duende/framework/exit_code.h"
+#include "duende/framework/temp_dir.h"
 #include "verbs.h"
 
 namespace duende::cli {
@@ -112,17 +114,23 @@ std::string EnvOf(pid_t pid, const std::string& name) {
   return "";
 }
 
-std::string FiuPrefixOf(pid_t pid) {
-  std::string prefix = EnvOf(pid, "FIU_CTRL_FIFO");
-  if (prefix.empty()) return "";
-  return ::access((prefix + "-" + std::to_string(pid) + ".in").c_str(), F_OK) == 0 ? prefix : "";
-}
-
-// The clock file of a process started under libfaketime (duende fault exec --clock).
-std::string ClockFileOf(pid_t pid) {
-  if (EnvOf(pid, "LD_PRELOAD").find("libfaketime") == std::string::npos) return "";
-  std::string file = EnvOf(pid, "FAKETIME_TIMESTAMP_FILE");
-  return !file.empty() && ::access(file.c_str(), W_OK) == 0 ? file : "";
+// The control files of a process: from duende's own record when `duende fault exec` started
+// this very process (pid and start time), else from the process's environment. Those paths are
+// the target's word: the faults open them only as the target's uid and only when they are its
+// own FIFOs and files reached through no symbolic link (faults/control_files.h), so naming a
+// file of root's there gets a refusal, not a write.
+faults::ControlRecord ControlFilesOf(pid_t pid, bool* from_record) {
+  if (auto r = faults::FindControlFiles(pid)) {
+    *from_record = true;
+    return *r;
+  }
+  *from_record = false;
+  faults::ControlRecord r;
+  r.fiu_prefix = EnvOf(pid, "FIU_CTRL_FIFO");
+  if (EnvOf(pid, "LD_PRELOAD").find("libfaketime") != std::string::npos) {
+    r.clock_file = EnvOf(pid, "FAKETIME_TIMESTAMP_FILE");
+  }
+  return r;
 }
 
 void PrintRecord(const faults::FaultRecord& r) {
@@ -181,8 +189,18 @@ int Inject(const std::string& kind, pid_t pid, const std::string& hold,
   target.pid = pid;
   target.pgid = ::getpgid(pid);
   target.cgroup = cgroup;
-  target.fiu_fifo_prefix = FiuPrefixOf(pid);
-  target.clock_file = ClockFileOf(pid);
+  bool from_record = false;
+  auto files = ControlFilesOf(pid, &from_record);
+  target.fiu_fifo_prefix = files.fiu_prefix;
+  target.clock_file = files.clock_file;
+  if (!from_record && !(files.fiu_prefix.empty() && files.clock_file.empty())) {
+    auto cred = faults::ReadProcessCred(pid);
+    std::cerr << "duende: pid " << pid
+              << " was not started by duende here: its control files come from its environment "
+                 "and are used only as its uid"
+              << (cred.ok() ? " " + std::to_string(cred->uid) : std::string()) << ", after checks"
+              << std::endl;
+  }
   target.port = static_cast<uint16_t>(port);
 
   // SIGINT/SIGTERM end the hold early; the fault is healed either way.
@@ -224,20 +242,35 @@ int Exec(const std::vector<std::string>& argv, uint64_t seed, bool clock) {
                "); install the Debian package fiu-utils");
     return fw::kExitEnvironment;
   }
-  const char* tmp = std::getenv("TMPDIR");
-  std::string prefix = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/duende-fiu-" +
-                       std::to_string(::getpid());
+  // Control files in a directory of our own (mkdtemp, 0700): no name in a shared /tmp that
+  // another user could plant first.
+  auto dir = framework::MakePrivateTempDir("duende-exec");
+  if (!dir.ok()) {
+    PrintError(dir.error().Message());
+    return fw::kExitEnvironment;
+  }
+  const std::string prefix = *dir + "/fiu";
   fw::SpawnOptions o;
   o.argv = argv;
   o.new_process_group = false;  // stays in the terminal's group: Ctrl-C reaches it too
+  const std::string clock_file = *dir + "/clock";
+  auto cleanup = [&](pid_t pid) {
+    faults::RemoveFiuFifos(prefix);
+    if (clock) {
+      ::unlink(clock_file.c_str());
+      if (pid > 0) faults::RemoveFaketimeShm(pid);
+    }
+    ::rmdir(dir->c_str());
+  };
   if (auto r = faults::PrepareFiuSpawn(o, prefix, seed, nullptr); !r.ok()) {
     PrintError(r.error().Message());
+    cleanup(-1);
     return fw::kExitEnvironment;
   }
-  const std::string clock_file = prefix + ".clock";
   if (clock) {
     if (auto r = faults::PrepareFaketimeSpawn(o, clock_file, nullptr); !r.ok()) {
       PrintError(r.error().Message() + "; install the Debian package libfaketime");
+      cleanup(-1);
       return fw::kExitEnvironment;
     }
   }
@@ -249,8 +282,15 @@ int Exec(const std::vector<std::string>& argv, uint64_t seed, bool clock) {
   auto child = fw::Spawn(o);
   if (!child.ok()) {
     PrintError(child.error().Message());
-    ::unlink(clock_file.c_str());
+    cleanup(-1);
     return fw::kExitUsage;
+  }
+  // `duende fault inject --pid` takes this process's control files from this record (keyed by
+  // pid and start time), not from the process's environment.
+  auto record = faults::RecordControlFiles(child->pid, {prefix, clock ? clock_file : ""});
+  if (!record.ok()) {
+    std::cerr << "duende: warning: " << record.error().Message()
+              << " (fault inject will take its control files from its environment)" << std::endl;
   }
   std::string shim = faults::FiuShimPath();
   std::cerr << "duende: " << argv[0] << " runs as pid " << child->pid << " under libfiu"
@@ -280,11 +320,8 @@ int Exec(const std::vector<std::string>& argv, uint64_t seed, bool clock) {
       status = *st;
     }
   }
-  faults::RemoveFiuFifos(prefix);
-  if (clock) {
-    ::unlink(clock_file.c_str());
-    faults::RemoveFaketimeShm(child->pid);
-  }
+  if (record.ok()) faults::ForgetControlFiles(*record);
+  cleanup(child->pid);
   if (!status) return fw::kExitEnvironment;
   std::cerr << "duende: pid " << child->pid << " " << status->ToString() << std::endl;
   return status->signaled ? 128 + status->signal : status->code;

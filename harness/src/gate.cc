@@ -21,6 +21,8 @@
 #include "duende/framework/clock.h"
 #include "duende/framework/command.h"
 #include "duende/framework/io.h"
+#include "duende/framework/process.h"
+#include "duende/framework/temp_dir.h"
 #include "duende/reporters/event_log.h"
 
 namespace duende::harness {
@@ -397,9 +399,24 @@ class TierRunner {
       o.threshold += (t.path.empty() ? "all" : t.path) + " lines >= " + Pct(t.min_lines);
       if (t.min_branches) o.threshold += " branches >= " + Pct(*t.min_branches);
     }
-    std::string summary =
-        (opt_.log_dir.empty() ? std::filesystem::temp_directory_path().string() : opt_.log_dir) +
-        "/tier" + std::to_string(tier_.number) + "-" + SafeFileName(step.name) + "-gcovr.json";
+    // Without a log directory the summary goes to a private directory (mkdtemp, 0700), never
+    // to a fixed name in a shared /tmp where another user could plant a link for gcovr to
+    // follow; the directory is removed when the step is done.
+    framework::PrivateTempDir scratch;
+    std::string summary_dir = opt_.log_dir;
+    if (summary_dir.empty()) {
+      auto made = framework::PrivateTempDir::Make("duende-gcovr");
+      if (!made.ok()) {
+        o.verdict = Verdict::kError;
+        o.measured = "no directory for gcovr's summary";
+        o.evidence.push_back(made.error().Message());
+        return o;
+      }
+      scratch = std::move(*made);
+      summary_dir = scratch.path();
+    }
+    std::string summary = summary_dir + "/tier" + std::to_string(tier_.number) + "-" +
+                          SafeFileName(step.name) + "-gcovr.json";
     std::vector<std::string> argv = {opt_.gcovr_path,  "--root", Resolve(step.root),
                                      "--json-summary", summary,  Resolve(step.build_dir)};
     argv.insert(argv.end(), step.argv.begin(), step.argv.end());

@@ -23,6 +23,7 @@
 #include <sstream>
 #include <thread>
 
+#include "duende/faults/control_files.h"
 #include "duende/faults/fault.h"
 #include "duende/faults/launch.h"
 #include "duende/faults/libfiu.h"
@@ -36,6 +37,7 @@
 #include "duende/framework/proc.h"
 #include "duende/framework/process.h"
 #include "duende/framework/supervisor.h"
+#include "duende/framework/temp_dir.h"
 #include "duende/harness/checks.h"
 #include "duende/harness/event_recorder.h"
 #include "duende/harness/load.h"
@@ -371,12 +373,14 @@ bool Run::WaitSteady(const std::string& phase, const std::string& fault, int64_t
 
 bool Run::Prepare() {
   // Scratch directory for the targets' data and logs.
-  char tmpl[] = "/tmp/duende-run-XXXXXX";
-  if (mkdtemp(tmpl) == nullptr) {
-    Fail(std::string("unable to create a run directory in /tmp: ") + std::strerror(errno));
+  // A private directory (mkdtemp, 0700) in ${TMPDIR:-/tmp}: the FIFOs and clock files of the
+  // targets live there, where no other user can plant a name.
+  auto dir = framework::MakePrivateTempDir("duende-run");
+  if (!dir.ok()) {
+    Fail("unable to create a run directory: " + dir.error().Message());
     return false;
   }
-  run_dir_ = tmpl;
+  run_dir_ = *dir;
   fs::create_directories(run_dir_ + "/logs");
   if (o_.events_path.empty() && (o_.keep_run_dir || o_.keep_evidence_on_failure)) {
     // Without --events the log still exists, in the run directory (kept when the run does not

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "duende/framework/command.h"
 #include "duende/framework/io.h"

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "duende/framework/clock.h"
+#include "duende/framework/temp_dir.h"
 #include "duende/framework/unique_fd.h"
 #include "duende/mutate/compile_db.h"
 #include "duende/mutate/engine.h"
@@ -72,13 +73,15 @@ Result<void> CopyTree(const fs::path& from, const fs::path& to, const std::set<f
 Result<void> Engine::PrepareCopy() {
   if (o_.work_dir.empty()) {
     RemoveStaleWorkDirs();
-    char tmpl[] = "/tmp/duende-mutate-XXXXXX";
-    if (::mkdtemp(tmpl) == nullptr) return framework::ErrnoError("unable to create a work dir");
-    work_ = tmpl;
+    // mkdtemp (0700) in ${TMPDIR:-/tmp}: a name nobody can plant first.
+    auto dir = framework::MakePrivateTempDir("duende-mutate");
+    if (!dir.ok()) return dir.error();
+    work_ = *dir;
     temp_work_dir_ = true;
     // Held until this process ends, however it ends: a later run (or duende doctor) that can
     // take the lock knows the directory's owner is gone and removes it.
-    owner_lock_.Reset(::open((work_ + "/.owner").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+    owner_lock_.Reset(::open((work_ + "/.owner").c_str(),
+                             O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!owner_lock_ || ::flock(owner_lock_.get(), LOCK_EX | LOCK_NB) != 0) {
       return framework::ErrnoError("unable to lock " + work_ + "/.owner");
     }
@@ -107,10 +110,18 @@ namespace fs = std::filesystem;
 int RemoveStaleWorkDirs() {
   int removed = 0;
   glob_t g{};
-  if (::glob("/tmp/duende-mutate-*", GLOB_NOSORT | GLOB_ONLYDIR, nullptr, &g) == 0) {
+  const std::string pattern = framework::TempDir() + "/duende-mutate-*";
+  if (::glob(pattern.c_str(), GLOB_NOSORT | GLOB_ONLYDIR, nullptr, &g) == 0) {
     for (size_t i = 0; i < g.gl_pathc; ++i) {
       std::string dir = g.gl_pathv[i];
-      framework::UniqueFd lock(::open((dir + "/.owner").c_str(), O_RDONLY | O_CLOEXEC));
+      // Only our own real directories: another user's name in a shared /tmp is not ours to
+      // remove, and its .owner could be a FIFO that blocks the open.
+      struct stat own {};
+      if (::lstat(dir.c_str(), &own) != 0 || !S_ISDIR(own.st_mode) || own.st_uid != ::geteuid()) {
+        continue;
+      }
+      framework::UniqueFd lock(
+          ::open((dir + "/.owner").c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
       bool stale = false;
       if (lock) {
         stale = ::flock(lock.get(), LOCK_EX | LOCK_NB) == 0;  // nobody holds it

@@ -5,6 +5,7 @@
 #include <iterator>
 
 #include "duende/framework/command.h"
+#include "duende/framework/temp_dir.h"
 
 namespace duende::adapters {
 namespace {
@@ -57,7 +58,9 @@ TEST(AdapterCliTest, RenderWarnsAboutWhatThePlatformCannotExpress) {
 }
 
 TEST(AdapterCliTest, BadConfigExitsTwoWithFileLineColumn) {
-  std::string path = ::testing::TempDir() + "/adapter-bad.toml";
+  auto scratch = framework::PrivateTempDir::Make("duende-adapter-cli-test");
+  ASSERT_TRUE(scratch.ok()) << scratch.error().Message();
+  std::string path = scratch->path() + "/adapter-bad.toml";
   std::ofstream(path) << "name = \"x\"\ncommand = [\"/bin/true\"]\n[resources]\nmemory_mx = 1\n";
   auto r = Duende({"adapter", "render", "-p", "systemd", path});
   EXPECT_EQ(r.status.code, 2);

@@ -18,6 +18,7 @@
 #include "duende/faults/libfiu.h"
 #include "duende/framework/clock.h"
 #include "duende/framework/process.h"
+#include "duende/framework/temp_dir.h"
 
 namespace {
 
@@ -77,7 +78,9 @@ int main(int argc, char** argv) {
   }
   char self[4096] = {};
   if (::readlink("/proc/self/exe", self, sizeof self - 1) <= 0) return 3;
-  std::string prefix = "/tmp/duende-fiu-shim-bench-" + std::to_string(::getpid());
+  auto dir = fw::PrivateTempDir::Make("duende-fiu-shim-bench");
+  if (!dir.ok()) return 3;
+  std::string prefix = dir->path() + "/fiu";
   std::string fiu = std::string(faults::kFiuRunPreload) + " " + faults::kFiuPosixPreload;
   std::string shim = faults::FiuShimPath() + " " + fiu;
   std::vector<double> plain, libfiu, shimmed;

@@ -10,7 +10,7 @@
 #include <cstdio>
 
 int main() {
-  int l = ::socket(AF_INET, SOCK_STREAM, 0);
+  int l = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   ::setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_in a{};
@@ -21,7 +21,7 @@ int main() {
   ::getsockname(l, reinterpret_cast<sockaddr*>(&a), &len);
   std::printf("listening on 127.0.0.1:%d\n", ntohs(a.sin_port));
   std::fflush(stdout);
-  int ep = ::epoll_create1(0);
+  int ep = ::epoll_create1(EPOLL_CLOEXEC);
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.fd = l;
@@ -33,7 +33,7 @@ int main() {
     for (int i = 0; i < n; ++i) {
       int fd = evs[i].data.fd;
       if (fd == l) {
-        int c = ::accept(l, nullptr, nullptr);
+        int c = ::accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
         if (c < 0) continue;
         ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         epoll_event ce{};

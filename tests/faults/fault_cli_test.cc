@@ -173,7 +173,7 @@ TEST_F(FaultExecTest, InjectedSyscallFaultFiresAndTheOutputSaysWhichCall) {
   EXPECT_TRUE(st.success()) << st.ToString();
   EXPECT_NE(::kill(kvd_pid_, 0), 0);
   for (const auto& e : std::filesystem::directory_iterator(dir_)) {
-    EXPECT_EQ(e.path().filename().string().rfind("duende-fiu-", 0), std::string::npos)
+    EXPECT_EQ(e.path().filename().string().rfind("duende-exec-", 0), std::string::npos)
         << "left behind: " << e.path();
   }
   EXPECT_FALSE(std::filesystem::exists("/dev/shm/faketime_shm_" + std::to_string(kvd_pid_)));
@@ -202,6 +202,8 @@ TEST_F(FaultExecTest, ClockFaultStepsTheTargetsWallClockAndHealsIt) {
   reader.join();
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("fault clock: took effect"), std::string::npos) << r.out;
+  // The clock file came from duende's own record of the process it started.
+  EXPECT_EQ(r.out.find("was not started by duende"), std::string::npos) << r.out;
   EXPECT_LE(std::llabs(worst + 3600), 2) << "kvd's TIME never showed the hour back: " << worst;
   // Healed: within libfaketime's re-read (at most 2 s) kvd tells the real time again.
   bool back = false;

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <regex>
 
+#include "duende/framework/temp_dir.h"
+
 namespace duende::framework {
 namespace {
 
@@ -80,7 +82,7 @@ http_path = "/healthz"
 failure_threshold = 2
 
 [log]
-file = "/tmp/kvd.log"
+file = "/var/log/kvd/kvd.log"
 max_bytes = "1MiB"
 keep = 3
 level = "debug"
@@ -177,7 +179,9 @@ TEST(ConfigTest, LoadReportsMissingFileWithErrno) {
 }
 
 TEST(ConfigTest, LoadNamesTheFileInMessages) {
-  std::string path = testing::TempDir() + "/config_test_bad.toml";
+  auto dir = PrivateTempDir::Make("duende-config-test");
+  ASSERT_TRUE(dir.ok()) << dir.error().Message();
+  std::string path = dir->path() + "/bad.toml";
   std::ofstream(path) << "[log]\nkeep = -1\n";
   auto c = LoadDaemonConfig(path);
   ASSERT_FALSE(c.ok());

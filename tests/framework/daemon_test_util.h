@@ -28,6 +28,7 @@
 
 #include "duende/framework/clock.h"
 #include "duende/framework/process.h"
+#include "duende/framework/temp_dir.h"
 #include "duende/framework/unique_fd.h"
 
 namespace duende::framework::testing_util {
@@ -41,12 +42,13 @@ inline std::string ReadFile(const std::string& path) {
   return out.str();
 }
 
-/// A fresh directory under /tmp, removed with everything in it at the end of the scope.
+/// A fresh private directory (mkdtemp, 0700) in ${TMPDIR:-/tmp}, removed with everything in
+/// it at the end of the scope.
 class TempDir {
  public:
   TempDir() {
-    std::string tmpl = "/tmp/duende-core-XXXXXX";
-    path_ = ::mkdtemp(tmpl.data()) != nullptr ? tmpl : "";
+    auto made = framework::MakePrivateTempDir("duende-core");
+    path_ = made.ok() ? *made : "";
   }
   ~TempDir() {
     std::error_code ec;
@@ -112,7 +114,7 @@ class Proc {
     std::fflush(stderr);
     pid_t pid = ::fork();
     if (pid == 0) {
-      int err = ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0666);
+      int err = ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
       ::dup2(err, STDERR_FILENO);
       ::dup2(fds[1], STDOUT_FILENO);
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);

@@ -23,6 +23,7 @@
 
 #include "duende/framework/clock.h"
 #include "duende/framework/process.h"
+#include "duende/framework/temp_dir.h"
 
 namespace {
 
@@ -42,7 +43,7 @@ struct Server {
 };
 
 int FreePort() {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM, 0));
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -160,8 +161,9 @@ int main(int argc, char** argv) {
   double seconds = argc > 1 ? std::atof(argv[1]) : 2.0;
   int conns = argc > 2 ? std::atoi(argv[2]) : 50;
   auto redis_path = duende::framework::FindExecutable("redis-server");
-  std::string dir = "/tmp/duende-kvd-bench-" + std::to_string(::getpid());
-  std::filesystem::create_directories(dir);
+  auto made = duende::framework::MakePrivateTempDir("duende-kvd-bench");
+  if (!made.ok()) return 3;
+  std::string dir = *made;
 
   struct Row {
     std::string workload;

@@ -171,7 +171,7 @@ TEST(KvdTest, FailedWalSyscallsAnswerErrAndAreNotApplied) {
                             Case{"posix/io/rw/write", ENOSPC, "ERR No space left on device"}}) {
     SCOPED_TRACE(fault.point);
     TempDir dir;
-    Proc kvd = Proc::Start({fiu_run, "-x", "-c",
+    Proc kvd = Proc::Start({fiu_run, "-x", "-f", dir / "fiu-ctrl", "-c",
                             "enable name=" + fault.point + ",failinfo=" + std::to_string(fault.err),
                             KVD_PATH, "--port", "0", "--data-dir", dir.path()},
                            dir / "stderr");
@@ -184,9 +184,6 @@ TEST(KvdTest, FailedWalSyscallsAnswerErrAndAreNotApplied) {
               0u);
     kvd.Kill(SIGKILL);
     ASSERT_TRUE(kvd.Wait(10s));
-    for (const char* suffix : {".in", ".out"}) {
-      std::filesystem::remove("/tmp/fiu-ctrl-" + std::to_string(kvd.pid()) + suffix);
-    }
     Proc again = StartKvd(dir, {"--port", "0", "--data-dir", dir.path()}, "stderr2");
     int port2 = again.WaitListening();
     ASSERT_NE(port2, 0);

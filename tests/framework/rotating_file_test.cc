@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "duende/framework/temp_dir.h"
+
 namespace duende::framework {
 namespace {
 
@@ -22,9 +24,9 @@ std::string ReadAll(const std::string& path) {
 class RotatingFileTest : public testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("duende-rotating-" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    auto made = framework::MakePrivateTempDir("duende-rotating");
+    ASSERT_TRUE(made.ok()) << made.error().Message();
+    dir_ = *made;
     path_ = (dir_ / "app.log").string();
   }
   void TearDown() override { fs::remove_all(dir_); }

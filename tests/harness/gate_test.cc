@@ -8,9 +8,11 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <thread>
 
+#include "duende/framework/temp_dir.h"
 #include "duende/reporters/reporter.h"
 
 namespace duende::harness {
@@ -485,6 +487,58 @@ threshold = [{ path = "faults/", lines = 10 }]
   EXPECT_NE(low.evidence[1].find("src/main.c: lines 50.0% (1/2)"), std::string::npos)
       << low.evidence[1];
   EXPECT_EQ(Check(r, "cov-nothing").verdict, Verdict::kError);
+}
+
+// Without --log-dir, gcovr's summary goes to a fresh private directory (0700, under $TMPDIR),
+// never to the old fixed $TMPDIR/tierN-NAME-gcovr.json, where another user could plant a link
+// for root's gcovr to write through; the directory is gone after the step.
+TEST(GateRunTest, CoverageSummaryGoesToAPrivateDirectoryNotAFixedName) {
+  TempDir d;
+  const std::string victim = d.Write("victim", "root's\n");
+  auto tmp = framework::PrivateTempDir::Make("duende-gate-tmpdir-test");
+  ASSERT_TRUE(tmp.ok());
+  const std::string planted = tmp->path() + "/tier2-cov-gcovr.json";
+  ASSERT_EQ(::symlink(victim.c_str(), planted.c_str()), 0);
+  // A stand-in for gcovr: notes where it was told to write, the mode of that directory, and
+  // writes a summary there.
+  const std::string told_path = d.path() + "/told";
+  const std::string fake = d.Write("fake-gcovr", "#!/bin/sh\nTOLD='" + told_path + "'\n" + R"sh(
+while [ $# -gt 0 ]; do
+  if [ "$1" = --json-summary ]; then out=$2; fi
+  shift
+done
+echo "$out" > "$TOLD"
+stat -c %a "$(dirname "$out")" >> "$TOLD"
+echo '{"files": [{"filename": "a.c", "line_total": 2, "line_covered": 2}]}' > "$out"
+)sh",
+                                   /*exec=*/true);
+  auto c = ParseGateConfig(R"([[tier]]
+number = 2
+[[tier.step]]
+name = "cov"
+kind = "coverage"
+build_dir = "."
+threshold = [{ lines = 50 }]
+)",
+                           d.path() + "/gates.toml", d.path());
+  ASSERT_TRUE(c.ok()) << c.error().context;
+  ::setenv("TMPDIR", tmp->path().c_str(), 1);
+  GateOptions o;
+  o.gcovr_path = fake;  // and no log_dir
+  auto result = RunGateTier(*c, *c->FindTier(2), o);
+  ::unsetenv("TMPDIR");
+  ASSERT_EQ(result.checks.size(), 1u);
+  EXPECT_EQ(result.checks[0].verdict, Verdict::kPass) << result.checks[0].measured;
+  std::ifstream told(told_path);
+  std::string out, mode;
+  std::getline(told, out);
+  std::getline(told, mode);
+  EXPECT_EQ(out.rfind(tmp->path() + "/duende-gcovr-", 0), 0u) << out;
+  EXPECT_EQ(mode, "700");
+  EXPECT_FALSE(fs::exists(fs::path(out).parent_path())) << "the private directory was left";
+  std::ifstream v(victim);
+  std::string text((std::istreambuf_iterator<char>(v)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "root's\n");
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "../reporters/cli_run.h"
+#include "duende/framework/temp_dir.h"
 #include "duende/reporters/event_log.h"
 
 namespace {
@@ -30,9 +31,15 @@ duende::testing::CliResult Duende(const std::string& args) {
   return duende::testing::RunCli("NO_COLOR=1 " + kDuende + " " + args);
 }
 
+// Scenario files go to one private directory (mkdtemp in ${TMPDIR:-/tmp}) per test program.
+const std::string& ScratchDir() {
+  static duende::framework::PrivateTempDir dir =
+      duende::framework::PrivateTempDir::Make("duende-run-cli-test").value();
+  return dir.path();
+}
+
 std::string Write(const std::string& name, const std::string& text) {
-  const std::string path =
-      ::testing::TempDir() + "/run-cli-" + std::to_string(::getpid()) + "-" + name;
+  const std::string path = ScratchDir() + "/" + name;
   std::ofstream(path) << text;
   return path;
 }
@@ -45,9 +52,9 @@ std::string PrintedPath(const std::string& out, const std::string& label) {
   return out.substr(start, out.find('\n', start) - start);
 }
 
-// A run directory this test's run left behind, removed (only duende-run-* under /tmp).
+// A run directory this test's run left behind, removed (only duende-run-* under $TMPDIR).
 void RemoveRunDir(const std::string& dir) {
-  if (dir.rfind("/tmp/duende-run-", 0) == 0) fs::remove_all(dir);
+  if (dir.rfind(duende::framework::TempDir() + "/duende-run-", 0) == 0) fs::remove_all(dir);
 }
 
 bool Installed(const char* program) {
@@ -195,6 +202,30 @@ pattern = "^server \\{ listen 127\\.0\\.0\\.1:[0-9]+; \\}$"
   EXPECT_NE(text.str().find("self " + conf + "\n"), std::string::npos) << text.str();
   EXPECT_NE(text.str().find("left ${HOME} {not a variable}"), std::string::npos) << text.str();
   RemoveRunDir(dir);
+}
+
+// The run directory (FIFOs, clock files, logs of the targets) is a fresh mkdtemp directory in
+// $TMPDIR, mode 0700: no name another user could plant, nothing readable by others.
+TEST(RunOutputTest, RunDirectoryIsPrivateAndHonoursTmpdir) {
+  const std::string file = Write("private.toml", R"([scenario]
+name = "private"
+duration = "200ms"
+[[target]]
+name = "t"
+command = ["sleep", "30"]
+)");
+  auto tmp = duende::framework::PrivateTempDir::Make("duende-run-tmpdir-test");
+  ASSERT_TRUE(tmp.ok());
+  auto r = duende::testing::RunCli("NO_COLOR=1 TMPDIR=" + tmp->path() + " " + kDuende +
+                                   " run --keep " + file);
+  EXPECT_EQ(r.code, 0) << r.out;
+  const std::string dir = PrintedPath(r.out, "run directory (kept): ");
+  ASSERT_EQ(dir.rfind(tmp->path() + "/duende-run-", 0), 0u) << r.out;
+  struct stat st {};
+  ASSERT_EQ(::lstat(dir.c_str(), &st), 0) << dir;
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  EXPECT_EQ(st.st_uid, ::geteuid());
 }
 
 TEST(RunOutputTest, ARenderedFileNeverReplacesAnExistingOne) {

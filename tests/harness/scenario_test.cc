@@ -8,6 +8,8 @@
 #include <fstream>
 #include <string>
 
+#include "duende/framework/temp_dir.h"
+
 namespace duende::harness {
 namespace {
 
@@ -219,7 +221,9 @@ int RunDuende(const std::string& args) {
 }
 
 TEST(ValidateCommandTest, ExitCodes) {
-  std::string dir = ::testing::TempDir();
+  auto scratch = framework::PrivateTempDir::Make("duende-validate-test");
+  ASSERT_TRUE(scratch.ok()) << scratch.error().Message();
+  std::string dir = scratch->path();
   std::string good = dir + "/good.toml", bad = dir + "/bad.toml";
   // validate also checks that the target's program exists: `true` does.
   std::string valid = kValid;

@@ -18,6 +18,7 @@
 #include "duende/faults/launch.h"
 #include "duende/framework/cgroup.h"
 #include "duende/framework/process.h"
+#include "duende/framework/temp_dir.h"
 #include "duende/reporters/event_log.h"
 
 namespace duende::harness {
@@ -174,7 +175,9 @@ INSTANTIATE_TEST_SUITE_P(Scenarios, ShippedScenarioTest,
                          });
 
 TEST(RunCommandTest, BadScenarioIsExit2AndStartsNothing) {
-  std::string bad = ::testing::TempDir() + "/bad.toml";
+  auto scratch = framework::PrivateTempDir::Make("duende-shipped-test");
+  ASSERT_TRUE(scratch.ok()) << scratch.error().Message();
+  std::string bad = scratch->path() + "/bad.toml";
   std::ofstream(bad) << "[scenario]\nname = \"x\"\n[[target]]\nname = \"t\"\ncommand = [\"sleep\","
                         " \"100\"]\n[[check]]\nkind = \"restart_witin\"\n";
   auto r = RunDuende(bad);

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <string>
 
+#include "duende/framework/temp_dir.h"
 #include "duende/mutate/test_runner.h"
 
 namespace duende::mutate {
@@ -39,10 +40,7 @@ std::string Slurp(const fs::path& p) {
 class MutateCliTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    root_ =
-        new fs::path(fs::temp_directory_path() / ("duende-mutate-cli-" + std::to_string(getpid())));
-    fs::remove_all(*root_);
-    fs::create_directories(*root_);
+    root_ = new fs::path(framework::MakePrivateTempDir("duende-test-mutate-cli").value());
     fs::copy(fs::path(DUENDE_SOURCE_DIR) / "tests/mutate/sample", *root_ / "src",
              fs::copy_options::recursive);
     std::string out;

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <string>
 
+#include "duende/framework/temp_dir.h"
 #include "duende/mutate/engine.h"
 #include "duende/mutate/report.h"
 #include "duende/mutate/test_runner.h"
@@ -34,10 +35,7 @@ std::string Slurp(const fs::path& p) {
 class SampleProject : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    root_ =
-        new fs::path(fs::temp_directory_path() / ("duende-mutate-e2e-" + std::to_string(getpid())));
-    fs::remove_all(*root_);
-    fs::create_directories(*root_);
+    root_ = new fs::path(framework::MakePrivateTempDir("duende-test-mutate-e2e").value());
     fs::copy(fs::path(DUENDE_SOURCE_DIR) / "tests/mutate/sample", *root_ / "src",
              fs::copy_options::recursive);
     std::string out;

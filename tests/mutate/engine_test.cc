@@ -13,6 +13,7 @@
 
 #include "duende/framework/clock.h"
 #include "duende/framework/process.h"
+#include "duende/framework/temp_dir.h"
 #include "duende/framework/unique_fd.h"
 #include "duende/mutate/mutate_config.h"
 #include "duende/mutate/test_runner.h"
@@ -24,9 +25,7 @@ namespace fs = std::filesystem;
 
 class TempDir {
  public:
-  TempDir() : path_(fs::temp_directory_path() / ("duende-mutate-" + std::to_string(getpid()))) {
-    fs::create_directories(path_);
-  }
+  TempDir() : path_(framework::MakePrivateTempDir("duende-test-mutate").value()) {}
   ~TempDir() { fs::remove_all(path_); }
   const fs::path& path() const { return path_; }
 

@@ -9,12 +9,16 @@
 #include <string>
 #include <vector>
 
+#include "duende/framework/temp_dir.h"
+
 namespace duende::mutate {
 namespace {
 
 std::vector<std::string> Points(const std::string& code, OperatorSet ops = kDefaultOperators) {
-  std::string path = std::filesystem::temp_directory_path() /
-                     ("duende-points-" + std::to_string(getpid()) + ".cc");
+  auto dir = framework::PrivateTempDir::Make("duende-points");
+  EXPECT_TRUE(dir.ok());
+  if (!dir.ok()) return {};
+  std::string path = dir->path() + "/points.cc";
   std::ofstream(path) << code;
   FindOptions o;
   o.operators = ops;

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <string>
 
+#include "duende/framework/temp_dir.h"
 #include "duende/mutate/point_finder.h"
 #include "duende/mutate/test_runner.h"
 
@@ -23,8 +24,9 @@ namespace fs = std::filesystem;
 class SchemataTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("duende-schemata-" + std::to_string(getpid()));
-    fs::create_directories(dir_);
+    auto made = framework::MakePrivateTempDir("duende-schemata");
+    ASSERT_TRUE(made.ok()) << made.error().Message();
+    dir_ = *made;
   }
   void TearDown() override { fs::remove_all(dir_); }
 
@@ -146,7 +148,7 @@ int main() {
   int trace_fd = 3;
   while (fcntl(trace_fd, F_GETFD) < 0) ++trace_fd;
   int p[2];
-  if (pipe(p) != 0) return 8;
+  if (pipe2(p, O_CLOEXEC) != 0) return 8;
   pid_t pid = fork();
   if (pid == 0) {
     dup2(p[1], trace_fd);

@@ -1,5 +1,6 @@
 #include "duende/reporters/event_log.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 #include <unistd.h>
@@ -18,7 +19,7 @@ class TempFile {
  public:
   TempFile() {
     char tmpl[] = "/tmp/duende-evlog-XXXXXX";
-    int fd = mkstemp(tmpl);
+    int fd = mkostemp(tmpl, O_CLOEXEC);
     EXPECT_GE(fd, 0);
     close(fd);
     path_ = tmpl;

@@ -105,18 +105,18 @@ TEST(ConsoleReporterTest, ColorOnlyWhenAsked) {
 TEST(ConsoleReporterTest, NoColorTurnsOffLiveAndColor) {
   // A pipe is not a TTY: plain.
   int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
+  ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
   ConsoleOptions o = ConsoleOptionsFor(fds[1]);
   EXPECT_FALSE(o.live);
   EXPECT_FALSE(o.color);
   close(fds[0]);
   close(fds[1]);
   // A pseudo-terminal is one, unless NO_COLOR is set.
-  int master = posix_openpt(O_RDWR | O_NOCTTY);
+  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0) {
     GTEST_SKIP() << "no pseudo-terminals here";
   }
-  int slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+  int slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
   ASSERT_GE(slave, 0);
   unsetenv("NO_COLOR");
   setenv("TERM", "xterm", 1);

@@ -3,6 +3,7 @@
 // whose /sys/fs/cgroup is a cgroup2 mount. This machine is cgroup v1, so these tests run inside
 // a microvm (tests/vm/run-in-vm.sh, ctest CgroupV2InVm, which also runs the v1-era cgroup tests
 // of faults, the supervisor and the shipped scenarios there); without v2 they skip.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <signal.h>
@@ -136,7 +137,7 @@ TEST(CgroupV2Test, PidsMaxRefusesForksAndPidsEventsCountsThem) {
   // A forker joins the group, tries 8 forks (children just pause) and reports how many the
   // kernel allowed: itself + 3 children = pids.max.
   int fds[2];
-  ASSERT_EQ(::pipe(fds), 0);
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
   pid_t forker = ::fork();
   ASSERT_GE(forker, 0);
   if (forker == 0) {

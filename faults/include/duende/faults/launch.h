@@ -34,7 +34,8 @@ inline constexpr const char* kFaketimeLibrary =
 bool FaketimeAvailable();
 
 /// Makes `options` start its program under libfaketime with its wall clock read from
-/// `clock_file` (created with "+0": no offset; journaled as a file): LD_PRELOAD (merged with an
+/// `clock_file` (created with "+0", no offset, by CreateClockFile; journaled as a file; put it
+/// in a private directory such as MakePrivateDir's): LD_PRELOAD (merged with an
 /// LD_PRELOAD already in options.env_overrides or the environment), FAKETIME_TIMESTAMP_FILE,
 /// FAKETIME_CACHE_DURATION=1 (the file is re-read at most once a second, on a clock call) and
 /// FAKETIME_DONT_FAKE_MONOTONIC=1 (a clock fault moves CLOCK_REALTIME, as an NTP step does;
@@ -43,9 +44,11 @@ bool FaketimeAvailable();
 framework::Result<void> PrepareFaketimeSpawn(framework::SpawnOptions& options,
                                              const std::string& clock_file, UndoJournal* journal);
 
-/// Replaces the clock file's content with `spec` (libfaketime's syntax: "+0", "-30s", "+1h",
-/// "+2d", "+0 x2" for double speed), atomically (write aside, rename).
-framework::Result<void> WriteClockSpec(const std::string& clock_file, const std::string& spec);
+/// Creates a clock file holding "+0" (libfaketime's syntax: "+0", "-30s", "+1h", "+2d", "+0 x2"
+/// for double speed) with O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600: never a file that exists.
+/// The clock fault rewrites it with ReplaceControlFile (control_files.h). Errors: EEXIST, the
+/// open's errno.
+framework::Result<void> CreateClockFile(const std::string& clock_file);
 
 /// libfaketime keeps its state in POSIX shared memory named after the first process's pid
 /// (/dev/shm/faketime_shm_PID, /dev/shm/sem.faketime_sem_PID) and removes it only on a clean

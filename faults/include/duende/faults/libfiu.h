@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "duende/faults/control_files.h"
 #include "duende/faults/undo_journal.h"
 #include "duende/framework/process.h"
 #include "duende/framework/result.h"
@@ -42,9 +43,10 @@ framework::Result<void> PrepareFiuSpawn(framework::SpawnOptions& options,
                                         UndoJournal* journal);
 
 /// Sends one control command ("enable name=posix/io/rw/write,failinfo=28") to the process and
-/// waits for its reply. Errors: ENOENT when its FIFO does not exist (not started under libfiu,
-/// or gone), ETIMEDOUT after `timeout_ms`, EINVAL when libfiu answered -1 (bad command or
-/// point).
+/// waits for its reply. The FIFOs are opened as the process's uid and only when they are FIFOs
+/// of that uid reached through no symbolic link (OpenControlFile). Errors: ENOENT when its FIFO
+/// does not exist (not started under libfiu, or gone), ETIMEDOUT after `timeout_ms`, EINVAL
+/// when libfiu answered -1 (bad command or point), EPERM/ELOOP/EMLINK when the FIFO was refused.
 framework::Result<void> FiuCommand(const std::string& fifo_prefix, pid_t pid,
                                    const std::string& command, int timeout_ms = 2000);
 
@@ -64,9 +66,11 @@ struct FiuFiring {
   int err = 0;        ///< the errno the call failed with
 };
 
-/// The failures logged in PREFIX-PID.fired (empty when the file does not exist). The shim
-/// stops logging after 10000 lines per process; its counters keep counting.
-std::vector<FiuFiring> ReadFiuFirings(const std::string& fifo_prefix, pid_t pid);
+/// The failures logged in PREFIX-PID.fired (empty when the file does not exist, or is not a
+/// regular file of `as` — the process's uid when `as` is null and it runs, else ours). The
+/// shim stops logging after 10000 lines per process; its counters keep counting.
+std::vector<FiuFiring> ReadFiuFirings(const std::string& fifo_prefix, pid_t pid,
+                                      const ProcessCred* as = nullptr);
 
 /// Removes every control FIFO and firing log under `fifo_prefix` (PREFIX-*.in, .out,
 /// .fired). Returns how many.

@@ -32,6 +32,8 @@ namespace duende::faults {
 ///   cgroup V DIR...              kill the members, remove the directories (V = "v1"/"v2")
 ///   cgroup-borrow V N DIR... BACK...  move members back to the N BACK procs files, remove DIRs
 ///   write FILE OLDVALUE          write OLDVALUE back (a lowered cgroup limit)
+///   clock-file FILE TEXT PID START  write TEXT back into a target's clock file as its uid,
+///                                while PID (started at START) runs (control_files.h)
 ///   fifo-prefix PREFIX           unlink PREFIX-*.in / PREFIX-*.out (libfiu control FIFOs)
 ///   fiu-point PREFIX PID START NAME  disable the libfiu point if the process lives
 ///   faketime-shm PID             remove libfaketime's shared memory of PID once it is gone
