@@ -624,8 +624,10 @@ Result<void> Undo(const UndoAction& a) {
     // A target's clock file is written back as the target's uid (control_files.h), and only
     // while the process it belongs to still runs: nobody else reads it.
     DUENDE_TRY(need(4));
-    pid_t pid = ToPid(g[2]);
-    if (!SameProcessAlive(pid, ToU64(g[3]))) return {};
+    auto ps = PidAndStart(g[2], g[3]);
+    if (!ps.ok()) return ps.error();
+    auto [pid, start] = *ps;
+    if (!SameProcessAlive(pid, start)) return {};
     auto cred = ReadProcessCred(pid);
     if (!cred.ok()) return {};
     auto r = ReplaceControlFile(g[0], g[1], *cred);
