@@ -20,6 +20,7 @@
 
 #include "duende/framework/clock.h"
 #include "duende/framework/process.h"
+#include "duende/framework/read_limits.h"
 #include "duende/reporters/event_log.h"
 
 namespace duende::harness {
@@ -472,10 +473,10 @@ class TierRunner {
       }
       return o;
     }
-    std::ifstream in(summary);
-    std::stringstream text;
-    text << in.rdbuf();
-    auto files = ParseGcovrSummary(text.str());
+    // gcovr's per-file totals: far below the cap even for large projects.
+    auto text = framework::ReadFileLimited(summary, framework::kMaxSmallFileBytes);
+    auto files = text.ok() ? ParseGcovrSummary(*text)
+                           : framework::Result<std::vector<FileCoverage>>(text.error());
     if (!files) {
       o.verdict = Verdict::kError;
       o.measured = "unreadable gcovr summary";

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "duende/framework/clock.h"
+#include "duende/framework/read_limits.h"
 #include "duende/framework/unique_fd.h"
 #include "duende/mutate/compile_db.h"
 #include "duende/mutate/point_finder.h"
@@ -50,8 +51,13 @@ double MutateRun::Score() const {
 
 namespace {
 
+// A test's log, for the tail of a failure message: only the last MiB is read (a test can
+// print without end).
 std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
+  constexpr std::streamoff kMaxTail = 1 << 20;
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  const std::streamoff size = in ? static_cast<std::streamoff>(in.tellg()) : 0;
+  in.seekg(size > kMaxTail ? size - kMaxTail : 0);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
@@ -801,7 +807,7 @@ void ReadTrace(const std::string& path, std::vector<uint32_t>* ids) {
   std::ifstream in(path);
   std::string line;
   std::set<uint32_t> seen(ids->begin(), ids->end());
-  while (std::getline(in, line)) {
+  while (framework::GetLineLimited(in, &line, 64)) {
     if (line.empty() || line.find_first_not_of("0123456789") != std::string::npos) continue;
     auto id = static_cast<uint32_t>(std::stoul(line));
     if (seen.insert(id).second) ids->push_back(id);
