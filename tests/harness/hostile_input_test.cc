@@ -193,13 +193,15 @@ std::vector<Case> Cases() {
       {"--set huge index", overrides({"target.99999999999999999999.name=x"}),
        "--set target.99999999999999999999.name=x: no element '99999999999999999999' in "
        "[[target]] (use its index 0..0 or its name)"},
+      {"--set bracket index", overrides({"target.arg[99999999]=x"}),
+       "--set target.arg[99999999]=x: 'target' is an array of tables; name an element"},
       {"--set index past the end", overrides({"target.99999999.name=x"}),
        "no element '99999999' in [[target]] (use its index 0..0 or its name)"},
       // Daemon configs (framework/config.cc).
       {"daemon shutdown_timeout = inf", daemon("TOP", "shutdown_timeout = inf"),
        "d.toml:2:20: 'shutdown_timeout' is inf (seconds); it must be a duration " + range},
       {"daemon interval = -1", daemon("READINESS", "interval = -1"),
-       "d.toml:6:12: 'interval' in [health.readiness] is -1 (seconds); it must be a duration " +
+       "d.toml:6:12: 'interval' in [health].readiness is -1 (seconds); it must be a duration " +
            range},
       {"daemon memory_max 2^64", daemon("TOP", "[resources]\nmemory_max = \"16777216TiB\""),
        "d.toml:3:14: 'memory_max' in [resources] is \"16777216TiB\"; it must be a size between"},
@@ -209,7 +211,8 @@ std::vector<Case> Cases() {
       // services.toml of `duende supervise`.
       {"services stop timeout",
        [] { return ServicesErrors(Fill(kServices, "SERVICE", "shutdown_timeout = 9999999999")); },
-       "services.toml:4:20: 'shutdown_timeout' is 9999999999 (seconds); it must be a duration " +
+       "services.toml:4:20: 'shutdown_timeout' in [[service]] #1 is 9999999999 (seconds); it must "
+       "be a duration " +
            range},
       // gates.toml.
       {"gates timeout", [] { return GateErrors(Fill(kGates, "STEP", "timeout = 1e300")); },
