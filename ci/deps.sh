@@ -8,9 +8,13 @@ packages=(
   build-essential cmake ninja-build pkg-config clang-format
   # libraries
   libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libboost-dev libfiu-dev
+  # linear-time regexes for patterns matched against target output (expect, log_matches)
+  libre2-dev
   libclang-14-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev libxml2-utils
+  # kvd's WAL test reads its syscalls (fsync of the directory) with strace
+  strace
   # reports and gates: coverage (gcovr), rendering the HTML report in a test (chromium)
   gcovr chromium
   # load benchmark baseline (wrk) and daemons nobody here wrote, run by shipped scenarios and

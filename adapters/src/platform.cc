@@ -6,6 +6,8 @@
 #include <fstream>
 #include <iterator>
 
+#include "duende/framework/read_limits.h"
+
 namespace duende::adapters {
 namespace {
 
@@ -33,8 +35,9 @@ bool IsDir(const std::string& path) {
 // PID 1's environment holds container=docker/podman/lxc/systemd-nspawn in most runtimes
 // (systemd's own detect-virt reads the same variable).
 std::string Pid1ContainerVariable(const std::string& root) {
-  std::ifstream in(Join(root, "/proc/1/environ"), std::ios::binary);
-  std::string env((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto read =
+      framework::ReadFileLimited(Join(root, "/proc/1/environ"), framework::kMaxSmallFileBytes);
+  const std::string env = read.ok() ? *read : "";
   size_t pos = 0;
   while (pos < env.size()) {
     size_t end = env.find('\0', pos);

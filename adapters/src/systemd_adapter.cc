@@ -18,6 +18,7 @@
 #include "duende/adapters/systemd_unit.h"
 #include "duende/framework/clock.h"
 #include "duende/framework/command.h"
+#include "duende/framework/read_limits.h"
 #include "text_util.h"
 
 namespace duende::adapters {
@@ -473,8 +474,8 @@ Result<std::unique_ptr<SystemdUserManager>> SystemdUserManager::Start() {
     auto exited = framework::TryReap(m->pidfd_.get());
     if (exited.ok() && exited->has_value()) {
       m->pid_ = -1;
-      std::ifstream in(log);
-      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      auto read = framework::ReadFileLimited(log, 64 << 10);
+      const std::string text = read.ok() ? *read : "(its log is unreadable or past 64 KiB)";
       return MessageError("systemd --user exited at once (" + (*exited)->ToString() + "): " + text,
                           std::errc::operation_not_permitted);
     }

@@ -13,6 +13,7 @@
 
 #include "duende/faults/control_files.h"
 #include "duende/framework/clock.h"
+#include "duende/framework/read_limits.h"
 #include "preload.h"
 
 namespace duende::faults {
@@ -287,7 +288,9 @@ std::vector<FiuFiring> ReadFiuFirings(const std::string& fifo_prefix, pid_t pid,
   }
   std::istringstream in(text);
   std::string line;
-  while (std::getline(in, line)) {
+  // Written inside the target: bounded in line length and in count (a record is ~100 bytes).
+  constexpr size_t kMaxFirings = 1'000'000;
+  while (out.size() < kMaxFirings && framework::GetLineLimited(in, &line, 512)) {
     std::istringstream fields(line);
     FiuFiring f;
     if (fields >> f.ts_ns >> f.pid >> f.tid >> f.point >> f.call >> f.err) out.push_back(f);

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "duende/framework/cgroup.h"
+#include "duende/framework/read_limits.h"
 
 namespace duende::framework {
 namespace {
@@ -91,23 +92,7 @@ Result<void> MakeDir(const std::string& dir) {
 }  // namespace
 
 Result<std::string> ReadSmallFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("unable to open " + path);
-  std::string out;
-  char buf[4096];
-  while (true) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      return ErrnoError("unable to read " + path, err);
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return out;
+  return ReadFileLimited(path, kMaxSmallFileBytes);
 }
 
 Result<void> WriteSmallFile(const std::string& path, const std::string& text) {

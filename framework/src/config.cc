@@ -369,6 +369,23 @@ const char* LogLevelName(LogConfig::Level level) {
   return "info";
 }
 
+void CheckExecLimits(TomlReader& r, std::string_view command_key, std::string_view env_key,
+                     const std::vector<std::string>& argv,
+                     const std::vector<std::pair<std::string, std::string>>& env) {
+  const std::string in = r.where().empty() ? "" : " in " + r.where();
+  std::string problem = ExecLimitProblem(argv, {});
+  if (!problem.empty()) {
+    r.Fail(command_key, "'" + std::string(command_key) + "'" + in + ": " + problem);
+    return;
+  }
+  std::vector<std::string> entries;
+  entries.reserve(env.size());
+  for (const auto& [k, v] : env) entries.push_back(k + "=" + v);
+  problem = ExecLimitProblem({}, entries);
+  if (problem.empty()) problem = ExecLimitProblem(argv, entries, InheritedEnvironmentBytes());
+  if (!problem.empty()) r.Fail(env_key, "'" + std::string(env_key) + "'" + in + ": " + problem);
+}
+
 DaemonConfig ReadDaemonConfig(TomlReader& r) {
   DaemonConfig c;
   c.source_file = r.file();
@@ -402,6 +419,7 @@ DaemonConfig ReadDaemonConfig(TomlReader& r) {
     }
     if (ok) c.env = *env;
   }
+  CheckExecLimits(r, "command", "env", c.command, c.env);
   if (auto wd = r.String("working_dir")) {
     if (wd->empty() || (*wd)[0] != '/') {
       r.Fail("working_dir", "'working_dir' is \"" + *wd +

@@ -64,7 +64,7 @@ const char* StepName(int step) {
     case kStepUid:
       return "setuid";
     default:
-      return "exec";
+      return "execve";
   }
 }
 
@@ -102,6 +102,60 @@ Result<std::string> FindExecutable(const std::string& program) {
     dirs.remove_prefix(colon + 1);
   }
   return ErrnoError("unable to find " + program + " in PATH", ENOENT);
+}
+
+bool IsPermanentSpawnError(const Error& error) {
+  if (error.code.category() != std::system_category()) return false;
+  switch (error.code.value()) {
+    case E2BIG:
+    case ENOENT:
+    case EACCES:
+    case ENOEXEC:
+    case ENOTDIR:
+    case ELOOP:
+    case ENAMETOOLONG:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string ExecLimitProblem(const std::vector<std::string>& argv,
+                             const std::vector<std::string>& env, size_t inherited_bytes) {
+  size_t total = inherited_bytes + sizeof(char*) * 2;  // the two terminating null pointers
+  for (size_t i = 0; i < argv.size(); ++i) {
+    if (argv[i].size() + 1 > kMaxArgStrlen) {
+      return "argument " + std::to_string(i) + " is " + std::to_string(argv[i].size()) +
+             " bytes; Linux limits one argument to " + std::to_string(kMaxArgStrlen - 1) +
+             " bytes (MAX_ARG_STRLEN), so execve would fail with E2BIG";
+    }
+    total += argv[i].size() + 1 + sizeof(char*);
+  }
+  for (const auto& e : env) {
+    if (e.size() + 1 > kMaxArgStrlen) {
+      return "environment variable " + e.substr(0, std::min<size_t>(e.find('='), 64)) + " is " +
+             std::to_string(e.size()) +
+             " bytes (NAME=value); Linux limits one environment "
+             "string to " +
+             std::to_string(kMaxArgStrlen - 1) +
+             " bytes (MAX_ARG_STRLEN), so execve would fail with E2BIG";
+    }
+    total += e.size() + 1 + sizeof(char*);
+  }
+  const long arg_max = ::sysconf(_SC_ARG_MAX);
+  if (arg_max > 0 && total > static_cast<size_t>(arg_max)) {
+    return "the command line and environment take " + std::to_string(total) + " bytes (with " +
+           std::to_string(inherited_bytes) +
+           " bytes of inherited environment); execve accepts at most " + std::to_string(arg_max) +
+           " (ARG_MAX), so it would fail with E2BIG";
+  }
+  return "";
+}
+
+size_t InheritedEnvironmentBytes() {
+  size_t total = 0;
+  for (char** e = environ; *e != nullptr; ++e) total += std::strlen(*e) + 1 + sizeof(char*);
+  return total;
 }
 
 // vfork() returns twice, so GCC warns that locals live across it "might be clobbered". They
@@ -235,9 +289,7 @@ Result<Child> Spawn(const SpawnOptions& o) {
     int step = failure[0];
     int err = failure[1];
     ::waitpid(pid, nullptr, 0);
-    std::string what = "unable to spawn " + o.argv[0];
-    if (step != kStepExec) what += std::string(": ") + StepName(step);
-    return ErrnoError(what, err);
+    return ErrnoError("unable to spawn " + o.argv[0] + ": " + StepName(step), err);
   }
   // The pid cannot be recycled before we reap it, so opening the pidfd now is race-free.
   int pidfd = PidfdOpen(pid);

@@ -176,11 +176,36 @@ void RestartPolicy::Spawned(int64_t now_ns, PolicyStep* out) {
   Ready(now_ns, out);
 }
 
-void RestartPolicy::SpawnFailed(int64_t now_ns, const std::string& reason, PolicyStep* out) {
+void RestartPolicy::SpawnFailed(int64_t now_ns, const std::string& reason, PolicyStep* out,
+                                bool permanent) {
   if (state_ != ServiceState::kStarting) return;
   ClearChildDeadlines();
+  const size_t first = out->events.size();
   Note(out, EventType::kSpawnFailed, reason);
-  AfterEnd(now_ns, /*failed=*/true, reason, out);
+  if (permanent) {
+    // Retrying an exec that failed with E2BIG or ENOENT only repeats the failure until the
+    // start limit: say so once, now.
+    ready_since_.reset();
+    GiveUp(now_ns, "spawn failed: " + reason + "; not retrying (every attempt would fail alike)",
+           out);
+  } else {
+    AfterEnd(now_ns, /*failed=*/true, reason, out);
+  }
+  // Like an exit, the failure reports where it led (failed: given up; backoff: retried).
+  out->events[first].state = state_;
+}
+
+void RestartPolicy::GiveUp(int64_t now_ns, std::string reason, PolicyStep* out) {
+  state_ = ServiceState::kFailed;
+  reason_ = std::move(reason);
+  nanoseconds retry(0);
+  const auto& rc = options_.restart;
+  if (rc.start_limit_retry_after.count() > 0) {
+    retry = rc.start_limit_retry_after;
+    retry_at_ = now_ns + retry.count();
+    reason_ += "; retrying in " + FormatDuration(retry);
+  }
+  Note(out, EventType::kGaveUp, reason_, retry);
 }
 
 void RestartPolicy::Ready(int64_t now_ns, PolicyStep* out) {
@@ -272,17 +297,11 @@ void RestartPolicy::AfterEnd(int64_t now_ns, bool failed, const std::string& why
     const int64_t window_begin = start_at - rc.start_limit_interval.count();
     while (!starts_.empty() && starts_.front() <= window_begin) starts_.pop_front();
     if (starts_.size() >= rc.start_limit_burst) {
-      state_ = ServiceState::kFailed;
-      reason_ = "start limit hit: " + std::to_string(starts_.size()) + " starts within " +
-                FormatDuration(rc.start_limit_interval) +
-                " (start_limit_burst = " + std::to_string(rc.start_limit_burst) + "); last: " + why;
-      nanoseconds retry(0);
-      if (rc.start_limit_retry_after.count() > 0) {
-        retry = rc.start_limit_retry_after;
-        retry_at_ = now_ns + retry.count();
-        reason_ += "; retrying in " + FormatDuration(retry);
-      }
-      Note(out, EventType::kGaveUp, reason_, retry);
+      GiveUp(now_ns,
+             "start limit hit: " + std::to_string(starts_.size()) + " starts within " +
+                 FormatDuration(rc.start_limit_interval) + " (start_limit_burst = " +
+                 std::to_string(rc.start_limit_burst) + "); last: " + why,
+             out);
       return;
     }
   }

@@ -593,7 +593,8 @@ void Supervisor::DoSpawn(Service& s, PolicyStep* out) {
   const int64_t spawn_began = MonotonicNs();
   auto child = Spawn(o);
   if (!child.ok()) {
-    s.policy.SpawnFailed(MonotonicNs(), child.error().Message(), out);
+    s.policy.SpawnFailed(MonotonicNs(), child.error().Message(), out,
+                         IsPermanentSpawnError(child.error()));
     return;
   }
   s.child = std::move(*child);

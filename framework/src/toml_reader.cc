@@ -1,10 +1,12 @@
 #include "duende/framework/toml_reader.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
 #include "duende/framework/clock.h"
+#include "duende/framework/read_limits.h"
 
 namespace duende::framework {
 namespace {
@@ -73,11 +75,9 @@ Result<toml::table> ParseTomlString(std::string_view text, const std::string& na
 }
 
 Result<toml::table> ParseTomlFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return ErrnoError("unable to read " + path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return ParseTomlString(text.str(), path);
+  auto text = ReadFileLimited(path, kMaxInputFileBytes);
+  if (!text.ok()) return text.error();
+  return ParseTomlString(*text, path);
 }
 
 size_t EditDistance(std::string_view a, std::string_view b) {
@@ -227,31 +227,54 @@ std::optional<bool> TomlReader::Bool(std::string_view key, bool required) {
   return std::nullopt;
 }
 
-std::optional<std::chrono::nanoseconds> TomlReader::Duration(std::string_view key, bool required) {
+std::optional<std::chrono::nanoseconds> TomlReader::Duration(std::string_view key, bool required,
+                                                             DurationRange range) {
   const toml::node* n = Lookup(key, required, "\"5s\"");
   if (n == nullptr) return std::nullopt;
-  std::chrono::nanoseconds d{};
-  if (n->is_integer() && n->as_integer()->get() >= 0) {
-    return std::chrono::seconds(n->as_integer()->get());
+  // A number is seconds; it is checked as a double so that 1e300, inf, nan and integers whose
+  // nanoseconds overflow int64 are caught before any conversion.
+  std::optional<double> seconds;
+  if (n->is_integer()) seconds = static_cast<double>(n->as_integer()->get());
+  if (n->is_floating_point()) seconds = n->as_floating_point()->get();
+  if (seconds) {
+    const double ns = *seconds * 1e9;
+    if (ns >= static_cast<double>(range.min.count()) &&
+        ns <= static_cast<double>(range.max.count())) {
+      return std::chrono::nanoseconds(static_cast<int64_t>(std::llround(ns)));
+    }
+    Fail(key, Qualified(key) + " is " + DescribeNode(*n) + " (seconds); it must be a duration " +
+                  DescribeDurationRange(range.min, range.max));
+    return std::nullopt;
   }
-  if (n->is_floating_point() && n->as_floating_point()->get() >= 0) {
-    return std::chrono::nanoseconds(static_cast<int64_t>(n->as_floating_point()->get() * 1e9));
+  if (auto s = n->value<std::string>(); s && n->is_string()) {
+    auto d = ParseDurationIn(*s, range.min, range.max);
+    if (d.ok()) return *d;
+    Fail(key, Qualified(key) + " " + d.error().context);
+    return std::nullopt;
   }
-  if (auto s = n->value<std::string>(); s && n->is_string() && ParseDuration(*s, &d)) return d;
   Fail(key, Qualified(key) + " must be a duration such as \"5s\", \"250ms\" or \"2m\", not " +
                 DescribeNode(*n));
   return std::nullopt;
 }
 
-std::optional<uint64_t> TomlReader::ByteSize(std::string_view key, bool required) {
+std::optional<uint64_t> TomlReader::ByteSize(std::string_view key, bool required,
+                                             ByteSizeRange range) {
   const toml::node* n = Lookup(key, required, "\"64MiB\"");
   if (n == nullptr) return std::nullopt;
-  uint64_t bytes = 0;
-  if (n->is_integer() && n->as_integer()->get() >= 0) {
-    return static_cast<uint64_t>(n->as_integer()->get());
+  if (n->is_integer()) {
+    const int64_t v = n->as_integer()->get();
+    if (v >= 0 && static_cast<uint64_t>(v) >= range.min && static_cast<uint64_t>(v) <= range.max) {
+      return static_cast<uint64_t>(v);
+    }
+    Fail(key, Qualified(key) + " is " + std::to_string(v) + "; it must be a size " +
+                  DescribeByteSizeRange(range.min, range.max));
+    return std::nullopt;
   }
-  if (auto s = n->value<std::string>(); s && n->is_string() && ParseByteSize(*s, &bytes)) {
-    return bytes;
+  if (auto s = n->value<std::string>(); s && n->is_string()) {
+    auto b = ParseByteSizeIn(*s, range.min, range.max);
+    if (b.ok()) return *b;
+    Fail(key, Qualified(key) + " " + b.error().context);
+    return std::nullopt;
   }
   Fail(key, Qualified(key) + " must be a size such as \"64MiB\", \"512k\" or \"1G\", not " +
                 DescribeNode(*n));

@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include "duende/framework/clock.h"
 #include "duende/framework/exit_code.h"
 
 namespace duende::cli {
@@ -26,6 +27,17 @@ int ParseArgs(CLI::App& app, int argc, char** argv) {
     return framework::kExitUsage;
   }
   return -1;
+}
+
+bool ParseDurationFlag(const std::string& flag, const std::string& text,
+                       std::chrono::nanoseconds* out) {
+  auto d = framework::ParseDurationIn(text, std::chrono::nanoseconds(0));
+  if (!d.ok()) {
+    PrintError(flag + " " + d.error().context);
+    return false;
+  }
+  *out = *d;
+  return true;
 }
 
 }  // namespace duende::cli

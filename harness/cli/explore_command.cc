@@ -172,14 +172,10 @@ int ExploreMain(int argc, char** argv) {
   if (int rc = ParseArgs(app, argc, argv); rc >= 0) return rc;
 
   std::chrono::nanoseconds budget{}, shrink_budget{};
-  if (!framework::ParseDuration(budget_text, &budget)) {
-    PrintError("--budget " + budget_text + ": give a duration such as 90s or 5m");
-    return framework::kExitUsage;
-  }
+  if (!ParseDurationFlag("--budget", budget_text, &budget)) return framework::kExitUsage;
   shrink_budget = budget;
   if (!shrink_budget_text.empty() &&
-      !framework::ParseDuration(shrink_budget_text, &shrink_budget)) {
-    PrintError("--shrink-budget " + shrink_budget_text + ": give a duration such as 90s or 5m");
+      !ParseDurationFlag("--shrink-budget", shrink_budget_text, &shrink_budget)) {
     return framework::kExitUsage;
   }
   if (replays_opt->count() > 0) {
@@ -190,8 +186,8 @@ int ExploreMain(int argc, char** argv) {
     return framework::kExitUsage;
   }
   std::chrono::nanoseconds widen_budget = shrink_budget;
-  if (!widen_budget_text.empty() && !framework::ParseDuration(widen_budget_text, &widen_budget)) {
-    PrintError("--widen-budget " + widen_budget_text + ": give a duration such as 90s or 5m");
+  if (!widen_budget_text.empty() &&
+      !ParseDurationFlag("--widen-budget", widen_budget_text, &widen_budget)) {
     return framework::kExitUsage;
   }
   auto base = harness::LoadExploreScenario(file, harness::ExploreFaultKinds());

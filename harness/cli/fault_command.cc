@@ -147,10 +147,7 @@ int Inject(const std::string& kind, pid_t pid, const std::string& hold,
            const std::vector<std::string>& params, int port, const std::string& cgroup,
            uint64_t seed) {
   std::chrono::nanoseconds hold_ns{0};
-  if (!hold.empty() && !fw::ParseDuration(hold, &hold_ns)) {
-    PrintError("--for must be a duration such as \"5s\" or \"250ms\", not \"" + hold + "\"");
-    return fw::kExitUsage;
-  }
+  if (!hold.empty() && !ParseDurationFlag("--for", hold, &hold_ns)) return fw::kExitUsage;
   auto doc = ParamsToToml(params);
   if (!doc.ok()) {
     PrintError(doc.error().Message());

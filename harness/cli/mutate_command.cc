@@ -137,11 +137,7 @@ int MutateMain(int argc, char** argv) {
   auto duration = [](const std::string& flag, const std::string& text,
                      std::chrono::nanoseconds* out) {
     if (text.empty()) return true;
-    if (!framework::ParseDuration(text, out)) {
-      PrintError(flag + " '" + text + "': expected a duration such as \"90s\" or \"10m\"");
-      return false;
-    }
-    return true;
+    return ParseDurationFlag(flag, text, out);
   };
   if (!duration("--time-budget", time_budget, &o.time_budget) ||
       !duration("--timeout-margin", timeout_margin, &o.timeout_margin)) {

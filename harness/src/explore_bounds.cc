@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "duende/framework/clock.h"
+#include "duende/framework/read_limits.h"
 #include "duende/framework/toml_reader.h"
 #include "duende/harness/explore.h"
 
@@ -69,15 +70,22 @@ std::optional<std::string> Literal(const toml::node& node) {
   return std::nullopt;
 }
 
+const std::string kDurationRangeText =
+    framework::DescribeDurationRange(std::chrono::nanoseconds(0), framework::kMaxDuration);
+
 // Milliseconds of a duration given as "250ms"/"2s" or a number of seconds.
 std::optional<int64_t> DurationMs(const toml::node& node) {
   std::chrono::nanoseconds d{};
   if (auto s = node.as_string()) {
     if (!framework::ParseDuration(s->get(), &d)) return std::nullopt;
-  } else if (auto i = node.as_integer()) {
-    d = std::chrono::seconds(i->get());
-  } else if (auto f = node.as_floating_point()) {
-    d = std::chrono::nanoseconds(static_cast<int64_t>(f->get() * 1e9));
+  } else if (node.is_integer() || node.is_floating_point()) {
+    // Seconds, checked as a double: 1e300, inf, nan and negative values are out of range.
+    const double ns = node.is_integer() ? static_cast<double>(node.as_integer()->get()) * 1e9
+                                        : node.as_floating_point()->get() * 1e9;
+    if (!(ns >= 0 && ns <= static_cast<double>(framework::kMaxDuration.count()))) {
+      return std::nullopt;
+    }
+    d = std::chrono::nanoseconds(static_cast<int64_t>(ns));
   } else {
     return std::nullopt;
   }
@@ -99,13 +107,23 @@ std::optional<ParamBound> ReadRange(TomlReader& r, const std::string& key, const
     b.kind = ParamBound::Kind::kIntRange;
     b.min = lo->as_integer()->get();
     b.max = hi->as_integer()->get();
+    // The generator draws from [min, max + 1): keep far from int64's ends (2^53 is also the
+    // largest integer a double holds exactly).
+    constexpr int64_t kLimit = int64_t{1} << 53;
+    if (b.min < -kLimit || b.max > kLimit) {
+      r.Fail(key, "an integer range must lie between " + std::to_string(-kLimit) + " and " +
+                      std::to_string(kLimit));
+      return std::nullopt;
+    }
   } else {
     auto lo_ms = DurationMs(*lo);
     auto hi_ms = DurationMs(*hi);
     if (!lo_ms || !hi_ms || (duration_only && (!lo->is_string() || !hi->is_string()))) {
-      r.Fail(key, duration_only ? "give durations, e.g. { min = \"50ms\", max = \"1s\" }"
-                                : "give integers { min = 1, max = 9 } or durations "
-                                  "{ min = \"50ms\", max = \"1s\" }");
+      r.Fail(key,
+             std::string(duration_only ? "give durations, e.g. { min = \"50ms\", max = \"1s\" }"
+                                       : "give integers { min = 1, max = 9 } or durations "
+                                         "{ min = \"50ms\", max = \"1s\" }") +
+                 " (durations " + kDurationRangeText + ")");
       return std::nullopt;
     }
     b.kind = ParamBound::Kind::kDurationRange;
@@ -239,7 +257,8 @@ ExploreBounds ReadExploreBounds(const toml::table& explore, const std::string& f
         !framework::ParseDuration((*w)[1], &hi) || lo > hi) {
       r.Fail("window",
              "give the span of injection times as [start, end], e.g. "
-             "[\"100ms\", \"900ms\"] (offsets from the timeline start)");
+             "[\"100ms\", \"900ms\"] (offsets from the timeline start, " +
+                 kDurationRangeText + ")");
     } else {
       b.window_start_ms = std::chrono::duration_cast<std::chrono::milliseconds>(lo).count();
       b.window_end_ms = std::chrono::duration_cast<std::chrono::milliseconds>(hi).count();
@@ -300,7 +319,8 @@ ExploreBounds ReadExploreBounds(const toml::table& explore, const std::string& f
       } else {
         f.Fail("duration",
                "give a duration (\"200ms\") or a range { min = \"50ms\", max = "
-               "\"1s\" }");
+               "\"1s\" }, " +
+                   kDurationRangeText);
       }
     }
     for (const auto& [key, node] : f.table()) {
@@ -406,11 +426,9 @@ framework::Result<ExploreScenario> ParseExploreScenario(std::string_view text,
 
 framework::Result<ExploreScenario> LoadExploreScenario(const std::string& path,
                                                        const FaultKindTable& fault_kinds) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return framework::ErrnoError("unable to read " + path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return ParseExploreScenario(text.str(), path, fault_kinds);
+  auto text = framework::ReadFileLimited(path, framework::kMaxInputFileBytes);
+  if (!text.ok()) return text.error();
+  return ParseExploreScenario(*text, path, fault_kinds);
 }
 
 std::string PlanToToml(const ExploreScenario& base, const Plan& plan, const std::string& header) {

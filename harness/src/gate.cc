@@ -22,6 +22,7 @@
 #include "duende/framework/command.h"
 #include "duende/framework/io.h"
 #include "duende/framework/process.h"
+#include "duende/framework/read_limits.h"
 #include "duende/framework/temp_dir.h"
 #include "duende/reporters/event_log.h"
 
@@ -431,10 +432,10 @@ class TierRunner {
       }
       return o;
     }
-    std::ifstream in(summary);
-    std::stringstream text;
-    text << in.rdbuf();
-    auto files = ParseGcovrSummary(text.str());
+    // gcovr's per-file totals: far below the cap even for large projects.
+    auto text = framework::ReadFileLimited(summary, framework::kMaxSmallFileBytes);
+    auto files = text.ok() ? ParseGcovrSummary(*text)
+                           : framework::Result<std::vector<FileCoverage>>(text.error());
     if (!files) {
       o.verdict = Verdict::kError;
       o.measured = "unreadable gcovr summary";

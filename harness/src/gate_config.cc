@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "duende/framework/read_limits.h"
 #include "duende/framework/toml_reader.h"
 #include "duende/harness/gate.h"
 
@@ -234,12 +235,10 @@ Result<GateConfig> ParseGateConfig(std::string_view text, const std::string& nam
 
 Result<GateConfig> LoadGateConfig(const std::string& path,
                                   const std::vector<std::string>& overrides) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return framework::ErrnoError("unable to read " + path);
-  std::ostringstream text;
-  text << in.rdbuf();
+  auto text = framework::ReadFileLimited(path, framework::kMaxInputFileBytes);
+  if (!text.ok()) return text.error();
   std::string base = std::filesystem::path(path).parent_path().string();
-  return ParseGateConfig(text.str(), path, base.empty() ? "." : base, overrides);
+  return ParseGateConfig(*text, path, base.empty() ? "." : base, overrides);
 }
 
 }  // namespace duende::harness

@@ -1,5 +1,7 @@
 #include "duende/harness/load_protocol.h"
 
+#include <re2/re2.h>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -424,20 +426,47 @@ framework::Result<ReplyMatcher> ReplyMatcher::Create(const std::string& pattern)
   ReplyMatcher m;
   m.pattern_ = pattern;
   m.literal_ = pattern.find_first_of("\\^$.|?*+()[]{}") == std::string::npos;
-  if (!m.literal_) {
-    try {
-      m.regex_ = std::make_shared<const std::regex>(pattern, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      return framework::MessageError("invalid expected-reply regex '" + pattern + "': " + e.what());
+  if (m.literal_) return m;
+  // RE2 rejects both with a bare "invalid escape sequence" / "invalid perl operator": say what
+  // the construct is and what to write instead.
+  for (size_t i = 0; i + 1 < pattern.size(); ++i) {
+    if (pattern[i] == '\\' && pattern[i + 1] >= '1' && pattern[i + 1] <= '9') {
+      return framework::MessageError(
+          "'" + pattern + "' uses a backreference (\\" + pattern[i + 1] +
+          "); patterns run on RE2 (linear time on any reply), which has none: match the text "
+          "itself, or check the reply with a command probe");
+    }
+    if (pattern[i] == '\\')
+      ++i;  // an escaped character is never the start of a group
+    else if (pattern.compare(i, 3, "(?=") == 0 || pattern.compare(i, 3, "(?!") == 0 ||
+             pattern.compare(i, 4, "(?<=") == 0 || pattern.compare(i, 4, "(?<!") == 0) {
+      return framework::MessageError("'" + pattern +
+                                     "' uses a lookaround; patterns run on RE2 (linear time on "
+                                     "any reply), which has none: match the text itself");
     }
   }
+  RE2::Options options;
+  options.set_encoding(RE2::Options::EncodingLatin1);  // bytes, as the reply arrives
+  options.set_log_errors(false);                       // the error goes into our message
+  auto re = std::make_shared<const re2::RE2>(pattern, options);
+  if (!re->ok()) {
+    return framework::MessageError("'" + pattern + "' is not a valid regular expression (" +
+                                   re->error() + "; the syntax is RE2's)");
+  }
+  m.regex_ = std::move(re);
   return m;
 }
 
 bool ReplyMatcher::Matches(std::string_view reply) const {
   if (pattern_.empty()) return true;
   if (literal_) return reply == pattern_;
-  return std::regex_match(reply.begin(), reply.end(), *regex_);
+  return RE2::FullMatch(re2::StringPiece(reply.data(), reply.size()), *regex_);
+}
+
+bool ReplyMatcher::Search(std::string_view text) const {
+  if (pattern_.empty()) return true;
+  if (literal_) return text.find(pattern_) != std::string_view::npos;
+  return RE2::PartialMatch(re2::StringPiece(text.data(), text.size()), *regex_);
 }
 
 void RequestBuilder::Build(const TemplateValues& values, std::string* out) const {

@@ -69,7 +69,7 @@ framework::Result<void> PreflightScenario(const Scenario& scenario) {
   }
   if (scenario.load) {
     // The generator's own validation (keys >= connections in key-value mode, a regex the
-    // parser accepted but std::regex does not, ...), with a stand-in address.
+    // parser accepted but the matcher does not, ...), with a stand-in address.
     LoadConfig c = internal::LoadConfigFor(*scenario.load, scenario.meta.duration, 1);
     c.address = "127.0.0.1:1";
     if (auto gen = LoadGenerator::Create(c); !gen.ok()) {

@@ -36,6 +36,7 @@
 #include "duende/framework/pid_file.h"
 #include "duende/framework/proc.h"
 #include "duende/framework/process.h"
+#include "duende/framework/read_limits.h"
 #include "duende/framework/supervisor.h"
 #include "duende/framework/temp_dir.h"
 #include "duende/harness/checks.h"
@@ -137,6 +138,7 @@ struct TargetState {
   pid_t pgid = -1;
   bool ready = false;
   bool gave_up = false;
+  std::string spawn_error;  // a spawn failure that will not heal: the run stops with it
   int64_t spawned_ns = 0;
   int64_t ready_ns = 0;
   uint32_t attempt = 0;
@@ -592,6 +594,9 @@ void Run::OnServiceEvent(const framework::ServiceEvent& ev) {
       case EventType::kSpawnFailed:
         type = "target.spawn_failed";
         d = {{"reason", ev.detail}};
+        if (t != nullptr && ev.state == framework::ServiceState::kFailed) {
+          t->spawn_error = ev.detail;
+        }
         break;
       case EventType::kHealthFailed:
         type = "target.health_failed";
@@ -769,6 +774,11 @@ bool Run::WaitReady() {
     }
     if (!st.ready && st.daemonized) {
       Fail(daemonized_error_);
+      return false;
+    }
+    if (!st.ready && !st.spawn_error.empty()) {
+      Fail("target " + name + " could not be started: " + st.spawn_error +
+           " (a spawn that fails this way is not retried)");
       return false;
     }
     if (!st.ready) {
@@ -1145,11 +1155,14 @@ void Run::RecordLogs() {
     std::ifstream in(run_dir_ + "/logs/" + name + ".log");
     std::string line;
     size_t n = 0;
-    while (std::getline(in, line)) {
+    size_t cut = 0;
+    // The target writes this file: a line without end is kept to its first 64 KiB.
+    while (framework::GetLineLimited(in, &line, framework::kMaxOutputLineBytes, &cut)) {
       if (++n > kMaxLogLines) {
         rec_.Record("target.log_truncated", name, {{"after_lines", kMaxLogLines}});
         break;
       }
+      if (cut > 0) line += " [" + std::to_string(cut) + " more bytes cut]";
       rec_.Record("target.log", name, {{"line", line}});
     }
   }

@@ -5,11 +5,12 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <set>
 
 #include "duende/framework/clock.h"
+#include "duende/framework/config.h"
 #include "duende/framework/process.h"
+#include "duende/framework/read_limits.h"
 #include "duende/harness/load_protocol.h"
 #include "variables.h"
 
@@ -52,11 +53,9 @@ void CheckRegex(TomlReader& r, const char* key, const std::string& pattern) {
       p.replace(at, std::string_view(tmpl).size(), "x");
     }
   }
-  try {
-    std::regex re(p);
-  } catch (const std::regex_error& e) {
-    r.Fail(key, "'" + std::string(key) + "' in " + r.where() +
-                    " is not a valid regular expression (" + e.what() + ")");
+  // The matcher the run uses (RE2), so that what validates is what runs.
+  if (auto m = ReplyMatcher::Create(p); !m.ok()) {
+    r.Fail(key, "'" + std::string(key) + "' in " + r.where() + ": " + m.error().context);
   }
 }
 
@@ -214,8 +213,10 @@ void ReadHealthProbe(TomlReader& r, framework::ProbeConfig& p,
   (void)needs_address;
   p.http_path = r.String("path").value_or("/");
   p.command = r.StringArray("command", p.kind == K::kCommand).value_or(std::vector<std::string>{});
-  if (auto v = r.Duration("interval")) p.interval = *v;
-  if (auto v = r.Duration("timeout")) p.timeout = *v;
+  // A zero interval would probe in a busy loop, a zero timeout fail every probe.
+  const framework::DurationRange positive{std::chrono::milliseconds(1)};
+  if (auto v = r.Duration("interval", false, positive)) p.interval = *v;
+  if (auto v = r.Duration("timeout", false, positive)) p.timeout = *v;
   if (auto v = r.Int("failure_threshold", 1, 1000)) p.failure_threshold = static_cast<uint32_t>(*v);
   if (auto v = r.Duration("grace_period")) p.grace_period = *v;
   CheckRunVariables(r, "address", p.address, files);
@@ -277,23 +278,20 @@ FileSpec ReadFile(TomlReader& r, const std::vector<std::string>& files, const st
     f.template_file = p.lexically_normal().string();
     std::error_code ec;
     const bool exists = fs::is_regular_file(f.template_file, ec);
-    const uintmax_t size = exists ? fs::file_size(f.template_file, ec) : 0;
-    std::ifstream in(f.template_file, std::ios::binary);
-    std::string text;
-    if (exists && size <= kMaxTemplateBytes) {
-      text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    }
+    // One bounded read: a file that grows after a size check cannot slip past the cap.
+    auto text = exists ? framework::ReadFileLimited(f.template_file, kMaxTemplateBytes)
+                       : framework::Result<std::string>(std::string());
     if (!exists) {
       r.Fail("template_file", "'template_file' in " + where + " is \"" + *file +
                                   "\", which does not exist (looked at " + f.template_file +
                                   "; the path is relative to the scenario file)");
-    } else if (!in.good() && !in.eof()) {
+    } else if (!text.ok() && text.error().code == std::errc::file_too_large) {
+      r.Fail("template_file", "'template_file' " + f.template_file + " is larger than 1 MiB");
+    } else if (!text.ok()) {
       r.Fail("template_file", "'template_file' in " + where + " is \"" + *file +
                                   "\", which cannot be read (" + f.template_file + ")");
-    } else if (size > kMaxTemplateBytes) {
-      r.Fail("template_file", "'template_file' " + f.template_file + " is larger than 1 MiB");
     } else {
-      f.text = std::move(text);
+      f.text = std::move(*text);
       CheckRunVariables(r, "template_file", f.text, files, " (" + f.template_file + ")", where);
     }
   } else {
@@ -424,6 +422,7 @@ TargetSpec ReadTarget(TomlReader& r, const std::vector<std::string>& files) {
       r, "command",
       t.shell && t.command.size() == 3 ? std::vector<std::string>{t.command[2]} : t.command, files);
   for (const auto& [k, v] : t.env) CheckRunVariables(r, "env", v, files);
+  framework::CheckExecLimits(r, "command", "env", t.command, t.env);
   CheckRunVariables(r, "address", t.address, files);
   CheckRunVariables(r, "working_dir", t.working_dir, files);
   CheckRunVariables(r, "pid_file", t.pid_file, files);
@@ -638,7 +637,10 @@ toml::table* SelectElement(toml::array& arr, const std::string& seg) {
     return std::isdigit(static_cast<unsigned char>(ch)) != 0;
   });
   if (numeric) {
-    size_t i = std::stoul(seg);
+    // Checked digit by digit: an index is never used to size anything, and a long one must not
+    // throw (std::stoul would) or wrap.
+    if (seg.size() > 9) return nullptr;
+    const size_t i = std::stoul(seg);
     if (i < arr.size()) return arr[i].as_table();
     return nullptr;
   }
@@ -731,8 +733,13 @@ Scenario Build(toml::table root_in, const std::string& file,
         fault_names.insert(spec.name);
       }
     }
-    nanoseconds last = InjectionTimes(spec).back() + spec.duration.value_or(nanoseconds{0});
-    if (last > s.meta.duration) {
+    // In double: `every` times `repeat` (up to 365 days times 10000) would overflow int64 ns.
+    const double last_ns =
+        static_cast<double>(spec.at.count()) +
+        static_cast<double>(spec.every.count()) * (std::max<uint32_t>(1, spec.repeat) - 1) +
+        static_cast<double>(spec.duration.value_or(nanoseconds{0}).count());
+    if (last_ns > static_cast<double>(s.meta.duration.count())) {
+      const nanoseconds last(static_cast<int64_t>(std::min(last_ns, 9e18)));
       f.Fail(f.Has("duration") ? "duration" : "at",
              f.where() + " ends at " + framework::FormatDuration(last) +
                  ", after the scenario's duration (" + framework::FormatDuration(s.meta.duration) +
@@ -917,7 +924,9 @@ framework::Result<void> ApplyOverride(toml::table& root, const std::string& over
       toml::table* el = SelectElement(*arr, path[i + 1]);
       if (el == nullptr) {
         return framework::MessageError("--set " + override_text + ": no element '" + path[i + 1] +
-                                       "' in [[" + walked + "]] (use its index or its name)");
+                                       "' in [[" + walked + "]] (use its index 0.." +
+                                       std::to_string(arr->size() - (arr->empty() ? 0 : 1)) +
+                                       " or its name)");
       }
       ++i;
       walked += "." + path[i];

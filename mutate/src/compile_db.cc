@@ -5,6 +5,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "duende/framework/read_limits.h"
+
 namespace duende::mutate {
 
 namespace fs = std::filesystem;
@@ -83,11 +85,13 @@ std::vector<std::string> CompileEntry::ParseArgs() const {
 }
 
 framework::Result<std::vector<CompileEntry>> LoadCompileDb(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return framework::ErrnoError("unable to read " + path, errno == 0 ? ENOENT : errno);
+  // compile_commands.json of a large project runs to tens of MiB; 256 MiB is a ceiling, not a
+  // size anyone reaches.
+  auto text = framework::ReadFileLimited(path, 256u << 20);
+  if (!text.ok()) return text.error();
   nlohmann::json doc;
   try {
-    doc = nlohmann::json::parse(in);
+    doc = nlohmann::json::parse(*text);
   } catch (const nlohmann::json::exception& e) {
     return framework::MessageError(path + ": not a compilation database: " + e.what());
   }

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "duende/framework/clock.h"
+#include "duende/framework/read_limits.h"
 #include "duende/framework/unique_fd.h"
 #include "duende/mutate/compile_db.h"
 #include "duende/mutate/point_finder.h"
@@ -305,7 +306,7 @@ void ReadTrace(const std::string& path, std::vector<uint32_t>* ids) {
   std::ifstream in(path);
   std::string line;
   std::set<uint32_t> seen(ids->begin(), ids->end());
-  while (std::getline(in, line)) {
+  while (framework::GetLineLimited(in, &line, 64)) {
     if (line.empty() || line.find_first_not_of("0123456789") != std::string::npos) continue;
     auto id = static_cast<uint32_t>(std::stoul(line));
     if (seen.insert(id).second) ids->push_back(id);

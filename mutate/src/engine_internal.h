@@ -35,6 +35,7 @@ struct BuildError {
   std::string message;
 };
 
+/// The last MiB of a file (a test log: tests can print without end); "" when unreadable.
 std::string ReadFile(const std::string& path);
 
 Result<void> WriteFile(const std::string& path, const std::string& text);

@@ -12,6 +12,8 @@
 #include <tuple>
 #include <utility>
 
+#include "duende/framework/read_limits.h"
+
 namespace duende::mutate {
 namespace {
 
@@ -441,13 +443,12 @@ class Finder {
 framework::Result<FileMutants> FindMutants(const std::string& file,
                                            const std::vector<std::string>& args,
                                            const FindOptions& options) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return framework::ErrnoError("unable to read " + file, errno == 0 ? ENOENT : errno);
-  std::stringstream ss;
-  ss << in.rdbuf();
+  // A source file past 64 MiB is not one a mutant run can handle anyway.
+  auto text = framework::ReadFileLimited(file, 64u << 20);
+  if (!text.ok()) return text.error();
   FileMutants result;
   result.file = file;
-  result.text = ss.str();
+  result.text = std::move(*text);
 
   std::vector<const char*> argv;
   argv.reserve(args.size());

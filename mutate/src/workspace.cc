@@ -29,8 +29,13 @@
 
 namespace duende::mutate::internal {
 
+// A test's log, for the tail of a failure message: only the last MiB is read (a test can
+// print without end).
 std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
+  constexpr std::streamoff kMaxTail = 1 << 20;
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  const std::streamoff size = in ? static_cast<std::streamoff>(in.tellg()) : 0;
+  in.seekg(size > kMaxTail ? size - kMaxTail : 0);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();

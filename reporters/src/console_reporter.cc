@@ -195,6 +195,7 @@ class ConsoleReporter : public Reporter {
              ")";
     }
     if (e.type == "target.gave_up") return who + ": gave up: " + Safe(Str(d, "reason"));
+    if (e.type == "target.spawn_failed") return who + ": spawn failed: " + Safe(Str(d, "reason"));
     if (e.type == "target.output_tail") return OutputTail(who, d);
     if (e.type == "target.stopped") return who + ": stopped";
     if (e.type == "target.main_pid") {

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "duende/framework/io.h"
+#include "duende/framework/read_limits.h"
 
 namespace duende::reporters {
 
@@ -142,8 +143,14 @@ Result<std::vector<Event>> ReadEventLog(const std::string& path) {
   std::vector<Event> events;
   std::string line;
   size_t line_no = 0;
-  while (std::getline(in, line)) {
+  size_t cut = 0;
+  // A line is one event; a line past the cap (a hostile or corrupt log) is refused, not held.
+  while (framework::GetLineLimited(in, &line, framework::kMaxEventLineBytes, &cut)) {
     ++line_no;
+    if (cut > 0) {
+      return MessageError(path + ":" + std::to_string(line_no) + ": a line longer than " +
+                          std::to_string(framework::kMaxEventLineBytes) + " bytes is not an event");
+    }
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     Json json = Json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (json.is_discarded()) {

@@ -68,7 +68,15 @@ TEST(FaultCliTest, BadInputExitsTwoAndNamesTheFix) {
            " --param point=posix/io/rw/write --param nth=2 "
            "--param onetime=true",
        "cannot be combined"},
-      {"inject kill --pid " + s.Pid() + " --for -5s", "--for must be a duration"},
+      {"inject kill --pid " + s.Pid() + " --for -5s",
+       "--for is \"-5s\"; it must be a duration between 0s and 365 days"},
+      {"inject kill --pid " + s.Pid() + " --for 9999999999s",
+       "--for is \"9999999999s\"; it must be a duration between 0s and 365 days"},
+      {"inject kill --pid " + s.Pid() + " --param wait=9999999999",
+       "--param:1:8: 'wait' in the fault's parameters is 9999999999 (seconds); it must be a "
+       "duration between 0s and 365 days"},
+      {"inject kill --pid " + s.Pid() + " --param wait=inf",
+       "--param:1:8: 'wait' in the fault's parameters is inf (seconds)"},
       {"inject kill --pid " + s.Pid() + " --param signal", "must be KEY=VALUE"},
       {"inject kill --pid 999999999", "no process with pid"},
       {"inject kill", "--pid is required"},

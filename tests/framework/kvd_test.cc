@@ -1,10 +1,16 @@
 // duende-fixture-kvd as a real process: protocol, durability under kill -9 (and the unsafe
 // twin that must lose writes), WAL faults through libfiu, reload, pid file race, concurrency.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "../sanitizer_skip.h"
@@ -154,6 +160,137 @@ TEST(KvdTest, TornWalTailIsCutAndLaterWritesSurvive) {
   EXPECT_EQ(KvClient(port2).Call("GET a"), "VALUE 1");
 }
 
+// The kvd process traced by strace: its pid (strace's only child).
+pid_t TracedChild(pid_t strace_pid) {
+  for (int i = 0; i < 500; ++i) {
+    std::string children = ReadFile("/proc/" + std::to_string(strace_pid) + "/task/" +
+                                    std::to_string(strace_pid) + "/children");
+    if (!children.empty()) return static_cast<pid_t>(std::atoi(children.c_str()));
+    std::this_thread::sleep_for(10ms);
+  }
+  return -1;
+}
+
+// The fd returned by the first line of `trace` at or after `from` that holds every one of
+// `parts` (an openat), and that line's index; {-1, npos} when none.
+std::pair<int, size_t> OpenedFd(const std::vector<std::string>& trace, size_t from,
+                                const std::vector<std::string>& parts) {
+  for (size_t i = from; i < trace.size(); ++i) {
+    bool all = true;
+    for (const auto& p : parts) all = all && trace[i].find(p) != std::string::npos;
+    size_t eq = trace[i].rfind(") = ");
+    if (all && eq != std::string::npos) return {std::atoi(trace[i].c_str() + eq + 4), i};
+  }
+  return {-1, std::string::npos};
+}
+
+// Whether a line at or after `from` shows `call` (e.g. "fsync(9)") succeeding (strace pads
+// the result: "fsync(9)          = 0"); its index, or npos.
+size_t SucceededAt(const std::vector<std::string>& trace, size_t from, const std::string& call) {
+  for (size_t i = from; i < trace.size(); ++i) {
+    const size_t at = trace[i].find(" " + call);
+    if (at == std::string::npos) continue;
+    const size_t eq = trace[i].find(" = ", at);
+    if (eq != std::string::npos && trace[i].compare(eq, 4, " = 0") == 0) return i;
+  }
+  return std::string::npos;
+}
+
+bool HasLineAfter(const std::vector<std::string>& trace, size_t from, const std::string& call) {
+  return SucceededAt(trace, from, call) != std::string::npos;
+}
+
+// Runs kvd under strace until it listens, stops it with SIGTERM; returns the trace lines.
+std::vector<std::string> TraceKvd(const TempDir& dir, const std::string& name) {
+  const std::string out = dir / (name + ".strace");
+  Proc p = Proc::Start({"/usr/bin/strace", "-f", "-qq", "-e", "trace=openat,fsync,ftruncate", "-o",
+                        out, KVD_PATH, "--port", "0", "--data-dir", dir.path()},
+                       dir / (name + ".stderr"));
+  EXPECT_NE(p.WaitListening(), 0) << p.Stderr();
+  const pid_t kvd = TracedChild(p.pid());
+  EXPECT_GT(kvd, 0);
+  if (kvd > 0) ::kill(kvd, SIGTERM);  // strace itself would detach and leave kvd running
+  EXPECT_TRUE(p.Wait(10s));
+  std::vector<std::string> lines;
+  std::istringstream in(ReadFile(out));
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// A new WAL's directory entry, and the cut of a torn tail, are on disk before kvd answers: the
+// directory is fsynced after the WAL is created and after a torn tail is truncated.
+TEST(KvdTest, WalCreationAndTornTailCutAreFsyncedWithTheirDirectory) {
+  if (::access("/usr/bin/strace", X_OK) != 0) GTEST_SKIP() << "strace is not installed";
+  TempDir dir;
+  auto first = TraceKvd(dir, "create");
+  auto [wal, at] = OpenedFd(first, 0, {"/kvd.wal\"", "O_CREAT", "O_EXCL", "O_NOFOLLOW"});
+  ASSERT_GE(wal, 0) << ::testing::PrintToString(first);
+  auto [dirfd, dir_at] = OpenedFd(first, at, {"\"" + dir.path() + "\"", "O_DIRECTORY"});
+  ASSERT_GE(dirfd, 0) << ::testing::PrintToString(first);
+  EXPECT_TRUE(HasLineAfter(first, dir_at, "fsync(" + std::to_string(dirfd) + ")"))
+      << ::testing::PrintToString(first);
+
+  {
+    std::ofstream tail(dir / "kvd.wal", std::ios::app);
+    tail << "00000000 torn";
+  }
+  auto second = TraceKvd(dir, "cut");
+  auto [wal2, open_at] = OpenedFd(second, 0, {"/kvd.wal\"", "O_RDWR"});
+  ASSERT_GE(wal2, 0) << ::testing::PrintToString(second);
+  EXPECT_EQ(OpenedFd(second, 0, {"/kvd.wal\"", "O_CREAT"}).first, -1) << "the WAL existed";
+  const size_t cut = SucceededAt(second, open_at, "ftruncate(" + std::to_string(wal2) + ", 0)");
+  ASSERT_NE(cut, std::string::npos) << ::testing::PrintToString(second);
+  EXPECT_TRUE(HasLineAfter(second, cut, "fsync(" + std::to_string(wal2) + ")"));
+  auto [dirfd2, dir2_at] = OpenedFd(second, cut, {"\"" + dir.path() + "\"", "O_DIRECTORY"});
+  ASSERT_GE(dirfd2, 0) << ::testing::PrintToString(second);
+  EXPECT_TRUE(HasLineAfter(second, dir2_at, "fsync(" + std::to_string(dirfd2) + ")"));
+}
+
+// A client that sends 100 MiB without a newline is answered "ERR line too long" and
+// disconnected after about 1 MiB; kvd's peak memory stays far below what it was sent, and it
+// keeps serving everyone else.
+TEST(KvdTest, AClientSendingWithoutNewlineIsCutOffAndMemoryStaysBounded) {
+  TempDir dir;
+  Proc kvd = StartKvd(dir, {"--port", "0", "--data-dir", dir.path()});
+  int port = kvd.WaitListening();
+  ASSERT_NE(port, 0) << kvd.Stderr();
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  timeval tv{10, 0};
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  constexpr size_t kTotal = 100u << 20;
+  const std::string chunk(1 << 20, 'x');
+  size_t sent = 0;
+  int send_errno = 0;
+  while (sent < kTotal) {
+    ssize_t n = ::send(fd.get(), chunk.data(), chunk.size(), MSG_NOSIGNAL);
+    if (n < 0) {
+      send_errno = errno;
+      break;
+    }
+    sent += static_cast<size_t>(n);
+  }
+  EXPECT_LT(sent, kTotal) << "kvd kept reading a line without end";
+  EXPECT_TRUE(send_errno == EPIPE || send_errno == ECONNRESET) << std::strerror(send_errno);
+  const std::string status = ReadFile("/proc/" + std::to_string(kvd.pid()) + "/status");
+  const size_t hwm = status.find("VmHWM:");
+  ASSERT_NE(hwm, std::string::npos);
+  const long peak_kb = std::atol(status.c_str() + hwm + 6);
+  EXPECT_LT(peak_kb, 64 * 1024) << "kvd's peak RSS: " << peak_kb << " kB after " << sent
+                                << " bytes sent";
+  EXPECT_EQ(KvClient(port).Call("PING"), "PONG");
+  EXPECT_NE(kvd.Stderr().find("closing a connection that sent"), std::string::npos) << kvd.Stderr();
+  kvd.Kill(SIGTERM);
+  auto st = kvd.Wait(10s);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->code, 0) << kvd.Stderr();
+}
+
 // libfiu makes the WAL's fsync()/write() fail: the SET is answered with the errno and not
 // acknowledged, and the value is not there after a restart either.
 TEST(KvdTest, FailedWalSyscallsAnswerErrAndAreNotApplied) {
@@ -171,6 +308,8 @@ TEST(KvdTest, FailedWalSyscallsAnswerErrAndAreNotApplied) {
                             Case{"posix/io/rw/write", ENOSPC, "ERR No space left on device"}}) {
     SCOPED_TRACE(fault.point);
     TempDir dir;
+    // An existing WAL: creating one fsyncs the directory, which the fault would fail at start.
+    std::ofstream(dir / "kvd.wal").flush();
     Proc kvd = Proc::Start({fiu_run, "-x", "-f", dir / "fiu-ctrl", "-c",
                             "enable name=" + fault.point + ",failinfo=" + std::to_string(fault.err),
                             KVD_PATH, "--port", "0", "--data-dir", dir.path()},

@@ -49,7 +49,7 @@ TEST(ProcessTest, MissingProgramIsEnoent) {
   ASSERT_FALSE(child.ok());
   EXPECT_EQ(child.error().code.value(), ENOENT);
   EXPECT_EQ(child.error().Message(),
-            "unable to spawn /nonexistent/program: No such file or directory");
+            "unable to spawn /nonexistent/program: execve: No such file or directory");
 }
 
 TEST(ProcessTest, ChildGetsOwnProcessGroupEnvAndCwd) {

@@ -231,5 +231,48 @@ TEST(RestartPolicyTest, StopDuringBackoffCancelsTheRestart) {
   EXPECT_FALSE(d.policy.NextDeadline().has_value());
 }
 
+// A spawn the next attempt would repeat (E2BIG, ENOENT, ...) gives up at once; one that may
+// heal is retried with backoff like any failed start.
+TEST(RestartPolicyTest, PermanentSpawnFailureGivesUpAtOnceOthersAreRetried) {
+  for (bool permanent : {true, false}) {
+    PolicyOptions o = Options();
+    o.restart.policy = RestartConfig::Policy::kAlways;
+    RestartPolicy policy(o);
+    PolicyStep start;
+    policy.Start(0, &start);
+    ASSERT_EQ(start.actions, std::vector<PolicyAction>{PolicyAction::kSpawn});
+    PolicyStep failed;
+    policy.SpawnFailed(kMs, "unable to spawn x: execve: Argument list too long", &failed,
+                       permanent);
+    ASSERT_EQ(failed.events.size(), 2u);
+    EXPECT_EQ(failed.events[0].type, EventType::kSpawnFailed);
+    if (permanent) {
+      EXPECT_EQ(failed.events[1].type, EventType::kGaveUp);
+      EXPECT_EQ(failed.events[1].reason,
+                "spawn failed: unable to spawn x: execve: Argument list too long; not retrying "
+                "(every attempt would fail alike)");
+      // The failure reports where it led.
+      EXPECT_EQ(failed.events[0].state, ServiceState::kFailed);
+      EXPECT_EQ(policy.state(), ServiceState::kFailed);
+      EXPECT_FALSE(policy.NextDeadline().has_value());
+    } else {
+      EXPECT_EQ(failed.events[1].type, EventType::kRestartScheduled);
+      EXPECT_EQ(failed.events[0].state, ServiceState::kBackoff);
+      EXPECT_EQ(policy.state(), ServiceState::kBackoff);
+    }
+  }
+  // With start_limit_retry_after, a permanent failure is tried again after that long only.
+  PolicyOptions o = Options();
+  o.restart.start_limit_retry_after = seconds(30);
+  RestartPolicy policy(o);
+  PolicyStep s;
+  policy.Start(0, &s);
+  PolicyStep failed;
+  policy.SpawnFailed(0, "unable to spawn x: execve: No such file or directory", &failed, true);
+  ASSERT_TRUE(policy.NextDeadline().has_value());
+  EXPECT_EQ(*policy.NextDeadline(), 30'000 * kMs);
+  EXPECT_NE(policy.reason().find("; retrying in 30.00s"), std::string::npos) << policy.reason();
+}
+
 }  // namespace
 }  // namespace duende::framework

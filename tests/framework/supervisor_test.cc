@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <mutex>
@@ -580,15 +582,76 @@ TEST_F(SupervisorTest, ChildrenGetTheirOwnLimitsNotTheSupervisorsRaisedOnes) {
   EXPECT_NE(all.find("Max core file size        0                    0"), std::string::npos);
 }
 
-TEST_F(SupervisorTest, SpawnFailureIsAFailedStart) {
-  DaemonConfig c = Service("missing", {});
-  c.command = {"/nonexistent/duende-binary"};
+TEST_F(SupervisorTest, SpawnFailureThatMayHealIsAFailedStart) {
+  DaemonConfig c = Service("nouser", {});
+  c.user = "duende-no-such-user";  // a user may be created later: retried up to the limit
   c.restart.start_limit_burst = 2;
   ASSERT_TRUE(sup_->Add(c, true).ok());
   ASSERT_TRUE(rec_.WaitCount(EventType::kGaveUp, 1));
   auto sf = rec_.Of(EventType::kSpawnFailed);
   ASSERT_EQ(sf.size(), 2u);
-  EXPECT_EQ(sf[0].detail, "unable to spawn /nonexistent/duende-binary: No such file or directory");
+  EXPECT_NE(sf[0].detail.find("no user 'duende-no-such-user'"), std::string::npos);
+}
+
+// A spawn that cannot heal (missing program, not executable, argv+env past the kernel's limits)
+// stops at the first attempt, with the reason, instead of looping until the start limit.
+TEST_F(SupervisorTest, PermanentSpawnFailureGivesUpAtTheFirstAttempt) {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string templ =
+      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/duende-spawn-XXXXXX";
+  std::vector<char> buf(templ.begin(), templ.end());
+  buf.push_back('\0');
+  ASSERT_NE(::mkdtemp(buf.data()), nullptr);
+  const std::string dir = buf.data();
+  const std::string plain = dir + "/not-executable";
+  std::ofstream(plain) << "#!/bin/sh\nexit 0\n";
+  ASSERT_EQ(::chmod(plain.c_str(), 0644), 0);
+  struct Case {
+    std::string name;
+    std::vector<std::string> command;
+    std::vector<std::pair<std::string, std::string>> env;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"missing",
+       {"/nonexistent/duende-binary"},
+       {},
+       "unable to spawn /nonexistent/duende-binary: execve: No such file or directory"},
+      {"noexec", {plain}, {}, "unable to spawn " + plain + ": execve: Permission denied"},
+      {"toobig",
+       {STAMP_PATH},
+       {{"BIG", std::string(1 << 20, 'x')}},
+       std::string("unable to spawn ") + STAMP_PATH + ": execve: Argument list too long"},
+  };
+  for (const auto& k : cases) {
+    DaemonConfig c = Service(k.name, {});
+    c.command = k.command;
+    c.env = k.env;
+    c.restart.start_limit_burst = 50;
+    ASSERT_TRUE(sup_->Add(c, true).ok()) << k.name;
+  }
+  ASSERT_TRUE(rec_.WaitCount(EventType::kGaveUp, cases.size()));
+  // Give a wrongly scheduled restart time to happen before counting.
+  std::this_thread::sleep_for(milliseconds(300));
+  for (const auto& k : cases) {
+    size_t failed = 0, restarts = 0;
+    std::string gave_up;
+    for (const auto& e : rec_.Events()) {
+      if (e.service != k.name) continue;
+      if (e.type == EventType::kSpawnFailed) {
+        ++failed;
+        EXPECT_EQ(e.detail, k.message);
+      }
+      if (e.type == EventType::kGaveUp) gave_up = e.detail;
+      if (e.type == EventType::kRestartScheduled) ++restarts;
+    }
+    EXPECT_EQ(failed, 1u) << k.name;
+    EXPECT_EQ(restarts, 0u) << k.name;
+    EXPECT_NE(gave_up.find("spawn failed: " + k.message + "; not retrying"), std::string::npos)
+        << gave_up;
+    EXPECT_EQ(sup_->Status(k.name)->state, ServiceState::kFailed) << k.name;
+  }
+  std::filesystem::remove_all(dir);
 }
 
 // --- Tracking (issue 19): a cgroup per service, pid_file for daemons that fork, own listener.

@@ -172,7 +172,9 @@ TEST_F(ExploreCliTest, NoFailureIsExitZeroAndWritesNothing) {
 TEST_F(ExploreCliTest, BadInputIsExitTwoWithTheFix) {
   auto budget = Duende("explore " + kExplore + "/kvd.toml --budget 5x");
   EXPECT_EQ(budget.code, 2);
-  EXPECT_NE(budget.out.find("--budget 5x: give a duration such as 90s"), std::string::npos)
+  EXPECT_NE(budget.out.find(
+                "--budget must be a duration such as \"5s\", \"250ms\" or \"2m\", not \"5x\""),
+            std::string::npos)
       << budget.out;
   auto old = Duende("explore " + kExplore + "/kvd.toml --replays 2");
   EXPECT_EQ(old.code, 2);

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
 
 namespace duende::harness {
@@ -131,6 +132,46 @@ TEST(ExpectSemanticsTest, EveryProtocolMatchesTheWholeReplyText) {
   EXPECT_TRUE(ok->Matches(r.text));
   ASSERT_GT(ParseReply(LoadProtocol::kRedis, "$5\r\nOK OK\r\n", &r), 0);
   EXPECT_FALSE(ok->Matches(r.text));
+}
+
+// `expect` meets text a target controls: the matcher is linear in the reply. `(a+)+$` against
+// "aaa...a!" needs about 2^n steps in a backtracking engine (std::regex: years for n = 40, a
+// stack overflow for long inputs); RE2 answers for a 1 MiB reply in milliseconds.
+TEST(ExpectSemanticsTest, CatastrophicBacktrackingPatternIsLinearOnAHostileReply) {
+  auto m = ReplyMatcher::Create("(a+)+$");
+  ASSERT_TRUE(m.ok()) << m.error().Message();
+  const std::string reply = std::string(1 << 20, 'a') + "!";
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(m->Matches(reply));
+  EXPECT_TRUE(m->Search(reply.substr(0, 100)));  // a partial match exists in an all-'a' text
+  EXPECT_FALSE(ReplyMatcher::Create("(x+x+)+y")->Search(std::string(1 << 20, 'x')));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // Linear: tens of milliseconds even on a loaded machine; a backtracking engine never ends.
+  EXPECT_LT(seconds, 5.0);
+}
+
+TEST(ExpectSemanticsTest, RegexSyntaxOutsideRe2IsRejectedWithTheReason) {
+  auto back = ReplyMatcher::Create("(OK) \\1");
+  ASSERT_FALSE(back.ok());
+  EXPECT_NE(back.error().Message().find("uses a backreference (\\1); patterns run on RE2"),
+            std::string::npos)
+      << back.error().Message();
+  auto look = ReplyMatcher::Create("OK(?=!)");
+  ASSERT_FALSE(look.ok());
+  EXPECT_NE(look.error().Message().find("uses a lookaround"), std::string::npos);
+  auto broken = ReplyMatcher::Create("OK(");
+  ASSERT_FALSE(broken.ok());
+  EXPECT_NE(broken.error().Message().find("is not a valid regular expression (missing )"),
+            std::string::npos)
+      << broken.error().Message();
+  // An escaped backslash before a digit is a literal backslash and a digit, not a reference.
+  auto literal = ReplyMatcher::Create("a\\\\1");
+  ASSERT_TRUE(literal.ok()) << literal.error().Message();
+  EXPECT_TRUE(literal->Matches("a\\1"));
+  // Bytes, not UTF-8: invalid UTF-8 in a reply is matched like any other byte.
+  auto any = ReplyMatcher::Create("VALUE .+");
+  EXPECT_TRUE(any->Matches(std::string("VALUE \xff\xfe", 8)));
 }
 
 }  // namespace

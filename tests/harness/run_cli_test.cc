@@ -278,6 +278,65 @@ expect = "PON"
   std::remove((::testing::TempDir() + "/probe.jsonl").c_str());
 }
 
+// --- spawns that cannot heal ----------------------------------------------------------------
+
+// A program the kernel refuses to exec (ENOEXEC here; E2BIG, ENOENT and EACCES alike) is tried
+// once: the console says why and the run is an ERROR (3) at once, not 50 silent restarts and
+// "did not become ready".
+TEST(SpawnFailureTest, AnExecTheKernelRefusesStopsTheRunAtOnce) {
+  const std::string program = Write("not-a-program", "this is text, not a program\n");
+  ASSERT_EQ(::chmod(program.c_str(), 0755), 0);
+  const std::string events =
+      ::testing::TempDir() + "/spawn-" + std::to_string(::getpid()) + ".jsonl";
+  const std::string file = Write("noexec.toml", R"([scenario]
+name = "noexec"
+duration = "1s"
+[[target]]
+name = "t"
+command = [")" + program + R"("]
+[target.restart]
+start_limit_burst = 50
+)");
+  auto r = Duende("run --events " + events + " " + file);
+  EXPECT_EQ(r.code, 3) << r.out;
+  const std::string why = "unable to spawn " + program + ": execve: Exec format error";
+  EXPECT_NE(r.out.find("t: spawn failed: " + why), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("target t could not be started: " + why), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("did not become ready"), std::string::npos) << r.out;
+  auto ev = Events(events);
+  size_t attempts = 0, restarts = 0;
+  for (const auto& e : ev) {
+    if (e.type == "target.spawn_failed") ++attempts;
+    if (e.type == "target.restart_scheduled") ++restarts;
+  }
+  EXPECT_EQ(attempts, 1u) << r.out;
+  EXPECT_EQ(restarts, 0u) << r.out;
+  std::remove(events.c_str());
+  std::remove(program.c_str());
+}
+
+// An environment value execve would refuse (E2BIG: one string past 128 KiB) is found before
+// anything starts, with its position.
+TEST(SpawnFailureTest, AnEnvValuePastTheKernelLimitIsAValidationError) {
+  const std::string file = Write("bigenv.toml", std::string(R"([scenario]
+name = "bigenv"
+duration = "1s"
+[[target]]
+name = "t"
+command = ["sleep", "9"]
+env = { BIG = ")") + std::string(1 << 20, 'x') + "\" }\n");
+  for (const char* verb : {"validate", "run"}) {
+    auto r = Duende(std::string(verb) + " " + file);
+    EXPECT_EQ(r.code, 2) << verb;
+    EXPECT_NE(r.out.find("bigenv.toml:7:7: 'env' in [[target]] #1: environment variable BIG is "
+                         "1048580 bytes"),
+              std::string::npos)
+        << verb << "\n"
+        << r.out.substr(0, 600);
+    EXPECT_EQ(r.out.find("spawned"), std::string::npos) << verb;
+  }
+}
+
 // --- validate rejects what run would reject ------------------------------------------------
 
 struct BadCase {

@@ -134,7 +134,8 @@ class Cgroup {
   std::string cpu_dir_;
 };
 
-/// Reads a whole small file (cgroup and /proc files). Errors: the open/read errno.
+/// Reads a whole small file (cgroup and /proc files), at most kMaxSmallFileBytes (16 MiB).
+/// Errors: the open/read errno; file_too_large past the cap.
 Result<std::string> ReadSmallFile(const std::string& path);
 /// Writes `text` to an existing file in one write(2) (how cgroup files want it).
 /// Errors: the open/write errno (EBUSY, EINVAL, ... from the kernel).

@@ -129,6 +129,14 @@ struct DaemonConfig {
 /// anything absent or invalid.
 DaemonConfig ReadDaemonConfig(TomlReader& reader);
 
+/// Reports at `command_key` / `env_key` of `reader` a command line or environment that
+/// execve() would refuse with E2BIG (ExecLimitProblem in process.h: one string past 128 KiB,
+/// or all of them with duende's own environment past ARG_MAX), so that it is a file:line:col
+/// error now instead of a spawn failure when the daemon starts.
+void CheckExecLimits(TomlReader& reader, std::string_view command_key, std::string_view env_key,
+                     const std::vector<std::string>& argv,
+                     const std::vector<std::pair<std::string, std::string>>& env);
+
 /// Loads a daemon config file. Errors: the file's errno when it cannot be read; invalid_argument
 /// with every problem as "file:line:col: message" lines otherwise.
 Result<DaemonConfig> LoadDaemonConfig(const std::string& path);

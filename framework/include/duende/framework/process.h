@@ -64,9 +64,31 @@ struct Child {
 };
 
 /// Starts a child. Errors: the errno of the step that failed in the child (ENOENT when the
-/// program is not found, EACCES, EPERM for uid/gid/cgroup, ...) with the context
-/// "unable to spawn ARGV0" plus the step; the child is reaped in that case.
+/// program is not found, EACCES, EPERM for uid/gid/cgroup, E2BIG when argv and environment
+/// pass the kernel's limits, ...) with the context "unable to spawn ARGV0: STEP" (STEP is
+/// "execve", "chdir", "setrlimit", ...); the child is reaped in that case.
 Result<Child> Spawn(const SpawnOptions& options);
+
+/// True when a Spawn() error cannot heal by retrying the same spawn: the program is missing or
+/// not a file (ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG), not executable (EACCES, ENOEXEC), or argv
+/// and environment pass the kernel's limits (E2BIG). A supervisor stops its restart loop on
+/// these instead of retrying a failure that will recur at every attempt.
+bool IsPermanentSpawnError(const Error& error);
+
+/// Linux refuses an execve() with a single argument or environment string longer than this,
+/// its NUL included (MAX_ARG_STRLEN: 32 pages of 4 KiB).
+inline constexpr size_t kMaxArgStrlen = 32 * 4096;
+
+/// Why execve() would refuse `argv` with the environment strings `env` ("NAME=value") with
+/// E2BIG, or "" when it would not: one string longer than kMaxArgStrlen, or all of them (with
+/// their NULs and pointers) together with `inherited_bytes` more than sysconf(_SC_ARG_MAX).
+/// The message names the string ("environment variable BIG is 1048577 bytes ...").
+std::string ExecLimitProblem(const std::vector<std::string>& argv,
+                             const std::vector<std::string>& env, size_t inherited_bytes = 0);
+
+/// The bytes (strings, NULs, pointers) that this process's environment adds to a child's
+/// argv+environment budget when the child inherits it.
+size_t InheritedEnvironmentBytes();
 
 /// How a process ended.
 struct ExitStatus {

@@ -108,9 +108,12 @@ class RestartPolicy {
 
   /// The kSpawn action succeeded.
   void Spawned(int64_t now_ns, PolicyStep* out);
-  /// The kSpawn action failed (`reason`, e.g. "unable to spawn x: No such file or directory").
-  /// Counts as a failed start.
-  void SpawnFailed(int64_t now_ns, const std::string& reason, PolicyStep* out);
+  /// The kSpawn action failed (`reason`, e.g. "unable to spawn x: execve: No such file or
+  /// directory"). Counts as a failed start. A `permanent` failure (IsPermanentSpawnError: the
+  /// next attempt would fail the same way) gives up at once: kGaveUp, state failed, retried
+  /// only after start_limit_retry_after when that is set.
+  void SpawnFailed(int64_t now_ns, const std::string& reason, PolicyStep* out,
+                   bool permanent = false);
   /// READY=1 or a passing readiness probe. Ignored unless starting.
   void Ready(int64_t now_ns, PolicyStep* out);
   /// WATCHDOG=1: pushes the watchdog deadline out.
@@ -145,6 +148,7 @@ class RestartPolicy {
   void ExitedImpl(int64_t now_ns, const ExitStatus& status, PolicyStep* out);
   void BeginStop(int64_t now_ns, Intent intent, PolicyStep* out);
   void AfterEnd(int64_t now_ns, bool failed, const std::string& why, PolicyStep* out);
+  void GiveUp(int64_t now_ns, std::string reason, PolicyStep* out);
   void ClearChildDeadlines();
   void ResetHistory();
   void Note(PolicyStep* out, EventType type, std::string reason = "",

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "duende/framework/clock.h"
 #include "duende/framework/result.h"
 
 namespace duende::framework {
@@ -58,9 +59,10 @@ class Diagnostics {
   std::vector<Diagnostic> items_;
 };
 
-/// Parses a TOML file. A syntax error becomes "file:line:col: <toml++'s description>".
-/// Errors: ENOENT/EACCES etc. when the file cannot be read (code set), invalid_argument with
-/// position for syntax errors.
+/// Parses a TOML file of at most kMaxInputFileBytes (8 MiB, read_limits.h). A syntax error
+/// becomes "file:line:col: <toml++'s description>". Errors: ENOENT/EACCES etc. when the file
+/// cannot be read (code set), file_too_large past the cap, invalid_argument with position for
+/// syntax errors.
 Result<toml::table> ParseTomlFile(const std::string& path);
 
 /// Parses TOML text; `name` is used as the file name in messages.
@@ -71,6 +73,19 @@ size_t EditDistance(std::string_view a, std::string_view b);
 
 /// The closest candidate to `word` if it is plausibly a typo of it, else "".
 std::string DidYouMean(std::string_view word, const std::vector<std::string>& candidates);
+
+/// The allowed values of a duration key. The default is what every input shares: 0 to
+/// kMaxDuration (365 days); a key that needs a positive value says min = 1ns.
+struct DurationRange {
+  std::chrono::nanoseconds min{0};
+  std::chrono::nanoseconds max = kMaxDuration;
+};
+
+/// The allowed values of a size key; by default 0 to kMaxByteSize (2^63 - 1).
+struct ByteSizeRange {
+  uint64_t min = 0;
+  uint64_t max = kMaxByteSize;
+};
 
 /// Reads one TOML table. Getters return nullopt when the key is absent or wrong; wrong values
 /// are reported to the shared Diagnostics with position, what was expected and an example.
@@ -91,10 +106,13 @@ class TomlReader {
   std::optional<int64_t> Int(std::string_view key, int64_t min, int64_t max, bool required = false);
   std::optional<double> Double(std::string_view key, double min, double max, bool required = false);
   std::optional<bool> Bool(std::string_view key, bool required = false);
-  /// "5s", "250ms", ... or a number of seconds.
-  std::optional<std::chrono::nanoseconds> Duration(std::string_view key, bool required = false);
-  /// "64MiB", "1G", ... or a number of bytes.
-  std::optional<uint64_t> ByteSize(std::string_view key, bool required = false);
+  /// "5s", "250ms", ... or a number of seconds, within `range`: a negative, infinite, NaN or
+  /// too large value is reported with the range ("between 0s and 365 days").
+  std::optional<std::chrono::nanoseconds> Duration(std::string_view key, bool required = false,
+                                                   DurationRange range = {});
+  /// "64MiB", "1G", ... or a number of bytes, within `range` (reported like Duration's).
+  std::optional<uint64_t> ByteSize(std::string_view key, bool required = false,
+                                   ByteSizeRange range = {});
   std::optional<std::vector<std::string>> StringArray(std::string_view key, bool required = false);
   /// A table of string values (e.g. env = { K = "v" }), in file order.
   std::optional<std::vector<std::pair<std::string, std::string>>> StringMap(std::string_view key,
