@@ -38,7 +38,8 @@
 #include "duende/harness/checks.h"
 #include "duende/harness/event_recorder.h"
 #include "duende/harness/load.h"
-#include "duende/reporters/event_log.h"
+#include "duende/model/event_log.h"
+#include "duende/model/events.h"
 #include "probes.h"
 #include "run_support.h"
 #include "target_tracking.h"
@@ -49,12 +50,14 @@
 #endif
 
 namespace duende::harness {
+
+namespace events = model::events;
 namespace {
 
 namespace fs = std::filesystem;
 using framework::MonotonicNs;
+using model::Verdict;
 using nlohmann::json;
-using reporters::Verdict;
 
 constexpr int64_t kMs = 1000000;
 constexpr int64_t kSampleEveryNs = 100 * kMs;
@@ -282,7 +285,7 @@ bool Run::Aborted() {
   pollfd p{o_.abort_fd, POLLIN, 0};
   if (poll(&p, 1, 0) > 0) {
     aborted_ = true;
-    rec_.Record("run.interrupted", "", {{"reason", "signal"}});
+    rec_.Record(events::kRunInterrupted, "", {{"reason", "signal"}});
   }
   return aborted_;
 }
@@ -357,12 +360,12 @@ bool Run::ProbeRound(const std::string& phase, const std::string& fault, bool re
   }
   if (all_ok || record_failure) {
     for (const auto& [p, r] : results) {
-      rec_.Record("probe.result", p.name,
+      rec_.Record(events::kProbeResult, p.name,
                   {{"name", p.name}, {"ok", r.ok}, {"detail", r.detail}, {"phase", phase}});
     }
     json d = {{"phase", phase}, {"ok", all_ok}, {"failed", failed}};
     if (!fault.empty()) d["fault"] = fault;
-    rec_.Record("steady_state", "", d);
+    rec_.Record(events::kSteadyState, "", d);
   }
   return all_ok;
 }
@@ -403,7 +406,7 @@ bool Run::Prepare() {
   // Leftovers of runs that were killed are healed first; then this run's journal.
   auto heal = faults::HealLeftovers();
   if (heal.journals_healed > 0) {
-    rec_.Record("run.healed_leftovers", "",
+    rec_.Record(events::kRunHealedLeftovers, "",
                 {{"journals", heal.journals_healed}, {"actions", heal.actions}});
   }
   auto journal = faults::UndoJournal::Create();
@@ -451,7 +454,8 @@ bool Run::Prepare() {
     }
     st.proxy = std::move(p).value();
     st.proxy_port = st.proxy->port();
-    rec_.Record("proxy.started", name, {{"listen_port", st.proxy_port}, {"target_port", st.port}});
+    rec_.Record(events::kProxyStarted, name,
+                {{"listen_port", st.proxy_port}, {"target_port", st.port}});
   }
   // Faults: every injection gets its own injector, created before anything starts so that a
   // bad parameter costs nothing.
@@ -519,7 +523,7 @@ void Run::OnServiceEvent(const framework::ServiceEvent& ev) {
     TargetState* t = it == targets_.end() ? nullptr : &it->second;
     switch (ev.type) {
       case EventType::kSpawned:
-        type = "target.spawned";
+        type = events::kTargetSpawned;
         d = {{"pid", ev.pid}, {"pgid", ev.pgid}};
         if (t != nullptr) {
           t->pid = ev.pid;
@@ -536,7 +540,7 @@ void Run::OnServiceEvent(const framework::ServiceEvent& ev) {
         if (ev.pgid > 0) pgids_seen_.insert(ev.pgid);
         break;
       case EventType::kReady:
-        type = "target.ready";
+        type = events::kTargetReady;
         d = {{"pid", ev.pid}};
         if (t != nullptr) {
           t->ready = true;
@@ -545,7 +549,7 @@ void Run::OnServiceEvent(const framework::ServiceEvent& ev) {
         }
         break;
       case EventType::kExited: {
-        type = "target.exited";
+        type = events::kTargetExited;
         d = {{"pid", ev.pid}, {"code", nullptr}, {"signal", nullptr}};
         if (ev.exit) {
           if (ev.exit->signaled) {
@@ -579,7 +583,7 @@ void Run::OnServiceEvent(const framework::ServiceEvent& ev) {
         break;
       }
       case EventType::kRestartScheduled:
-        type = "target.restart_scheduled";
+        type = events::kTargetRestartScheduled;
         d = {{"delay_ns", ev.delay.count()}};
         if (t != nullptr) {
           // The backoff attempt: restarts in a row, reset once the child stayed up for
@@ -590,41 +594,41 @@ void Run::OnServiceEvent(const framework::ServiceEvent& ev) {
         }
         break;
       case EventType::kGaveUp:
-        type = "target.gave_up";
+        type = events::kTargetGaveUp;
         d = {{"reason", ev.detail}};
         if (t != nullptr) t->gave_up = true;
         break;
       case EventType::kStopped:
-        type = "target.stopped";
+        type = events::kTargetStopped;
         d = {{"pid", ev.pid}};
         break;
       case EventType::kSpawnFailed:
-        type = "target.spawn_failed";
+        type = events::kTargetSpawnFailed;
         d = {{"reason", ev.detail}};
         break;
       case EventType::kHealthFailed:
-        type = "target.health_failed";
+        type = events::kTargetHealthFailed;
         d = {{"pid", ev.pid}, {"reason", ev.detail}};
         break;
       case EventType::kStopping:
-        type = "target.stopping";
+        type = events::kTargetStopping;
         d = {{"pid", ev.pid}};
         break;
       case EventType::kKilled:
-        type = "target.killed";
+        type = events::kTargetKilled;
         d = {{"pid", ev.pid}};
         break;
       case EventType::kNotRestarting:
-        type = "target.not_restarting";
+        type = events::kTargetNotRestarting;
         d = {{"reason", ev.detail}};
         if (t != nullptr) t->gave_up = true;
         break;
       case EventType::kStatus:
-        type = "target.status";
+        type = events::kTargetStatus;
         d = {{"text", ev.detail}};
         break;
       case EventType::kMainPid:
-        type = "target.main_pid";
+        type = events::kTargetMainPid;
         d = {{"pid", ev.pid}, {"pgid", ev.pgid}, {"detail", ev.detail}};
         if (t != nullptr) {
           t->pid = ev.pid;
@@ -635,7 +639,7 @@ void Run::OnServiceEvent(const framework::ServiceEvent& ev) {
     }
   }
   cv_.notify_all();
-  rec_.Append(reporters::Event{ev.ts_ns, type, ev.service, d});
+  rec_.Append(model::Event{ev.ts_ns, type, ev.service, d});
   if (ev.type == framework::EventType::kExited && UnexpectedExit(ev.service, ev.ts_ns)) {
     RecordOutputTail(ev.service, "exited", ev.pid);
   }
@@ -755,7 +759,7 @@ bool Run::WaitReady() {
           std::lock_guard lock(mu_);
           st.pid = pid;
           st.ready = true;
-          rec_.Record("target.ready", name, {{"pid", pid}, {"external", true}});
+          rec_.Record(events::kTargetReady, name, {{"pid", pid}, {"external", true}});
           break;
         }
         if (MonotonicNs() >= deadline) {
@@ -815,7 +819,7 @@ void Run::Inject(FaultInstance& f, int64_t scheduled_ns) {
   for (const char* k : {"name", "kind", "target", "at", "duration", "repeat", "every"}) {
     params.erase(k);
   }
-  rec_.Record("fault.injected", f.spec->name,
+  rec_.Record(events::kFaultInjected, f.spec->name,
               {{"kind", f.spec->kind},
                {"on", f.spec->target},
                {"pid", ref.pid},
@@ -828,7 +832,7 @@ void Run::Inject(FaultInstance& f, int64_t scheduled_ns) {
   f.injected = true;
   if (!r.ok()) {
     f.failed = true;
-    rec_.Record("fault.error", f.spec->name, {{"error", r.error().Message()}});
+    rec_.Record(events::kFaultError, f.spec->name, {{"error", r.error().Message()}});
     // A target that is down (ESRCH) is part of the story; anything else means the fault
     // could not be done here at all.
     if (r.error().code != std::errc::no_such_process) {
@@ -840,7 +844,7 @@ void Run::Inject(FaultInstance& f, int64_t scheduled_ns) {
   if (rec.took_effect) {
     std::string ev;
     for (const auto& e : rec.evidence) ev += (ev.empty() ? "" : "; ") + e;
-    rec_.Record("fault.fired", f.spec->name, {{"evidence", ev}});
+    rec_.Record(events::kFaultFired, f.spec->name, {{"evidence", ev}});
   }
 }
 
@@ -858,7 +862,7 @@ void Run::Heal(FaultInstance& f) {
   json d = {{"took_effect", rec.took_effect}, {"evidence", ev}};
   if (rec.effects >= 0) d["effects"] = rec.effects;
   if (!r.ok()) d["heal_error"] = r.error().Message();
-  rec_.Record("fault.healed", f.spec->name, d);
+  rec_.Record(events::kFaultHealed, f.spec->name, d);
   {
     std::lock_guard lock(mu_);
     active_kind_.erase(f.spec->target);
@@ -937,7 +941,7 @@ void Run::SamplerLoop() {
       Sample smp;
       if (ReadSample(pid, &smp)) {
         rec_.Record(
-            "target.sample", name,
+            events::kTargetSample, name,
             {{"pid", pid}, {"rss_bytes", smp.rss}, {"fds", smp.fds}, {"vmlck_bytes", smp.vmlck}});
       }
     }
@@ -961,7 +965,7 @@ void Run::RecoveryLoop() {
 
 void Run::StopEverything() {
   stopping_ = true;
-  rec_.Record("run.phase", "", {{"phase", "stopping"}});
+  rec_.Record(events::kRunPhase, "", {{"phase", "stopping"}});
   if (load_) load_->Stop();
   // Faults first (a paused target cannot stop), then the targets.
   for (auto& f : faults_) {
@@ -978,7 +982,7 @@ void Run::StopEverything() {
   for (auto& [name, t] : targets_) {
     if (t.proxy) {
       t.proxy.reset();
-      rec_.Record("proxy.stopped", name);
+      rec_.Record(events::kProxyStopped, name);
     }
     if (!t.fiu_prefix.empty()) faults::RemoveFiuFifos(t.fiu_prefix);
   }
@@ -1021,7 +1025,7 @@ void Run::RecordLeftovers() {
   }
   json arr = json::array();
   for (const auto& [pid, target] : left) arr.push_back(internal::LeftoverJson(pid, target));
-  rec_.Record("run.leftovers", "", {{"leftovers", arr}, {"process_groups", pgids.size()}});
+  rec_.Record(events::kRunLeftovers, "", {{"leftovers", arr}, {"process_groups", pgids.size()}});
   // Nothing is left running, whatever the verdict: what is left is killed, the supervisor
   // kills and removes the targets' cgroups.
   for (const auto& [pid, target] : left) kill(pid, SIGKILL);
@@ -1055,7 +1059,7 @@ void Run::RecordTracking(const std::string& name) {
   auto st = sup_->Status(name);
   if (!st.ok()) return;
   rec_.Record(
-      "target.tracking", name,
+      events::kTargetTracking, name,
       {{"mode", st->tracked_by_cgroup ? "cgroup" : "process-group"}, {"detail", st->tracking}});
 }
 
@@ -1116,7 +1120,7 @@ bool Run::RenderFiles() {
         return false;
       }
       rec_.Record(
-          "target.file", t.name,
+          events::kTargetFile, t.name,
           {{"name", f.name}, {"path", *path}, {"mode", f.mode}, {"template", f.template_file}});
     }
   }
@@ -1127,7 +1131,7 @@ void Run::RecordOutputTail(const std::string& target, const std::string& reason,
   const std::string log = run_dir_ + "/logs/" + target + ".log";
   json lines = json::array();
   for (auto& l : internal::LastLines(log, kOutputTailLines)) lines.push_back(std::move(l));
-  rec_.Record("target.output_tail", target,
+  rec_.Record(events::kTargetOutputTail, target,
               {{"reason", reason}, {"pid", pid}, {"lines", lines}, {"log", log}});
 }
 
@@ -1156,10 +1160,10 @@ void Run::RecordLogs() {
     size_t n = 0;
     while (std::getline(in, line)) {
       if (++n > kMaxLogLines) {
-        rec_.Record("target.log_truncated", name, {{"after_lines", kMaxLogLines}});
+        rec_.Record(events::kTargetLogTruncated, name, {{"after_lines", kMaxLogLines}});
         break;
       }
-      rec_.Record("target.log", name, {{"line", line}});
+      rec_.Record(events::kTargetLog, name, {{"line", line}});
     }
   }
 }
@@ -1178,13 +1182,13 @@ RunOutcome Run::Go() {
     }
   }
   if (o_.reporter != nullptr) {
-    rec_.SetObserver([this](const reporters::Event& e) { o_.reporter->OnEvent(e); });
+    rec_.SetObserver([this](const model::Event& e) { o_.reporter->OnEvent(e); });
   }
   std::string replay = o_.replay_prefix + " " + s_.file + " --seed " + std::to_string(seed_);
   for (const auto& ov : s_.overrides) replay += " --set '" + ov + "'";
   char host[256] = {};
   gethostname(host, sizeof host - 1);
-  const int64_t start = rec_.Record("run.started", "",
+  const int64_t start = rec_.Record(events::kRunStarted, "",
                                     {{"scenario", s_.meta.name},
                                      {"file", s_.file},
                                      {"description", s_.meta.description},
@@ -1195,7 +1199,7 @@ RunOutcome Run::Go() {
                                      {"hostname", host},
                                      {"tool_version", "duende"}});
   if (o_.reporter != nullptr) {
-    reporters::ScenarioResult header;
+    model::ScenarioResult header;
     header.name = s_.meta.name;
     header.file = s_.file;
     header.description = s_.meta.description;
@@ -1212,7 +1216,7 @@ RunOutcome Run::Go() {
     ok = WaitReady();
   }
   if (ok) {
-    rec_.Record("run.phase", "", {{"phase", "steady"}});
+    rec_.Record(events::kRunPhase, "", {{"phase", "steady"}});
     if (!WaitSteady("before", "", s_.steady_state.recover_timeout.count())) {
       if (!aborted_) Fail("the steady state does not hold before any fault (see steady_state)");
       ok = false;
@@ -1221,13 +1225,13 @@ RunOutcome Run::Go() {
   if (ok) {
     recovery_ = std::thread([this] { RecoveryLoop(); });
     t0_ = MonotonicNs();
-    rec_.Record("run.phase", "", {{"phase", "faults"}, {"t0_ns", t0_}});
+    rec_.Record(events::kRunPhase, "", {{"phase", "faults"}, {"t0_ns", t0_}});
     if (load_) {
       load_start_ns_ = MonotonicNs();
       const int64_t ls = load_start_ns_;
       load_->Start(
           [this, ls](const LoadSecond& sec) {
-            rec_.Record("load.second", "load",
+            rec_.Record(events::kLoadSecond, "load",
                         {{"second", sec.second},
                          {"start_ns", ls + sec.second * 1000 * kMs},
                          {"sent", sec.sent},
@@ -1242,7 +1246,7 @@ RunOutcome Run::Go() {
                          {"max_us", sec.max_us}});
           },
           [this](std::vector<LoadOp>&& ops) {
-            rec_.Record(kLoadOpsEvent, "load", EncodeOps(ops));
+            rec_.Record(events::kLoadOps, "load", EncodeOps(ops));
           });
     }
     ok = Timeline();
@@ -1251,7 +1255,7 @@ RunOutcome Run::Go() {
     load_->Wait();
     auto sum = load_->Summary();
     json ex = sum.error_examples;
-    rec_.Record("load.summary", "load",
+    rec_.Record(events::kLoadSummary, "load",
                 {{"sent", sum.sent},
                  {"ok", sum.ok},
                  {"errors", sum.errors},
@@ -1268,15 +1272,15 @@ RunOutcome Run::Go() {
                  {"error_examples", ex}});
   }
   if (ok) {
-    rec_.Record("run.phase", "", {{"phase", "recovery"}});
+    rec_.Record(events::kRunPhase, "", {{"phase", "recovery"}});
     // Wait for the recovery watches of the last heals, then for the steady state itself.
     ok = WaitSteady("after", "", s_.steady_state.recover_timeout.count()) || !Aborted();
   }
   if (ok && !aborted_ && load_ && !load_config_->read_template.empty()) {
-    rec_.Record("run.phase", "", {{"phase", "readback"}});
+    rec_.Record(events::kRunPhase, "", {{"phase", "readback"}});
     auto rb = ReadBack(*load_config_, load_->LastAckedPerKey());
     if (!rb.ok()) {
-      rec_.Record("readback.result", "load", {{"error", rb.error().Message()}, {"lost", 0}});
+      rec_.Record(events::kReadbackResult, "load", {{"error", rb.error().Message()}, {"lost", 0}});
     } else {
       json ex = json::array();
       for (const auto& [key, acked, found] : rb->lost_examples) {
@@ -1288,9 +1292,9 @@ RunOutcome Run::Go() {
         std::vector<LoadOp> part(
             rb->reads.begin() + static_cast<ptrdiff_t>(i),
             rb->reads.begin() + static_cast<ptrdiff_t>(std::min(i + kBatch, rb->reads.size())));
-        rec_.Record(kReadbackOpsEvent, "load", EncodeOps(part, true));
+        rec_.Record(events::kReadbackOps, "load", EncodeOps(part, true));
       }
-      rec_.Record("readback.result", "load",
+      rec_.Record(events::kReadbackResult, "load",
                   {{"keys", rb->keys},
                    {"unique_keys", load_config_->keys == 0},
                    {"acked_writes", rb->acked_writes},
@@ -1307,7 +1311,7 @@ RunOutcome Run::Go() {
       for (const auto& a : c.command) p.command.push_back(Expand(a));
       p.timeout = std::chrono::seconds(10);
       auto r = internal::RunProbe(p);
-      rec_.Record("probe.result", c.name,
+      rec_.Record(events::kProbeResult, c.name,
                   {{"name", c.name}, {"ok", r.ok}, {"detail", r.detail}, {"phase", "check"}});
     }
   }
@@ -1318,21 +1322,21 @@ RunOutcome Run::Go() {
     std::lock_guard lock(mu_);
     if (!daemonized_error_.empty()) Fail(daemonized_error_);
   }
-  rec_.Record("run.phase", "", {{"phase", "done"}});
+  rec_.Record(events::kRunPhase, "", {{"phase", "done"}});
 
   auto events = rec_.Snapshot();
   std::vector<Verdict> verdicts;
   for (const auto& c : EvaluateChecks(s_, events)) {
     verdicts.push_back(c.verdict);
-    rec_.Record("check.result", c.name,
+    rec_.Record(events::kCheckResult, c.name,
                 {{"kind", c.kind},
-                 {"verdict", reporters::VerdictName(c.verdict)},
+                 {"verdict", model::VerdictName(c.verdict)},
                  {"measured", c.measured},
                  {"threshold", c.threshold},
                  {"evidence", c.evidence},
                  {"duration_s", c.duration_s}});
   }
-  Verdict v = reporters::Combine(verdicts);
+  Verdict v = model::Combine(verdicts);
   if (!error_.empty()) v = Verdict::kError;
   if (aborted_) v = Verdict::kAborted;
   if (aborted_ && error_.empty())
@@ -1341,7 +1345,7 @@ RunOutcome Run::Go() {
     if (error_.empty()) error_ = fe->Message();
     if (v == Verdict::kPass || v == Verdict::kFail) v = Verdict::kError;
   }
-  rec_.Record("run.finished", "", {{"verdict", reporters::VerdictName(v)}, {"error", error_}});
+  rec_.Record(events::kRunFinished, "", {{"verdict", model::VerdictName(v)}, {"error", error_}});
 
   KeepOrRemoveRunDir(v);
   if (journal_ && run_dir_journal_ != 0) journal_->Done(run_dir_journal_);
@@ -1349,7 +1353,7 @@ RunOutcome Run::Go() {
   out.run_dir = run_dir_;
   out.run_dir_kept = run_dir_kept_;
   out.events_path = o_.events_path.empty() ? events_path_ : o_.events_path;
-  out.result = reporters::ScenarioFromEvents(rec_.Snapshot());
+  out.result = model::ScenarioFromEvents(rec_.Snapshot());
   out.result.verdict = v;
   out.result.error = error_;
   if (o_.reporter != nullptr) {

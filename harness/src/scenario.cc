@@ -10,6 +10,7 @@
 
 #include "duende/framework/clock.h"
 #include "duende/framework/process.h"
+#include "duende/harness/check_kinds.h"
 #include "duende/harness/load_protocol.h"
 #include "variables.h"
 
@@ -147,91 +148,20 @@ void CheckProbeVariables(TomlReader& r, const ProbeSpec& p, const std::vector<st
   CheckRunVariables(r, "send", p.send, files);
 }
 
-void ReadBackoff(TomlReader& r, framework::BackoffConfig& b) {
-  if (auto v = r.Duration("initial")) b.initial = *v;
-  if (auto v = r.Double("multiplier", 1.0, 100.0)) b.multiplier = *v;
-  if (auto v = r.Duration("max")) b.max = *v;
-  if (auto v = r.Enum("jitter", {"none", "full", "equal", "decorrelated"})) {
-    using J = framework::BackoffConfig::Jitter;
-    b.jitter = *v == "none"    ? J::kNone
-               : *v == "full"  ? J::kFull
-               : *v == "equal" ? J::kEqual
-                               : J::kDecorrelated;
-  }
-  if (auto v = r.Duration("reset_after")) b.reset_after = *v;
-  if (auto v = r.Bool("immediate_first_restart")) b.immediate_first_restart = *v;
-  if (b.max < b.initial) {
-    r.Fail("max", "'max' in " + r.where() + " must not be smaller than 'initial'");
-  }
-  r.Finish();
-}
-
-void ReadRestart(TomlReader& r, framework::RestartConfig& rc) {
-  if (auto v = r.Enum("policy", {"never", "on-failure", "always"})) {
-    using P = framework::RestartConfig::Policy;
-    rc.policy = *v == "never" ? P::kNever : *v == "always" ? P::kAlways : P::kOnFailure;
-  }
-  if (const toml::node* n = r.Raw("prevent_exit_codes")) {
-    std::vector<int> codes;
-    bool ok = n->is_array();
-    if (ok) {
-      for (const auto& item : *n->as_array()) {
-        if (!item.is_integer() || item.as_integer()->get() < 0 || item.as_integer()->get() > 255) {
-          ok = false;
-          break;
-        }
-        codes.push_back(static_cast<int>(item.as_integer()->get()));
-      }
-    }
-    if (ok) {
-      rc.prevent_exit_codes = codes;
-    } else {
-      r.Fail("prevent_exit_codes", "'prevent_exit_codes' in " + r.where() +
-                                       " must be an array of exit codes 0..255, e.g. [78]");
-    }
-  }
-  if (auto v = r.Int("start_limit_burst", 1, 1000000)) {
-    rc.start_limit_burst = static_cast<uint32_t>(*v);
-  }
-  if (auto v = r.Duration("start_limit_interval")) rc.start_limit_interval = *v;
-  if (auto v = r.Duration("start_limit_retry_after")) rc.start_limit_retry_after = *v;
-  if (auto b = r.Table("backoff")) ReadBackoff(*b, rc.backoff);
-  r.Finish();
-}
-
-void ReadHealthProbe(TomlReader& r, framework::ProbeConfig& p,
-                     const std::vector<std::string>& files) {
+// A target's [target.readiness] / [target.liveness]: the framework's probe table, whose
+// strings may hold run variables and whose address defaults to the target's.
+void ReadTargetProbe(TomlReader& r, framework::ProbeConfig* p, bool readiness,
+                     const std::string& target_address, const std::vector<std::string>& files) {
   using K = framework::ProbeConfig::Kind;
-  auto kind = r.Enum("kind", {"none", "notify", "tcp", "http", "command"}, true).value_or("none");
-  p.kind = kind == "notify"    ? K::kNotify
-           : kind == "tcp"     ? K::kTcp
-           : kind == "http"    ? K::kHttp
-           : kind == "command" ? K::kCommand
-                               : K::kNone;
-  bool needs_address = p.kind == K::kTcp || p.kind == K::kHttp;
-  // The address defaults to the target's address (filled in by the caller).
-  p.address = r.String("address").value_or("");
-  (void)needs_address;
-  p.http_path = r.String("path").value_or("/");
-  p.command = r.StringArray("command", p.kind == K::kCommand).value_or(std::vector<std::string>{});
-  if (auto v = r.Duration("interval")) p.interval = *v;
-  if (auto v = r.Duration("timeout")) p.timeout = *v;
-  if (auto v = r.Int("failure_threshold", 1, 1000)) p.failure_threshold = static_cast<uint32_t>(*v);
-  if (auto v = r.Duration("grace_period")) p.grace_period = *v;
-  CheckRunVariables(r, "address", p.address, files);
-  CheckRunVariables(r, "command", p.command, files);
-  r.Finish();
-}
-
-void ReadResources(TomlReader& r, framework::ResourceConfig& res) {
-  res.memory_max = r.ByteSize("memory_max");
-  res.cpu_quota = r.Double("cpu_quota", 0.01, 1024);
-  if (auto v = r.Int("pids_max", 1, 1 << 22)) res.pids_max = static_cast<uint64_t>(*v);
-  if (auto v = r.Int("open_files", 4, 1 << 24)) res.open_files = static_cast<uint64_t>(*v);
-  res.address_space = r.ByteSize("address_space");
-  res.core_size = r.ByteSize("core_size");
-  if (auto v = r.Bool("lock_memory")) res.lock_memory = *v;
-  r.Finish();
+  framework::ReadProbeConfig(r, p, readiness,
+                             {.variables = true, .address_from_owner = !target_address.empty()});
+  if ((p->kind == K::kTcp || p->kind == K::kHttp) && p->address.empty() && target_address.empty() &&
+      !r.Has("address")) {
+    r.Fail("address", "missing 'address' in " + r.where() +
+                          " (add address = \"127.0.0.1:PORT\" here or to the target)");
+  }
+  CheckRunVariables(r, "address", p->address, files);
+  CheckRunVariables(r, "command", p->command, files);
 }
 
 // "path/inside/run_dir": relative, without "." or ".." components.
@@ -411,10 +341,14 @@ TargetSpec ReadTarget(TomlReader& r, const std::vector<std::string>& files) {
   t.daemon.restart.backoff.initial = std::chrono::milliseconds(10);
   t.daemon.restart.backoff.max = std::chrono::seconds(1);
   t.daemon.restart.start_limit_burst = 50;
-  if (auto rr = r.Table("restart")) ReadRestart(*rr, t.daemon.restart);
-  if (auto rr = r.Table("readiness")) ReadHealthProbe(*rr, t.daemon.health.readiness, files);
-  if (auto rr = r.Table("liveness")) ReadHealthProbe(*rr, t.daemon.health.liveness, files);
-  if (auto rr = r.Table("resources")) ReadResources(*rr, t.daemon.resources);
+  if (auto rr = r.Table("restart")) framework::ReadRestartConfig(*rr, &t.daemon.restart);
+  if (auto rr = r.Table("readiness")) {
+    ReadTargetProbe(*rr, &t.daemon.health.readiness, true, t.address, files);
+  }
+  if (auto rr = r.Table("liveness")) {
+    ReadTargetProbe(*rr, &t.daemon.health.liveness, false, t.address, files);
+  }
+  if (auto rr = r.Table("resources")) framework::ReadResourceConfig(*rr, &t.daemon.resources);
   for (auto& fr : r.TableArray("file")) {
     t.files.push_back(ReadFile(
         fr, files,
@@ -536,75 +470,17 @@ CheckSpec ReadCheck(TomlReader& r) {
   c.pos = r.pos();
   c.name = r.String("name").value_or("");
   std::vector<std::string> kinds;
-  for (const auto& k : CheckKinds()) kinds.emplace_back(k.kind);
+  for (const auto& k : CheckKinds()) kinds.emplace_back(k.name);
   c.kind = r.Enum("kind", kinds, true).value_or("");
   c.target = r.String("target").value_or("");
-  const CheckKindInfo* info = nullptr;
-  for (const auto& k : CheckKinds()) {
-    if (c.kind == k.kind) info = &k;
-  }
-  if (info == nullptr) {
+  const CheckKind* kind = FindCheckKind(c.kind);
+  if (kind == nullptr) {
     for (const auto& [k, v] : r.table()) r.Accept(k.str());
     r.Finish();
     return c;
   }
-  auto required = [&](const char* key) {
-    return std::find_if(info->required.begin(), info->required.end(), [&](const char* k) {
-             return std::string_view(k) == key;
-           }) != info->required.end();
-  };
-  for (const char* key : info->keys) {
-    std::string_view k = key;
-    bool req = required(key);
-    if (k == "within") {
-      c.within = r.Duration(k, req);
-    } else if (k == "tolerance") {
-      c.tolerance = r.Duration(k, req);
-    } else if (k == "window") {
-      c.window = r.Duration(k, req);
-    } else if (k == "grace") {
-      c.grace = r.Duration(k, req);
-    } else if (k == "max" && c.kind == "p99_latency") {
-      c.max_latency = r.Duration(k, req);
-    } else if (k == "max" && c.kind == "max_rss") {
-      c.max_bytes = r.ByteSize(k, req);
-    } else if (k == "max") {
-      c.max = r.Double(k, 0, 1, req);
-    } else if (k == "min" && c.kind == "memory_locked") {
-      c.min_bytes = r.ByteSize(k, req);
-    } else if (k == "min") {
-      c.min = r.Double(k, 0, 1, req);
-    } else if (k == "max_growth") {
-      c.max_growth = r.Int(k, 0, 1 << 20, req);
-    } else if (k == "allowed") {
-      const toml::node* n = r.Raw(k);
-      if (n == nullptr) {
-        if (req)
-          r.Fail("kind", "missing required key 'allowed' in " + r.where() +
-                             " (add allowed = [0, \"SIGTERM\"])");
-      } else if (!n->is_array()) {
-        r.Fail(k, "'allowed' in " + r.where() + " must be an array such as [0, \"SIGKILL\"]");
-      } else {
-        for (const auto& item : *n->as_array()) {
-          if (item.is_integer()) {
-            c.allowed.push_back(std::to_string(item.as_integer()->get()));
-          } else if (item.is_string() && framework::ParseSignal(*item.value<std::string>()) != 0) {
-            c.allowed.push_back(
-                framework::SignalName(framework::ParseSignal(*item.value<std::string>())));
-          } else {
-            r.Fail(k, "every element of 'allowed' in " + r.where() +
-                          " must be an exit code (0) or a signal name (\"SIGKILL\")");
-            break;
-          }
-        }
-      }
-    } else if (k == "pattern") {
-      c.pattern = r.String(k, req).value_or("");
-      if (!c.pattern.empty()) CheckRegex(r, "pattern", c.pattern);
-    } else if (k == "command") {
-      c.command = r.StringArray(k, req).value_or(std::vector<std::string>{});
-    }
-  }
+  for (const CheckParam& param : kind->params) param.read(r, param, c);
+  if (!c.pattern.empty()) CheckRegex(r, "pattern", c.pattern);
   r.Finish();
   return c;
 }
@@ -793,6 +669,7 @@ framework::Result<Scenario> Finish(framework::Result<toml::table> parsed, const 
   auto diags = std::make_shared<Diagnostics>();
   Scenario s = Build(std::move(parsed).value(), file, overrides, kinds, diags);
   if (!diags->empty()) return diags->ToError();
+  diags->PrintWarnings();
   return s;
 }
 
@@ -810,66 +687,6 @@ const char* ProbeKindName(ProbeSpec::Kind kind) {
       return "request";
   }
   return "?";
-}
-
-const std::vector<CheckKindInfo>& CheckKinds() {
-  static const std::vector<CheckKindInfo> kKinds = {
-      {"restart_within",
-       "every crash of the target is followed by a restart within `within`",
-       {"within"},
-       {"within"}},
-      {"backoff_policy",
-       "each restart delay lies within the backoff policy's bounds (jitter included) and the "
-       "restart happened that long after the exit, within `tolerance`",
-       {"tolerance"},
-       {}},
-      {"no_lost_writes", "every acknowledged write is read back after recovery", {}, {}},
-      {"availability",
-       "the share of successful requests is >= `min` in every `window`",
-       {"min", "window"},
-       {"min"}},
-      {"error_rate",
-       "the error share is <= `max` outside fault windows (plus `grace` after heal)",
-       {"max", "grace"},
-       {"max"}},
-      {"p99_latency",
-       "p99 latency <= `max` in steady state (outside fault windows plus `grace`)",
-       {"max", "grace"},
-       {"max"}},
-      {"recovers_within",
-       "the steady-state probes pass again within `within` after each heal",
-       {"within"},
-       {"within"}},
-      {"no_orphans", "no process of the run (target or its children) survives the run", {}, {}},
-      {"max_rss", "the target's resident memory stays <= `max`", {"max"}, {"max"}},
-      {"fd_growth",
-       "the target's open fd count does not grow by more than `max_growth` across "
-       "restarts",
-       {"max_growth"},
-       {}},
-      {"memory_locked",
-       "after each (re)start the target has >= `min` bytes locked (VmLck)",
-       {"min"},
-       {}},
-      {"exit_codes",
-       "every exit of the target is in `allowed` (codes or signal names)",
-       {"allowed"},
-       {"allowed"}},
-      {"log_matches", "some output line of the target matches `pattern`", {"pattern"}, {"pattern"}},
-      {"log_never_matches",
-       "no output line of the target matches `pattern`",
-       {"pattern"},
-       {"pattern"}},
-      {"command_probe",
-       "`command` exits 0 after the run (before the targets stop)",
-       {"command"},
-       {"command"}},
-      {"gives_up",
-       "the supervisor gives up on the target (start limit) within `within` of its first start",
-       {"within"},
-       {"within"}},
-  };
-  return kKinds;
 }
 
 const FileSpec* FindFile(const Scenario& scenario, const std::string& name) {

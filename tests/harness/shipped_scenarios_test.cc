@@ -18,12 +18,12 @@
 #include "duende/faults/launch.h"
 #include "duende/framework/cgroup.h"
 #include "duende/framework/process.h"
-#include "duende/reporters/event_log.h"
+#include "duende/model/event_log.h"
 
 namespace duende::harness {
 namespace {
 
-using reporters::Event;
+using model::Event;
 
 const std::string kDuende = std::string(DUENDE_BINARY_DIR) + "/harness/cli/duende";
 const std::string kScenarios = std::string(DUENDE_SOURCE_DIR) + "/scenarios";
@@ -48,7 +48,7 @@ RunResult RunDuende(const std::string& args) {
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   std::ifstream in(out);
   r.output.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  auto ev = reporters::ReadEventLog(events);
+  auto ev = model::ReadEventLog(events);
   if (ev.ok()) r.events = std::move(ev).value();
   std::remove(events.c_str());
   std::remove(out.c_str());
@@ -197,7 +197,7 @@ TEST(RunCommandTest, MissingProgramIsAnEnvironmentError) {
 pid_t WaitForInjection(const std::string& events) {
   for (int i = 0; i < 200; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    auto ev = reporters::ReadEventLog(events);
+    auto ev = model::ReadEventLog(events);
     if (!ev.ok()) continue;
     for (const auto& e : *ev) {
       if (e.type == "fault.injected") return e.data.value("pid", -1);
@@ -230,7 +230,7 @@ TEST(RunCommandTest, SigintHealsStopsAndReportsAborted) {
   ASSERT_TRUE(st.ok());
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
   EXPECT_EQ(st->code, 130) << st->ToString();
-  auto ev = reporters::ReadEventLog(events);
+  auto ev = model::ReadEventLog(events);
   ASSERT_TRUE(ev.ok());
   bool healed = false;
   std::string verdict;

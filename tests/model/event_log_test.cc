@@ -1,4 +1,4 @@
-#include "duende/reporters/event_log.h"
+#include "duende/model/event_log.h"
 
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
@@ -9,7 +9,7 @@
 #include <sstream>
 #include <thread>
 
-namespace duende::reporters {
+namespace duende::model {
 namespace {
 
 using Json = nlohmann::json;
@@ -216,4 +216,4 @@ RC_GTEST_PROP(EventLogTest, LineRoundTripsAnyValidUtf8, (int64_t ts, std::string
 }
 
 }  // namespace
-}  // namespace duende::reporters
+}  // namespace duende::model
