@@ -42,6 +42,21 @@ bool ValidAccountName(std::string_view s) {
 // "host:port" with a non-empty host and a port in 1..65535; "[::1]:80" allowed.
 bool ValidAddress(std::string_view s) { return SplitHostPort(s).has_value(); }
 
+// `s` with each "{variable}" replaced by a value that is valid wherever a variable may stand.
+std::string WithStandIns(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    size_t close = s[i] == '{' ? s.find('}', i) : std::string_view::npos;
+    if (close == std::string_view::npos) {
+      out += s[i];
+    } else {
+      out += '1';
+      i = close;
+    }
+  }
+  return out;
+}
+
 template <typename T>
 void Set(std::optional<T> v, T* out) {
   if (v) *out = std::move(*v);
@@ -69,7 +84,9 @@ void ReadTopDuration(TomlReader& r, std::string_view key, nanoseconds* out) {
   *out = *d;
 }
 
-void ReadResources(TomlReader& r, ResourceConfig* out) {
+}  // namespace
+
+void ReadResourceConfig(TomlReader& r, ResourceConfig* out) {
   if (auto v = r.ByteSize("memory_max")) {
     if (*v < (1u << 20)) {
       r.Fail("memory_max", "'memory_max' in [resources] is " + std::to_string(*v) +
@@ -107,7 +124,7 @@ void ReadResources(TomlReader& r, ResourceConfig* out) {
   r.Finish();
 }
 
-void ReadBackoff(TomlReader& r, BackoffConfig* out) {
+void ReadBackoffConfig(TomlReader& r, BackoffConfig* out) {
   ReadPositiveDuration(r, "initial", &out->initial, /*allow_zero=*/true);
   Set(r.Double("multiplier", 1.0, 100.0), &out->multiplier);
   ReadPositiveDuration(r, "max", &out->max, /*allow_zero=*/true);
@@ -128,7 +145,7 @@ void ReadBackoff(TomlReader& r, BackoffConfig* out) {
   r.Finish();
 }
 
-void ReadRestart(TomlReader& r, RestartConfig* out) {
+void ReadRestartConfig(TomlReader& r, RestartConfig* out) {
   if (auto p = r.Enum("policy", {"never", "on-failure", "always"})) {
     if (*p == "never") out->policy = RestartConfig::Policy::kNever;
     if (*p == "on-failure") out->policy = RestartConfig::Policy::kOnFailure;
@@ -160,11 +177,12 @@ void ReadRestart(TomlReader& r, RestartConfig* out) {
   }
   ReadPositiveDuration(r, "start_limit_interval", &out->start_limit_interval, false);
   ReadPositiveDuration(r, "start_limit_retry_after", &out->start_limit_retry_after, true);
-  if (auto b = r.Table("backoff")) ReadBackoff(*b, &out->backoff);
+  if (auto b = r.Table("backoff")) ReadBackoffConfig(*b, &out->backoff);
   r.Finish();
 }
 
-void ReadProbe(TomlReader& r, ProbeConfig* out, bool readiness) {
+void ReadProbeConfig(TomlReader& r, ProbeConfig* out, bool readiness,
+                     const ConfigReadOptions& options) {
   std::vector<std::string> kinds = {"none", "tcp", "http", "command"};
   if (readiness) kinds.insert(kinds.begin() + 1, "notify");
   if (auto k = r.Enum("kind", kinds)) {
@@ -179,24 +197,35 @@ void ReadProbe(TomlReader& r, ProbeConfig* out, bool readiness) {
   using Kind = ProbeConfig::Kind;
   bool net = out->kind == Kind::kTcp || out->kind == Kind::kHttp;
   const std::string where = r.where();
-  if (auto a = r.String("address", net)) {
+  if (auto a = r.String("address", net && !options.address_from_owner)) {
     if (!net) {
       r.Fail("address", "'address' in " + where +
                             " is only used by kind = \"tcp\" or \"http\" probes; remove it");
-    } else if (!ValidAddress(*a)) {
+    } else if (!ValidAddress(options.variables ? WithStandIns(*a) : *a)) {
       r.Fail("address", "'address' in " + where + " is \"" + *a +
                             "\"; it must be host:port such as \"127.0.0.1:7000\"");
     } else {
       out->address = *a;
     }
   }
-  if (auto p = r.String("http_path")) {
+  // 'path' as in steady-state probes and [load]; daemon configs once spelled it 'http_path'.
+  std::string path_key = "path";
+  if (r.Has("http_path")) {
+    if (r.Has("path")) {
+      r.Accept("http_path");
+      r.Fail("http_path", "give 'path' in " + where + ", not also its old spelling 'http_path'");
+    } else {
+      path_key = "http_path";
+      r.Warn("http_path", "'http_path' in " + where + " is deprecated; write path = \"...\"");
+    }
+  }
+  if (auto p = r.String(path_key)) {
     if (out->kind != Kind::kHttp) {
-      r.Fail("http_path",
-             "'http_path' in " + where + " is only used by kind = \"http\" probes; remove it");
+      r.Fail(path_key, "'" + path_key + "' in " + where +
+                           " is only used by kind = \"http\" probes; remove it");
     } else if (p->empty() || (*p)[0] != '/') {
-      r.Fail("http_path", "'http_path' in " + where + " is \"" + *p +
-                              "\"; it must start with '/' such as \"/healthz\"");
+      r.Fail(path_key, "'" + path_key + "' in " + where + " is \"" + *p +
+                           "\"; it must start with '/' such as \"/healthz\"");
     } else {
       out->http_path = *p;
     }
@@ -221,9 +250,11 @@ void ReadProbe(TomlReader& r, ProbeConfig* out, bool readiness) {
   r.Finish();
 }
 
+namespace {
+
 void ReadHealth(TomlReader& r, HealthConfig* out) {
-  if (auto t = r.Table("readiness")) ReadProbe(*t, &out->readiness, true);
-  if (auto t = r.Table("liveness")) ReadProbe(*t, &out->liveness, false);
+  if (auto t = r.Table("readiness")) ReadProbeConfig(*t, &out->readiness, true);
+  if (auto t = r.Table("liveness")) ReadProbeConfig(*t, &out->liveness, false);
   ReadPositiveDuration(r, "watchdog", &out->watchdog, true);
   r.Finish();
 }
@@ -312,7 +343,7 @@ toml::table ProbeTable(const ProbeConfig& p) {
   toml::table t;
   t.insert("kind", ProbeKindName(p.kind));
   if (p.kind == Kind::kTcp || p.kind == Kind::kHttp) t.insert("address", p.address);
-  if (p.kind == Kind::kHttp) t.insert("http_path", p.http_path);
+  if (p.kind == Kind::kHttp) t.insert("path", p.http_path);
   if (p.kind == Kind::kCommand) {
     toml::array cmd;
     for (const auto& a : p.command) cmd.push_back(a);
@@ -463,8 +494,8 @@ DaemonConfig ReadDaemonConfig(TomlReader& r) {
       c.stop_signal = sig;
     }
   }
-  if (auto t = r.Table("resources")) ReadResources(*t, &c.resources);
-  if (auto t = r.Table("restart")) ReadRestart(*t, &c.restart);
+  if (auto t = r.Table("resources")) ReadResourceConfig(*t, &c.resources);
+  if (auto t = r.Table("restart")) ReadRestartConfig(*t, &c.restart);
   if (auto t = r.Table("health")) ReadHealth(*t, &c.health);
   if (auto t = r.Table("log")) ReadLog(*t, &c.log);
   if (const toml::node* n = r.Raw("app")) {
@@ -485,6 +516,7 @@ Result<DaemonConfig> ParseDaemonConfig(std::string_view text, const std::string&
   TomlReader reader = TomlReader::ForFile(table.value(), name, diags);
   DaemonConfig config = ReadDaemonConfig(reader);
   if (!diags->empty()) return diags->ToError();
+  diags->PrintWarnings();
   return config;
 }
 
@@ -495,6 +527,7 @@ Result<DaemonConfig> LoadDaemonConfig(const std::string& path) {
   TomlReader reader = TomlReader::ForFile(table.value(), path, diags);
   DaemonConfig config = ReadDaemonConfig(reader);
   if (!diags->empty()) return diags->ToError();
+  diags->PrintWarnings();
   return config;
 }
 

@@ -1172,6 +1172,7 @@ Result<ServicesFile> LoadServicesFile(const std::string& path) {
   }
   root.Finish();
   if (!diags->empty()) return diags->ToError();
+  diags->PrintWarnings();
   return out;
 }
 

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <sstream>
 
 #include "duende/framework/clock.h"
@@ -58,6 +61,20 @@ std::string Diagnostics::ToString() const {
 }
 
 Error Diagnostics::ToError() const { return MessageError(ToString()); }
+
+void Diagnostics::Warn(SourcePos pos, std::string message) {
+  warnings_.push_back(Diagnostic{std::move(pos), std::move(message)});
+}
+
+void Diagnostics::PrintWarnings() const {
+  static std::mutex mu;
+  static std::set<std::string> printed;
+  std::lock_guard<std::mutex> lock(mu);
+  for (const auto& w : warnings_) {
+    std::string line = w.pos.ToString() + ": warning: " + w.message;
+    if (printed.insert(line).second) std::fprintf(stderr, "%s\n", line.c_str());
+  }
+}
 
 Result<toml::table> ParseTomlString(std::string_view text, const std::string& name) {
   try {
@@ -142,6 +159,10 @@ void TomlReader::Accept(std::string_view key) { known_.emplace_back(key); }
 
 void TomlReader::Fail(std::string_view key, const std::string& message) {
   diags_->Add(PosOf(key), message);
+}
+
+void TomlReader::Warn(std::string_view key, const std::string& message) {
+  diags_->Warn(PosOf(key), message);
 }
 
 const toml::node* TomlReader::Lookup(std::string_view key, bool required,

@@ -11,10 +11,13 @@
 #include "duende/harness/checks.h"
 #include "duende/harness/fault_kinds.h"
 #include "duende/harness/scenario.h"
-#include "duende/reporters/event_log.h"
+#include "duende/model/event_log.h"
+#include "duende/model/events.h"
 #include "verbs.h"
 
 namespace duende::cli {
+
+namespace events = model::events;
 
 int CheckMain(int argc, char** argv) {
   CLI::App app("Evaluate a scenario's invariants again over a recorded event log.", "check");
@@ -37,17 +40,17 @@ int CheckMain(int argc, char** argv) {
     }
     return framework::kExitUsage;
   }
-  auto events = reporters::ReadEventLog(events_path);
+  auto events = model::ReadEventLog(events_path);
   if (!events.ok()) {
     PrintError(events.error().Message());
     return framework::kExitUsage;
   }
   // A log of several runs (duende run a.toml b.toml --events F): take the last run of this
   // scenario.
-  std::vector<reporters::Event> mine;
+  std::vector<model::Event> mine;
   bool in = false;
   for (auto& e : *events) {
-    if (e.type == "run.started") {
+    if (e.type == events::kRunStarted) {
       in = e.data.value("scenario", std::string()) == scenario->meta.name;
       if (in) mine.clear();
     }
@@ -55,19 +58,19 @@ int CheckMain(int argc, char** argv) {
   }
   if (mine.empty()) mine = *events;  // a log without run.started: take it whole
   auto checks = harness::EvaluateChecks(*scenario, mine);
-  std::vector<reporters::Verdict> verdicts;
+  std::vector<model::Verdict> verdicts;
   for (const auto& c : checks) {
     verdicts.push_back(c.verdict);
-    std::cout << reporters::VerdictName(c.verdict) << "  " << c.name << ": " << c.measured
+    std::cout << model::VerdictName(c.verdict) << "  " << c.name << ": " << c.measured
               << " (threshold " << c.threshold << ")\n";
-    if (c.verdict != reporters::Verdict::kPass) {
+    if (c.verdict != model::Verdict::kPass) {
       for (const auto& e : c.evidence) std::cout << "        " << e << '\n';
     }
   }
-  reporters::Verdict v = reporters::Combine(verdicts);
-  std::cout << "verdict: " << reporters::VerdictName(v) << " (" << checks.size() << " checks over "
+  model::Verdict v = model::Combine(verdicts);
+  std::cout << "verdict: " << model::VerdictName(v) << " (" << checks.size() << " checks over "
             << events->size() << " events of " << events_path << ")\n";
-  return v == reporters::Verdict::kPass ? framework::kExitOk : framework::kExitFailed;
+  return v == model::Verdict::kPass ? framework::kExitOk : framework::kExitFailed;
 }
 
 }  // namespace duende::cli

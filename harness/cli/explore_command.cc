@@ -41,8 +41,8 @@ std::string Fixed(double v, int digits) {
 }
 
 // Writes every report of the minimal failing run into `dir`; returns the files written.
-std::vector<std::string> WriteReports(const std::string& dir, const reporters::ScenarioResult& r) {
-  reporters::RunReport report;
+std::vector<std::string> WriteReports(const std::string& dir, const model::ScenarioResult& r) {
+  model::RunReport report;
   report.tool_version = "duende " DUENDE_VERSION;
   char host[256] = {};
   gethostname(host, sizeof host - 1);
@@ -228,7 +228,7 @@ int ExploreMain(int argc, char** argv) {
     harness::PlanRun r;
     if (interrupted) {
       r.exit_code = 130;
-      r.result.verdict = reporters::Verdict::kAborted;
+      r.result.verdict = model::Verdict::kAborted;
       r.result.error = "interrupted";
       return r;
     }
@@ -303,7 +303,7 @@ int ExploreMain(int argc, char** argv) {
   }
   // The reports are those of a failing run of the minimal plan: they say how often it
   // reproduces, and replay it from minimal.toml (the explore file itself does not `run`).
-  reporters::ScenarioResult report = res.minimal_run.result;
+  model::ScenarioResult report = res.minimal_run.result;
   report.description += std::string(report.description.empty() ? "" : " | ") +
                         "duende explore, seed " + std::to_string(res.seed) + ": " + rate;
   report.file = plan_path;

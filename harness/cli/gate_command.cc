@@ -13,11 +13,14 @@
 #include "cli_util.h"
 #include "duende/framework/exit_code.h"
 #include "duende/harness/gate.h"
-#include "duende/reporters/event_log.h"
+#include "duende/model/event_log.h"
+#include "duende/model/events.h"
 #include "duende/reporters/reporter.h"
 #include "verbs.h"
 
 namespace duende::cli {
+
+namespace events = model::events;
 namespace {
 
 std::string SelfPath(const char* argv0) {
@@ -125,18 +128,18 @@ int GateMain(int argc, char** argv) {
                                     : log_dir;
   options.echo_fd = verbose ? 1 : -1;
   bool started = false;
-  options.on_event = [&](const reporters::Event& e) {
-    if (e.type == "run.started" && !started) {
+  options.on_event = [&](const model::Event& e) {
+    if (e.type == events::kRunStarted && !started) {
       started = true;
-      reporters::ScenarioResult header = reporters::ScenarioFromEvents({e});
+      model::ScenarioResult header = model::ScenarioFromEvents({e});
       header.events.clear();
       out.OnScenarioStart(header);
     }
     out.OnEvent(e);
   };
-  reporters::ScenarioResult result = harness::RunGateTier(*config, *tier, options);
+  model::ScenarioResult result = harness::RunGateTier(*config, *tier, options);
   out.OnScenarioEnd(result);
-  reporters::RunReport report;
+  model::RunReport report;
   report.tool_version = DUENDE_VERSION;
   report.hostname = HostName();
   report.verdict = result.verdict;
@@ -146,8 +149,8 @@ int GateMain(int argc, char** argv) {
     PrintError(err->Message());
     return framework::kExitEnvironment;
   }
-  if (report.verdict == reporters::Verdict::kAborted) return 130;
-  return report.verdict == reporters::Verdict::kPass ? framework::kExitOk : framework::kExitFailed;
+  if (report.verdict == model::Verdict::kAborted) return 130;
+  return report.verdict == model::Verdict::kPass ? framework::kExitOk : framework::kExitFailed;
 }
 
 }  // namespace duende::cli

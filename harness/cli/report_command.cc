@@ -6,7 +6,7 @@
 
 #include "cli_util.h"
 #include "duende/framework/exit_code.h"
-#include "duende/reporters/event_log.h"
+#include "duende/model/event_log.h"
 #include "duende/reporters/reporter.h"
 #include "verbs.h"
 
@@ -28,7 +28,7 @@ int ReportMain(int argc, char** argv) {
       "written.");
   if (int rc = ParseArgs(app, argc, argv); rc >= 0) return rc;
 
-  auto events = reporters::ReadEventLog(events_path);
+  auto events = model::ReadEventLog(events_path);
   if (!events) {
     // Bad content carries its whole message (path:line: ...); errno errors get strerror.
     const framework::Error& e = events.error();
@@ -39,7 +39,7 @@ int ReportMain(int argc, char** argv) {
     PrintError(events_path + ": the event log holds no events");
     return framework::kExitUsage;
   }
-  reporters::RunReport report = reporters::RunReportFromEvents(std::move(events.value()));
+  model::RunReport report = model::RunReportFromEvents(std::move(events.value()));
 
   reporters::MultiReporter out;
   // Files first: a path that cannot be written fails before anything is printed.
@@ -64,7 +64,7 @@ int ReportMain(int argc, char** argv) {
     PrintError(err->Message());
     return framework::kExitEnvironment;
   }
-  return report.verdict == reporters::Verdict::kPass ? framework::kExitOk : framework::kExitFailed;
+  return report.verdict == model::Verdict::kPass ? framework::kExitOk : framework::kExitFailed;
 }
 
 }  // namespace duende::cli

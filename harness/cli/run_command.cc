@@ -119,13 +119,13 @@ int RunMain(int argc, char** argv) {
     return framework::kExitUsage;
   }
 
-  reporters::RunReport report;
+  model::RunReport report;
   report.tool_version = "duende " DUENDE_VERSION;
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   report.hostname = host;
   int exit_code = framework::kExitOk;
-  std::vector<reporters::Verdict> verdicts;
+  std::vector<model::Verdict> verdicts;
   for (const auto& s : scenarios) {
     harness::RunOptions o;
     if (seed_opt->count() > 0) o.seed = seed;
@@ -155,7 +155,7 @@ int RunMain(int argc, char** argv) {
                                         ? static_cast<int>(framework::kExitEnvironment)
                                         : outcome.exit_code);
   }
-  report.verdict = reporters::Combine(verdicts);
+  report.verdict = model::Combine(verdicts);
   multi.OnRunEnd(report);
   if (auto e = multi.error()) {
     PrintError(e->Message());

@@ -10,16 +10,22 @@
 
 #include "duende/framework/clock.h"
 #include "duende/framework/process.h"
+#include "duende/framework/toml_reader.h"
+#include "duende/harness/check_kinds.h"
 #include "duende/harness/load_history.h"
 #include "duende/harness/load_protocol.h"
+#include "duende/model/events.h"
 
 namespace duende::harness {
+
+namespace events = model::events;
 namespace {
 
-using reporters::CheckResult;
-using reporters::Event;
-using reporters::Verdict;
+using model::CheckResult;
+using model::Event;
+using model::Verdict;
 using Events = std::vector<Event>;
+using framework::TomlReader;
 
 constexpr size_t kMaxEvidence = 12;
 
@@ -44,16 +50,10 @@ std::string Pct(double x) {
 }
 
 int64_t I64(const nlohmann::json& d, const char* key, int64_t dflt = 0) {
-  auto it = d.find(key);
-  if (it == d.end() || !it->is_number()) return dflt;
-  return it->get<int64_t>();
+  return events::IntField(d, key, dflt);
 }
 
-std::string Str(const nlohmann::json& d, const char* key) {
-  auto it = d.find(key);
-  if (it == d.end() || !it->is_string()) return "";
-  return it->get<std::string>();
-}
+std::string Str(const nlohmann::json& d, const char* key) { return events::StringField(d, key); }
 
 // The context every check needs: the run's start (for "+1.2s" times), the stop phase, which
 // events concern which target.
@@ -65,8 +65,8 @@ struct Log {
   explicit Log(const Events& e) : events(e) {
     if (!e.empty()) start_ns = e.front().ts_ns;
     for (const auto& ev : e) {
-      if (ev.type == "run.started") start_ns = ev.ts_ns;
-      if (ev.type == "run.phase" && Str(ev.data, "phase") == "stopping") {
+      if (ev.type == events::kRunStarted) start_ns = ev.ts_ns;
+      if (ev.type == events::kRunPhase && Str(ev.data, "phase") == "stopping") {
         stopping_ns = std::min(stopping_ns, ev.ts_ns);
       }
     }
@@ -113,7 +113,7 @@ std::string Printable(std::string_view text) { return PrintableText(text); }
 
 // A crash is an exit that the run did not ask for (before the stop phase).
 bool IsCrash(const Log& log, const Event& e) {
-  return e.type == "target.exited" && e.ts_ns < log.stopping_ns;
+  return e.type == events::kTargetExited && e.ts_ns < log.stopping_ns;
 }
 
 std::set<std::string> TargetsOf(const CheckSpec& c, const Scenario& s) {
@@ -139,9 +139,9 @@ CheckResult RestartWithin(const CheckSpec& c, const Scenario& s, const Log& log)
   int cut_by_stop = 0;
   for (const auto& name : TargetsOf(c, s)) {
     bool has_ready = std::any_of(log.events.begin(), log.events.end(), [&](const Event& e) {
-      return e.type == "target.ready" && e.target == name;
+      return e.type == events::kTargetReady && e.target == name;
     });
-    const char* back_type = has_ready ? "target.ready" : "target.spawned";
+    const char* back_type = has_ready ? events::kTargetReady : events::kTargetSpawned;
     for (size_t i = 0; i < log.events.size(); ++i) {
       const Event& e = log.events[i];
       if (e.target != name || !IsCrash(log, e)) continue;
@@ -155,8 +155,8 @@ CheckResult RestartWithin(const CheckSpec& c, const Scenario& s, const Log& log)
           back = n.ts_ns;
           break;
         }
-        if (n.type == "target.gave_up") gave_up = Str(n.data, "reason");
-        if (n.type == "target.exited") break;
+        if (n.type == events::kTargetGaveUp) gave_up = Str(n.data, "reason");
+        if (n.type == events::kTargetExited) break;
       }
       if (!back && gave_up.empty() && log.stopping_ns != INT64_MAX &&
           log.stopping_ns - e.ts_ns < within) {
@@ -236,13 +236,13 @@ CheckResult BackoffPolicy(const CheckSpec& c, const Scenario& s, const Log& log)
     for (size_t i = 0; i < log.events.size(); ++i) {
       const Event& e = log.events[i];
       if (e.target != name) continue;
-      if (e.type == "target.ready") ready_ts = e.ts_ns;
-      if (e.type == "target.exited" && ready_ts >= 0 &&
+      if (e.type == events::kTargetReady) ready_ts = e.ts_ns;
+      if (e.type == events::kTargetExited && ready_ts >= 0 &&
           e.ts_ns - ready_ts >= b.reset_after.count()) {
         attempt = 0;
         previous = b.initial.count();
       }
-      if (e.type != "target.restart_scheduled") continue;
+      if (e.type != events::kTargetRestartScheduled) continue;
       attempt =
           e.data.contains("attempt") ? static_cast<uint32_t>(I64(e.data, "attempt")) : attempt + 1;
       const int64_t delay = I64(e.data, "delay_ns");
@@ -287,7 +287,7 @@ CheckResult BackoffPolicy(const CheckSpec& c, const Scenario& s, const Log& log)
       for (size_t j = i + 1; j < log.events.size(); ++j) {
         const Event& n = log.events[j];
         if (n.target != name) continue;
-        if (n.type == "target.spawned") {
+        if (n.type == events::kTargetSpawned) {
           int64_t actual = n.ts_ns - e.ts_ns;
           int64_t err = actual - delay;
           worst_err = std::max(worst_err, std::abs(err));
@@ -298,7 +298,8 @@ CheckResult BackoffPolicy(const CheckSpec& c, const Scenario& s, const Log& log)
           }
           break;
         }
-        if (n.type == "target.exited" || n.type == "target.gave_up" || n.type == "target.stopped") {
+        if (n.type == events::kTargetExited || n.type == events::kTargetGaveUp ||
+            n.type == events::kTargetStopped) {
           break;
         }
       }
@@ -367,7 +368,7 @@ CheckResult LostFromHistory(CheckResult r, const Log& log, const Event& rb,
                   log.At(lost.back().ack_ns));
   // Which faults came after them: the ones that took the writes.
   for (const auto& e : log.events) {
-    if (e.type != "fault.injected" || e.ts_ns < first.ack_ns) continue;
+    if (e.type != events::kFaultInjected || e.ts_ns < first.ack_ns) continue;
     size_t before = 0;
     for (const Lost& l : lost) before += l.ack_ns <= e.ts_ns ? 1 : 0;
     Evidence(r, std::to_string(before) + " of the " + std::to_string(lost.size()) +
@@ -386,13 +387,13 @@ CheckResult NoLostWrites(const CheckSpec& c, const Log& log) {
   r.threshold = "0 lost";
   const Event* rb = nullptr;
   for (const auto& e : log.events) {
-    if (e.type == "readback.result") rb = &e;
+    if (e.type == events::kReadbackResult) rb = &e;
   }
   if (rb == nullptr) return Fail(r, "no read-back was recorded (readback.result missing)");
   if (rb->data.contains("error") && rb->data["error"].is_string()) {
     return Fail(r, "the read-back failed: " + rb->data["error"].get<std::string>());
   }
-  auto reads = OpsFromEvents(log.events, kReadbackOpsEvent);
+  auto reads = OpsFromEvents(log.events, events::kReadbackOps);
   if (!reads.empty()) return LostFromHistory(r, log, *rb, reads);
   // A log without the request history: the read-back's own summary.
   const int64_t lost = I64(rb->data, "lost");
@@ -419,36 +420,13 @@ CheckResult NoLostWrites(const CheckSpec& c, const Log& log) {
   return r;
 }
 
-struct Second {
-  int64_t start = 0;
-  int64_t end = 0;
-  int64_t sent = 0;
-  int64_t ok = 0;
-  int64_t errors = 0;
-  int64_t timeouts = 0;
-  int64_t p99_us = 0;
-};
+using events::LoadSecond;
 
-std::vector<Second> LoadSeconds(const Log& log) {
-  std::vector<Second> out;
-  for (const auto& e : log.events) {
-    if (e.type != "load.second") continue;
-    Second s;
-    s.end = e.ts_ns;
-    s.start = I64(e.data, "start_ns", e.ts_ns - 1000000000);
-    s.sent = I64(e.data, "sent");
-    s.ok = I64(e.data, "ok");
-    s.errors = I64(e.data, "errors");
-    s.timeouts = I64(e.data, "timeouts");
-    s.p99_us = I64(e.data, "p99_us");
-    out.push_back(s);
-  }
-  return out;
-}
+std::vector<LoadSecond> LoadSeconds(const Log& log) { return events::LoadSeconds(log.events); }
 
-bool Overlaps(const Second& s, const std::vector<FaultWindow>& windows) {
+bool Overlaps(const LoadSecond& s, const std::vector<FaultWindow>& windows) {
   for (const auto& w : windows) {
-    if (s.start < w.to_ns && s.end > w.from_ns) return true;
+    if (s.start_ns < w.to_ns && s.end_ns > w.from_ns) return true;
   }
   return false;
 }
@@ -532,9 +510,9 @@ CheckResult Availability(const CheckSpec& c, const Log& log) {
   } else {
     auto secs = LoadSeconds(log);
     if (secs.empty()) return Fail(r, "no load was recorded (no load.ops or load.second events)");
-    t0 = secs.front().start;
+    t0 = secs.front().start_ns;
     for (const auto& sec : secs) {
-      auto& b = buckets[(sec.start - t0 + window / 2) / window];
+      auto& b = buckets[(sec.start_ns - t0 + window / 2) / window];
       b.first += sec.ok;
       b.second += sec.sent;
     }
@@ -601,7 +579,7 @@ CheckResult ErrorRate(const CheckSpec& c, const Scenario& s, const Log& log) {
       sent += sec.sent;
       bad += sec.errors + sec.timeouts;
       if (sec.errors + sec.timeouts > 0) {
-        Evidence(r, "second at " + log.At(sec.start) + ": " + std::to_string(sec.errors) +
+        Evidence(r, "second at " + log.At(sec.start_ns) + ": " + std::to_string(sec.errors) +
                         " errors, " + std::to_string(sec.timeouts) + " timeouts of " +
                         std::to_string(sec.sent));
       }
@@ -632,7 +610,7 @@ CheckResult P99Latency(const CheckSpec& c, const Log& log) {
       worst = std::max(worst, sec.p99_us * 1000);
       if (sec.p99_us * 1000 > max) {
         r.verdict = Verdict::kFail;
-        Evidence(r, "second at " + log.At(sec.start) + ": p99 " + Dur(sec.p99_us * 1000));
+        Evidence(r, "second at " + log.At(sec.start_ns) + ": p99 " + Dur(sec.p99_us * 1000));
       }
     }
     if (n == 0) return Fail(r, "no steady-state second of load was recorded");
@@ -703,13 +681,13 @@ CheckResult RecoversWithin(const CheckSpec& c, const Log& log) {
   int heals = 0;
   for (size_t i = 0; i < log.events.size(); ++i) {
     const Event& e = log.events[i];
-    if (e.type != "fault.healed") continue;
+    if (e.type != events::kFaultHealed) continue;
     if (!c.target.empty()) {
       // Only faults on the check's target.
       bool on_target = false;
       for (size_t j = i; j-- > 0;) {
         const Event& p = log.events[j];
-        if (p.type == "fault.injected" && p.target == e.target) {
+        if (p.type == events::kFaultInjected && p.target == e.target) {
           on_target = Str(p.data, "on") == c.target;
           break;
         }
@@ -720,7 +698,7 @@ CheckResult RecoversWithin(const CheckSpec& c, const Log& log) {
     std::optional<int64_t> back;
     for (size_t j = i + 1; j < log.events.size(); ++j) {
       const Event& n = log.events[j];
-      if (n.type == "steady_state" && n.data.value("ok", false) && n.ts_ns >= e.ts_ns) {
+      if (n.type == events::kSteadyState && n.data.value("ok", false) && n.ts_ns >= e.ts_ns) {
         back = n.ts_ns;
         break;
       }
@@ -750,7 +728,7 @@ CheckResult NoOrphans(const CheckSpec& c, const Log& log) {
   r.threshold = "0 processes left";
   const Event* lo = nullptr;
   for (const auto& e : log.events) {
-    if (e.type == "run.leftovers") lo = &e;
+    if (e.type == events::kRunLeftovers) lo = &e;
   }
   if (lo == nullptr) return Fail(r, "the run did not record its leftovers (run.leftovers)");
   // Every process left, each with what it was and whose (target cgroups list them all).
@@ -791,13 +769,13 @@ std::vector<Instance> Instances(const CheckSpec& c, const Scenario& s, const Log
   std::map<std::pair<std::string, int64_t>, size_t> index;
   for (const auto& e : log.events) {
     if (targets.count(e.target) == 0) continue;
-    if (e.type == "target.spawned") {
+    if (e.type == events::kTargetSpawned) {
       index[{e.target, I64(e.data, "pid")}] = out.size();
       out.push_back(Instance{e.target, I64(e.data, "pid"), e.ts_ns, -1, {}});
-    } else if (e.type == "target.ready") {
+    } else if (e.type == events::kTargetReady) {
       auto it = index.find({e.target, I64(e.data, "pid")});
       if (it != index.end()) out[it->second].ready_ns = e.ts_ns;
-    } else if (e.type == "target.sample") {
+    } else if (e.type == events::kTargetSample) {
       auto it = index.find({e.target, I64(e.data, "pid")});
       if (it == index.end()) {
         // An external target: one instance per pid seen.
@@ -912,7 +890,7 @@ CheckResult ExitCodes(const CheckSpec& c, const Scenario& s, const Log& log) {
   size_t n = 0;
   size_t bad = 0;
   for (const auto& e : log.events) {
-    if (e.type != "target.exited" || targets.count(e.target) == 0) continue;
+    if (e.type != events::kTargetExited || targets.count(e.target) == 0) continue;
     ++n;
     std::string what;
     if (e.data.contains("signal") && e.data["signal"].is_number_integer() &&
@@ -942,7 +920,7 @@ CheckResult LogMatch(const CheckSpec& c, const Scenario& s, const Log& log, bool
   size_t lines = 0;
   size_t matches = 0;
   for (const auto& e : log.events) {
-    if (e.type != "target.log" || targets.count(e.target) == 0) continue;
+    if (e.type != events::kTargetLog || targets.count(e.target) == 0) continue;
     ++lines;
     std::string line = Str(e.data, "line");
     if (re.ok() && re->Search(line)) {
@@ -960,7 +938,7 @@ CheckResult CommandProbe(const CheckSpec& c, const Log& log) {
   CheckResult r = Base(c);
   r.threshold = "exit 0";
   for (const auto& e : log.events) {
-    if (e.type != "probe.result" || Str(e.data, "name") != c.name) continue;
+    if (e.type != events::kProbeResult || Str(e.data, "name") != c.name) continue;
     bool ok = e.data.value("ok", false);
     r.measured = ok ? "exit 0" : Str(e.data, "detail");
     Evidence(r, log.At(e.ts_ns) + " " + Str(e.data, "detail"));
@@ -981,11 +959,11 @@ CheckResult GivesUp(const CheckSpec& c, const Scenario& s, const Log& log) {
     bool found = false;
     for (const auto& e : log.events) {
       if (e.target != name) continue;
-      if (e.type == "target.spawned") {
+      if (e.type == events::kTargetSpawned) {
         ++starts;
         if (!first) first = e.ts_ns;
       }
-      if (e.type == "target.gave_up" && first && e.ts_ns < log.stopping_ns) {
+      if (e.type == events::kTargetGaveUp && first && e.ts_ns < log.stopping_ns) {
         int64_t d = e.ts_ns - *first;
         r.measured = "gave up after " + Dur(d) + " and " + std::to_string(starts) + " start(s)";
         Evidence(r, log.At(e.ts_ns) + " " + name + " gave up: " + Str(e.data, "reason"));
@@ -1007,7 +985,7 @@ std::string Reaction(const Log& log, const Event& healed) {
   const Event* injected = nullptr;
   for (const auto& e : log.events) {
     if (&e == &healed) break;
-    if (e.type == "fault.injected" && e.target == healed.target) injected = &e;
+    if (e.type == events::kFaultInjected && e.target == healed.target) injected = &e;
   }
   if (injected == nullptr) return "";
   const std::string kind = Str(injected->data, "kind");
@@ -1018,7 +996,7 @@ std::string Reaction(const Log& log, const Event& healed) {
     // The injector reads the cgroup's OOM counter; when that did not move, a SIGKILL of the
     // target while its limit was lowered is still the kernel's doing (no other fault was on).
     for (const auto& e : log.events) {
-      if (e.type == "target.exited" && e.target == on && e.ts_ns >= from && e.ts_ns <= to &&
+      if (e.type == events::kTargetExited && e.target == on && e.ts_ns >= from && e.ts_ns <= to &&
           I64(e.data, "signal") == 9) {
         return "the target was SIGKILLed " + Dur(e.ts_ns - from) +
                " after its memory limit was lowered (the cgroup's oom_kill counter did not "
@@ -1029,14 +1007,14 @@ std::string Reaction(const Log& log, const Event& healed) {
   }
   if (kind != "syscall" && kind != "disk") return "";
   for (const auto& e : log.events) {
-    if (e.type == "target.exited" && e.target == on && e.ts_ns >= from && e.ts_ns <= to) {
+    if (e.type == events::kTargetExited && e.target == on && e.ts_ns >= from && e.ts_ns <= to) {
       return "the target reacted: it " + ExitText(e) + " " + Dur(e.ts_ns - from) +
              " after the injection";
     }
   }
   int64_t failed = 0;
   for (const auto& sec : LoadSeconds(log)) {
-    if (sec.start < to && sec.end > from) failed += sec.errors + sec.timeouts;
+    if (sec.start_ns < to && sec.end_ns > from) failed += sec.errors + sec.timeouts;
   }
   if (failed > 0) {
     return "the target reacted: " + std::to_string(failed) +
@@ -1053,14 +1031,14 @@ CheckResult FaultsTookEffect(const Log& log) {
   size_t n = 0;
   size_t missed = 0;
   for (const auto& e : log.events) {
-    if (e.type == "fault.error") {
+    if (e.type == events::kFaultError) {
       ++n;
       ++missed;
       r.verdict = Verdict::kFail;
       Evidence(
           r, log.At(e.ts_ns) + " " + e.target + " could not be injected: " + Str(e.data, "error"));
     }
-    if (e.type != "fault.healed") continue;
+    if (e.type != events::kFaultHealed) continue;
     ++n;
     bool took = e.data.value("took_effect", false);
     std::string ev = e.data.contains("evidence")
@@ -1091,7 +1069,147 @@ CheckResult FaultsTookEffect(const Log& log) {
   return r;
 }
 
+// Readers of the check parameters, one per value type, writing one CheckSpec member.
+template <auto kMember>
+void DurationParam(TomlReader& r, const CheckParam& p, CheckSpec& c) {
+  c.*kMember = r.Duration(p.key, p.required);
+}
+
+template <auto kMember>
+void FractionParam(TomlReader& r, const CheckParam& p, CheckSpec& c) {
+  c.*kMember = r.Double(p.key, 0, 1, p.required);
+}
+
+template <auto kMember>
+void BytesParam(TomlReader& r, const CheckParam& p, CheckSpec& c) {
+  c.*kMember = r.ByteSize(p.key, p.required);
+}
+
+void GrowthParam(TomlReader& r, const CheckParam& p, CheckSpec& c) {
+  c.max_growth = r.Int(p.key, 0, 1 << 20, p.required);
+}
+
+// The pattern is a regular expression; the scenario reader checks that it compiles.
+void PatternParam(TomlReader& r, const CheckParam& p, CheckSpec& c) {
+  c.pattern = r.String(p.key, p.required).value_or("");
+}
+
+void CommandParam(TomlReader& r, const CheckParam& p, CheckSpec& c) {
+  c.command = r.StringArray(p.key, p.required).value_or(std::vector<std::string>{});
+}
+
+// Exit codes (0) and signal names ("SIGKILL", "TERM"), kept as "0" and "SIGKILL".
+void ExitsParam(TomlReader& r, const CheckParam& p, CheckSpec& c) {
+  const toml::node* n = r.Raw(p.key);
+  if (n == nullptr) {
+    if (p.required) {
+      r.Fail("kind", "missing required key 'allowed' in " + r.where() +
+                         " (add allowed = [0, \"SIGTERM\"])");
+    }
+    return;
+  }
+  if (!n->is_array()) {
+    r.Fail(p.key, "'allowed' in " + r.where() + " must be an array such as [0, \"SIGKILL\"]");
+    return;
+  }
+  for (const auto& item : *n->as_array()) {
+    if (item.is_integer()) {
+      c.allowed.push_back(std::to_string(item.as_integer()->get()));
+    } else if (item.is_string() && framework::ParseSignal(*item.value<std::string>()) != 0) {
+      c.allowed.push_back(
+          framework::SignalName(framework::ParseSignal(*item.value<std::string>())));
+    } else {
+      r.Fail(p.key, "every element of 'allowed' in " + r.where() +
+                        " must be an exit code (0) or a signal name (\"SIGKILL\")");
+      break;
+    }
+  }
+}
+
 }  // namespace
+
+const std::vector<CheckKind>& CheckKinds() {
+  using C = CheckSpec;
+  static const std::vector<CheckKind> kKinds = {
+      {"restart_within",
+       "every crash of the target is followed by a restart within `within`",
+       {{"within", true, DurationParam<&C::within>}},
+       [](const C& c, const Scenario& s, const Events& e) { return RestartWithin(c, s, Log(e)); }},
+      {"backoff_policy",
+       "each restart delay lies within the backoff policy's bounds (jitter included) and the "
+       "restart happened that long after the exit, within `tolerance`",
+       {{"tolerance", false, DurationParam<&C::tolerance>}},
+       [](const C& c, const Scenario& s, const Events& e) { return BackoffPolicy(c, s, Log(e)); }},
+      {"no_lost_writes",
+       "every acknowledged write is read back after recovery",
+       {},
+       [](const C& c, const Scenario&, const Events& e) { return NoLostWrites(c, Log(e)); }},
+      {"availability",
+       "the share of successful requests is >= `min` in every `window`",
+       {{"min", true, FractionParam<&C::min>}, {"window", false, DurationParam<&C::window>}},
+       [](const C& c, const Scenario&, const Events& e) { return Availability(c, Log(e)); }},
+      {"error_rate",
+       "the error share is <= `max` outside fault windows (plus `grace` after heal)",
+       {{"max", true, FractionParam<&C::max>}, {"grace", false, DurationParam<&C::grace>}},
+       [](const C& c, const Scenario& s, const Events& e) { return ErrorRate(c, s, Log(e)); }},
+      {"p99_latency",
+       "p99 latency <= `max` in steady state (outside fault windows plus `grace`)",
+       {{"max", true, DurationParam<&C::max_latency>}, {"grace", false, DurationParam<&C::grace>}},
+       [](const C& c, const Scenario&, const Events& e) { return P99Latency(c, Log(e)); }},
+      {"recovers_within",
+       "the steady-state probes pass again within `within` after each heal",
+       {{"within", true, DurationParam<&C::within>}},
+       [](const C& c, const Scenario&, const Events& e) { return RecoversWithin(c, Log(e)); }},
+      {"no_orphans",
+       "no process of the run (target or its children) survives the run",
+       {},
+       [](const C& c, const Scenario&, const Events& e) { return NoOrphans(c, Log(e)); }},
+      {"max_rss",
+       "the target's resident memory stays <= `max`",
+       {{"max", true, BytesParam<&C::max_bytes>}},
+       [](const C& c, const Scenario& s, const Events& e) { return MaxRss(c, s, Log(e)); }},
+      {"fd_growth",
+       "the target's open fd count does not grow by more than `max_growth` across restarts",
+       {{"max_growth", false, GrowthParam}},
+       [](const C& c, const Scenario& s, const Events& e) { return FdGrowth(c, s, Log(e)); }},
+      {"memory_locked",
+       "after each (re)start the target has >= `min` bytes locked (VmLck)",
+       {{"min", false, BytesParam<&C::min_bytes>}},
+       [](const C& c, const Scenario& s, const Events& e) { return MemoryLocked(c, s, Log(e)); }},
+      {"exit_codes",
+       "every exit of the target is in `allowed` (codes or signal names)",
+       {{"allowed", true, ExitsParam}},
+       [](const C& c, const Scenario& s, const Events& e) { return ExitCodes(c, s, Log(e)); }},
+      {"log_matches",
+       "some output line of the target matches `pattern`",
+       {{"pattern", true, PatternParam}},
+       [](const C& c, const Scenario& s, const Events& e) {
+         return LogMatch(c, s, Log(e), /*never=*/false);
+       }},
+      {"log_never_matches",
+       "no output line of the target matches `pattern`",
+       {{"pattern", true, PatternParam}},
+       [](const C& c, const Scenario& s, const Events& e) {
+         return LogMatch(c, s, Log(e), /*never=*/true);
+       }},
+      {"command_probe",
+       "`command` exits 0 after the run (before the targets stop)",
+       {{"command", true, CommandParam}},
+       [](const C& c, const Scenario&, const Events& e) { return CommandProbe(c, Log(e)); }},
+      {"gives_up",
+       "the supervisor gives up on the target (start limit) within `within` of its first start",
+       {{"within", true, DurationParam<&C::within>}},
+       [](const C& c, const Scenario& s, const Events& e) { return GivesUp(c, s, Log(e)); }},
+  };
+  return kKinds;
+}
+
+const CheckKind* FindCheckKind(std::string_view name) {
+  for (const CheckKind& k : CheckKinds()) {
+    if (name == k.name) return &k;
+  }
+  return nullptr;
+}
 
 std::vector<FaultWindow> FaultWindows(const Events& events, int64_t grace) {
   constexpr int64_t kOpen = INT64_MAX;
@@ -1103,12 +1221,13 @@ std::vector<FaultWindow> FaultWindows(const Events& events, int64_t grace) {
   std::map<std::string, std::vector<Down>> downs;
   std::set<std::string> reports_ready;
   for (const auto& e : events) {
-    if (e.type == "target.ready") reports_ready.insert(e.target);
+    if (e.type == events::kTargetReady) reports_ready.insert(e.target);
   }
   for (size_t i = 0; i < events.size(); ++i) {
     const Event& e = events[i];
     if (!IsCrash(log, e)) continue;
-    const char* back_type = reports_ready.count(e.target) ? "target.ready" : "target.spawned";
+    const char* back_type =
+        reports_ready.count(e.target) ? events::kTargetReady : events::kTargetSpawned;
     int64_t to = kOpen;
     for (size_t j = i + 1; j < events.size(); ++j) {
       if (events[j].target == e.target && events[j].type == back_type) {
@@ -1119,31 +1238,20 @@ std::vector<FaultWindow> FaultWindows(const Events& events, int64_t grace) {
     downs[e.target].push_back(Down{e.ts_ns, to});
   }
   std::vector<FaultWindow> out;
-  for (size_t i = 0; i < events.size(); ++i) {
-    const Event& e = events[i];
-    if (e.type != "fault.injected") continue;
+  const std::vector<events::FaultSpan> spans = events::FaultSpans(events);
+  for (size_t i = 0; i < spans.size(); ++i) {
+    const events::FaultSpan& span = spans[i];
     FaultWindow w;
-    w.fault = e.target;
-    w.on = Str(e.data, "on");
-    w.from_ns = e.ts_ns;
-    w.back_ns = e.ts_ns;
-    for (size_t j = i + 1; j < events.size(); ++j) {
-      const Event& n = events[j];
-      if (n.target != e.target) continue;
-      if (n.type == "fault.injected") break;  // the next repetition: its own window
-      if (n.type == "fault.healed") {
-        w.back_ns = std::max(w.back_ns, n.ts_ns);
-        break;
-      }
-    }
+    w.fault = span.fault;
+    w.on = span.on;
+    w.from_ns = span.injected_ns;
+    w.back_ns = std::max(span.injected_ns, span.healed_ns.value_or(span.injected_ns));
     // An exit from the next fault on the same target on is that fault's (back-to-back faults
     // each end when the target is back from their own effect).
     int64_t next_fault = kOpen;
-    for (size_t j = i + 1; j < events.size(); ++j) {
-      const Event& n = events[j];
-      if (n.type == "fault.injected" &&
-          (n.target == e.target || (!w.on.empty() && Str(n.data, "on") == w.on))) {
-        next_fault = n.ts_ns;
+    for (size_t j = i + 1; j < spans.size(); ++j) {
+      if (spans[j].fault == span.fault || (!w.on.empty() && spans[j].on == w.on)) {
+        next_fault = spans[j].injected_ns;
         break;
       }
     }
@@ -1180,39 +1288,10 @@ bool InFaultWindow(const std::vector<FaultWindow>& windows, int64_t invoke_ns,
 }
 
 CheckResult EvaluateCheck(const CheckSpec& c, const Scenario& s, const Events& events) {
-  Log log(events);
   const int64_t t0 = framework::MonotonicNs();
   CheckResult r;
-  if (c.kind == "restart_within") {
-    r = RestartWithin(c, s, log);
-  } else if (c.kind == "backoff_policy") {
-    r = BackoffPolicy(c, s, log);
-  } else if (c.kind == "no_lost_writes") {
-    r = NoLostWrites(c, log);
-  } else if (c.kind == "availability") {
-    r = Availability(c, log);
-  } else if (c.kind == "error_rate") {
-    r = ErrorRate(c, s, log);
-  } else if (c.kind == "p99_latency") {
-    r = P99Latency(c, log);
-  } else if (c.kind == "recovers_within") {
-    r = RecoversWithin(c, log);
-  } else if (c.kind == "no_orphans") {
-    r = NoOrphans(c, log);
-  } else if (c.kind == "max_rss") {
-    r = MaxRss(c, s, log);
-  } else if (c.kind == "fd_growth") {
-    r = FdGrowth(c, s, log);
-  } else if (c.kind == "memory_locked") {
-    r = MemoryLocked(c, s, log);
-  } else if (c.kind == "exit_codes") {
-    r = ExitCodes(c, s, log);
-  } else if (c.kind == "log_matches" || c.kind == "log_never_matches") {
-    r = LogMatch(c, s, log, c.kind == "log_never_matches");
-  } else if (c.kind == "gives_up") {
-    r = GivesUp(c, s, log);
-  } else if (c.kind == "command_probe") {
-    r = CommandProbe(c, log);
+  if (const CheckKind* kind = FindCheckKind(c.kind)) {
+    r = kind->evaluate(c, s, events);
   } else {
     r = Base(c);
     r.verdict = Verdict::kError;

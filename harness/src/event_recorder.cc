@@ -5,7 +5,7 @@
 namespace duende::harness {
 
 framework::Result<void> EventRecorder::OpenFile(const std::string& path) {
-  auto w = reporters::EventLogWriter::Open(path);
+  auto w = model::EventLogWriter::Open(path);
   if (!w.ok()) return w.error();
   std::lock_guard lock(mu_);
   writer_.emplace(std::move(w).value());
@@ -15,7 +15,7 @@ framework::Result<void> EventRecorder::OpenFile(const std::string& path) {
 
 int64_t EventRecorder::Record(const std::string& type, const std::string& target,
                               nlohmann::json data) {
-  reporters::Event e;
+  model::Event e;
   e.ts_ns = framework::MonotonicNs();
   e.type = type;
   e.target = target;
@@ -25,19 +25,19 @@ int64_t EventRecorder::Record(const std::string& type, const std::string& target
   return ts;
 }
 
-void EventRecorder::Append(reporters::Event event) {
+void EventRecorder::Append(model::Event event) {
   std::lock_guard lock(mu_);
   if (writer_) writer_->Append(event);
   if (observer_) observer_(event);
   events_.push_back(std::move(event));
 }
 
-void EventRecorder::SetObserver(std::function<void(const reporters::Event&)> observer) {
+void EventRecorder::SetObserver(std::function<void(const model::Event&)> observer) {
   std::lock_guard lock(mu_);
   observer_ = std::move(observer);
 }
 
-std::vector<reporters::Event> EventRecorder::Snapshot() const {
+std::vector<model::Event> EventRecorder::Snapshot() const {
   std::lock_guard lock(mu_);
   return events_;
 }

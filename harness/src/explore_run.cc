@@ -11,7 +11,7 @@ PlanRun RunPlan(const ExploreScenario& base, const Plan& plan, const RunOptions&
   auto scenario = PlanScenario(base, plan, ExploreFaultKinds());
   if (!scenario.ok()) {
     run.exit_code = 2;
-    run.result.verdict = reporters::Verdict::kError;
+    run.result.verdict = model::Verdict::kError;
     run.result.error = "the plan is not a valid scenario: " + scenario.error().context;
     return run;
   }

@@ -40,12 +40,12 @@ std::string PlanRun::Summary() const {
   if (!result.error.empty()) return result.error;
   std::string out;
   for (const auto& c : result.checks) {
-    if (c.verdict == reporters::Verdict::kPass) continue;
+    if (c.verdict == model::Verdict::kPass) continue;
     if (!out.empty()) out += "; ";
     out += c.name + ": " + c.measured;
     if (!c.threshold.empty()) out += " (must be " + c.threshold + ")";
   }
-  return out.empty() ? std::string(reporters::VerdictName(result.verdict)) : out;
+  return out.empty() ? std::string(model::VerdictName(result.verdict)) : out;
 }
 
 const FaultKindTable& ExploreFaultKinds() {
@@ -64,7 +64,7 @@ bool PlanRun::OnlyFaultsMissed() const {
   if (!failed()) return false;
   bool missed = false;
   for (const auto& c : result.checks) {
-    if (c.verdict == reporters::Verdict::kPass) continue;
+    if (c.verdict == model::Verdict::kPass) continue;
     if (c.kind != "faults_took_effect") return false;
     missed = true;
   }
@@ -139,7 +139,7 @@ void MeasureAndWiden(const ExploreScenario& base, const ExploreOptions& options,
     Tally t = Replay(plan, replays, goal, false, run, res, [&](uint32_t n, const PlanRun& r) {
       log("  replay " + std::to_string(n) + ": " +
           (r.OnlyFaultsMissed() ? std::string("DISCARDED")
-                                : std::string(reporters::VerdictName(r.result.verdict))));
+                                : std::string(model::VerdictName(r.result.verdict))));
     });
     log("  " + what + ": failed in " + Rate(t.failed, t.runs) + " replays" +
         (t.runs < replays && !t.interrupted
@@ -242,7 +242,7 @@ ExploreResult Explore(const ExploreScenario& base, const ExploreOptions& options
       PlanRun r = run(plan);
       log("plan " + std::to_string(res.plans_tried) + ": " +
           (r.OnlyFaultsMissed() ? std::string("DISCARDED")
-                                : std::string(reporters::VerdictName(r.result.verdict))) +
+                                : std::string(model::VerdictName(r.result.verdict))) +
           "  " + DescribePlan(plan) + (r.passed() ? "" : "  -> " + r.Summary()));
       if (r.exit_code == 2 || r.exit_code == 3 || r.exit_code == 130) {
         // A plan can be impossible on its own (a pause stops libfiu's control thread, so a
@@ -288,7 +288,7 @@ ExploreResult Explore(const ExploreScenario& base, const ExploreOptions& options
         plan, shrink_replays, shrink_need, true, run, res, [&](uint32_t n, const PlanRun& r) {
           log(label + (n > 1 ? " (run " + std::to_string(n) + ")" : std::string()) + ": " +
               (r.OnlyFaultsMissed() ? std::string("DISCARDED")
-                                    : std::string(reporters::VerdictName(r.result.verdict))) +
+                                    : std::string(model::VerdictName(r.result.verdict))) +
               "  " + DescribePlan(plan));
         });
     if (t.interrupted) {

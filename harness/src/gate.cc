@@ -24,14 +24,17 @@
 #include "duende/framework/process.h"
 #include "duende/framework/read_limits.h"
 #include "duende/framework/temp_dir.h"
-#include "duende/reporters/event_log.h"
+#include "duende/model/event_log.h"
+#include "duende/model/events.h"
 
 namespace duende::harness {
 
+namespace events = model::events;
+
 using framework::Result;
 using Json = nlohmann::json;
-using reporters::Event;
-using reporters::Verdict;
+using model::Event;
+using model::Verdict;
 
 namespace {
 
@@ -130,7 +133,7 @@ class TierRunner {
   TierRunner(const GateConfig& config, const GateTier& tier, const GateOptions& options)
       : config_(config), tier_(tier), opt_(options) {}
 
-  reporters::ScenarioResult Run() {
+  model::ScenarioResult Run() {
     std::string log_dir = opt_.log_dir.empty() ? "" : opt_.log_dir;
     if (!log_dir.empty()) {
       std::error_code ec;
@@ -138,7 +141,7 @@ class TierRunner {
     }
     std::string title = "tier " + std::to_string(tier_.number);
     if (!tier_.name.empty()) title += ": " + tier_.name;
-    Record(framework::MonotonicNs(), "run.started", "",
+    Record(framework::MonotonicNs(), events::kRunStarted, "",
            {{"scenario", title},
             {"file", config_.file},
             {"description", tier_.description},
@@ -154,35 +157,35 @@ class TierRunner {
         break;
       }
       int64_t t0 = framework::MonotonicNs();
-      Record(t0, "gate.step.started", step.name,
+      Record(t0, events::kGateStepStarted, step.name,
              {{"kind", GateStepKindName(step.kind)},
               {"timeout_ns", step.timeout.count()},
               {"log", LogPath(step)}});
       StepOutcome out = RunStep(step);
       double secs = static_cast<double>(framework::MonotonicNs() - t0) / 1e9;
-      Record(framework::MonotonicNs(), "gate.step.finished", step.name,
+      Record(framework::MonotonicNs(), events::kGateStepFinished, step.name,
              {{"kind", GateStepKindName(step.kind)},
-              {"verdict", reporters::VerdictName(out.verdict)},
+              {"verdict", model::VerdictName(out.verdict)},
               {"seconds", secs},
               {"measured", out.measured}});
-      Record(framework::MonotonicNs(), "check.result", step.name,
+      Record(framework::MonotonicNs(), events::kCheckResult, step.name,
              {{"kind", GateStepKindName(step.kind)},
-              {"verdict", reporters::VerdictName(out.verdict)},
+              {"verdict", model::VerdictName(out.verdict)},
               {"measured", out.measured},
               {"threshold", out.threshold},
               {"evidence", out.evidence},
               {"duration_s", secs}});
       verdicts.push_back(out.verdict);
     }
-    Verdict v = reporters::Combine(verdicts);
+    Verdict v = model::Combine(verdicts);
     if (stopped || (opt_.stop != nullptr && opt_.stop->load())) v = Verdict::kAborted;
     // A step that errored makes the tier fail, not "error": the gate itself ran.
-    Record(framework::MonotonicNs(), "run.finished", "",
-           {{"verdict", reporters::VerdictName(v)},
+    Record(framework::MonotonicNs(), events::kRunFinished, "",
+           {{"verdict", model::VerdictName(v)},
             {"error", v == Verdict::kAborted ? "interrupted by a signal; the running step was "
                                                "stopped, the rest not run"
                                              : ""}});
-    return reporters::ScenarioFromEvents(events_);
+    return model::ScenarioFromEvents(events_);
   }
 
  private:
@@ -386,7 +389,7 @@ class TierRunner {
       }
       verdicts.push_back(v);
     }
-    o.verdict = reporters::Combine(verdicts);
+    o.verdict = model::Combine(verdicts);
     o.measured = std::to_string(passed) + " of " + std::to_string(files.size()) + " passed";
     std::string log = LogPath(step);
     if (o.verdict != Verdict::kPass && !log.empty()) o.evidence.push_back("full output: " + log);
@@ -471,7 +474,7 @@ class TierRunner {
                          std::to_string(c.branches_total) + ")" + (ok ? "" : " BELOW THRESHOLD");
       o.evidence.push_back(line);
     }
-    o.verdict = reporters::Combine(verdicts);
+    o.verdict = model::Combine(verdicts);
     return o;
   }
 
@@ -489,8 +492,8 @@ class TierRunner {
 
 }  // namespace
 
-reporters::ScenarioResult RunGateTier(const GateConfig& config, const GateTier& tier,
-                                      const GateOptions& options) {
+model::ScenarioResult RunGateTier(const GateConfig& config, const GateTier& tier,
+                                  const GateOptions& options) {
   return TierRunner(config, tier, options).Run();
 }
 

@@ -99,8 +99,8 @@ std::vector<LoadOp> DecodeOps(const nlohmann::json& data, bool readback, size_t*
   return out;
 }
 
-std::vector<LoadOp> OpsFromEvents(const std::vector<reporters::Event>& events, const char* type) {
-  const bool readback = std::string_view(type) == kReadbackOpsEvent;
+std::vector<LoadOp> OpsFromEvents(const std::vector<model::Event>& events, const char* type) {
+  const bool readback = std::string_view(type) == model::events::kReadbackOps;
   std::vector<LoadOp> out;
   for (const auto& e : events) {
     if (e.type != type) continue;

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "duende/model/events.h"
 #include "duende/reporters/reporter.h"
 #include "report_util.h"
 
@@ -170,84 +171,84 @@ class ConsoleReporter : public Reporter {
   std::string Describe(const Event& e) {
     const Json& d = e.data;
     std::string who = Safe(e.target);
-    if (e.type == "run.started") {
+    if (e.type == events::kRunStarted) {
       if (d.contains("duration_ns") && d["duration_ns"].is_number()) {
         planned_s_ = d["duration_ns"].get<double>() / 1e9;
       }
       return "";
     }
-    if (e.type == "target.spawned") {
+    if (e.type == events::kTargetSpawned) {
       if (++spawns_[e.target] > 1) {
         ++restarts_;
         return who + ": restarted (pid " + Num(d, "pid") + ")";
       }
       return who + ": spawned (pid " + Num(d, "pid") + ")";
     }
-    if (e.type == "target.ready") return who + ": ready after " + DurationNs(d, "after_ns");
-    if (e.type == "target.exited") {
+    if (e.type == events::kTargetReady) return who + ": ready after " + DurationNs(d, "after_ns");
+    if (e.type == events::kTargetExited) {
       std::string status = Str(d, "status");
       if (status.empty()) status = "exited (code " + Num(d, "code") + ")";
       if (d.value("oom_kill", false)) status += " (OOM kill)";
       return who + ": " + Safe(status);
     }
-    if (e.type == "target.restart_scheduled") {
+    if (e.type == events::kTargetRestartScheduled) {
       return who + ": restart in " + DurationNs(d, "delay_ns") + " (attempt " + Num(d, "attempt") +
              ")";
     }
-    if (e.type == "target.gave_up") return who + ": gave up: " + Safe(Str(d, "reason"));
-    if (e.type == "target.spawn_failed") return who + ": spawn failed: " + Safe(Str(d, "reason"));
-    if (e.type == "target.output_tail") return OutputTail(who, d);
-    if (e.type == "target.stopped") return who + ": stopped";
-    if (e.type == "target.main_pid") {
+    if (e.type == events::kTargetGaveUp) return who + ": gave up: " + Safe(Str(d, "reason"));
+    if (e.type == events::kTargetSpawnFailed) {
+      return who + ": spawn failed: " + Safe(Str(d, "reason"));
+    }
+    if (e.type == events::kTargetOutputTail) return OutputTail(who, d);
+    if (e.type == events::kTargetStopped) return who + ": stopped";
+    if (e.type == events::kTargetMainPid) {
       return who + ": main process is pid " + Num(d, "pid") + " (" + Safe(Str(d, "detail")) + ")";
     }
-    if (e.type == "target.tracking" && Str(d, "mode") != "cgroup") {
+    if (e.type == events::kTargetTracking && Str(d, "mode") != "cgroup") {
       return who + ": tracked by " + Safe(Str(d, "detail"));
     }
-    if (e.type == "fault.injected") {
+    if (e.type == events::kFaultInjected) {
       std::string what = Safe(Str(d, "kind"));
       std::string on = Safe(Str(d, "on"));
       faults_[e.target] = what + (on.empty() ? "" : "@" + on);
       return "fault " + who + ": " + what + (on.empty() ? "" : " on " + on) + " injected";
     }
-    if (e.type == "fault.fired") {
+    if (e.type == events::kFaultFired) {
       std::string ev = Safe(Str(d, "evidence"));
       return "fault " + who + ": fired" + (ev.empty() ? "" : ": " + ev);
     }
-    if (e.type == "fault.healed") {
+    if (e.type == events::kFaultHealed) {
       faults_.erase(e.target);
       std::string ev = Safe(Str(d, "evidence"));
       bool took = d.value("took_effect", true);
       return "fault " + who + ": healed" + (took ? "" : " (it did NOT take effect)") +
              (ev.empty() ? "" : ": " + ev);
     }
-    if (e.type == "load.second") {
-      double errs = d.value("errors", 0.0) + d.value("timeouts", 0.0);
-      errors_ += errs;
+    if (auto sec = events::DecodeLoadSecond(e)) {
+      errors_ += static_cast<double>(sec->errors + sec->timeouts);
       load_seen_ = true;
-      rate_ = d.value("rate", d.value("ok", 0.0));
-      int64_t sec = d.value("second", int64_t{0});
-      if (opt_.live || (sec + 1) % kPlainLoadEvery != 0) return "";
+      rate_ = sec->rate;
+      if (opt_.live || (sec->second + 1) % kPlainLoadEvery != 0) return "";
       return "load " + who + ": " + internal::Compact(rate_) + " req/s, p99 " +
-             internal::Micros(d.value("p99_us", 0.0)) + ", " + internal::Compact(errors_) +
-             " errors so far";
+             internal::Micros(static_cast<double>(sec->p99_us)) + ", " +
+             internal::Compact(errors_) + " errors so far";
     }
-    if (e.type == "load.summary") {
+    if (e.type == events::kLoadSummary) {
       return "load " + who + ": sent " + Num(d, "sent") + ", ok " + Num(d, "ok") + ", errors " +
              Num(d, "errors") + ", timeouts " + Num(d, "timeouts") + ", " +
              internal::Compact(d.value("achieved_rate", 0.0)) + " of " +
              internal::Compact(d.value("target_rate", 0.0)) + " req/s, p99 " +
              internal::Micros(d.value("p99_us", 0.0));
     }
-    if (e.type == "readback.result") {
+    if (e.type == events::kReadbackResult) {
       return "readback: " + Num(d, "keys") + " keys, " + Num(d, "acked_writes") +
              " acked writes, " + Num(d, "lost") + " lost";
     }
-    if (e.type == "gate.step.started") {
+    if (e.type == events::kGateStepStarted) {
       step_ = e.target;
       return "step " + who + " (" + Safe(Str(d, "kind")) + ") started";
     }
-    if (e.type == "gate.step.finished") {
+    if (e.type == events::kGateStepFinished) {
       step_.clear();
       Verdict v = Verdict::kError;
       std::string name = Str(d, "verdict");
@@ -259,7 +260,7 @@ class ConsoleReporter : public Reporter {
              internal::Fixed(d.value("seconds", 0.0), 1) + "s" +
              (measured.empty() ? "" : " (" + measured + ")");
     }
-    if (e.type == "probe.result" && !d.value("ok", true)) {
+    if (e.type == events::kProbeResult && !d.value("ok", true)) {
       return "probe " + Safe(Str(d, "name")) + " failed: " + Safe(Str(d, "detail"));
     }
     return "";

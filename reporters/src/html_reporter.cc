@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "duende/reporters/event_log.h"
+#include "duende/model/event_log.h"
 #include "duende/reporters/markup.h"
 #include "duende/reporters/reporter.h"
 #include "report_util.h"

@@ -1,7 +1,7 @@
 // JSON (the whole run as one document, "duende-run/1") and JSON Lines (events as they come).
 #include <memory>
 
-#include "duende/reporters/event_log.h"
+#include "duende/model/event_log.h"
 #include "duende/reporters/reporter.h"
 #include "report_util.h"
 
@@ -25,7 +25,7 @@ Json ScenarioToJson(const ScenarioResult& s) {
   Json checks = Json::array();
   for (const auto& c : s.checks) checks.push_back(CheckToJson(c));
   Json events = Json::array();
-  for (const auto& e : s.events) events.push_back(EventToJson(e));
+  for (const auto& e : s.events) events.push_back(model::EventToJson(e));
   return Json{{"name", s.name},
               {"file", s.file},
               {"description", s.description},
@@ -45,12 +45,12 @@ Json ScenarioToJson(const ScenarioResult& s) {
 // Appends each event to the file as it arrives, so a run killed half-way leaves its log.
 class JsonLinesReporter : public Reporter {
  public:
-  explicit JsonLinesReporter(EventLogWriter writer) : writer_(std::move(writer)) {}
+  explicit JsonLinesReporter(model::EventLogWriter writer) : writer_(std::move(writer)) {}
   void OnEvent(const Event& event) override { writer_.Append(event); }
   std::optional<framework::Error> error() const override { return writer_.error(); }
 
  private:
-  EventLogWriter writer_;
+  model::EventLogWriter writer_;
 };
 
 }  // namespace
@@ -71,7 +71,7 @@ framework::Result<std::unique_ptr<Reporter>> MakeJsonReporter(const std::string&
 }
 
 framework::Result<std::unique_ptr<Reporter>> MakeJsonLinesReporter(const std::string& path) {
-  auto writer = EventLogWriter::Open(path);
+  auto writer = model::EventLogWriter::Open(path);
   if (!writer) return writer.error();
   return std::unique_ptr<Reporter>(new JsonLinesReporter(std::move(writer.value())));
 }

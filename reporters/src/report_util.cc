@@ -150,46 +150,23 @@ std::string Str(const Json& data, const char* key) {
 
 RunStats ComputeStats(const ScenarioResult& s) {
   RunStats st;
-  std::map<std::string, size_t> open_fault;  // fault name -> index in st.faults
   std::map<std::string, int> spawns;
   double last_t = 0;
   for (const Event& e : s.events) {
     double t = SecondsSince(s, e.ts_ns);
     last_t = std::max(last_t, t);
     const Json& d = e.data;
-    if (e.type == "run.started") {
+    if (e.type == events::kRunStarted) {
       double planned = Num(d, "duration_ns");
       if (planned > 0) st.duration_s = planned / 1e9;
-    } else if (e.type == "fault.injected") {
-      FaultWindow w;
-      w.name = e.target;
-      w.kind = Str(d, "kind");
-      w.on = Str(d, "on");
-      w.start_s = t;
-      w.end_s = -1;
-      open_fault[e.target] = st.faults.size();
-      st.faults.push_back(std::move(w));
-    } else if (e.type == "fault.fired") {
-      auto it = open_fault.find(e.target);
-      if (it != open_fault.end()) st.faults[it->second].fired = true;
-    } else if (e.type == "fault.healed") {
-      auto it = open_fault.find(e.target);
-      if (it != open_fault.end()) {
-        FaultWindow& w = st.faults[it->second];
-        w.end_s = t;
-        w.healed = true;
-        auto te = d.find("took_effect");
-        if (te != d.end() && te->is_boolean()) w.took_effect = te->get<bool>();
-        open_fault.erase(it);
-      }
-    } else if (e.type == "target.spawned") {
+    } else if (e.type == events::kTargetSpawned) {
       int n = ++spawns[e.target];
       if (n > 1) {
         ++st.restarts;
         std::string pid = d.contains("pid") ? d["pid"].dump() : "?";
         st.markers.push_back({t, e.target, "restarted (pid " + pid + ")", false});
       }
-    } else if (e.type == "target.exited") {
+    } else if (e.type == events::kTargetExited) {
       ++st.exits;
       bool oom = d.value("oom_kill", false);
       if (oom) ++st.oom_kills;
@@ -205,31 +182,41 @@ RunStats ComputeStats(const ScenarioResult& s) {
       }
       if (oom) status += " (OOM kill)";
       st.markers.push_back({t, e.target, status, true});
-    } else if (e.type == "load.second") {
-      LoadSecond l;
-      l.t_s = t;
-      l.sent = Num(d, "sent");
-      l.ok = Num(d, "ok");
-      l.errors = Num(d, "errors");
-      l.timeouts = Num(d, "timeouts");
-      l.rate = d.contains("rate") ? Num(d, "rate") : l.ok;
-      l.p50_us = Num(d, "p50_us");
-      l.p99_us = Num(d, "p99_us");
-      l.max_us = Num(d, "max_us");
-      st.total_sent += l.sent;
-      st.total_ok += l.ok;
-      st.total_errors += l.errors;
-      st.total_timeouts += l.timeouts;
-      st.peak_p99_us = std::max(st.peak_p99_us, l.p99_us);
-      st.load.push_back(l);
-    } else if (e.type == "readback.result") {
+    } else if (e.type == events::kReadbackResult) {
       if (d.contains("lost") && d["lost"].is_number_integer()) st.lost = d["lost"].get<int64_t>();
     }
   }
+  for (const events::LoadSecond& sec : events::LoadSeconds(s.events)) {
+    LoadPoint l;
+    l.t_s = SecondsSince(s, sec.end_ns);
+    l.sent = static_cast<double>(sec.sent);
+    l.ok = static_cast<double>(sec.ok);
+    l.errors = static_cast<double>(sec.errors);
+    l.timeouts = static_cast<double>(sec.timeouts);
+    l.rate = sec.rate;
+    l.p50_us = static_cast<double>(sec.p50_us);
+    l.p99_us = static_cast<double>(sec.p99_us);
+    l.max_us = static_cast<double>(sec.max_us);
+    st.total_sent += l.sent;
+    st.total_ok += l.ok;
+    st.total_errors += l.errors;
+    st.total_timeouts += l.timeouts;
+    st.peak_p99_us = std::max(st.peak_p99_us, l.p99_us);
+    st.load.push_back(l);
+  }
   double end = std::max(DurationSeconds(s), last_t);
   if (st.duration_s <= 0) st.duration_s = end;
-  for (FaultWindow& w : st.faults) {
-    if (w.end_s < 0) w.end_s = std::max(end, w.start_s);
+  for (const events::FaultSpan& span : events::FaultSpans(s.events)) {
+    FaultWindow w;
+    w.name = span.fault;
+    w.kind = span.kind;
+    w.on = span.on;
+    w.start_s = SecondsSince(s, span.injected_ns);
+    w.healed = span.healed_ns.has_value();
+    w.end_s = w.healed ? SecondsSince(s, *span.healed_ns) : std::max(end, w.start_s);
+    w.fired = span.fired;
+    w.took_effect = span.took_effect;
+    st.faults.push_back(std::move(w));
   }
   return st;
 }

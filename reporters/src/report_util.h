@@ -12,8 +12,23 @@
 
 #include "duende/framework/result.h"
 #include "duende/framework/unique_fd.h"
-#include "duende/reporters/model.h"
+#include "duende/model/events.h"
+#include "duende/model/model.h"
 #include "duende/reporters/reporter.h"
+
+namespace duende::reporters {
+
+// The reporters read only the result model (duende/model/).
+using model::CheckResult;
+using model::Combine;
+using model::Event;
+using model::RunReport;
+using model::ScenarioResult;
+using model::Verdict;
+using model::VerdictName;
+namespace events = model::events;
+
+}  // namespace duende::reporters
 
 namespace duende::reporters::internal {
 
@@ -84,8 +99,8 @@ struct Marker {
   bool exit = false;  ///< exit (true) or (re)start (false)
 };
 
-/// One second of load.
-struct LoadSecond {
+/// One second of load as the reports plot it (decoded by model::events::DecodeLoadSecond).
+struct LoadPoint {
   double t_s = 0;  ///< end of the second, from the scenario's start
   double sent = 0, ok = 0, errors = 0, timeouts = 0, rate = 0, p50_us = 0, p99_us = 0, max_us = 0;
 };
@@ -94,7 +109,7 @@ struct LoadSecond {
 struct RunStats {
   std::vector<FaultWindow> faults;
   std::vector<Marker> markers;
-  std::vector<LoadSecond> load;
+  std::vector<LoadPoint> load;
   int64_t exits = 0;
   int64_t restarts = 0;  ///< spawns of a target after its first
   int64_t oom_kills = 0;

@@ -1,5 +1,7 @@
 #include "duende/reporters/reporter.h"
 
+#include "report_util.h"
+
 namespace duende::reporters {
 
 void MultiReporter::Add(std::unique_ptr<Reporter> reporter) {

@@ -78,7 +78,7 @@ grace_period = "5s"
 [health.liveness]
 kind = "http"
 address = "127.0.0.1:7001"
-http_path = "/healthz"
+path = "/healthz"
 failure_threshold = 2
 
 [log]

@@ -13,8 +13,8 @@
 namespace duende::harness {
 namespace {
 
-using reporters::Event;
-using reporters::Verdict;
+using model::Event;
+using model::Verdict;
 constexpr int64_t kMs = 1000000;
 
 class LogBuilder {
@@ -52,12 +52,12 @@ expect = "VALUE {seq}"
   return s.ok() ? s.value() : Scenario{};
 }
 
-reporters::CheckResult Check(const Scenario& s, const std::vector<Event>& events) {
+model::CheckResult Check(const Scenario& s, const std::vector<Event>& events) {
   EXPECT_FALSE(s.checks.empty());
   return EvaluateCheck(s.checks.at(0), s, events);
 }
 
-std::string Joined(const reporters::CheckResult& r) {
+std::string Joined(const model::CheckResult& r) {
   std::string out = r.measured + " | " + r.threshold;
   for (const auto& e : r.evidence) out += "\n  " + e;
   return out;
@@ -375,7 +375,7 @@ void AddOps(LogBuilder& b, int64_t from_ms, int n, const std::function<std::stri
     if (text != "OK") op.text = text;
     ops.push_back(op);
   }
-  b.Add(from_ms + 10 * n, kLoadOpsEvent, "load", EncodeOps(ops));
+  b.Add(from_ms + 10 * n, model::events::kLoadOps, "load", EncodeOps(ops));
 }
 
 TEST(ChecksTest, ErrorRateJudgesEveryRequestAfterTheLastFault) {
@@ -464,7 +464,7 @@ TEST(ChecksTest, NoLostWritesFromTheHistoryNamesTheFirstLoss) {
     if (op.found == 0) op.text = "NOTFOUND";
     reads.push_back(op);
   }
-  b.Add(3000, kReadbackOpsEvent, "load", EncodeOps(reads, true))
+  b.Add(3000, model::events::kReadbackOps, "load", EncodeOps(reads, true))
       .Add(3001, "readback.result", "load",
            {{"keys", 100}, {"acked_writes", 100}, {"lost", 30}, {"unique_keys", true}});
   auto r = Check(s, Sorted(b.events()));
@@ -479,7 +479,7 @@ TEST(ChecksTest, NoLostWritesFromTheHistoryNamesTheFirstLoss) {
   LogBuilder ok;
   ok.Add(0, "run.started", "");
   AddOps(ok, 0, 100, [](int) { return "OK"; });
-  ok.Add(3000, kReadbackOpsEvent, "load", EncodeOps(reads, true))
+  ok.Add(3000, model::events::kReadbackOps, "load", EncodeOps(reads, true))
       .Add(3001, "readback.result", "load", {{"keys", 100}, {"acked_writes", 100}, {"lost", 0}});
   r = Check(s, Sorted(ok.events()));
   EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);

@@ -217,10 +217,10 @@ bool Combination(const Plan& plan) {
 PlanRun Verdict(bool fail) {
   PlanRun r;
   r.exit_code = fail ? 1 : 0;
-  r.result.verdict = fail ? reporters::Verdict::kFail : reporters::Verdict::kPass;
+  r.result.verdict = fail ? model::Verdict::kFail : model::Verdict::kPass;
   if (fail) {
-    r.result.checks.push_back(reporters::CheckResult{
-        "no_lost_writes", "no_lost_writes", reporters::Verdict::kFail, "3 lost", "0", {}, 0});
+    r.result.checks.push_back(model::CheckResult{
+        "no_lost_writes", "no_lost_writes", model::Verdict::kFail, "3 lost", "0", {}, 0});
   }
   return r;
 }
@@ -487,7 +487,7 @@ TEST(ExploreTest, BudgetStopsTheSearch) {
 PlanRun EnvironmentError() {
   PlanRun run;
   run.exit_code = 3;
-  run.result.verdict = reporters::Verdict::kError;
+  run.result.verdict = model::Verdict::kError;
   run.result.error = "unable to spawn duende-fixture-kvd";
   return run;
 }

@@ -19,7 +19,7 @@ namespace duende::harness {
 namespace {
 
 namespace fs = std::filesystem;
-using reporters::Verdict;
+using model::Verdict;
 
 class TempDir {
  public:
@@ -229,8 +229,8 @@ TEST(GateCoverageTest, ParsesGcovrSummaryAndSumsByPrefix) {
 // ---- Running tiers -------------------------------------------------------------------
 
 struct Ran {
-  reporters::ScenarioResult result;
-  std::vector<reporters::Event> live;
+  model::ScenarioResult result;
+  std::vector<model::Event> live;
 };
 
 Ran RunTier(const std::string& toml, const TempDir& d, int tier = 1, std::string duende = "") {
@@ -240,16 +240,16 @@ Ran RunTier(const std::string& toml, const TempDir& d, int tier = 1, std::string
   GateOptions o;
   o.duende_path = duende;
   o.log_dir = d.path() + "/logs";
-  o.on_event = [&](const reporters::Event& e) { ran.live.push_back(e); };
+  o.on_event = [&](const model::Event& e) { ran.live.push_back(e); };
   ran.result = RunGateTier(*c, *c->FindTier(tier), o);
   return ran;
 }
 
-const reporters::CheckResult& Check(const Ran& r, const std::string& name) {
+const model::CheckResult& Check(const Ran& r, const std::string& name) {
   for (const auto& c : r.result.checks) {
     if (c.name == name) return c;
   }
-  static reporters::CheckResult none;
+  static model::CheckResult none;
   ADD_FAILURE() << "no check " << name;
   return none;
 }

@@ -18,7 +18,7 @@
 
 #include "../reporters/cli_run.h"
 #include "duende/framework/temp_dir.h"
-#include "duende/reporters/event_log.h"
+#include "duende/model/event_log.h"
 
 namespace {
 
@@ -61,12 +61,12 @@ bool Installed(const char* program) {
   return std::system(("command -v " + std::string(program) + " >/dev/null 2>&1").c_str()) == 0;
 }
 
-std::vector<duende::reporters::Event> Events(const std::string& path) {
-  auto ev = duende::reporters::ReadEventLog(path);
-  return ev.ok() ? std::move(ev).value() : std::vector<duende::reporters::Event>{};
+std::vector<duende::model::Event> Events(const std::string& path) {
+  auto ev = duende::model::ReadEventLog(path);
+  return ev.ok() ? std::move(ev).value() : std::vector<duende::model::Event>{};
 }
 
-const duende::reporters::Event* Find(const std::vector<duende::reporters::Event>& events,
+const duende::model::Event* Find(const std::vector<duende::model::Event>& events,
                                      const std::string& type, const std::string& target) {
   for (const auto& e : events) {
     if (e.type == type && e.target == target) return &e;

@@ -19,12 +19,12 @@
 #include "duende/framework/cgroup.h"
 #include "duende/framework/process.h"
 #include "duende/framework/temp_dir.h"
-#include "duende/reporters/event_log.h"
+#include "duende/model/event_log.h"
 
 namespace duende::harness {
 namespace {
 
-using reporters::Event;
+using model::Event;
 
 const std::string kDuende = std::string(DUENDE_BINARY_DIR) + "/harness/cli/duende";
 const std::string kScenarios = std::string(DUENDE_SOURCE_DIR) + "/scenarios";
@@ -49,7 +49,7 @@ RunResult RunDuende(const std::string& args) {
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   std::ifstream in(out);
   r.output.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  auto ev = reporters::ReadEventLog(events);
+  auto ev = model::ReadEventLog(events);
   if (ev.ok()) r.events = std::move(ev).value();
   std::remove(events.c_str());
   std::remove(out.c_str());
@@ -200,7 +200,7 @@ TEST(RunCommandTest, MissingProgramIsAnEnvironmentError) {
 pid_t WaitForInjection(const std::string& events) {
   for (int i = 0; i < 200; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    auto ev = reporters::ReadEventLog(events);
+    auto ev = model::ReadEventLog(events);
     if (!ev.ok()) continue;
     for (const auto& e : *ev) {
       if (e.type == "fault.injected") return e.data.value("pid", -1);
@@ -233,7 +233,7 @@ TEST(RunCommandTest, SigintHealsStopsAndReportsAborted) {
   ASSERT_TRUE(st.ok());
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
   EXPECT_EQ(st->code, 130) << st->ToString();
-  auto ev = reporters::ReadEventLog(events);
+  auto ev = model::ReadEventLog(events);
   ASSERT_TRUE(ev.ok());
   bool healed = false;
   std::string verdict;

@@ -21,13 +21,13 @@
 
 #include "duende/framework/proc.h"
 #include "duende/framework/process.h"
-#include "duende/reporters/event_log.h"
+#include "duende/model/event_log.h"
 
 namespace duende::harness {
 namespace {
 
 namespace fs = std::filesystem;
-using reporters::Event;
+using model::Event;
 
 const std::string kDuende = std::string(DUENDE_BINARY_DIR) + "/harness/cli/duende";
 const std::string kFixtures = std::string(DUENDE_BINARY_DIR) + "/fixtures";
@@ -61,7 +61,7 @@ RunResult ReadRun(int status, const std::string& events, const std::string& out)
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   std::ifstream in(out);
   r.output.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  auto ev = reporters::ReadEventLog(events);
+  auto ev = model::ReadEventLog(events);
   if (ev.ok()) r.events = std::move(ev).value();
   return r;
 }

@@ -5,7 +5,7 @@
 #include <fstream>
 
 #include "cli_run.h"
-#include "duende/reporters/event_log.h"
+#include "duende/model/event_log.h"
 #include "duende/reporters/reporter.h"
 #include "golden.h"
 #include "sample_events.h"

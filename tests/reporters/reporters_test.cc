@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "duende/reporters/event_log.h"
+#include "duende/model/event_log.h"
 #include "duende/reporters/reporter.h"
 #include "golden.h"
 #include "sample_events.h"

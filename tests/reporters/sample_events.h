@@ -6,9 +6,22 @@
 #include <string>
 #include <vector>
 
-#include "duende/reporters/model.h"
+#include "duende/model/event_log.h"
+#include "duende/model/model.h"
 
 namespace duende::reporters::testing {
+
+// The reporters' tests read and write the result model (duende/model/).
+using model::CheckResult;
+using model::Combine;
+using model::Event;
+using model::EventLogWriter;
+using model::ReadEventLog;
+using model::RunReport;
+using model::RunReportFromEvents;
+using model::ScenarioResult;
+using model::Verdict;
+using model::VerdictName;
 
 using Json = nlohmann::json;
 

@@ -57,7 +57,7 @@ struct ProbeConfig {
   enum class Kind { kNone, kNotify, kTcp, kHttp, kCommand };
   Kind kind = Kind::kNone;
   std::string address;               ///< "127.0.0.1:7000" for tcp/http
-  std::string http_path = "/";       ///< for http: GET path; 2xx is healthy
+  std::string http_path = "/";       ///< for http (key 'path'): GET path; 2xx is healthy
   std::vector<std::string> command;  ///< for command: argv; exit 0 is healthy
   nanoseconds interval = std::chrono::seconds(1);
   nanoseconds timeout = std::chrono::seconds(1);
@@ -123,6 +123,33 @@ struct DaemonConfig {
 
   bool operator==(const DaemonConfig&) const = default;
 };
+
+/// How the table readers below treat a table embedded in another kind of file.
+struct ConfigReadOptions {
+  /// Strings may hold run variables that are expanded before use (a scenario target's
+  /// "127.0.0.1:{port.kvd}"): a probe address is checked with each {variable} standing for a
+  /// valid value.
+  bool variables = false;
+  /// A tcp or http probe may leave out 'address' because its owner supplies one (a scenario
+  /// target's own address).
+  bool address_from_owner = false;
+};
+
+// The tables that a daemon config, a `duende supervise` [[service]] and a scenario [[target]]
+// share have one reader each, so a table is accepted or rejected alike wherever it is written.
+// Each reads one table into `out` (absent keys keep out's values, so a caller may preset its
+// own defaults), reports problems to the reader's Diagnostics and calls Finish() on the table.
+
+/// [restart], its [restart.backoff] included.
+void ReadRestartConfig(TomlReader& reader, RestartConfig* out);
+/// [restart.backoff].
+void ReadBackoffConfig(TomlReader& reader, BackoffConfig* out);
+/// [health.readiness] (`readiness`: kind "notify" allowed) or [health.liveness]. The HTTP path
+/// is 'path'; the old spelling 'http_path' is read with a deprecation warning.
+void ReadProbeConfig(TomlReader& reader, ProbeConfig* out, bool readiness,
+                     const ConfigReadOptions& options = {});
+/// [resources].
+void ReadResourceConfig(TomlReader& reader, ResourceConfig* out);
 
 /// Reads a DaemonConfig from a TOML table (the whole file, or one [[service]]). Problems go to
 /// the reader's Diagnostics with file:line:col; the returned config holds the defaults for

@@ -55,8 +55,17 @@ class Diagnostics {
   /// An Error (errc::invalid_argument) holding ToString().
   Error ToError() const;
 
+  /// Records a warning: the input is accepted, but something in it should change (a
+  /// deprecated key). Warnings never make the input invalid.
+  void Warn(SourcePos pos, std::string message);
+  const std::vector<Diagnostic>& warnings() const { return warnings_; }
+  /// Writes each warning to stderr as "file:line:col: warning: message", once per process
+  /// (an input read again, as the explorer does, does not repeat them).
+  void PrintWarnings() const;
+
  private:
   std::vector<Diagnostic> items_;
+  std::vector<Diagnostic> warnings_;
 };
 
 /// Parses a TOML file of at most kMaxInputFileBytes (8 MiB, read_limits.h). A syntax error
@@ -130,6 +139,8 @@ class TomlReader {
 
   /// Reports a problem at the key's position (or the table's when the key is absent).
   void Fail(std::string_view key, const std::string& message);
+  /// Records a warning at the key's position (see Diagnostics::Warn).
+  void Warn(std::string_view key, const std::string& message);
   /// Reports every key that no getter asked for, with a did-you-mean. Call once at the end.
   void Finish();
 

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "duende/framework/result.h"
-#include "duende/reporters/event_log.h"
-#include "duende/reporters/model.h"
+#include "duende/model/event_log.h"
+#include "duende/model/model.h"
 
 namespace duende::harness {
 
@@ -26,22 +26,22 @@ class EventRecorder {
   /// Appends an event stamped now; returns its timestamp.
   int64_t Record(const std::string& type, const std::string& target, nlohmann::json data = {});
   /// Appends an event with its own timestamp (e.g. a supervisor event's time).
-  void Append(reporters::Event event);
+  void Append(model::Event event);
 
   /// Called (under the recorder's lock, keep it short) for every event, e.g. to print progress.
-  void SetObserver(std::function<void(const reporters::Event&)> observer);
+  void SetObserver(std::function<void(const model::Event&)> observer);
 
   /// A copy of every event so far, in append order.
-  std::vector<reporters::Event> Snapshot() const;
+  std::vector<model::Event> Snapshot() const;
 
   /// The first write error of the file, if any.
   std::optional<framework::Error> file_error() const;
 
  private:
   mutable std::mutex mu_;
-  std::vector<reporters::Event> events_;
-  std::optional<reporters::EventLogWriter> writer_;
-  std::function<void(const reporters::Event&)> observer_;
+  std::vector<model::Event> events_;
+  std::optional<model::EventLogWriter> writer_;
+  std::function<void(const model::Event&)> observer_;
 };
 
 }  // namespace duende::harness

@@ -19,7 +19,7 @@
 
 #include "duende/framework/result.h"
 #include "duende/framework/toml_reader.h"
-#include "duende/reporters/model.h"
+#include "duende/model/model.h"
 
 namespace duende::harness {
 
@@ -103,7 +103,7 @@ struct GateOptions {
   /// Lines of a failed step's output kept as evidence.
   size_t evidence_lines = 30;
   /// Called with every event as it is recorded (for live reporting); may be empty.
-  std::function<void(const reporters::Event&)> on_event;
+  std::function<void(const model::Event&)> on_event;
   /// When it becomes true (a SIGINT/SIGTERM handler sets it), the running step's process
   /// group gets SIGTERM (SIGKILL 5 s later), no further step runs, and the tier's verdict is
   /// ABORTED. nullptr: never.
@@ -114,7 +114,7 @@ struct GateOptions {
 /// tier as a scenario: one "check.result" per step; verdict PASS only if every step passed.
 /// A step that cannot run (missing program, a duende verb this build does not have, gcovr
 /// output that cannot be read) is an ERROR with the reason as evidence; it never throws.
-reporters::ScenarioResult RunGateTier(const GateConfig& config, const GateTier& tier,
+model::ScenarioResult RunGateTier(const GateConfig& config, const GateTier& tier,
                                       const GateOptions& options);
 
 /// Coverage figures of one file, as gcovr's JSON summary gives them.

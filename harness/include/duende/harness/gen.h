@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "duende/harness/explore.h"
-#include "duende/reporters/model.h"
+#include "duende/model/model.h"
 
 namespace duende::harness {
 namespace gen {
@@ -41,7 +41,7 @@ rc::Gen<Plan> FaultPlan(const ExploreBounds& bounds);
 
 /// The outcome of running one plan.
 struct PlanRun {
-  reporters::ScenarioResult result;
+  model::ScenarioResult result;
   /// 0 pass, 1 an invariant failed, 3 environment error, 130 aborted (RunOutcome's codes).
   int exit_code = 0;
   bool passed() const { return exit_code == 0; }

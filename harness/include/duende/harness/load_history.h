@@ -10,13 +10,10 @@
 #include <string_view>
 #include <vector>
 
-#include "duende/reporters/model.h"
+#include "duende/model/events.h"
+#include "duende/model/model.h"
 
 namespace duende::harness {
-
-/// Event types of the history (one owner for the names).
-inline constexpr const char* kLoadOpsEvent = "load.ops";
-inline constexpr const char* kReadbackOpsEvent = "readback.ops";
 
 /// How one request ended. The letter is the one written into the event log.
 enum class OpOutcome : char {
@@ -60,10 +57,10 @@ nlohmann::json EncodeOps(const std::vector<LoadOp>& ops, bool readback = false);
 std::vector<LoadOp> DecodeOps(const nlohmann::json& data, bool readback = false,
                               size_t* bad_rows = nullptr);
 
-/// Every op of the load (`type` = kLoadOpsEvent) or of the read-back (kReadbackOpsEvent) in
+/// Every op of the load (`type` = events::kLoadOps) or of the read-back (kReadbackOps) in
 /// `events`, ordered by invoke time.
-std::vector<LoadOp> OpsFromEvents(const std::vector<reporters::Event>& events,
-                                  const char* type = kLoadOpsEvent);
+std::vector<LoadOp> OpsFromEvents(const std::vector<model::Event>& events,
+                                  const char* type = model::events::kLoadOps);
 
 /// `text` cut to kMaxOpText bytes (the recorder's truncation, one place).
 std::string TruncateOpText(std::string_view text);

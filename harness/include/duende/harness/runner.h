@@ -18,7 +18,7 @@
 
 #include "duende/framework/result.h"
 #include "duende/harness/scenario.h"
-#include "duende/reporters/model.h"
+#include "duende/model/model.h"
 #include "duende/reporters/reporter.h"
 
 namespace duende::harness {
@@ -45,7 +45,7 @@ struct RunOptions {
 
 /// The outcome of one scenario run.
 struct RunOutcome {
-  reporters::ScenarioResult result;
+  model::ScenarioResult result;
   /// The run's scratch directory and whether it is still there (--keep, or kept because the
   /// run did not pass: its event log and the targets' output are in it).
   std::string run_dir;

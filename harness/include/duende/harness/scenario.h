@@ -157,9 +157,9 @@ struct FaultSpec {
 /// One invariant over the event log.
 struct CheckSpec {
   std::string name;    ///< unique in the scenario (default: the kind, numbered when repeated)
-  std::string kind;    ///< see CheckKinds()
+  std::string kind;    ///< a CheckKinds() name (check_kinds.h)
   std::string target;  ///< the target it concerns ("" = every target / the load)
-  // Thresholds; which ones a kind uses is listed in CheckKinds().
+  // Thresholds; which ones a kind uses is its CheckKind's params (check_kinds.h).
   std::optional<nanoseconds> within;       ///< restart_within, recovers_within
   std::optional<nanoseconds> tolerance;    ///< backoff_policy: allowed timer error
   std::optional<nanoseconds> window;       ///< availability window
@@ -175,17 +175,6 @@ struct CheckSpec {
   std::vector<std::string> command;        ///< command_probe
   framework::SourcePos pos;
 };
-
-/// Documentation of one check kind: its keys (beyond kind/name/target) and what it asserts.
-struct CheckKindInfo {
-  const char* kind;
-  const char* summary;
-  std::vector<const char*> keys;
-  std::vector<const char*> required;
-};
-
-/// Every check kind with its keys.
-const std::vector<CheckKindInfo>& CheckKinds();
 
 struct ScenarioMeta {
   std::string name;

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "duende/framework/result.h"
-#include "duende/reporters/model.h"
+#include "duende/model/model.h"
 
 namespace duende::reporters {
 
@@ -26,13 +26,13 @@ class Reporter {
   virtual ~Reporter() = default;
   /// A scenario begins. `header` has the header fields (name, file, seed, replay_command,
   /// start_ns, wall_start_ns) set; no events or checks yet.
-  virtual void OnScenarioStart(const ScenarioResult& header) { (void)header; }
+  virtual void OnScenarioStart(const model::ScenarioResult& header) { (void)header; }
   /// One event, as it was appended to the log.
-  virtual void OnEvent(const Event& event) { (void)event; }
+  virtual void OnEvent(const model::Event& event) { (void)event; }
   /// The scenario is over: checks and verdict are final.
-  virtual void OnScenarioEnd(const ScenarioResult& result) { (void)result; }
+  virtual void OnScenarioEnd(const model::ScenarioResult& result) { (void)result; }
   /// The whole invocation is over.
-  virtual void OnRunEnd(const RunReport& report) { (void)report; }
+  virtual void OnRunEnd(const model::RunReport& report) { (void)report; }
   /// The first error the reporter met (writing its file, usually); check after OnRunEnd.
   virtual std::optional<framework::Error> error() const { return std::nullopt; }
 };
@@ -42,10 +42,10 @@ class MultiReporter : public Reporter {
  public:
   void Add(std::unique_ptr<Reporter> reporter);
   bool empty() const { return reporters_.empty(); }
-  void OnScenarioStart(const ScenarioResult& header) override;
-  void OnEvent(const Event& event) override;
-  void OnScenarioEnd(const ScenarioResult& result) override;
-  void OnRunEnd(const RunReport& report) override;
+  void OnScenarioStart(const model::ScenarioResult& header) override;
+  void OnEvent(const model::Event& event) override;
+  void OnScenarioEnd(const model::ScenarioResult& result) override;
+  void OnRunEnd(const model::RunReport& report) override;
   /// The first error of any reporter held.
   std::optional<framework::Error> error() const override;
 
@@ -55,7 +55,7 @@ class MultiReporter : public Reporter {
 
 /// Plays a finished report through `reporter` as if it were happening: for each scenario its
 /// header, its events, its end; then the run's end. `duende report` renders with this.
-void Replay(const RunReport& report, Reporter& reporter);
+void Replay(const model::RunReport& report, Reporter& reporter);
 
 // ---- Console ---------------------------------------------------------------------------
 
@@ -79,14 +79,14 @@ ConsoleOptions ConsoleOptionsFor(int fd);
 std::unique_ptr<Reporter> MakeConsoleReporter(std::ostream& out, ConsoleOptions options);
 
 /// The final summary the console reporter prints for one scenario (the checks table).
-std::string RenderConsoleSummary(const ScenarioResult& scenario, bool color);
+std::string RenderConsoleSummary(const model::ScenarioResult& scenario, bool color);
 
 // ---- Files: each written whole at OnRunEnd --------------------------------------------
 // Factories open (create/truncate) the file at once, so a bad path fails before the run.
 // Errors: the errno of open(2), context "unable to open PATH".
 
 /// The whole run as one JSON document (format "duende-run/1", docs/reports.md).
-std::string RenderJson(const RunReport& report);
+std::string RenderJson(const model::RunReport& report);
 framework::Result<std::unique_ptr<Reporter>> MakeJsonReporter(const std::string& path);
 
 /// Every event as it happens, one JSON object per line (the event log format itself).
@@ -95,16 +95,16 @@ framework::Result<std::unique_ptr<Reporter>> MakeJsonLinesReporter(const std::st
 /// JUnit XML: a <testsuite> per scenario, a <testcase> per check; failures carry measured,
 /// threshold and evidence. Any text is escaped (control characters and invalid UTF-8
 /// included); the output validates against reporters/schema/junit.xsd.
-std::string RenderJunit(const RunReport& report);
+std::string RenderJunit(const model::RunReport& report);
 framework::Result<std::unique_ptr<Reporter>> MakeJunitReporter(const std::string& path);
 
 /// A Markdown summary that fits a GitHub Actions step summary.
-std::string RenderMarkdown(const RunReport& report);
+std::string RenderMarkdown(const model::RunReport& report);
 framework::Result<std::unique_ptr<Reporter>> MakeMarkdownReporter(const std::string& path);
 
 /// One self-contained HTML page (no network): an SVG timeline of throughput and p99 latency
 /// per second with fault windows and exits/restarts, the checks, the seed and replay command.
-std::string RenderHtml(const RunReport& report);
+std::string RenderHtml(const model::RunReport& report);
 framework::Result<std::unique_ptr<Reporter>> MakeHtmlReporter(const std::string& path);
 
 /// The file formats by name, for command lines: "html", "junit", "json", "jsonl", "markdown".

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace duende::reporters {
+namespace duende::model {
 
 /// One happening in a run.
 struct Event {
@@ -65,4 +65,4 @@ struct RunReport {
 /// FAIL, else PASS.
 Verdict Combine(const std::vector<Verdict>& verdicts);
 
-}  // namespace duende::reporters
+}  // namespace duende::model

@@ -1,4 +1,4 @@
-#include "duende/reporters/event_log.h"
+#include "duende/model/event_log.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -10,8 +10,9 @@
 
 #include "duende/framework/io.h"
 #include "duende/framework/read_limits.h"
+#include "duende/model/events.h"
 
-namespace duende::reporters {
+namespace duende::model {
 
 using framework::ErrnoError;
 using framework::Error;
@@ -173,7 +174,7 @@ ScenarioResult ScenarioFromEvents(std::vector<Event> events) {
   bool finished = false;
   bool verdict_given = false;
   for (const Event& e : events) {
-    if (e.type == "run.started" && !started) {
+    if (e.type == events::kRunStarted && !started) {
       started = true;
       s.name = Field<std::string>(e.data, "scenario", "");
       s.file = Field<std::string>(e.data, "file", "");
@@ -182,7 +183,7 @@ ScenarioResult ScenarioFromEvents(std::vector<Event> events) {
       s.replay_command = Field<std::string>(e.data, "replay_command", "");
       s.wall_start_ns = Field<int64_t>(e.data, "wall_start_ns", 0);
       s.start_ns = e.ts_ns;
-    } else if (e.type == "check.result") {
+    } else if (e.type == events::kCheckResult) {
       CheckResult c;
       c.name = e.target;
       c.kind = Field<std::string>(e.data, "kind", "");
@@ -199,7 +200,7 @@ ScenarioResult ScenarioFromEvents(std::vector<Event> events) {
       }
       c.duration_s = Field<double>(e.data, "duration_s", 0.0);
       s.checks.push_back(std::move(c));
-    } else if (e.type == "run.finished") {
+    } else if (e.type == events::kRunFinished) {
       finished = true;
       s.end_ns = e.ts_ns;
       auto v = e.data.find("verdict");
@@ -231,7 +232,7 @@ std::vector<ScenarioResult> ScenariosFromEvents(std::vector<Event> events) {
   std::vector<std::vector<Event>> parts;
   bool part_started = false;
   for (Event& e : events) {
-    bool starts = e.type == "run.started";
+    bool starts = e.type == events::kRunStarted;
     if (parts.empty() || (starts && part_started)) {
       parts.emplace_back();
       part_started = false;
@@ -248,7 +249,7 @@ std::vector<ScenarioResult> ScenariosFromEvents(std::vector<Event> events) {
 RunReport RunReportFromEvents(std::vector<Event> events) {
   RunReport r;
   for (const Event& e : events) {
-    if (e.type == "run.started") {
+    if (e.type == events::kRunStarted) {
       r.hostname = Field<std::string>(e.data, "hostname", "");
       r.tool_version = Field<std::string>(e.data, "tool_version", "");
       break;
@@ -261,4 +262,4 @@ RunReport RunReportFromEvents(std::vector<Event> events) {
   return r;
 }
 
-}  // namespace duende::reporters
+}  // namespace duende::model

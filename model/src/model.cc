@@ -1,6 +1,6 @@
-#include "duende/reporters/model.h"
+#include "duende/model/model.h"
 
-namespace duende::reporters {
+namespace duende::model {
 
 const char* VerdictName(Verdict v) {
   switch (v) {
@@ -37,4 +37,4 @@ Verdict Combine(const std::vector<Verdict>& verdicts) {
   return out;
 }
 
-}  // namespace duende::reporters
+}  // namespace duende::model

@@ -15,9 +15,9 @@
 
 #include "duende/framework/result.h"
 #include "duende/framework/unique_fd.h"
-#include "duende/reporters/model.h"
+#include "duende/model/model.h"
 
-namespace duende::reporters {
+namespace duende::model {
 
 /// The event as one JSON object: envelope members plus the data's members. Data members named
 /// "ts_ns", "type" or "target" are reserved and lose to the envelope.
@@ -78,4 +78,4 @@ std::vector<ScenarioResult> ScenariosFromEvents(std::vector<Event> events);
 /// the first "run.started" (its optional "hostname" and "tool_version" fields).
 RunReport RunReportFromEvents(std::vector<Event> events);
 
-}  // namespace duende::reporters
+}  // namespace duende::model

@@ -1,4 +1,4 @@
-#include "duende/reporters/event_log.h"
+#include "duende/model/event_log.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -10,7 +10,7 @@
 #include <sstream>
 #include <thread>
 
-namespace duende::reporters {
+namespace duende::model {
 namespace {
 
 using Json = nlohmann::json;
@@ -217,4 +217,4 @@ RC_GTEST_PROP(EventLogTest, LineRoundTripsAnyValidUtf8, (int64_t ts, std::string
 }
 
 }  // namespace
-}  // namespace duende::reporters
+}  // namespace duende::model

@@ -1,0 +1,49 @@
+// The readers of a scenario file's tables, one file per part: scenario.cc (the document, faults,
+// checks), scenario_target.cc ([[target]] and its files and probes), scenario_load.cc ([load]
+// and the steady-state probes), scenario_overrides.cc (--set), scenario_read.cc (the checks
+// every table shares: names, regular expressions, run variables, line framing). Private to the
+// harness; the public model is duende/harness/scenario.h.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "duende/framework/toml_reader.h"
+#include "duende/harness/scenario.h"
+
+namespace duende::harness::internal {
+
+/// Letters, digits, '_', '-' and '.' (target, file, fault and scenario names).
+bool ValidName(const std::string& name);
+/// Reports `name` (the value of `key`) unless empty or ValidName.
+void CheckName(framework::TomlReader& r, const char* key, const std::string& name);
+/// Reports `pattern` unless it compiles (the load's {seq}, {key}, {n} stand for literal text).
+void CheckRegex(framework::TomlReader& r, const char* key, const std::string& pattern);
+/// Reports every "{name}" in `text` that is not a run variable; `inside` and `where` refine the
+/// message ("(nginx.conf)", "[[target.file]] #1 of target nginx").
+void CheckRunVariables(framework::TomlReader& r, std::string_view key, const std::string& text,
+                       const std::vector<std::string>& files, const std::string& inside = "",
+                       const std::string& where = "");
+void CheckRunVariables(framework::TomlReader& r, std::string_view key,
+                       const std::vector<std::string>& argv, const std::vector<std::string>& files);
+/// Reports a placeholder that load templates do not know ({seq}, {key}, {n}, {value}, {len}).
+void CheckLoadPlaceholders(framework::TomlReader& r, const char* key, const std::string& text);
+/// tcp-line framing keys, shared by [load], [load.readback] and request probes.
+void ReadTerminator(framework::TomlReader& r, std::string* terminator);
+void ReadFraming(framework::TomlReader& r, uint32_t* lines, std::string* end);
+
+/// The names of every [[target.file]] in the document (variables may name a file declared
+/// further down).
+std::vector<std::string> DeclaredFiles(const toml::table& doc);
+/// One [[target]] with its restart, probe, resources and file tables.
+TargetSpec ReadTarget(framework::TomlReader& r, const std::vector<std::string>& files);
+/// [load] with its [load.readback].
+LoadSpec ReadLoad(framework::TomlReader& r);
+/// One [[steady_state.probe]] (`index` numbers unnamed ones).
+ProbeSpec ReadProbe(framework::TomlReader& r, size_t index);
+void CheckProbeVariables(framework::TomlReader& r, const ProbeSpec& p,
+                         const std::vector<std::string>& files);
+
+}  // namespace duende::harness::internal

@@ -1,0 +1,127 @@
+#include "duende/model/events.h"
+
+#include <map>
+
+namespace duende::model::events {
+
+const std::vector<const char*>& AllTypes() {
+  static const std::vector<const char*> kAll = {
+      kRunStarted,
+      kRunFinished,
+      kRunPhase,
+      kRunInterrupted,
+      kRunLeftovers,
+      kRunHealedLeftovers,
+      kSteadyState,
+      kTargetSpawned,
+      kTargetReady,
+      kTargetTracking,
+      kTargetMainPid,
+      kTargetExited,
+      kTargetRestartScheduled,
+      kTargetGaveUp,
+      kTargetNotRestarting,
+      kTargetStopping,
+      kTargetStopped,
+      kTargetKilled,
+      kTargetSpawnFailed,
+      kTargetHealthFailed,
+      kTargetStatus,
+      kTargetSample,
+      kTargetFile,
+      kTargetOutputTail,
+      kTargetLog,
+      kTargetLogTruncated,
+      kFaultInjected,
+      kFaultFired,
+      kFaultHealed,
+      kFaultError,
+      kProxyStarted,
+      kProxyStopped,
+      kLoadSecond,
+      kLoadSummary,
+      kLoadOps,
+      kReadbackOps,
+      kReadbackResult,
+      kProbeResult,
+      kCheckResult,
+      kGateStepStarted,
+      kGateStepFinished,
+  };
+  return kAll;
+}
+
+int64_t IntField(const nlohmann::json& data, const char* key, int64_t fallback) {
+  auto it = data.find(key);
+  if (it == data.end() || !it->is_number()) return fallback;
+  return it->get<int64_t>();
+}
+
+double NumberField(const nlohmann::json& data, const char* key, double fallback) {
+  auto it = data.find(key);
+  if (it == data.end() || !it->is_number()) return fallback;
+  return it->get<double>();
+}
+
+std::string StringField(const nlohmann::json& data, const char* key) {
+  auto it = data.find(key);
+  if (it == data.end() || !it->is_string()) return "";
+  return it->get<std::string>();
+}
+
+std::optional<LoadSecond> DecodeLoadSecond(const Event& e) {
+  if (e.type != kLoadSecond) return std::nullopt;
+  const nlohmann::json& d = e.data;
+  LoadSecond s;
+  s.second = IntField(d, "second");
+  s.end_ns = e.ts_ns;
+  s.start_ns = IntField(d, "start_ns", e.ts_ns - 1'000'000'000);
+  s.sent = IntField(d, "sent");
+  s.ok = IntField(d, "ok");
+  s.errors = IntField(d, "errors");
+  s.timeouts = IntField(d, "timeouts");
+  s.rate = NumberField(d, "rate", static_cast<double>(s.ok));
+  s.p50_us = IntField(d, "p50_us");
+  s.p90_us = IntField(d, "p90_us");
+  s.p99_us = IntField(d, "p99_us");
+  s.p999_us = IntField(d, "p999_us");
+  s.max_us = IntField(d, "max_us");
+  return s;
+}
+
+std::vector<LoadSecond> LoadSeconds(const std::vector<Event>& events) {
+  std::vector<LoadSecond> out;
+  for (const Event& e : events) {
+    if (auto s = DecodeLoadSecond(e)) out.push_back(*s);
+  }
+  return out;
+}
+
+std::vector<FaultSpan> FaultSpans(const std::vector<Event>& events) {
+  std::vector<FaultSpan> out;
+  std::map<std::string, size_t> open;  // fault name -> its latest injection in `out`
+  for (const Event& e : events) {
+    if (e.type == kFaultInjected) {
+      FaultSpan s;
+      s.fault = e.target;
+      s.kind = StringField(e.data, "kind");
+      s.on = StringField(e.data, "on");
+      s.injected_ns = e.ts_ns;
+      open[e.target] = out.size();
+      out.push_back(std::move(s));
+    } else if (e.type == kFaultFired) {
+      if (auto it = open.find(e.target); it != open.end()) out[it->second].fired = true;
+    } else if (e.type == kFaultHealed) {
+      auto it = open.find(e.target);
+      if (it == open.end()) continue;
+      FaultSpan& s = out[it->second];
+      s.healed_ns = e.ts_ns;
+      auto te = e.data.find("took_effect");
+      if (te != e.data.end() && te->is_boolean()) s.took_effect = te->get<bool>();
+      open.erase(it);
+    }
+  }
+  return out;
+}
+
+}  // namespace duende::model::events
