@@ -492,7 +492,7 @@ TEST_F(SupervisorTest, SpawnFailureIsAFailedStart) {
   EXPECT_EQ(sf[0].detail, "unable to spawn /nonexistent/duende-binary: No such file or directory");
 }
 
-// --- Tracking (issue 19): a cgroup per service, pid_file for daemons that fork, own listener.
+// --- Tracking: a cgroup per service, pid_file for daemons that fork, own listener.
 
 bool Alive(pid_t pid) {
   auto p = ReadProcessInfo(pid);
