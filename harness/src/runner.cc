@@ -38,10 +38,10 @@
 #include "duende/harness/checks.h"
 #include "duende/harness/event_recorder.h"
 #include "duende/harness/load.h"
+#include "duende/harness/target_tracking.h"
 #include "duende/reporters/event_log.h"
 #include "probes.h"
 #include "run_support.h"
-#include "target_tracking.h"
 #include "variables.h"
 
 #ifndef DUENDE_FIXTURES_BUILD_DIR

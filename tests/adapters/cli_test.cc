@@ -5,16 +5,14 @@
 #include <iterator>
 
 #include "duende/adapters/command.h"
+#include "support/files.h"
 
 namespace duende::adapters {
 namespace {
 
-const std::string kGolden = std::string(DUENDE_SOURCE_DIR) + "/tests/adapters/golden/";
+using duende::testing::ReadFile;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+const std::string kGolden = std::string(DUENDE_SOURCE_DIR) + "/tests/adapters/golden/";
 
 CommandResult Duende(std::vector<std::string> args) {
   args.insert(args.begin(), DUENDE_CLI);

@@ -20,18 +20,15 @@
 #include "duende/adapters/oci_spec.h"
 #include "duende/adapters/systemd_unit.h"
 #include "duende/framework/config.h"
+#include "support/files.h"
 
 namespace duende::adapters {
 namespace {
 
+using duende::testing::ReadFile;
 using framework::DaemonConfig;
 
 const std::string kGolden = std::string(DUENDE_SOURCE_DIR) + "/tests/adapters/golden/";
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 void WriteFile(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::trunc);

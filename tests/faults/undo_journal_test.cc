@@ -12,20 +12,13 @@
 #include <fstream>
 
 #include "duende/framework/process.h"
+#include "support/temp_dir.h"
 
 namespace duende::faults {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char t[] = "/tmp/duende-journal-test-XXXXXX";
-    path = ::mkdtemp(t);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using duende::testing::TempDir;
 
 pid_t DeadPid() {
   framework::SpawnOptions o;
@@ -40,10 +33,10 @@ TEST(UndoJournalTest, DoneEntriesLeaveNoJournal) {
   TempDir d;
   std::string path;
   {
-    auto j = UndoJournal::Create(d.path);
+    auto j = UndoJournal::Create(d.path());
     ASSERT_TRUE(j.ok()) << j.error().Message();
     path = (*j)->path();
-    auto id = (*j)->Begin({"file", {d.path + "/x"}});
+    auto id = (*j)->Begin({"file", {d.path() + "/x"}});
     ASSERT_TRUE(id.ok());
     EXPECT_EQ((*j)->Pending().size(), 1u);
     (*j)->Done(*id);
@@ -55,12 +48,12 @@ TEST(UndoJournalTest, DoneEntriesLeaveNoJournal) {
 
 TEST(UndoJournalTest, LiveOwnersJournalIsLeftAlone) {
   TempDir d;
-  auto j = UndoJournal::Create(d.path);
+  auto j = UndoJournal::Create(d.path());
   ASSERT_TRUE(j.ok());
-  std::string victim = d.path + "/keep";
+  std::string victim = d.path() + "/keep";
   std::ofstream(victim) << "x";
   ASSERT_TRUE((*j)->Begin({"file", {victim}}).ok());
-  auto report = HealLeftovers(d.path);
+  auto report = HealLeftovers(d.path());
   EXPECT_EQ(report.journals_seen, 1);
   EXPECT_EQ(report.journals_healed, 0);
   EXPECT_TRUE(fs::exists(victim));
@@ -68,24 +61,24 @@ TEST(UndoJournalTest, LiveOwnersJournalIsLeftAlone) {
 
 TEST(UndoJournalTest, DeadOwnersEntriesAreUndoneNewestFirst) {
   TempDir d;
-  std::string file = d.path + "/leftover";
+  std::string file = d.path() + "/leftover";
   std::ofstream(file) << "x";
-  std::string fifo_prefix = d.path + "/fiu";
+  std::string fifo_prefix = d.path() + "/fiu";
   ASSERT_EQ(::mkfifo((fifo_prefix + "-123.in").c_str(), 0600), 0);
   ASSERT_EQ(::mkfifo((fifo_prefix + "-123.out").c_str(), 0600), 0);
-  std::string limit_file = d.path + "/limit";
+  std::string limit_file = d.path() + "/limit";
   std::ofstream(limit_file) << "low";  // cgroup files are not truncated: same length
-  std::string journal = d.path + "/1-1-0.journal";
+  std::string journal = d.path() + "/1-1-0.journal";
   {
     std::ofstream out(journal);
     out << "duende-journal 1\nowner\t" << DeadPid() << "\t1\n"
         << "+\t1\tfile\t" << file << "\n"
         << "+\t2\tfifo-prefix\t" << fifo_prefix << "\n"
         << "+\t3\twrite\t" << limit_file << "\tmax\n"
-        << "+\t4\tfile\t" << d.path << "/already-done\n"
+        << "+\t4\tfile\t" << d.path() << "/already-done\n"
         << "-\t4\n";
   }
-  auto report = HealLeftovers(d.path);
+  auto report = HealLeftovers(d.path());
   EXPECT_EQ(report.journals_healed, 1);
   EXPECT_TRUE(report.errors.empty());
   ASSERT_EQ(report.actions.size(), 3u);
@@ -102,11 +95,11 @@ TEST(UndoJournalTest, DeadOwnersEntriesAreUndoneNewestFirst) {
 
 TEST(UndoJournalTest, FieldsWithTabsAndNewlinesRoundTrip) {
   TempDir d;
-  std::string odd = d.path + "/a\tb\nc%d";
+  std::string odd = d.path() + "/a\tb\nc%d";
   std::ofstream(odd) << "x";
   std::string path;
   {
-    auto j = UndoJournal::Create(d.path);
+    auto j = UndoJournal::Create(d.path());
     ASSERT_TRUE(j.ok());
     path = (*j)->path();
     ASSERT_TRUE((*j)->Begin({"file", {odd}}).ok());
@@ -117,9 +110,9 @@ TEST(UndoJournalTest, FieldsWithTabsAndNewlinesRoundTrip) {
     auto e = text.find('\n', p);
     text.replace(p, e - p, "owner\t" + std::to_string(DeadPid()) + "\t1");
     std::ofstream(path + ".tmp") << text;
-    fs::rename(path + ".tmp", d.path + "/copy.journal");
+    fs::rename(path + ".tmp", d.path() + "/copy.journal");
   }
-  auto report = HealLeftovers(d.path);
+  auto report = HealLeftovers(d.path());
   EXPECT_FALSE(fs::exists(odd));
   EXPECT_GE(report.journals_healed, 1);
 }
@@ -136,20 +129,20 @@ TEST(UndoJournalTest, SameProcessAliveRejectsRecycledStartTimes) {
 // namespace does from here) is still left alone while its run holds the journal's lock.
 TEST(UndoJournalTest, ALockedJournalIsLiveWhateverItsOwnerLineSays) {
   TempDir d;
-  const std::string victim = d.path + "/duende-victim";
+  const std::string victim = d.path() + "/duende-victim";
   std::ofstream(victim) << "x";
-  const std::string journal = d.path + "/1-1-0.journal";
+  const std::string journal = d.path() + "/1-1-0.journal";
   std::ofstream(journal) << "duende-journal 1\nowner\t" << DeadPid() << "\t1\n+\t1\tfile\t"
                          << victim << "\n";
   int fd = ::open(journal.c_str(), O_RDONLY | O_CLOEXEC);
   ASSERT_GE(fd, 0);
   ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
-  auto r = HealLeftovers(d.path);
+  auto r = HealLeftovers(d.path());
   EXPECT_EQ(r.journals_healed, 0);
   EXPECT_TRUE(fs::exists(victim));
   EXPECT_TRUE(fs::exists(journal));
   ::close(fd);  // the run ended without cleaning up: now it is a dead run's journal
-  r = HealLeftovers(d.path);
+  r = HealLeftovers(d.path());
   EXPECT_EQ(r.journals_healed, 1);
   EXPECT_FALSE(fs::exists(victim));
   EXPECT_FALSE(fs::exists(journal));
@@ -157,7 +150,7 @@ TEST(UndoJournalTest, ALockedJournalIsLiveWhateverItsOwnerLineSays) {
 
 TEST(UndoJournalTest, ALiveJournalHoldsItsLockFromTheStart) {
   TempDir d;
-  auto j = UndoJournal::Create(d.path);
+  auto j = UndoJournal::Create(d.path());
   ASSERT_TRUE(j.ok()) << j.error().Message();
   int fd = ::open((*j)->path().c_str(), O_RDONLY | O_CLOEXEC);
   ASSERT_GE(fd, 0);
@@ -165,16 +158,16 @@ TEST(UndoJournalTest, ALiveJournalHoldsItsLockFromTheStart) {
   EXPECT_EQ(errno, EWOULDBLOCK);
   ::close(fd);
   // Only complete journals carry the name heals read: no "*.journal.new" is left behind.
-  for (const auto& f : fs::directory_iterator(d.path)) {
+  for (const auto& f : fs::directory_iterator(d.path())) {
     EXPECT_EQ(f.path().extension(), ".journal") << f.path();
   }
 }
 
 TEST(UndoJournalTest, ADirectoryOthersCanWriteIsRefused) {
   TempDir d;
-  const std::string victim = d.path + "/duende-victim";
+  const std::string victim = d.path() + "/duende-victim";
   std::ofstream(victim) << "x";
-  const std::string dir = d.path + "/journals";
+  const std::string dir = d.path() + "/journals";
   ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
   std::ofstream(dir + "/1-1-0.journal")
       << "duende-journal 1\nowner\t" << DeadPid() << "\t1\n+\t1\tfile\t" << victim << "\n";

@@ -4,11 +4,11 @@
 #include <filesystem>
 #include <fstream>
 
-#include "cli_run.h"
 #include "duende/reporters/event_log.h"
 #include "duende/reporters/reporter.h"
-#include "golden.h"
 #include "sample_events.h"
+#include "support/cli.h"
+#include "support/golden.h"
 
 namespace duende::reporters {
 namespace {
@@ -16,6 +16,8 @@ namespace {
 namespace fs = std::filesystem;
 using duende::testing::RunCli;
 using namespace duende::reporters::testing;  // NOLINT(google-build-using-namespace)
+using duende::testing::MatchesGolden;
+using duende::testing::ReadFile;
 
 class ReportCliTest : public ::testing::Test {
  protected:
