@@ -1356,10 +1356,7 @@ RunOutcome Run::Go() {
     rec_.SetObserver(nullptr);
     o_.reporter->OnScenarioEnd(out.result);
   }
-  out.exit_code = v == Verdict::kPass    ? framework::kExitOk
-                  : v == Verdict::kFail  ? framework::kExitFailed
-                  : v == Verdict::kError ? framework::kExitEnvironment
-                                         : 130;
+  out.exit_code = reporters::ExitCodeFor(v);
   return out;
 }
 

@@ -49,8 +49,14 @@ TEST_F(ReportCliTest, ExitCodeFollowsTheVerdict) {
   auto cut = KillUnderLoad();
   cut.resize(20);
   auto r = RunCli(Duende() + " report -q " + Log("a.jsonl", cut));
-  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.code, 130) << r.out;
   EXPECT_NE(r.out.find("ABORTED"), std::string::npos) << r.out;
+  // A run that ended in ERROR exits 3, as the run did.
+  auto errored = QuietPass();
+  errored.back().data = {{"verdict", "ERROR"}, {"error", "target kvd never became ready"}};
+  r = RunCli(Duende() + " report -q " + Log("e.jsonl", errored));
+  EXPECT_EQ(r.code, 3) << r.out;
+  EXPECT_NE(r.out.find("never became ready"), std::string::npos) << r.out;
 }
 
 TEST_F(ReportCliTest, BadInputIsExit2WithPathAndLine) {
