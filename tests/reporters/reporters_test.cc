@@ -17,7 +17,7 @@ namespace {
 
 using namespace duende::reporters::testing;  // NOLINT(google-build-using-namespace)
 using duende::testing::MatchesGolden;
-using duende::testing::ReadFile;
+using duende::testing::SplitLines;
 
 RunReport Sample() {
   std::vector<Event> ev = KillUnderLoad();
