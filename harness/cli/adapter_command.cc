@@ -32,7 +32,7 @@ int AdapterMain(int argc, char** argv) {
   render->add_option("--image", image, "container image for docker/podman/compose");
   render->add_flag("--launchctl", commands,
                    "launchd: print the launchctl command lines instead of the plist");
-  render->add_flag("--quiet,-q", quiet, "do not list the settings the platform cannot express");
+  AddQuietFlag(*render, &quiet, "the warnings about settings the platform cannot express");
   render->add_option("CONFIG", config_path, "daemon config file (TOML)")->required();
 
   CLI::App* detect = app.add_subcommand("detect", "print the platform this machine would use");

@@ -1,7 +1,11 @@
 // duende check EVENTS SCENARIO [--set k=v]: re-checks a finished run. The scenario's
 // invariants are evaluated again over the recorded event log (nothing is run), so a
 // threshold can be changed after the fact: `duende check run.jsonl s.toml --set
-// check.p99_latency.max=20ms`. Exit 0 when every check holds, 1 when one fails, 2 on bad input.
+// check.p99_latency.max=20ms`. Exits like the run did (model::ExitCodeFor): 0 when every
+// check holds, 1 when one fails, 3 when the run itself ended in ERROR (its checks are
+// re-evaluated all the same), 130 when it was interrupted or its log is cut short; 2 on bad
+// input.
+#include <algorithm>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -27,8 +31,7 @@ int CheckMain(int argc, char** argv) {
   app.add_option("events", events_path, "event log of a run (JSON Lines, from --events)")
       ->required();
   app.add_option("scenario", scenario_path, "the scenario file the run used")->required();
-  app.add_option("--set", overrides, "override a scenario value, e.g. --set check.x.max=0.05")
-      ->type_name("KEY=VALUE");
+  AddSetOption(app, &overrides, "a scenario value", "check.x.max=0.05");
   if (int rc = ParseArgs(app, argc, argv); rc >= 0) return rc;
 
   auto scenario = harness::LoadScenario(scenario_path, overrides, harness::DefaultFaultKinds());
@@ -67,10 +70,23 @@ int CheckMain(int argc, char** argv) {
       for (const auto& e : c.evidence) std::cout << "        " << e << '\n';
     }
   }
+  // The run's own outcome counts too, read from the log as `duende report` reads it: a run
+  // that ended in ERROR (a target never became ready, a fault could not be injected) or was
+  // interrupted (ABORTED, or a log that ends before run.finished) did not test what the
+  // scenario describes, whatever its checks say now. A log with no run.started is not a run's.
+  const bool from_a_run = std::any_of(
+      mine.begin(), mine.end(), [](const model::Event& e) { return e.type == model::events::kRunStarted; });
+  const model::ScenarioResult recorded = model::ScenarioFromEvents(mine);
+  if (from_a_run && (recorded.verdict == model::Verdict::kError ||
+                     recorded.verdict == model::Verdict::kAborted)) {
+    verdicts.push_back(recorded.verdict);
+    std::cout << "run: " << model::VerdictName(recorded.verdict)
+              << (recorded.error.empty() ? "" : ": " + recorded.error) << '\n';
+  }
   model::Verdict v = model::Combine(verdicts);
   std::cout << "verdict: " << model::VerdictName(v) << " (" << checks.size() << " checks over "
             << events->size() << " events of " << events_path << ")\n";
-  return v == model::Verdict::kPass ? framework::kExitOk : framework::kExitFailed;
+  return model::ExitCodeFor(v);
 }
 
 }  // namespace duende::cli

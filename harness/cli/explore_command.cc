@@ -135,7 +135,7 @@ int ExploreMain(int argc, char** argv) {
   app.add_option("--budget", budget_text, "wall time for the search (default 5m)");
   app.add_option("--shrink-budget", shrink_budget_text,
                  "wall time for shrinking a failure (default: the search budget)");
-  auto* seed_opt = app.add_option("--seed", seed, "rapidcheck seed (default: random, printed)");
+  auto* seed_opt = AddSeedOption(app, &seed, "the plan search (rapidcheck; default: random)");
   // The old option, hidden: its meaning was the opposite (keep a candidate that failed once).
   auto* replays_opt =
       app.add_option("--replays", replays, "replaced by --shrink-replays")->group("");
@@ -168,7 +168,7 @@ int ExploreMain(int argc, char** argv) {
   app.add_option("--out", out_dir,
                  "directory for the minimal plan and its reports (default "
                  "./explore-<scenario name>)");
-  app.add_flag("-q,--quiet", quiet, "no progress lines");
+  AddQuietFlag(app, &quiet, "a line per plan tried and per shrink step");
   if (int rc = ParseArgs(app, argc, argv); rc >= 0) return rc;
 
   std::chrono::nanoseconds budget{}, shrink_budget{};
@@ -227,7 +227,7 @@ int ExploreMain(int argc, char** argv) {
   harness::PlanRunner runner = [&](const harness::Plan& plan) {
     harness::PlanRun r;
     if (interrupted) {
-      r.exit_code = 130;
+      r.exit_code = framework::kExitInterrupted;
       r.result.verdict = model::Verdict::kAborted;
       r.result.error = "interrupted";
       return r;
@@ -238,7 +238,7 @@ int ExploreMain(int argc, char** argv) {
     o.seed = (options.seed ? *options.seed : 0) * 1000003u + ++run_serial;
     o.replay_prefix = "duende run";
     r = harness::RunPlan(es, plan, o);
-    if (r.exit_code == 130) interrupted = true;
+    if (r.exit_code == framework::kExitInterrupted) interrupted = true;
     return r;
   };
   std::cout << "exploring " << file << ": up to " << runs << " plans of at most "
@@ -247,7 +247,7 @@ int ExploreMain(int argc, char** argv) {
   harness::ExploreResult res = harness::Explore(es, options, runner);
   if (interrupted) {
     PrintError("interrupted; everything was healed and stopped");
-    return 130;
+    return framework::kExitInterrupted;
   }
   if (res.environment_error) {
     PrintError(res.error);

@@ -4,7 +4,8 @@
 // running process, hold it, heal it, and print what happened (exit 0 when the fault took
 // effect, 1 when it did not, 2 for bad parameters, 3 when it could not be injected); or run a
 // program under libfiu with duende's firing shim so that syscall and disk faults can be
-// injected into it (exit: the program's status, 128+N when killed by signal N).
+// injected into it (exit: the program's status, 128+N when killed by signal N; 3 when it
+// could not be started).
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -280,7 +281,7 @@ int Exec(const std::vector<std::string>& argv, uint64_t seed, bool clock) {
   if (!child.ok()) {
     PrintError(child.error().Message());
     cleanup(-1);
-    return fw::kExitUsage;
+    return fw::kExitEnvironment;
   }
   // `duende fault inject --pid` takes this process's control files from this record (keyed by
   // pid and start time), not from the process's environment.
@@ -344,14 +345,14 @@ int FaultMain(int argc, char** argv) {
   inject->add_option("--port", port, "the target's TCP port (network faults)")
       ->check(CLI::Range(0, 65535));
   inject->add_option("--cgroup", cgroup, "the target's memory cgroup directory (oom)");
-  inject->add_option("--seed", seed, "seed of random choices");
+  AddSeedOption(*inject, &seed, "the fault's random choices");
   auto* exec = app.add_subcommand(
       "exec",
       "run a program under libfiu with duende's firing shim, so that syscall and disk faults "
       "can be injected into it (duende fault exec -- kvd --port 7000)");
   std::vector<std::string> command;
   uint64_t exec_seed = 0;
-  exec->add_option("--seed", exec_seed, "FIU_PRNG_SEED: makes probability faults replay");
+  AddSeedOption(*exec, &exec_seed, "libfiu's probability faults (FIU_PRNG_SEED)");
   bool exec_clock = false;
   exec->add_flag("--clock", exec_clock,
                  "also run it under libfaketime, so that clock faults can move its wall clock");

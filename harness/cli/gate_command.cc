@@ -1,5 +1,6 @@
 // duende gate --tier N: runs the steps a tier of gates.toml lists and reports them together
-// (console, JUnit, Markdown, ...). Exit 0 only if every step met its threshold.
+// (console, JUnit, Markdown, ...). Exits with the tier's verdict (model::ExitCodeFor): 0
+// only if every step met its threshold.
 #include <limits.h>
 #include <signal.h>
 #include <unistd.h>
@@ -50,25 +51,24 @@ void PrintTiers(const harness::GateConfig& config) {
 int GateMain(int argc, char** argv) {
   CLI::App app{"Run the steps of one tier of gates.toml and report them together.", "gate"};
   int tier_number = 0;
-  std::string config_path = "gates.toml", junit, markdown, html, json, events_path, log_dir;
+  std::string config_path = "gates.toml", log_dir;
   std::vector<std::string> sets;
-  bool verbose = false, list = false;
+  ReportPaths reports;
+  bool verbose = false, list = false, quiet = false;
   app.add_option("--tier", tier_number, "the tier to run (1 on save, 2 on commit, 3 on merge)")
       ->check(CLI::Range(1, 9));
   app.add_option("--config", config_path, "the gates file")->capture_default_str();
-  app.add_option("--set", sets, "override a [vars] entry: --set build=build/ci (repeatable)");
-  app.add_option("--junit", junit, "write JUnit XML (one testcase per step) to this file");
-  app.add_option("--markdown", markdown, "write a Markdown summary to this file");
-  app.add_option("--html", html, "write an HTML report to this file");
-  app.add_option("--json", json, "write the tier as JSON to this file");
-  app.add_option("--events", events_path, "write the tier's events (JSON Lines) to this file");
+  AddSetOption(app, &sets, "a [vars] entry", "build=build/ci");
+  AddReportOptions(app, &reports, kAllReportOptions);
   app.add_option("--log-dir", log_dir,
                  "keep each step's output here (default: build/gates next to the gates file)");
   app.add_flag("-v,--verbose", verbose, "show every step's output as it runs");
+  AddQuietFlag(app, &quiet, "the step lines");
   app.add_flag("--list", list, "list the tiers and their steps, run nothing");
   app.footer(
-      "Exit codes: 0 every step met its threshold, 1 a step failed or could not run, 2 bad\n"
-      "usage or an invalid gates file (file:line:col), 3 a report file could not be written.\n"
+      "Exit codes: 0 every step met its threshold, 1 a step failed or timed out, 2 bad usage\n"
+      "or an invalid gates file (file:line:col), 3 a step could not run (not started, no such\n"
+      "verb, no coverage data) or a report file could not be written, 130 interrupted.\n"
       "The gates file format is described in docs/gates.md.");
   if (int rc = ParseArgs(app, argc, argv); rc >= 0) return rc;
 
@@ -96,16 +96,15 @@ int GateMain(int argc, char** argv) {
     return framework::kExitUsage;
   }
 
+  if (verbose && quiet) {
+    PrintError("--verbose and --quiet contradict each other; give one");
+    return framework::kExitUsage;
+  }
   reporters::MultiReporter out;
-  reporters::ConsoleOptions console = reporters::ConsoleOptionsFor(1);
+  reporters::ConsoleOptions console = ConsoleOptionsForStdout(quiet);
   if (verbose) console.live = false;  // step output and a redrawn line do not mix
   out.Add(reporters::MakeConsoleReporter(std::cout, console));
-  if (auto r = reporters::AddFileReporters(out, {{"junit", junit},
-                                                 {"markdown", markdown},
-                                                 {"html", html},
-                                                 {"json", json},
-                                                 {"jsonl", events_path}});
-      !r) {
+  if (auto r = AddReportWriters(out, reports); !r) {
     PrintError(r.error().Message());
     return framework::kExitEnvironment;
   }
@@ -149,8 +148,8 @@ int GateMain(int argc, char** argv) {
     PrintError(err->Message());
     return framework::kExitEnvironment;
   }
-  if (report.verdict == model::Verdict::kAborted) return 130;
-  return report.verdict == model::Verdict::kPass ? framework::kExitOk : framework::kExitFailed;
+  PrintReportPaths(std::cout, reports);
+  return model::ExitCodeFor(report.verdict);
 }
 
 }  // namespace duende::cli

@@ -13,7 +13,9 @@
 namespace duende::cli {
 namespace {
 
-int VersionMain(int /*argc*/, char** /*argv*/) {
+int VersionMain(int argc, char** argv) {
+  CLI::App app("Print the version.", "version");
+  if (int rc = ParseArgs(app, argc, argv); rc >= 0) return rc;
   std::cout << "duende " << DUENDE_VERSION << '\n';
   return framework::kExitOk;
 }
@@ -54,7 +56,7 @@ void PrintUsage(std::ostream& out) {
         << v.summary << '\n';
   }
   out << "\nexit codes: 0 ok, 1 an invariant or gate failed, 2 bad usage or input, "
-         "3 environment error\n";
+         "3 environment error, 130 interrupted\n";
 }
 
 }  // namespace

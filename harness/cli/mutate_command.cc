@@ -45,7 +45,8 @@ int MutateMain(int argc, char** argv) {
       "that cover each mutant and reports the ones that survive.",
       "mutate");
   std::string config_path, compile_db, source_dir, test_command, operators, mode = "schemata";
-  std::string shard, since, time_budget, timeout_margin, work_dir, json, html, junit;
+  std::string shard, since, time_budget, timeout_margin, work_dir;
+  ReportPaths reports;
   std::vector<std::string> files, ctest_args, targets, cmake_args, ignores;
   double timeout_factor = 0;
   double min_score = -1;
@@ -76,11 +77,10 @@ int MutateMain(int argc, char** argv) {
   app.add_option("--ignore", ignores, "FILE:LINE=REASON: an equivalent mutant location");
   app.add_option("--min-score", min_score, "gate: exit 1 below this mutation score (percent)");
   app.add_option("--max-survivors", max_survivors, "gate: exit 1 above this many undetected");
-  app.add_option("--json", json, "write a Stryker mutation-testing-report JSON here");
-  app.add_option("--html", html, "write a self-contained HTML report here");
-  app.add_option("--junit", junit, "write JUnit XML here");
+  // --json is the Stryker mutation-testing-report schema (docs/mutate.md).
+  AddReportOptions(app, &reports, kJunitOption | kJsonOption | kHtmlOption);
   app.add_flag("--list", list, "only list the mutants");
-  app.add_flag("-q,--quiet", quiet, "no progress lines");
+  AddQuietFlag(app, &quiet, "the build and per-mutant progress lines");
   if (int rc = ParseArgs(app, argc, argv); rc >= 0) return rc;
 
   mutate::MutateConfig cfg;
@@ -164,9 +164,9 @@ int MutateMain(int argc, char** argv) {
   }
   if (min_score >= 0) cfg.gate.min_score = min_score;
   if (max_survivors >= 0) cfg.gate.max_survivors = static_cast<uint32_t>(max_survivors);
-  if (!json.empty()) cfg.reports.json = json;
-  if (!html.empty()) cfg.reports.html = html;
-  if (!junit.empty()) cfg.reports.junit = junit;
+  if (!reports.json.empty()) cfg.reports.json = reports.json;
+  if (!reports.html.empty()) cfg.reports.html = reports.html;
+  if (!reports.junit.empty()) cfg.reports.junit = reports.junit;
   if (cfg.gate.min_score && (*cfg.gate.min_score < 0 || *cfg.gate.min_score > 100)) {
     PrintError("--min-score must be between 0 and 100");
     return framework::kExitUsage;

@@ -1,5 +1,5 @@
 // duende report EVENTS.jsonl: re-renders a finished run from its event log (the single source
-// of truth), in any of the report formats, and exits with the run's verdict.
+// of truth), in any of the report formats, and exits with the run's verdict (ExitCodeFor).
 #include <iostream>
 #include <string>
 #include <vector>
@@ -14,16 +14,15 @@ namespace duende::cli {
 
 int ReportMain(int argc, char** argv) {
   CLI::App app{"Re-render a finished run from its event log (JSON Lines).", "report"};
-  std::string events_path, html, junit, json, markdown;
+  std::string events_path;
+  ReportPaths reports;
   bool quiet = false;
   app.add_option("events", events_path, "the run's event log (events.jsonl)")->required();
-  app.add_option("--html", html, "write a self-contained HTML report to this file");
-  app.add_option("--junit", junit, "write JUnit XML to this file");
-  app.add_option("--json", json, "write the whole run as JSON to this file");
-  app.add_option("--markdown", markdown, "write a Markdown summary to this file");
-  app.add_flag("-q,--quiet", quiet, "print only the checks table, not the event lines");
+  AddReportOptions(app, &reports, kJunitOption | kJsonOption | kHtmlOption | kMarkdownOption);
+  AddQuietFlag(app, &quiet, "the scenario header and event lines");
   app.footer(
-      "Exit codes: 0 the run passed, 1 it did not (FAIL, ERROR or ABORTED), 2 bad usage or an\n"
+      "Exit codes: those of the run (0 it passed, 1 a check failed, 3 it ended in ERROR, 130 it\n"
+      "was interrupted: ABORTED, or the log ends before run.finished), 2 bad usage or an\n"
       "unreadable event log (the message names path:line), 3 a report file could not be "
       "written.");
   if (int rc = ParseArgs(app, argc, argv); rc >= 0) return rc;
@@ -43,28 +42,20 @@ int ReportMain(int argc, char** argv) {
 
   reporters::MultiReporter out;
   // Files first: a path that cannot be written fails before anything is printed.
-  if (auto r = reporters::AddFileReporters(
-          out, {{"html", html}, {"junit", junit}, {"json", json}, {"markdown", markdown}});
-      !r) {
+  if (auto r = AddReportWriters(out, reports); !r) {
     PrintError(r.error().Message());
     return framework::kExitEnvironment;
   }
-  reporters::ConsoleOptions console = reporters::ConsoleOptionsFor(1);
+  reporters::ConsoleOptions console = ConsoleOptionsForStdout(quiet);
   console.live = false;  // a finished run has nothing to animate
-  if (quiet) {
-    // Only the summaries: a console reporter that never sees the events.
-    for (const auto& s : report.scenarios) {
-      std::cout << reporters::RenderConsoleSummary(s, console.color);
-    }
-  } else {
-    out.Add(reporters::MakeConsoleReporter(std::cout, console));
-  }
+  out.Add(reporters::MakeConsoleReporter(std::cout, console));
   reporters::Replay(report, out);
   if (auto err = out.error()) {
     PrintError(err->Message());
     return framework::kExitEnvironment;
   }
-  return report.verdict == model::Verdict::kPass ? framework::kExitOk : framework::kExitFailed;
+  PrintReportPaths(std::cout, reports);
+  return model::ExitCodeFor(report.verdict);
 }
 
 }  // namespace duende::cli

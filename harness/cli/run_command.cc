@@ -1,13 +1,15 @@
 // duende run SCENARIO... : runs chaos scenarios and checks their invariants.
 //
-// Exit codes: 0 every invariant held; 1 an invariant failed; 2 bad usage or an invalid
-// scenario (nothing is started); 3 the environment failed (a target did not start, a fault
-// could not be injected); 130 interrupted by SIGINT/SIGTERM (everything healed and stopped,
-// partial report with verdict ABORTED).
+// Exit codes (README): ExitCodeFor(verdict of all scenarios): 0 every invariant held; 1 an
+// invariant failed; 3 the environment failed (a target did not start, a fault could not be
+// injected, a report file could not be written); 130 interrupted by SIGINT/SIGTERM
+// (everything healed and stopped, partial report with verdict ABORTED); 2 bad usage or an
+// invalid scenario (nothing is started).
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -23,22 +25,6 @@
 #include "verbs.h"
 
 namespace duende::cli {
-namespace {
-
-bool AddFileReporter(
-    reporters::MultiReporter& multi, const std::string& path,
-    framework::Result<std::unique_ptr<reporters::Reporter>> (*make)(const std::string&)) {
-  if (path.empty()) return true;
-  auto r = make(path);
-  if (!r.ok()) {
-    PrintError(r.error().Message());
-    return false;
-  }
-  multi.Add(std::move(r).value());
-  return true;
-}
-
-}  // namespace
 
 int RunMain(int argc, char** argv) {
   CLI::App app(
@@ -48,23 +34,18 @@ int RunMain(int argc, char** argv) {
   std::vector<std::string> files;
   std::vector<std::string> overrides;
   uint64_t seed = 0;
-  std::string events, junit, json_path, html, markdown;
+  ReportPaths reports;
   bool keep = false;
   bool quiet = false;
   app.add_option("scenario", files, "scenario files (TOML)")->required();
-  auto* seed_opt = app.add_option("--seed", seed, "seed of every random choice (replays a run)");
-  app.add_option("--set", overrides, "override a scenario value, e.g. --set load.rate=500")
-      ->type_name("KEY=VALUE");
-  app.add_option("--events", events, "write the event log (JSON Lines) here");
-  app.add_option("--junit", junit, "write a JUnit XML report here");
-  app.add_option("--json", json_path, "write a JSON report here");
-  app.add_option("--html", html, "write an HTML report here");
-  app.add_option("--markdown", markdown, "write a Markdown summary here");
+  auto* seed_opt = AddSeedOption(app, &seed, "every random choice of the run");
+  AddSetOption(app, &overrides, "a scenario value", "load.rate=500");
+  AddReportOptions(app, &reports, kAllReportOptions);
   app.add_flag("--keep", keep,
                "keep each run's scratch directory (target data, logs, event log) and print "
                "where it is; without it, a run that does not pass keeps its event log and "
                "logs there");
-  app.add_flag("-q,--quiet", quiet, "no console progress, only the summary");
+  AddQuietFlag(app, &quiet, "the scenario header and event lines");
   if (int rc = ParseArgs(app, argc, argv); rc >= 0) return rc;
 
   // Every scenario is validated before anything runs.
@@ -109,14 +90,10 @@ int RunMain(int argc, char** argv) {
   framework::UniqueFd sfd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
 
   reporters::MultiReporter multi;
-  multi.Add(reporters::MakeConsoleReporter(
-      std::cout, quiet ? reporters::ConsoleOptions{} : reporters::ConsoleOptionsFor(1)));
-  if (!AddFileReporter(multi, events, reporters::MakeJsonLinesReporter) ||
-      !AddFileReporter(multi, junit, reporters::MakeJunitReporter) ||
-      !AddFileReporter(multi, json_path, reporters::MakeJsonReporter) ||
-      !AddFileReporter(multi, html, reporters::MakeHtmlReporter) ||
-      !AddFileReporter(multi, markdown, reporters::MakeMarkdownReporter)) {
-    return framework::kExitUsage;
+  multi.Add(reporters::MakeConsoleReporter(std::cout, ConsoleOptionsForStdout(quiet)));
+  if (auto r = AddReportWriters(multi, reports); !r.ok()) {
+    PrintError(r.error().Message());
+    return framework::kExitEnvironment;
   }
 
   model::RunReport report;
@@ -124,7 +101,6 @@ int RunMain(int argc, char** argv) {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   report.hostname = host;
-  int exit_code = framework::kExitOk;
   std::vector<model::Verdict> verdicts;
   for (const auto& s : scenarios) {
     harness::RunOptions o;
@@ -134,40 +110,30 @@ int RunMain(int argc, char** argv) {
     o.keep_run_dir = keep;
     // Without --events the event log goes to the run directory and stays there (with the
     // targets' logs) when the run does not pass; with it, the log is where the user asked.
-    o.keep_evidence_on_failure = events.empty();
+    o.keep_evidence_on_failure = reports.events.empty();
     auto outcome = harness::RunScenario(s, o);
     if (outcome.run_dir_kept) {
       std::cout << (keep ? "run directory (kept): "
                          : "run directory (kept: the run did not pass): ")
                 << outcome.run_dir << '\n';
-      if (events.empty() && !outcome.events_path.empty()) {
+      if (reports.events.empty() && !outcome.events_path.empty()) {
         std::cout << "event log: " << outcome.events_path << '\n';
       }
       std::cout << "target output: " << outcome.run_dir << "/logs/\n";
     }
     verdicts.push_back(outcome.result.verdict);
     report.scenarios.push_back(std::move(outcome.result));
-    if (outcome.exit_code == 130) {
-      exit_code = 130;
-      break;
-    }
-    exit_code = std::max(exit_code, outcome.exit_code == framework::kExitEnvironment
-                                        ? static_cast<int>(framework::kExitEnvironment)
-                                        : outcome.exit_code);
+    // Ctrl-C ends the invocation: the scenarios after this one do not start.
+    if (verdicts.back() == model::Verdict::kAborted) break;
   }
   report.verdict = model::Combine(verdicts);
   multi.OnRunEnd(report);
+  int exit_code = model::ExitCodeFor(report.verdict);
   if (auto e = multi.error()) {
     PrintError(e->Message());
     if (exit_code == framework::kExitOk) exit_code = framework::kExitEnvironment;
   }
-  for (const auto& [path, what] : {std::pair{html, "HTML report"},
-                                   {junit, "JUnit report"},
-                                   {json_path, "JSON report"},
-                                   {markdown, "Markdown summary"},
-                                   {events, "event log"}}) {
-    if (!path.empty()) std::cout << what << ": " << path << '\n';
-  }
+  PrintReportPaths(std::cout, reports);
   return exit_code;
 }
 

@@ -113,7 +113,7 @@ int SuperviseMain(int argc, char** argv) {
   app.add_option("services", file, "services file (TOML: [supervisor] + [[service]] tables)")
       ->required();
   app.add_option("--socket", socket_path, "control socket path (overrides control_socket)");
-  app.add_flag("-q,--quiet", quiet, "do not print events");
+  AddQuietFlag(app, &quiet, "the service events on stderr");
   if (int rc = ParseArgs(app, argc, argv); rc >= 0) return rc;
 
   auto loaded = framework::LoadServicesFile(file);

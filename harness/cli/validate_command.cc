@@ -25,8 +25,7 @@ int ValidateMain(int argc, char** argv) {
   std::vector<std::string> files;
   std::vector<std::string> overrides;
   app.add_option("scenario", files, "scenario files (TOML)")->required();
-  app.add_option("--set", overrides, "override a scenario value, e.g. --set load.rate=500")
-      ->type_name("KEY=VALUE");
+  AddSetOption(app, &overrides, "a scenario value", "load.rate=500");
   if (int rc = ParseArgs(app, argc, argv); rc >= 0) return rc;
   int exit_code = framework::kExitOk;
   // Validation problems are already "file:line:col: ..." lines; anything else (an unreadable

@@ -4,7 +4,8 @@
 namespace duende::cli {
 
 /// A verb's entry point: argv[0] is the verb's name ("run", "supervise", ...). Returns the
-/// process exit code (framework/exit_code.h: 0 ok, 1 failed, 2 usage, 3 environment).
+/// process exit code (framework/exit_code.h, the README's table: 0 ok, 1 failed, 2 usage,
+/// 3 environment, 130 interrupted).
 using VerbMain = int (*)(int argc, char** argv);
 
 struct Verb {
@@ -13,32 +14,32 @@ struct Verb {
   VerbMain main;
 };
 
-// Scenario verbs (issue 5): validate_command.cc, check_command.cc, run_command.cc.
+// Scenario verbs: validate_command.cc, check_command.cc, run_command.cc.
 int ValidateMain(int argc, char** argv);
 int CheckMain(int argc, char** argv);
 int RunMain(int argc, char** argv);
 
-// Reporting verbs (issue 6): report_command.cc, gate_command.cc.
+// Reporting verbs: report_command.cc, gate_command.cc.
 int ReportMain(int argc, char** argv);
 int GateMain(int argc, char** argv);
 
-// Property-based chaos (issue 7): explore_command.cc.
+// Property-based chaos: explore_command.cc.
 int ExploreMain(int argc, char** argv);
 
 // Mutation testing: mutate_command.cc, linked only into the duende-mutate program
 // (mutate_main.cc), which `duende mutate` executes (helper_program.h).
 int MutateMain(int argc, char** argv);
 
-// Process supervision (issue 3): supervise_command.cc, ctl_command.cc. SuperviseMain is
+// Process supervision: supervise_command.cc, ctl_command.cc. SuperviseMain is
 // linked only into the duende-supervise program (supervise_main.cc), which `duende supervise`
 // executes (helper_program.h).
 int SuperviseMain(int argc, char** argv);
 int CtlMain(int argc, char** argv);
 
-// Platform adapters (issue 8): adapter_command.cc.
+// Platform adapters: adapter_command.cc.
 int AdapterMain(int argc, char** argv);
 
-// Fault verbs (issue 4): fault_command.cc, doctor_command.cc.
+// Fault verbs: fault_command.cc, doctor_command.cc.
 int FaultMain(int argc, char** argv);
 int DoctorMain(int argc, char** argv);
 

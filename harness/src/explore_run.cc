@@ -1,6 +1,7 @@
 // Running one fault plan through the scenario runner.
 #include <utility>
 
+#include "duende/framework/exit_code.h"
 #include "duende/harness/gen.h"
 #include "duende/harness/runner.h"
 
@@ -10,7 +11,7 @@ PlanRun RunPlan(const ExploreScenario& base, const Plan& plan, const RunOptions&
   PlanRun run;
   auto scenario = PlanScenario(base, plan, ExploreFaultKinds());
   if (!scenario.ok()) {
-    run.exit_code = 2;
+    run.exit_code = framework::kExitUsage;
     run.result.verdict = model::Verdict::kError;
     run.result.error = "the plan is not a valid scenario: " + scenario.error().context;
     return run;

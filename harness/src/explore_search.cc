@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "duende/faults/fault.h"
+#include "duende/framework/exit_code.h"
 #include "duende/harness/fault_kinds.h"
 #include "duende/harness/gen.h"
 
@@ -36,7 +37,7 @@ constexpr int kMaxConsecutiveErrors = 3;
 }  // namespace
 
 std::string PlanRun::Summary() const {
-  if (exit_code == 0) return "";
+  if (exit_code == framework::kExitOk) return "";
   if (!result.error.empty()) return result.error;
   std::string out;
   for (const auto& c : result.checks) {
@@ -98,7 +99,7 @@ Tally Replay(const Plan& plan, uint32_t runs, uint32_t need, bool stop_at_need,
     PlanRun r = run(plan);
     ++t.runs;
     if (on_run) on_run(t.runs, r);
-    if (r.exit_code == 130) {
+    if (r.exit_code == framework::kExitInterrupted) {
       t.interrupted = true;
       break;
     }
@@ -244,12 +245,14 @@ ExploreResult Explore(const ExploreScenario& base, const ExploreOptions& options
           (r.OnlyFaultsMissed() ? std::string("DISCARDED")
                                 : std::string(model::VerdictName(r.result.verdict))) +
           "  " + DescribePlan(plan) + (r.passed() ? "" : "  -> " + r.Summary()));
-      if (r.exit_code == 2 || r.exit_code == 3 || r.exit_code == 130) {
+      if (r.exit_code == framework::kExitUsage || r.exit_code == framework::kExitEnvironment ||
+          r.exit_code == framework::kExitInterrupted) {
         // A plan can be impossible on its own (a pause stops libfiu's control thread, so a
         // syscall fault during it cannot be enabled): such a plan is discarded. Several in a
         // row, an invalid plan or an interrupt mean the environment is at fault: stop.
         ++res.error_plans;
-        if (r.exit_code != 3 || ++consecutive_errors >= kMaxConsecutiveErrors) {
+        if (r.exit_code != framework::kExitEnvironment ||
+            ++consecutive_errors >= kMaxConsecutiveErrors) {
           res.environment_error = true;
           res.error = r.Summary();
           return;

@@ -198,7 +198,7 @@ Result<GateConfig> ParseGateConfig(std::string_view text, const std::string& nam
     defaults->Finish();
   }
 
-  // [mutate] configures `duende mutate --config gates.toml` (issue 9); it is not ours to check.
+  // [mutate] configures `duende mutate --config gates.toml`; it is not ours to check.
   top.Accept("mutate");
 
   std::set<int64_t> numbers;

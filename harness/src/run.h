@@ -51,7 +51,7 @@
 #include "duende/model/events.h"
 #include "probes.h"
 #include "run_support.h"
-#include "target_tracking.h"
+#include "duende/harness/target_tracking.h"
 #include "variables.h"
 
 namespace duende::harness::internal {

@@ -2,10 +2,6 @@
 
 #include "run.h"
 
-#ifndef DUENDE_FIXTURES_BUILD_DIR
-#define DUENDE_FIXTURES_BUILD_DIR ""
-#endif
-
 namespace duende::harness::internal {
 
 // A free loopback port (bound, read, closed: the target binds it right after).
@@ -408,10 +404,7 @@ RunOutcome Run::Go() {
     rec_.SetObserver(nullptr);
     o_.reporter->OnScenarioEnd(out.result);
   }
-  out.exit_code = v == Verdict::kPass    ? framework::kExitOk
-                  : v == Verdict::kFail  ? framework::kExitFailed
-                  : v == Verdict::kError ? framework::kExitEnvironment
-                                         : 130;
+  out.exit_code = model::ExitCodeFor(v);
   return out;
 }
 

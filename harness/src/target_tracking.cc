@@ -1,4 +1,4 @@
-#include "target_tracking.h"
+#include "duende/harness/target_tracking.h"
 
 #include <unistd.h>
 

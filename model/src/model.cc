@@ -16,13 +16,27 @@ const char* VerdictName(Verdict v) {
   return "?";
 }
 
+framework::ExitCode ExitCodeFor(Verdict v) {
+  switch (v) {
+    case Verdict::kPass:
+      return framework::kExitOk;
+    case Verdict::kFail:
+      return framework::kExitFailed;
+    case Verdict::kError:
+      return framework::kExitEnvironment;
+    case Verdict::kAborted:
+      return framework::kExitInterrupted;
+  }
+  return framework::kExitEnvironment;
+}
+
 Verdict Combine(const std::vector<Verdict>& verdicts) {
   Verdict out = Verdict::kPass;
   auto rank = [](Verdict v) {
     switch (v) {
-      case Verdict::kError:
-        return 3;
       case Verdict::kAborted:
+        return 3;
+      case Verdict::kError:
         return 2;
       case Verdict::kFail:
         return 1;

@@ -131,6 +131,7 @@ class ConsoleReporter : public Reporter {
     rate_ = 0;
     last_draw_ns_ = 0;
     now_ns_ = header.start_ns;
+    if (!opt_.progress) return;
     if (scenarios_++ > 0) out_ << '\n';
     std::string line = "== " + Safe(header.name);
     if (!header.file.empty()) line += " (" + Safe(header.file) + ")";
@@ -140,6 +141,7 @@ class ConsoleReporter : public Reporter {
 
   void OnEvent(const Event& e) override {
     now_ns_ = std::max(now_ns_, e.ts_ns);
+    if (!opt_.progress) return;
     std::string line = Describe(e);
     if (!line.empty()) {
       Print(Stamp(internal::SecondsSince(s_, e.ts_ns)) + " " + line);

@@ -4,8 +4,10 @@
 #include <fstream>
 #include <iterator>
 
+#include "duende/adapters/command.h"
 #include "duende/framework/command.h"
 #include "duende/framework/temp_dir.h"
+#include "support/files.h"
 
 namespace duende::adapters {
 namespace {
@@ -14,11 +16,9 @@ using framework::CommandResult;
 using framework::RunCommand;
 
 const std::string kGolden = std::string(DUENDE_SOURCE_DIR) + "/tests/adapters/golden/";
+using duende::testing::ReadFile;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+const std::string kGolden = std::string(DUENDE_SOURCE_DIR) + "/tests/adapters/golden/";
 
 CommandResult Duende(std::vector<std::string> args) {
   args.insert(args.begin(), DUENDE_CLI);

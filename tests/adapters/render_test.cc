@@ -20,20 +20,17 @@
 #include "duende/adapters/systemd_unit.h"
 #include "duende/framework/command.h"
 #include "duende/framework/config.h"
+#include "support/files.h"
 
 namespace duende::adapters {
 namespace {
 
 using framework::CommandOptions;
+using duende::testing::ReadFile;
 using framework::DaemonConfig;
 using framework::RunCommand;
 
 const std::string kGolden = std::string(DUENDE_SOURCE_DIR) + "/tests/adapters/golden/";
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 void WriteFile(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::trunc);

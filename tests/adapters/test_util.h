@@ -12,6 +12,7 @@
 
 #include "duende/adapters/adapter.h"
 #include "duende/framework/clock.h"
+#include "support/wait.h"
 
 namespace duende::adapters::testing {
 
@@ -65,17 +66,8 @@ class Events {
   std::vector<framework::ServiceEvent> events_;
 };
 
-inline bool Alive(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
+using duende::testing::Eventually;
 
-/// Waits until `pred` holds or `timeout` passes; returns pred() at the end.
-template <typename Pred>
-bool Eventually(Pred pred, std::chrono::milliseconds timeout) {
-  const int64_t deadline = framework::MonotonicNs() + timeout.count() * 1'000'000;
-  while (framework::MonotonicNs() < deadline) {
-    if (pred()) return true;
-    ::usleep(10'000);
-  }
-  return pred();
-}
+inline bool Alive(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
 
 }  // namespace duende::adapters::testing

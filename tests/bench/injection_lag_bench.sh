@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fault-injection timing: how late each fault of a scenario is injected against its schedule
 # (the `lag_ns` of every fault.injected event), for 100 pauses 30 ms apart
-# (tests/bench/scenarios/injection-lag.toml). Target (issue 5): p99 <= 2 ms.
+# (tests/bench/scenarios/injection-lag.toml). Target: p99 <= 2 ms.
 # Baseline measured in the same run: the lateness of a plain 30 ms sleep on this machine (the
 # scheduler's floor), so the ratio shows what the runner adds.
 # Usage: tests/bench/injection_lag_bench.sh [path/to/duende]

@@ -10,8 +10,8 @@
 
 #include "duende/faults/fault.h"
 #include "duende/faults/launch.h"
-#include "fault_test_util.h"
-#include "test_util.h"
+#include "support/fault_child.h"
+#include "support/fault_make.h"
 
 namespace duende::faults {
 namespace {

@@ -13,7 +13,7 @@
 #include "duende/faults/launch.h"
 #include "duende/faults/undo_journal.h"
 #include "duende/framework/cgroup.h"
-#include "test_util.h"
+#include "support/fault_child.h"
 
 namespace duende::faults {
 namespace {

@@ -12,10 +12,10 @@
 #include <sstream>
 #include <thread>
 
-#include "../reporters/cli_run.h"
 #include "duende/faults/launch.h"
 #include "duende/faults/libfiu.h"
-#include "test_util.h"
+#include "support/cli.h"
+#include "support/fault_child.h"
 
 namespace duende::faults {
 namespace {

@@ -5,7 +5,7 @@
 
 #include "duende/faults/fault.h"
 #include "duende/faults/libfiu.h"
-#include "fault_test_util.h"
+#include "support/fault_make.h"
 
 namespace duende::faults {
 namespace {

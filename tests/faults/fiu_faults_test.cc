@@ -5,13 +5,15 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
 
-#include "../../faults/src/preload.h"
 #include "duende/faults/fault.h"
 #include "duende/faults/launch.h"
 #include "duende/faults/libfiu.h"
-#include "fault_test_util.h"
-#include "test_util.h"
+#include "support/fault_child.h"
+#include "support/fault_make.h"
 
 namespace duende::faults {
 namespace {
@@ -324,20 +326,31 @@ TEST(FiuSanitizerTest, AnAsanProgramRunsUnderLibfiuAndItsFaultsFire) {
     std::filesystem::remove_all(dir);
     GTEST_SKIP() << "no C compiler with -fsanitize=address";
   }
-  std::string runtime = internal::SanitizerRuntimeOf(dir + "/p");
-  EXPECT_NE(runtime.find("libasan.so"), std::string::npos) << runtime;
-  EXPECT_EQ(internal::SanitizerRuntimeOf("/bin/true"), "");
-
+  // The LD_PRELOAD PrepareFiuSpawn gives a program, as a list.
+  auto preload_of = [&](const std::string& program, framework::SpawnOptions* out) {
+    out->argv = {program};
+    out->stderr_fd = -1;
+    EXPECT_TRUE(PrepareFiuSpawn(*out, dir + "/fiu", 1, nullptr).ok());
+    std::vector<std::string> libs;
+    for (const auto& e : out->env_overrides) {
+      if (e.rfind("LD_PRELOAD=", 0) != 0) continue;
+      std::istringstream in(e.substr(11));
+      for (std::string lib; in >> lib;) libs.push_back(lib);
+    }
+    return libs;
+  };
+  // A program without a sanitizer runtime gets libfiu's libraries only.
+  framework::SpawnOptions plain;
+  auto plain_libs = preload_of("/bin/true", &plain);
+  ASSERT_FALSE(plain_libs.empty());
+  for (const auto& lib : plain_libs) EXPECT_EQ(lib.find("libasan"), std::string::npos) << lib;
+  // The ASan program's runtime comes first, ahead of libfiu's.
   framework::SpawnOptions o;
-  o.argv = {dir + "/p"};
-  o.stderr_fd = -1;
+  auto libs = preload_of(dir + "/p", &o);
+  ASSERT_EQ(libs.size(), plain_libs.size() + 1);
+  EXPECT_NE(libs[0].find("libasan.so"), std::string::npos) << libs[0];
+  EXPECT_TRUE(std::filesystem::exists(libs[0])) << libs[0];
   std::string prefix = dir + "/fiu";
-  ASSERT_TRUE(PrepareFiuSpawn(o, prefix, 1, nullptr).ok());
-  std::string preload;
-  for (const auto& e : o.env_overrides) {
-    if (e.rfind("LD_PRELOAD=", 0) == 0) preload = e.substr(11);
-  }
-  EXPECT_EQ(preload.rfind(runtime, 0), 0u) << preload;  // the runtime comes first
   auto c = testing::StartChild(o);
   ASSERT_TRUE(c.ok());
   // The program waits 300 ms before its fsync: time to enable the point.

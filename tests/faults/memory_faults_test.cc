@@ -5,11 +5,11 @@
 
 #include <thread>
 
-#include "../sanitizer_skip.h"
 #include "duende/faults/fault.h"
 #include "duende/framework/cgroup.h"
-#include "fault_test_util.h"
-#include "test_util.h"
+#include "support/fault_child.h"
+#include "support/fault_make.h"
+#include "support/sanitizer_skip.h"
 
 namespace duende::faults {
 namespace {

@@ -8,8 +8,8 @@
 #include <thread>
 
 #include "duende/faults/fault.h"
-#include "fault_test_util.h"
-#include "test_util.h"
+#include "support/fault_child.h"
+#include "support/fault_make.h"
 
 namespace duende::faults {
 namespace {

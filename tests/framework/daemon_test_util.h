@@ -30,36 +30,14 @@
 #include "duende/framework/process.h"
 #include "duende/framework/temp_dir.h"
 #include "duende/framework/unique_fd.h"
+#include "support/files.h"
+#include "support/temp_dir.h"
 
 namespace duende::framework::testing_util {
 
 using namespace std::chrono_literals;
-
-inline std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-/// A fresh private directory (mkdtemp, 0700) in ${TMPDIR:-/tmp}, removed with everything in
-/// it at the end of the scope.
-class TempDir {
- public:
-  TempDir() {
-    auto made = framework::MakePrivateTempDir("duende-core");
-    path_ = made.ok() ? *made : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using duende::testing::ReadFile;
+using duende::testing::TempDir;
 
 /// A child process whose stdout we read line by line and whose stderr goes to a file.
 /// Killed (SIGKILL) and reaped on destruction if still running.

@@ -13,10 +13,10 @@
 #include <sstream>
 #include <thread>
 
-#include "../sanitizer_skip.h"
 #include "daemon_test_util.h"
 #include "duende/framework/exit_code.h"
 #include "duende/framework/pid_file.h"
+#include "support/sanitizer_skip.h"
 
 namespace duende::framework {
 namespace {

@@ -4,8 +4,8 @@
 #include <fstream>
 #include <thread>
 
-#include "../sanitizer_skip.h"
 #include "daemon_test_util.h"
+#include "support/sanitizer_skip.h"
 
 namespace duende::framework {
 namespace {

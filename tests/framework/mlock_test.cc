@@ -9,9 +9,9 @@
 #include <cstring>
 #include <filesystem>
 
-#include "../sanitizer_skip.h"
 #include "daemon_test_util.h"
 #include "duende/framework/exit_code.h"
+#include "support/sanitizer_skip.h"
 
 namespace duende::framework {
 namespace {

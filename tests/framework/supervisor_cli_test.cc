@@ -17,51 +17,13 @@
 #include "../as_nobody.h"
 #include "duende/framework/clock.h"
 #include "duende/framework/process.h"
+#include "support/cli.h"
 
 namespace duende::framework {
 namespace {
 
-struct Output {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string Slurp(int fd) {
-  std::string s;
-  char buf[4096];
-  ssize_t n = 0;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0) s.append(buf, static_cast<size_t>(n));
-  return s;
-}
-
-Output RunCommand(std::vector<std::string> argv) {
-  int out[2];
-  int err[2];
-  EXPECT_EQ(::pipe2(out, O_CLOEXEC), 0);
-  EXPECT_EQ(::pipe2(err, O_CLOEXEC), 0);
-  SpawnOptions o;
-  o.argv = std::move(argv);
-  o.stdout_fd = out[1];
-  o.stderr_fd = err[1];
-  auto child = Spawn(o);
-  ::close(out[1]);
-  ::close(err[1]);
-  Output r;
-  if (!child.ok()) {
-    ::close(out[0]);
-    ::close(err[0]);
-    return r;
-  }
-  std::thread t([&] { r.err = Slurp(err[0]); });
-  r.out = Slurp(out[0]);
-  t.join();
-  ::close(out[0]);
-  ::close(err[0]);
-  auto st = WaitExit(child->pidfd.get());
-  r.code = st.ok() && !st->signaled ? st->code : -1;
-  return r;
-}
+using duende::testing::RunArgv;
+using Output = duende::testing::CommandOutput;
 
 class SuperviseCliTest : public ::testing::Test {
  protected:
@@ -89,7 +51,7 @@ class SuperviseCliTest : public ::testing::Test {
   Output Ctl(std::vector<std::string> args) {
     std::vector<std::string> argv = {DUENDE_PATH, "ctl", "--socket", dir_ + "/ctl.sock"};
     argv.insert(argv.end(), args.begin(), args.end());
-    return RunCommand(argv);
+    return RunArgv(argv);
   }
   nlohmann::json StatusJson() {
     Output o = Ctl({"status", "--json"});
@@ -360,7 +322,7 @@ TEST_F(SuperviseCliTest, BadServicesFileExitsTwoWithPositions) {
   Write("bad.toml",
         "[supervisor]\ncontrol_sockt = \"x\"\n\n[[service]]\nname = \"a\"\n"
         "command = [\"true\"]\n[service.restart]\npolicy = \"sometimes\"\n");
-  Output o = RunCommand({DUENDE_PATH, "supervise", dir_ + "/bad.toml"});
+  Output o = RunArgv({DUENDE_PATH, "supervise", dir_ + "/bad.toml"});
   EXPECT_EQ(o.code, 2);
   const std::string f = dir_ + "/bad.toml";
   EXPECT_NE(o.err.find(f + ":2:1: unknown key 'control_sockt' in [supervisor]; did you mean "
@@ -368,7 +330,7 @@ TEST_F(SuperviseCliTest, BadServicesFileExitsTwoWithPositions) {
             std::string::npos)
       << o.err;
   EXPECT_NE(o.err.find(f + ":8:10: 'policy'"), std::string::npos) << o.err;
-  EXPECT_EQ(RunCommand({DUENDE_PATH, "supervise", dir_ + "/missing.toml"}).code, 2);
+  EXPECT_EQ(RunArgv({DUENDE_PATH, "supervise", dir_ + "/missing.toml"}).code, 2);
 }
 
 TEST_F(SuperviseCliTest, CtlControlsARunningSupervisorAndSigtermStopsAll) {

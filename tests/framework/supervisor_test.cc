@@ -654,7 +654,7 @@ TEST_F(SupervisorTest, PermanentSpawnFailureGivesUpAtTheFirstAttempt) {
   std::filesystem::remove_all(dir);
 }
 
-// --- Tracking (issue 19): a cgroup per service, pid_file for daemons that fork, own listener.
+// --- Tracking: a cgroup per service, pid_file for daemons that fork, own listener.
 
 bool Alive(pid_t pid) {
   auto p = ReadProcessInfo(pid);

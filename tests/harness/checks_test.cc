@@ -102,7 +102,7 @@ TEST(ChecksTest, RestartWithin) {
   EXPECT_NE(Joined(r).find("no crash"), std::string::npos);
 }
 
-// Issue 19: "not restarted" stood next to "ready again after 11.6ms" when one exit (nginx's
+// "not restarted" once stood next to "ready again after 11.6ms" when one exit (nginx's
 // daemonizing parent, exit 0) was not restarted and the kill's was.
 TEST(ChecksTest, RestartWithinCountsRestartsAndNonRestartsApart) {
   auto s = OneTarget("[[check]]\nkind = \"restart_within\"\nwithin = \"500ms\"\n");
@@ -245,7 +245,7 @@ TEST(ChecksTest, P99InSteadyState) {
   EXPECT_NE(r.measured.find("worst p99 9"), std::string::npos) << r.measured;
 }
 
-// --- Fault windows: requests are judged by their own send time (issue 19).
+// --- Fault windows: requests are judged by their own send time.
 
 std::vector<Event> Sorted(std::vector<Event> events) {
   std::stable_sort(events.begin(), events.end(),
@@ -379,7 +379,7 @@ void AddOps(LogBuilder& b, int64_t from_ms, int n, const std::function<std::stri
 }
 
 TEST(ChecksTest, ErrorRateJudgesEveryRequestAfterTheLastFault) {
-  // The nginx case of issue 19: wrong replies after the restart, and the run's own stop at the
+  // The nginx case: wrong replies after the restart, and the run's own stop at the
   // end. Before, that stop opened a window that never closed and this PASSED "0 of N".
   auto s = OneTarget("[[check]]\nkind = \"error_rate\"\nmax = 0.01\ngrace = \"300ms\"\n");
   LogBuilder b;

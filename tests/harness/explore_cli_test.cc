@@ -10,7 +10,7 @@
 #include <regex>
 #include <string>
 
-#include "../reporters/cli_run.h"
+#include "support/cli.h"
 
 namespace duende::harness {
 namespace {

@@ -14,10 +14,10 @@
 #include <sstream>
 #include <string>
 
-#include "../reporters/cli_run.h"
 #include "duende/harness/explore.h"
 #include "duende/harness/fault_kinds.h"
 #include "duende/harness/gen.h"
+#include "support/cli.h"
 
 namespace duende::harness {
 namespace {
@@ -61,7 +61,7 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// The issue-19 contract of `duende explore`: the minimal plan it writes is only useful if it
+// The contract of `duende explore`: the minimal plan it writes is only useful if it
 // fails when a user runs it. Explore finds the combination, shrinks it to the two faults that
 // matter (a candidate counts only when every run of it fails), widens its timings until it
 // reproduces in 9 of 10 replays, and says so; then `duende run minimal.toml`, 10 times, must

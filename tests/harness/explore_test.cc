@@ -397,7 +397,7 @@ TEST(ExploreTest, WhenNoWideningReachesTheRateTheBestPlanIsMeasuredInFull) {
 TEST(ExploreWidenTest, WidensGapsAndDurationsWithinTheBounds) {
   ExploreScenario es = Load();
   es.bounds.step_ms = 50;
-  // The minimal plan of the issue: a 50 ms EIO window and a kill 50 ms later, at the window's
+  // The known minimal plan: a 50 ms EIO window and a kill 50 ms later, at the window's
   // start.
   Plan shrunk;
   shrunk.faults.push_back(PlannedFault{

@@ -8,16 +8,16 @@
 #include <fstream>
 #include <thread>
 
-#include "../reporters/cli_run.h"
-#include "../reporters/golden.h"
 #include "duende/framework/process.h"
+#include "support/cli.h"
+#include "support/golden.h"
 
 namespace duende::harness {
 namespace {
 
 namespace fs = std::filesystem;
-using duende::reporters::testing::MatchesGolden;
-using duende::reporters::testing::ReadFile;
+using duende::testing::MatchesGolden;
+using duende::testing::ReadFile;
 using duende::testing::RunCli;
 
 class GateCliTest : public ::testing::Test {

@@ -14,32 +14,14 @@
 
 #include "duende/framework/temp_dir.h"
 #include "duende/reporters/reporter.h"
+#include "support/temp_dir.h"
 
 namespace duende::harness {
 namespace {
 
 namespace fs = std::filesystem;
+using duende::testing::TempDir;
 using model::Verdict;
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/duende-gate-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& path() const { return path_; }
-  std::string Write(const std::string& name, const std::string& text, bool exec = false) const {
-    std::string p = path_ + "/" + name;
-    fs::create_directories(fs::path(p).parent_path());
-    std::ofstream(p) << text;
-    if (exec) chmod(p.c_str(), 0755);
-    return p;
-  }
-
- private:
-  std::string path_;
-};
 
 std::string Errors(const std::string& toml) {
   auto c = ParseGateConfig(toml, "gates.toml", ".");

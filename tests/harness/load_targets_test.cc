@@ -21,11 +21,15 @@
 #include "duende/framework/unique_fd.h"
 #include "duende/harness/load.h"
 #include "duende/harness/load_protocol.h"
+#include "support/temp_dir.h"
+#include "support/wait.h"
 
 namespace duende::harness {
 namespace {
 
 using namespace std::chrono_literals;
+using duende::testing::CanConnect;
+using duende::testing::TempDir;
 using framework::UniqueFd;
 
 // A daemon started for one test; killed (SIGKILL) and reaped when it goes out of scope.
@@ -81,28 +85,6 @@ class Daemon {
   framework::Child child_;
   UniqueFd out_;
 };
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/duende-load-test-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-bool CanConnect(int port) {
-  UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  return connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-}
 
 int FreePort() {
   UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));

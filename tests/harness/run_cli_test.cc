@@ -1,4 +1,4 @@
-// `duende run` and `duende validate` as a user meets them (issue 19): daemons nobody here wrote
+// `duende run` and `duende validate` as a user meets them: daemons nobody here wrote
 // (Debian's memcached and nginx) run from the shipped examples, a target that never gets ready
 // shows its last output lines, the run directory and event log are printed only when they
 // exist, [[target.file]] renders configs, validate rejects what run would reject, and
@@ -19,6 +19,8 @@
 #include "../reporters/cli_run.h"
 #include "duende/framework/temp_dir.h"
 #include "duende/model/event_log.h"
+#include "duende/reporters/event_log.h"
+#include "support/cli.h"
 
 namespace {
 

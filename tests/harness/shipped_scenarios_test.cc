@@ -14,12 +14,13 @@
 #include <string>
 #include <thread>
 
-#include "../sanitizer_skip.h"
 #include "duende/faults/launch.h"
 #include "duende/framework/cgroup.h"
 #include "duende/framework/process.h"
 #include "duende/framework/temp_dir.h"
 #include "duende/model/event_log.h"
+#include "duende/reporters/event_log.h"
+#include "support/sanitizer_skip.h"
 
 namespace duende::harness {
 namespace {
@@ -92,14 +93,14 @@ TEST(SelfTest, NonDurableKvdLosesAcknowledgedWrites) {
 }
 TEST(SelfTest, DurableKvdKeepsAcknowledgedWrites) { ExpectHealthyPasses("lost-writes"); }
 
-// Issue 19: a store that loses everything (kvd --storage memory, like memcached) under the
+// A store that loses everything (kvd --storage memory, like memcached) under the
 // shipped load defaults (unique keys) FAILs every time; the durable kvd PASSes.
 TEST(SelfTest, InMemoryKvdLosesEveryAcknowledgedWrite) {
   ExpectPlantedFails("lost-writes-memory", "no_lost_writes", "first lost: key k");
 }
 TEST(SelfTest, DurableKvdKeepsEveryUniqueKeyWrite) { ExpectHealthyPasses("lost-writes-memory"); }
 
-// Issue 19: requests after the last fault's window are judged (the run's own stop is no
+// Requests after the last fault's window are judged (the run's own stop is no
 // fault), so errors and slowness after a restart are caught.
 TEST(SelfTest, ErrorsAfterRecoveryAreCaught) {
   ExpectPlantedFails("errors-after-recovery", "error_rate",
@@ -127,8 +128,8 @@ TEST(SelfTest, KeptMemoryLockPasses) {
   ExpectHealthyPasses("mlock");
 }
 
-// Issue 19: kill-under-load judged 301 of its ~1,200 requests (the run's own stop opened a
-// window that never closed); now only the two kills' windows are left out.
+// kill-under-load once judged 301 of its ~1,200 requests (the run's own stop opened a window
+// that never closed); only the two kills' windows may be left out.
 void ExpectNearlyEveryRequestJudged(const RunResult& r) {
   const Event* e = CheckResult(r, "error_rate");
   ASSERT_NE(e, nullptr);

@@ -1,5 +1,5 @@
 // The runner's list of the ports a target will listen on (checked free before it starts).
-#include "target_tracking.h"
+#include "duende/harness/target_tracking.h"
 
 #include <gtest/gtest.h>
 

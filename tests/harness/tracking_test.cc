@@ -1,7 +1,7 @@
 // End-to-end (`duende run`): targets are tracked wholly (a cgroup per target), a daemon that
 // forks is followed through its pid_file, readiness counts only the target's own listener, a
 // taken port stops the run before anything starts, and two concurrent runs never heal each
-// other's resources. Issue 19.
+// other's resources.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -22,28 +22,18 @@
 #include "duende/framework/proc.h"
 #include "duende/framework/process.h"
 #include "duende/model/event_log.h"
+#include "duende/reporters/event_log.h"
+#include "support/temp_dir.h"
 
 namespace duende::harness {
 namespace {
 
 namespace fs = std::filesystem;
+using duende::testing::TempDir;
 using model::Event;
 
 const std::string kDuende = std::string(DUENDE_BINARY_DIR) + "/harness/cli/duende";
 const std::string kFixtures = std::string(DUENDE_BINARY_DIR) + "/fixtures";
-
-// A private directory, removed at the end.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char t[] = "/tmp/duende-tracking-test-XXXXXX";
-    path = ::mkdtemp(t);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 struct RunResult {
   int exit_code = -1;
@@ -143,7 +133,7 @@ expect = "OK"
 
 TEST(TrackingTest, KillingAForkingDaemonRestartsTheRealDaemonAndLeavesNothing) {
   TempDir d;
-  auto r = RunDuende(Write(d.path + "/s.toml", ForkingScenario("", true, R"(
+  auto r = RunDuende(Write(d.path() + "/s.toml", ForkingScenario("", true, R"(
 [[fault]]
 kind = "kill"
 signal = "SIGKILL"
@@ -156,7 +146,7 @@ within = "1s"
 [[check]]
 kind = "no_orphans"
 )")),
-                     d.path + "/journal");
+                     d.path() + "/journal");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   // The pid file named the daemon (not the process started, which exited 0) after each start.
   auto main_pids = OfType(r, "target.main_pid");
@@ -195,7 +185,7 @@ kind = "no_orphans"
 TEST(TrackingTest, ADaemonThatForksWithoutPidFileStopsTheRunWithTheRemedy) {
   TempDir d;
   auto r =
-      RunDuende(Write(d.path + "/s.toml", ForkingScenario("", false, "")), d.path + "/journal");
+      RunDuende(Write(d.path() + "/s.toml", ForkingScenario("", false, "")), d.path() + "/journal");
   EXPECT_EQ(r.exit_code, 3) << r.output;
   EXPECT_NE(r.output.find("exited with code 0 while"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("Set pid_file"), std::string::npos) << r.output;
@@ -209,9 +199,9 @@ TEST(TrackingTest, NoOrphansListsEveryProcessLeftBehind) {
   TempDir d;
   // Workers that ignore SIGTERM and a master that leaves them at its stop: three orphans.
   auto r = RunDuende(
-      Write(d.path + "/s.toml", ForkingScenario(R"(, "--workers", "3", "--orphan-workers")", true,
-                                                "\n[[check]]\nkind = \"no_orphans\"\n")),
-      d.path + "/journal");
+      Write(d.path() + "/s.toml", ForkingScenario(R"(, "--workers", "3", "--orphan-workers")", true,
+                                                  "\n[[check]]\nkind = \"no_orphans\"\n")),
+      d.path() + "/journal");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   const Event* c = Check(r, "no_orphans");
   ASSERT_NE(c, nullptr) << r.output;
@@ -255,19 +245,19 @@ TEST(TrackingTest, APortTakenByAnotherProgramIsExit3NamingItAndNothingGetsReady)
   Listener other;
   ASSERT_NE(other.port, 0);
   const std::string port = std::to_string(other.port);
-  auto r = RunDuende(Write(d.path + "/s.toml", R"([scenario]
+  auto r = RunDuende(Write(d.path() + "/s.toml", R"([scenario]
 name = "port-taken"
 duration = "2s"
 
 [[target]]
 name = "kvd"
 command = ["duende-fixture-kvd", "--port", ")" + port +
-                                                   R"(", "--data-dir", "{run_dir}/kvd"]
+                                                     R"(", "--data-dir", "{run_dir}/kvd"]
 address = "127.0.0.1:)" + port + R"("
 [target.readiness]
 kind = "tcp"
 )"),
-                     d.path + "/journal");
+                     d.path() + "/journal");
   EXPECT_EQ(r.exit_code, 3) << r.output;
   const std::string me = "pid " + std::to_string(::getpid());
   EXPECT_NE(r.output.find("port " + port), std::string::npos) << r.output;
@@ -286,25 +276,25 @@ TEST(TrackingTest, NginxWithDaemonOnRestartsAfterSigkillServesAndLeavesNothing) 
   const std::string port = std::to_string(probe.port);
   ::close(probe.fd);
   probe.fd = -1;
-  Write(d.path + "/nginx.conf",
-        "daemon on;\nworker_processes 2;\npid " + d.path + "/nginx.pid;\nerror_log " + d.path +
+  Write(d.path() + "/nginx.conf",
+        "daemon on;\nworker_processes 2;\npid " + d.path() + "/nginx.pid;\nerror_log " + d.path() +
             "/error.log;\nevents { worker_connections 64; }\nhttp {\n"
             "  access_log off;\n  client_body_temp_path " +
-            d.path + "/body;\n  proxy_temp_path " + d.path + "/proxy;\n  fastcgi_temp_path " +
-            d.path + "/fastcgi;\n  uwsgi_temp_path " + d.path + "/uwsgi;\n  scgi_temp_path " +
-            d.path + "/scgi;\n  server { listen 127.0.0.1:" + port +
+            d.path() + "/body;\n  proxy_temp_path " + d.path() + "/proxy;\n  fastcgi_temp_path " +
+            d.path() + "/fastcgi;\n  uwsgi_temp_path " + d.path() + "/uwsgi;\n  scgi_temp_path " +
+            d.path() + "/scgi;\n  server { listen 127.0.0.1:" + port +
             "; location / { return 200 \"OK\"; } }\n}\n");
-  auto r = RunDuende(Write(d.path + "/s.toml", R"([scenario]
+  auto r = RunDuende(Write(d.path() + "/s.toml", R"([scenario]
 name = "nginx-daemon-on"
 duration = "4s"
 
 [[target]]
 name = "nginx"
-command = ["/usr/sbin/nginx", "-c", ")" + d.path + R"(/nginx.conf", "-p", ")" +
-                                                   d.path + R"(", "-e", ")" + d.path +
-                                                   R"(/error.log"]
+command = ["/usr/sbin/nginx", "-c", ")" + d.path() + R"(/nginx.conf", "-p", ")" +
+                                                     d.path() + R"(", "-e", ")" + d.path() +
+                                                     R"(/error.log"]
 address = "127.0.0.1:)" + port + R"("
-pid_file = ")" + d.path + R"(/nginx.pid"
+pid_file = ")" + d.path() + R"(/nginx.pid"
 [target.readiness]
 kind = "http"
 interval = "20ms"
@@ -329,7 +319,7 @@ within = "1s"
 [[check]]
 kind = "no_orphans"
 )"),
-                     d.path + "/journal");
+                     d.path() + "/journal");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   // Three masters, each named by the pid file; each kill hit the master of the time.
   auto main_pids = OfType(r, "target.main_pid");
@@ -357,7 +347,7 @@ kind = "no_orphans"
   for (const auto& p : framework::ListProcesses()) {
     std::ifstream in("/proc/" + std::to_string(p.pid) + "/cmdline");
     std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    EXPECT_EQ(cmdline.find(d.path), std::string::npos) << "pid " << p.pid << " survived";
+    EXPECT_EQ(cmdline.find(d.path()), std::string::npos) << "pid " << p.pid << " survived";
   }
 }
 
@@ -377,7 +367,7 @@ bool JournalWithCgroup(const std::string& dir) {
 TEST(TrackingTest, ASecondRunNeverHealsALiveRunsResources) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root for a pid namespace (unshare -p)";
   TempDir d;
-  const std::string journal = d.path + "/journal";
+  const std::string journal = d.path() + "/journal";
   // Run A lives in a pid namespace of its own: its journal names pid 1 and a start time that,
   // read from outside, look like a dead owner. Only the lock it holds says it is alive. It has
   // a cgroup (its target), libfiu FIFOs and a proxy, and faults on both after 2 s.
@@ -389,7 +379,8 @@ TEST(TrackingTest, ASecondRunNeverHealsALiveRunsResources) {
            "\"127.0.0.1:{port.kvd}\"\n" +
            keys + "[target.readiness]\nkind = \"notify\"\n";
   };
-  const std::string a = Write(d.path + "/a.toml", kvd("a", "4s", "fiu = true\nproxy = true\n") + R"(
+  const std::string a =
+      Write(d.path() + "/a.toml", kvd("a", "4s", "fiu = true\nproxy = true\n") + R"(
 [load]
 rate = 100
 timeout = "300ms"
@@ -416,7 +407,7 @@ allowed = [0]
 [[check]]
 kind = "no_orphans"
 )");
-  const std::string b = Write(d.path + "/b.toml", kvd("b", "1s", "") + R"(
+  const std::string b = Write(d.path() + "/b.toml", kvd("b", "1s", "") + R"(
 [[fault]]
 kind = "kill"
 signal = "SIGKILL"

@@ -10,11 +10,13 @@
 
 #include "duende/framework/temp_dir.h"
 #include "duende/mutate/test_runner.h"
+#include "support/files.h"
 
 namespace duende::mutate {
 namespace {
 
 namespace fs = std::filesystem;
+using duende::testing::ReadFile;
 
 struct Cli {
   int code = -1;
@@ -28,13 +30,6 @@ Cli Duende(std::vector<std::string> args, const fs::path& cwd) {
   EXPECT_TRUE(st.ok());
   if (st.ok()) r.code = st->signaled ? 128 + st->signal : st->code;
   return r;
-}
-
-std::string Slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 class MutateCliTest : public ::testing::Test {
@@ -76,11 +71,12 @@ html_report = "out.html"
       << r.out;
   EXPECT_NE(r.out.find("mutate: gate FAILED: mutation score 65.2% < 70.0%"), std::string::npos)
       << r.out;
-  auto doc = nlohmann::json::parse(Slurp(*root_ / "out.json"));
+  auto doc = nlohmann::json::parse(ReadFile((*root_ / "out.json").string()));
   EXPECT_EQ(doc["files"]["src/calc.cc"]["mutants"].size(), 26u);
-  EXPECT_NE(Slurp(*root_ / "out.xml").find("<testcase classname=\"mutate\" name=\"gate\"><failure"),
+  EXPECT_NE(ReadFile((*root_ / "out.xml").string())
+                .find("<testcase classname=\"mutate\" name=\"gate\"><failure"),
             std::string::npos);
-  EXPECT_NE(Slurp(*root_ / "out.html").find("gate failed"), std::string::npos);
+  EXPECT_NE(ReadFile((*root_ / "out.html").string()).find("gate failed"), std::string::npos);
 
   // The same run passes a lower bar.
   r = Duende({"--config", "../gates.toml", "-q", "--min-score", "65"}, *root_ / "src");

@@ -17,18 +17,13 @@
 #include "duende/mutate/engine.h"
 #include "duende/mutate/report.h"
 #include "duende/mutate/test_runner.h"
+#include "support/files.h"
 
 namespace duende::mutate {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string Slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using duende::testing::ReadFile;
 
 // Copies the sample to a temporary dir and configures it (as a user would have done), so
 // that the test also proves the tool leaves that tree untouched.
@@ -75,7 +70,7 @@ std::map<std::string, std::set<std::string>> ByStatus(const MutateRun& run) {
 }
 
 TEST_F(SampleProject, WeakSpotsSurviveAndTheRestIsKilled) {
-  std::string before = Slurp(*root_ / "src/src/calc.cc");
+  std::string before = ReadFile((*root_ / "src/src/calc.cc").string());
   auto run = RunMutate(Options());
   ASSERT_TRUE(run.ok()) << run.error().Message();
   std::cout << SurvivorLines(*run, "") << SummaryLine(*run) << "\n";
@@ -110,7 +105,8 @@ TEST_F(SampleProject, WeakSpotsSurviveAndTheRestIsKilled) {
           << Key(m) << ": only covering tests";
     }
   }
-  EXPECT_EQ(Slurp(*root_ / "src/src/calc.cc"), before) << "the user's tree was modified";
+  EXPECT_EQ(ReadFile((*root_ / "src/src/calc.cc").string()), before)
+      << "the user's tree was modified";
 
   // The gate.
   MutateGate gate;

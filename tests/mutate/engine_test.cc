@@ -17,21 +17,13 @@
 #include "duende/framework/unique_fd.h"
 #include "duende/mutate/mutate_config.h"
 #include "duende/mutate/test_runner.h"
+#include "support/temp_dir.h"
 
 namespace duende::mutate {
 namespace {
 
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() : path_(framework::MakePrivateTempDir("duende-test-mutate").value()) {}
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using duende::testing::TempDir;
 
 TEST(SelectTestsTest, OnlyCoveringTestsFastestFirst) {
   // test 0 (slow) reaches 1 and 2, test 1 (fast) reaches 2 and 3, test 2 reaches nothing.
@@ -45,11 +37,11 @@ TEST(SelectTestsTest, OnlyCoveringTestsFastestFirst) {
 
 TEST(ReadTraceTest, DeduplicatesAndSkipsGarbage) {
   TempDir dir;
-  std::ofstream(dir.path() / "t") << "3\n1\n3\nxx\n\n7\n12";
+  std::ofstream(fs::path(dir.path()) / "t") << "3\n1\n3\nxx\n\n7\n12";
   std::vector<uint32_t> ids;
-  ReadTrace((dir.path() / "t").string(), &ids);
+  ReadTrace((fs::path(dir.path()) / "t").string(), &ids);
   EXPECT_EQ(ids, (std::vector<uint32_t>{3, 1, 7, 12}));
-  ReadTrace((dir.path() / "missing").string(), &ids);
+  ReadTrace((fs::path(dir.path()) / "missing").string(), &ids);
   EXPECT_EQ(ids.size(), 4u);
 }
 
@@ -74,7 +66,7 @@ TEST(IgnoreMarkersTest, SameLineOrLineBefore) {
 
 TEST(ChangedLinesTest, ReadsGitHunks) {
   TempDir dir;
-  std::string d = dir.path().string();
+  std::string d = dir.path();
   auto git = [&](std::vector<std::string> args) {
     args.insert(args.begin(), {"git", "-C", d, "-c", "user.name=t", "-c", "user.email=t@t"});
     std::string out;
@@ -82,14 +74,14 @@ TEST(ChangedLinesTest, ReadsGitHunks) {
     ASSERT_TRUE(st.ok() && st->success()) << out;
   };
   git({"init", "-q"});
-  std::ofstream(dir.path() / "a.cc") << "1\n2\n3\n4\n5\n6\n";
+  std::ofstream(fs::path(dir.path()) / "a.cc") << "1\n2\n3\n4\n5\n6\n";
   git({"add", "a.cc"});
   git({"commit", "-q", "-m", "x"});
-  std::ofstream(dir.path() / "a.cc") << "1\nTWO\n3\n4\nFIVE\nFIVE2\n6\n";
-  auto lines = ChangedLines(d, "HEAD", (dir.path() / "a.cc").string());
+  std::ofstream(fs::path(dir.path()) / "a.cc") << "1\nTWO\n3\n4\nFIVE\nFIVE2\n6\n";
+  auto lines = ChangedLines(d, "HEAD", (fs::path(dir.path()) / "a.cc").string());
   ASSERT_TRUE(lines.ok()) << lines.error().Message();
   EXPECT_EQ(*lines, (std::vector<std::pair<uint32_t, uint32_t>>{{2, 2}, {5, 6}}));
-  auto bad = ChangedLines(d, "no-such-rev", (dir.path() / "a.cc").string());
+  auto bad = ChangedLines(d, "no-such-rev", (fs::path(dir.path()) / "a.cc").string());
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().code, std::errc::invalid_argument);
 }
@@ -104,7 +96,7 @@ bool Alive(pid_t pid) {
 
 TEST(RunTestTest, TimeoutKillsTheWholeProcessGroup) {
   TempDir dir;
-  std::string pidfile = (dir.path() / "pid").string();
+  std::string pidfile = (fs::path(dir.path()) / "pid").string();
   TestCase t;
   t.name = "hang";
   t.argv = {"sh", "-c", "sleep 60 & echo $! > " + pidfile + "; wait"};
@@ -143,7 +135,7 @@ TEST(RunTestTest, PassFailAndWillFail) {
 
 TEST(MutateConfigTest, ReadsTheMutateSection) {
   TempDir dir;
-  std::ofstream(dir.path() / "gates.toml") << R"([tier1]
+  std::ofstream(fs::path(dir.path()) / "gates.toml") << R"([tier1]
 steps = ["x"]
 
 [mutate]
@@ -163,9 +155,10 @@ line = 12
 reason = "equivalent"
 )";
   MutateConfig cfg;
-  auto r = LoadMutateConfig((dir.path() / "gates.toml").string(), &cfg);
+  auto r = LoadMutateConfig((fs::path(dir.path()) / "gates.toml").string(), &cfg);
   ASSERT_TRUE(r.ok()) << r.error().Message();
-  EXPECT_EQ(cfg.options.compile_db, (dir.path() / "build/compile_commands.json").string());
+  EXPECT_EQ(cfg.options.compile_db,
+            (fs::path(dir.path()) / "build/compile_commands.json").string());
   EXPECT_EQ(cfg.options.files, std::vector<std::string>{"framework/src/*.cc"});
   EXPECT_EQ(cfg.options.operators,
             kDefaultOperators | static_cast<OperatorSet>(Operator::kBitwise));
@@ -174,14 +167,14 @@ reason = "equivalent"
   EXPECT_EQ(cfg.options.timeout_margin, std::chrono::seconds(2));
   EXPECT_DOUBLE_EQ(*cfg.gate.min_score, 55.5);
   EXPECT_EQ(*cfg.gate.max_survivors, 40u);
-  EXPECT_EQ(cfg.reports.json, (dir.path() / "out/mutate.json").string());
+  EXPECT_EQ(cfg.reports.json, (fs::path(dir.path()) / "out/mutate.json").string());
   ASSERT_EQ(cfg.options.ignore.size(), 1u);
   EXPECT_EQ(cfg.options.ignore[0].line, 12u);
 }
 
 TEST(MutateConfigTest, BadValuesNameTheirPlace) {
   TempDir dir;
-  std::string path = (dir.path() / "gates.toml").string();
+  std::string path = (fs::path(dir.path()) / "gates.toml").string();
   std::ofstream(path) << "[mutate]\ncompile_db = \"b/compile_commands.json\"\nmin_scor = 50\n"
                          "jobs = 0\noperators = [\"relationl\"]\n";
   MutateConfig cfg;
@@ -197,7 +190,7 @@ TEST(MutateConfigTest, BadValuesNameTheirPlace) {
 
 TEST(MutateConfigTest, MissingSectionIsAnError) {
   TempDir dir;
-  std::string path = (dir.path() / "gates.toml").string();
+  std::string path = (fs::path(dir.path()) / "gates.toml").string();
   std::ofstream(path) << "[tier1]\nsteps = []\n";
   MutateConfig cfg;
   auto r = LoadMutateConfig(path, &cfg);

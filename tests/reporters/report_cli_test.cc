@@ -6,9 +6,11 @@
 
 #include "cli_run.h"
 #include "duende/model/event_log.h"
+#include "duende/reporters/event_log.h"
 #include "duende/reporters/reporter.h"
-#include "golden.h"
 #include "sample_events.h"
+#include "support/cli.h"
+#include "support/golden.h"
 
 namespace duende::reporters {
 namespace {
@@ -16,6 +18,8 @@ namespace {
 namespace fs = std::filesystem;
 using duende::testing::RunCli;
 using namespace duende::reporters::testing;  // NOLINT(google-build-using-namespace)
+using duende::testing::MatchesGolden;
+using duende::testing::ReadFile;
 
 class ReportCliTest : public ::testing::Test {
  protected:
@@ -47,8 +51,14 @@ TEST_F(ReportCliTest, ExitCodeFollowsTheVerdict) {
   auto cut = KillUnderLoad();
   cut.resize(20);
   auto r = RunCli(Duende() + " report -q " + Log("a.jsonl", cut));
-  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.code, 130) << r.out;
   EXPECT_NE(r.out.find("ABORTED"), std::string::npos) << r.out;
+  // A run that ended in ERROR exits 3, as the run did.
+  auto errored = QuietPass();
+  errored.back().data = {{"verdict", "ERROR"}, {"error", "target kvd never became ready"}};
+  r = RunCli(Duende() + " report -q " + Log("e.jsonl", errored));
+  EXPECT_EQ(r.code, 3) << r.out;
+  EXPECT_NE(r.out.find("never became ready"), std::string::npos) << r.out;
 }
 
 TEST_F(ReportCliTest, BadInputIsExit2WithPathAndLine) {

@@ -9,13 +9,15 @@
 
 #include "duende/model/event_log.h"
 #include "duende/reporters/reporter.h"
-#include "golden.h"
 #include "sample_events.h"
+#include "support/golden.h"
 
 namespace duende::reporters {
 namespace {
 
 using namespace duende::reporters::testing;  // NOLINT(google-build-using-namespace)
+using duende::testing::MatchesGolden;
+using duende::testing::SplitLines;
 
 RunReport Sample() {
   std::vector<Event> ev = KillUnderLoad();

@@ -18,13 +18,13 @@
 #include <sstream>
 #include <thread>
 
-#include "../sanitizer_skip.h"
 #include "duende/faults/fault.h"
 #include "duende/faults/undo_journal.h"
 #include "duende/framework/cgroup.h"
 #include "duende/framework/supervisor.h"
-#include "fault_test_util.h"
-#include "test_util.h"
+#include "support/fault_child.h"
+#include "support/fault_make.h"
+#include "support/sanitizer_skip.h"
 
 namespace duende::faults {
 namespace {

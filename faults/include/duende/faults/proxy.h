@@ -53,11 +53,15 @@ class Proxy {
 
   /// Replaces the toxics of one direction; applies to bytes read from now on.
   void SetToxics(Direction direction, const Toxics& toxics);
+  /// The toxics of one direction as last set (none until SetToxics); a copy, safe to call
+  /// from any thread while the proxy forwards.
   Toxics GetToxics(Direction direction) const;
   /// Down: close the listener (new connections are refused) and every open connection.
   /// Up again: listen on the same port. Errors: the bind errno when going up.
   framework::Result<void> SetDown(bool down);
   bool down() const;
+  /// Counters since Create(), read atomically one by one (not a consistent snapshot of all
+  /// of them while connections are busy); they never go down.
   ProxyStats Stats() const;
 
   struct Impl;

@@ -8,6 +8,9 @@ enum ExitCode : int {
   kExitFailed = 1,  ///< ran, and an invariant or gate failed
   kExitUsage = 2,   ///< usage error, or invalid scenario / config (message names file:line:col)
   kExitEnvironment = 3,  ///< the environment failed (could not spawn, no cgroup permission, ...)
+  /// interrupted by SIGINT/SIGTERM (128 + SIGINT, as a shell reports Ctrl-C): everything was
+  /// healed and stopped, and the partial report says ABORTED
+  kExitInterrupted = 130,
 };
 
 /// Exit status of a daemon whose configuration is invalid (sysexits EX_CONFIG); supervisors

@@ -1,7 +1,7 @@
 // Result<T>: the value of an operation that can fail in normal operation, or the Error.
 //
 // A small project-owned type: g++ 12 has std::expected only under -std=c++23 and clang 14
-// tooling cannot parse it (see ../shared/notes/platform.md).
+// tooling (clang-tidy, libclang) cannot parse libstdc++'s <expected>.
 #pragma once
 
 #include <cerrno>

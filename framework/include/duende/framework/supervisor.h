@@ -132,10 +132,17 @@ class Supervisor {
   /// Stop signal + SIGCONT to the group, SIGKILL after shutdown_timeout. A double stop is a
   /// no-op. Returns once the stop is under way (subscribe for `stopped`).
   Result<void> Stop(const std::string& name);
+  /// A running (or starting) service is stopped as Stop() does and started again once it has
+  /// exited; a stopping one is started again after its exit; any other is started at once,
+  /// with its restart history (backoff, start limit) reset. Refused during shutdown.
   Result<void> Restart(const std::string& name);
+  /// A snapshot of one service (state, pid, restarts, last exit, why). Errors:
+  /// invalid_argument "no service named X".
   Result<ServiceStatus> Status(const std::string& name);
   /// Every service, in the order added.
   std::vector<ServiceStatus> StatusAll();
+  /// Start() for every service added so far, in the order added; does nothing once shutdown
+  /// has begun. Spawn failures are not returned: they arrive as events and in Status().
   void StartAll();
 
   /// Every process of the service now: its cgroup's members (cgroup tracking), else the

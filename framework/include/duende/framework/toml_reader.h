@@ -108,12 +108,19 @@ class TomlReader {
   static TomlReader ForFile(const toml::table& root, const std::string& file,
                             std::shared_ptr<Diagnostics> diags);
 
+  /// The string at `key` (marked known). nullopt when absent (reported when `required`, with
+  /// an example) or not a string (reported: "must be a string, not 5 (write it in quotes)").
   std::optional<std::string> String(std::string_view key, bool required = false);
   /// A string that must be one of `allowed` (message lists them).
   std::optional<std::string> Enum(std::string_view key, const std::vector<std::string>& allowed,
                                   bool required = false);
+  /// The integer at `key`, within [min, max] inclusive. nullopt when absent (reported when
+  /// `required`), not an integer (5.0 and "5" are refused) or out of range (reported with both
+  /// bounds).
   std::optional<int64_t> Int(std::string_view key, int64_t min, int64_t max, bool required = false);
   std::optional<double> Double(std::string_view key, double min, double max, bool required = false);
+  /// The boolean at `key`. nullopt when absent (reported when `required`) or not true/false
+  /// ("yes", 1 and "true" are refused and reported).
   std::optional<bool> Bool(std::string_view key, bool required = false);
   /// "5s", "250ms", ... or a number of seconds, within `range`: a negative, infinite, NaN or
   /// too large value is reported with the range ("between 0s and 365 days").

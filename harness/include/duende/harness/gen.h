@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "duende/framework/exit_code.h"
 #include "duende/harness/explore.h"
 #include "duende/model/model.h"
 
@@ -42,10 +43,10 @@ rc::Gen<Plan> FaultPlan(const ExploreBounds& bounds);
 /// The outcome of running one plan.
 struct PlanRun {
   model::ScenarioResult result;
-  /// 0 pass, 1 an invariant failed, 3 environment error, 130 aborted (RunOutcome's codes).
-  int exit_code = 0;
-  bool passed() const { return exit_code == 0; }
-  bool failed() const { return exit_code == 1; }
+  /// RunOutcome's codes: ExitCodeFor(result.verdict), or kExitUsage for an invalid plan.
+  int exit_code = framework::kExitOk;
+  bool passed() const { return exit_code == framework::kExitOk; }
+  bool failed() const { return exit_code == framework::kExitFailed; }
   /// It failed only because a fault never took effect (faults-took-effect is the only check
   /// not passed): the plan did not test what it describes, so the explorer discards it
   /// instead of reporting a bug of the target.

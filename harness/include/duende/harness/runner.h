@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "duende/framework/exit_code.h"
 #include "duende/framework/result.h"
 #include "duende/harness/scenario.h"
 #include "duende/model/model.h"
@@ -53,9 +54,9 @@ struct RunOutcome {
   /// Where the event log was written: RunOptions::events_path, or else (with keep_run_dir or
   /// keep_evidence_on_failure) events.jsonl in the run directory; "" when none was.
   std::string events_path;
-  /// 0 pass, 1 an invariant failed, 3 the environment failed (a target never became ready, a
-  /// fault could not be injected), 130 aborted by a signal.
-  int exit_code = 0;
+  /// model::ExitCodeFor(result.verdict): 0 pass, 1 an invariant failed, 3 the environment
+  /// failed (a target never became ready, a fault could not be injected), 130 aborted.
+  int exit_code = framework::kExitOk;
 };
 
 /// Runs `scenario`. Never throws; problems of the environment become verdict ERROR with the

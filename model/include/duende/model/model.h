@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "duende/framework/exit_code.h"
+
 namespace duende::model {
 
 /// One happening in a run.
@@ -25,6 +27,11 @@ enum class Verdict { kPass, kFail, kError, kAborted };
 
 /// "PASS", "FAIL", "ERROR", "ABORTED"
 const char* VerdictName(Verdict v);
+
+/// The exit code of a verb whose outcome is `v` (README "Exit codes"): PASS 0, FAIL 1,
+/// ERROR 3 (the environment failed), ABORTED 130 (interrupted). Every verb that ends in a
+/// verdict (run, check, report, explore, gate) exits through this one mapping.
+framework::ExitCode ExitCodeFor(Verdict v);
 
 /// The outcome of one invariant over the event log.
 struct CheckResult {
@@ -61,8 +68,8 @@ struct RunReport {
   Verdict verdict = Verdict::kPass;
 };
 
-/// The verdict of several: any error -> ERROR, else any abort -> ABORTED, else any fail ->
-/// FAIL, else PASS.
+/// The verdict of several: any abort -> ABORTED (an interrupted invocation is reported as
+/// interrupted, exit 130), else any error -> ERROR, else any fail -> FAIL, else PASS.
 Verdict Combine(const std::vector<Verdict>& verdicts);
 
 }  // namespace duende::model

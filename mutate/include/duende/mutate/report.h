@@ -21,6 +21,9 @@ struct GateResult {
   std::string message;  ///< "mutation score 75.0% < 80.0%" or "mutation score 90.0% >= 80.0%"
 };
 
+/// Passes when the score (MutateRun::Score(), percent) is >= min_score and the undetected
+/// mutants (survived + no coverage) are <= max_survivors; a bound left unset always holds,
+/// so an empty gate passes. `message` shows each measured value against its bound.
 GateResult EvaluateGate(const MutateRun& run, const MutateGate& gate);
 
 /// `file:line:col: warning: survived: '<' -> '<=' [EqualityOperator]` per survivor, then the

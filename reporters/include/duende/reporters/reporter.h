@@ -67,6 +67,9 @@ struct ConsoleOptions {
   bool color = false;
   /// Terminal width for the live line (0: do not truncate).
   int width = 0;
+  /// Off (`-q`): no scenario header, event lines or live line; only each scenario's summary
+  /// (checks table, verdict, seed) and the run's verdict line.
+  bool progress = true;
 };
 
 /// Options for output to `fd`: live and colour on a TTY; NO_COLOR (any non-empty value) turns

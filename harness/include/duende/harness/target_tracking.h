@@ -1,6 +1,8 @@
 // Target tracking for the runner: which ports a target will listen on and who holds them
 // already, whose listener a probe reached, which of a target's processes outlived the run.
-// The /proc work itself is framework/proc.h; this file knows the scenario model.
+// The /proc work itself is framework/proc.h; this file knows the scenario model. Public so
+// that the runner's port and leftover rules are tested as they are (namespace internal: not
+// a stable interface for users).
 #pragma once
 
 #include <sys/types.h>

@@ -11,7 +11,9 @@
 #include <string>
 #include <vector>
 
-namespace duende::reporters::testing {
+#include "support/files.h"
+
+namespace duende::testing {
 
 inline std::vector<std::string> SplitLines(const std::string& text) {
   std::vector<std::string> lines;
@@ -49,13 +51,6 @@ inline std::string GoldenLineRegex(const std::string& line) {
   return out;
 }
 
-inline std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 /// Compares `actual` with the golden file tests/reporters/golden/<name>.
 inline ::testing::AssertionResult MatchesGolden(const std::string& actual,
                                                 const std::string& name) {
@@ -81,4 +76,4 @@ inline ::testing::AssertionResult MatchesGolden(const std::string& actual,
   return ::testing::AssertionSuccess();
 }
 
-}  // namespace duende::reporters::testing
+}  // namespace duende::testing
