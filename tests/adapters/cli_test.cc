@@ -4,7 +4,6 @@
 #include <fstream>
 #include <iterator>
 
-#include "duende/adapters/command.h"
 #include "duende/framework/command.h"
 #include "duende/framework/temp_dir.h"
 #include "support/files.h"
@@ -15,7 +14,6 @@ namespace {
 using framework::CommandResult;
 using framework::RunCommand;
 
-const std::string kGolden = std::string(DUENDE_SOURCE_DIR) + "/tests/adapters/golden/";
 using duende::testing::ReadFile;
 
 const std::string kGolden = std::string(DUENDE_SOURCE_DIR) + "/tests/adapters/golden/";

@@ -18,14 +18,14 @@
 #include <set>
 #include <sstream>
 
-#include "../reporters/cli_run.h"
+#include "support/cli.h"
 #include "duende/faults/fault.h"
 #include "duende/faults/launch.h"
 #include "duende/faults/libfiu.h"
 #include "duende/framework/proc.h"
 #include "duende/framework/temp_dir.h"
-#include "fault_test_util.h"
-#include "test_util.h"
+#include "support/fault_make.h"
+#include "support/fault_child.h"
 
 namespace duende::faults {
 namespace {

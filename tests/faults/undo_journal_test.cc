@@ -12,7 +12,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "../as_nobody.h"
+#include "support/as_nobody.h"
 #include "duende/framework/process.h"
 
 namespace duende::faults {

@@ -14,7 +14,7 @@
 #include <sstream>
 #include <thread>
 
-#include "../as_nobody.h"
+#include "support/as_nobody.h"
 #include "duende/framework/clock.h"
 #include "duende/framework/process.h"
 #include "support/cli.h"
@@ -142,7 +142,7 @@ TEST_F(SuperviseCliTest, TheDefaultSocketIsInAPrivateDirectoryOthersCannotReach)
   ASSERT_EQ(::mkdir(xdg.c_str(), 0755), 0);
   Write("services.toml",
         std::string("[[service]]\nname = \"a\"\ncommand = [\"") + STAMP_PATH + "\"]\n");
-  Output refused = RunCommand({"/usr/bin/env", "XDG_RUNTIME_DIR=" + xdg, DUENDE_PATH, "supervise",
+  Output refused = RunArgv({"/usr/bin/env", "XDG_RUNTIME_DIR=" + xdg, DUENDE_PATH, "supervise",
                                "--quiet", dir_ + "/services.toml"});
   EXPECT_EQ(refused.code, 3);
   EXPECT_NE(refused.err.find("directory " + xdg + " is owned by uid 0 with mode 0755"),
@@ -153,7 +153,7 @@ TEST_F(SuperviseCliTest, TheDefaultSocketIsInAPrivateDirectoryOthersCannotReach)
   const std::string sock = xdg + "/duende-supervise.sock";
   Output ok;
   for (int i = 0; i < 200; ++i) {
-    ok = RunCommand({"/usr/bin/env", "XDG_RUNTIME_DIR=" + xdg, DUENDE_PATH, "ctl", "status"});
+    ok = RunArgv({"/usr/bin/env", "XDG_RUNTIME_DIR=" + xdg, DUENDE_PATH, "ctl", "status"});
     if (ok.code == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
@@ -214,7 +214,7 @@ TEST_F(SuperviseCliTest, AControlGroupAdmitsItsMembers) {
   Write("bad.toml",
         "[supervisor]\ncontrol_group = \"no-such-group-here\"\n[[service]]\n"
         "name = \"a\"\ncommand = [\"true\"]\n");
-  Output bad = RunCommand({DUENDE_PATH, "supervise", dir_ + "/bad.toml"});
+  Output bad = RunArgv({DUENDE_PATH, "supervise", dir_ + "/bad.toml"});
   EXPECT_EQ(bad.code, 2);
   EXPECT_NE(bad.err.find(dir_ + "/bad.toml:2:17: no group named 'no-such-group-here'"),
             std::string::npos)
@@ -309,7 +309,7 @@ TEST_F(SuperviseCliTest, MalformedRepliesAreErrorsInCtl) {
       (void)::send(c, reply.data(), reply.size(), MSG_NOSIGNAL);
       ::close(c);
     });
-    Output o = RunCommand({DUENDE_PATH, "ctl", "--socket", path, "status"});
+    Output o = RunArgv({DUENDE_PATH, "ctl", "--socket", path, "status"});
     server.join();
     ::close(lfd);
     EXPECT_EQ(o.code, 3) << reply << o.err;

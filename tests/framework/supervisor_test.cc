@@ -25,7 +25,7 @@
 #include <sstream>
 #include <thread>
 
-#include "../as_nobody.h"
+#include "support/as_nobody.h"
 #include "duende/framework/clock.h"
 #include "duende/framework/pid_file.h"
 #include "duende/framework/proc.h"

@@ -23,7 +23,7 @@
 #include "duende/framework/exit_code.h"
 #include "duende/framework/process.h"
 #include "duende/framework/unique_fd.h"
-#include "duende/reporters/model.h"
+#include "duende/model/model.h"
 #include "support/cli.h"
 #include "support/files.h"
 #include "support/temp_dir.h"

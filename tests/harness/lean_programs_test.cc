@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "../sanitizer_skip.h"
+#include "support/sanitizer_skip.h"
 
 namespace {
 

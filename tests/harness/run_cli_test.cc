@@ -16,10 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "../reporters/cli_run.h"
 #include "duende/framework/temp_dir.h"
 #include "duende/model/event_log.h"
-#include "duende/reporters/event_log.h"
 #include "support/cli.h"
 
 namespace {

@@ -19,7 +19,6 @@
 #include "duende/framework/process.h"
 #include "duende/framework/temp_dir.h"
 #include "duende/model/event_log.h"
-#include "duende/reporters/event_log.h"
 #include "support/sanitizer_skip.h"
 
 namespace duende::harness {

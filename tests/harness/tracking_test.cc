@@ -22,7 +22,6 @@
 #include "duende/framework/proc.h"
 #include "duende/framework/process.h"
 #include "duende/model/event_log.h"
-#include "duende/reporters/event_log.h"
 #include "support/temp_dir.h"
 
 namespace duende::harness {

@@ -4,9 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "cli_run.h"
 #include "duende/model/event_log.h"
-#include "duende/reporters/event_log.h"
 #include "duende/reporters/reporter.h"
 #include "sample_events.h"
 #include "support/cli.h"
