@@ -74,8 +74,9 @@ int CheckMain(int argc, char** argv) {
   // that ended in ERROR (a target never became ready, a fault could not be injected) or was
   // interrupted (ABORTED, or a log that ends before run.finished) did not test what the
   // scenario describes, whatever its checks say now. A log with no run.started is not a run's.
-  const bool from_a_run = std::any_of(
-      mine.begin(), mine.end(), [](const model::Event& e) { return e.type == model::events::kRunStarted; });
+  const bool from_a_run = std::any_of(mine.begin(), mine.end(), [](const model::Event& e) {
+    return e.type == model::events::kRunStarted;
+  });
   const model::ScenarioResult recorded = model::ScenarioFromEvents(mine);
   if (from_a_run && (recorded.verdict == model::Verdict::kError ||
                      recorded.verdict == model::Verdict::kAborted)) {

@@ -47,11 +47,11 @@
 #include "duende/harness/event_recorder.h"
 #include "duende/harness/load.h"
 #include "duende/harness/runner.h"
+#include "duende/harness/target_tracking.h"
 #include "duende/model/event_log.h"
 #include "duende/model/events.h"
 #include "probes.h"
 #include "run_support.h"
-#include "duende/harness/target_tracking.h"
 #include "variables.h"
 
 namespace duende::harness::internal {

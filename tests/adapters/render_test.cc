@@ -25,8 +25,8 @@
 namespace duende::adapters {
 namespace {
 
-using framework::CommandOptions;
 using duende::testing::ReadFile;
+using framework::CommandOptions;
 using framework::DaemonConfig;
 using framework::RunCommand;
 

@@ -18,14 +18,14 @@
 #include <set>
 #include <sstream>
 
-#include "support/cli.h"
 #include "duende/faults/fault.h"
 #include "duende/faults/launch.h"
 #include "duende/faults/libfiu.h"
 #include "duende/framework/proc.h"
 #include "duende/framework/temp_dir.h"
-#include "support/fault_make.h"
+#include "support/cli.h"
 #include "support/fault_child.h"
+#include "support/fault_make.h"
 
 namespace duende::faults {
 namespace {

@@ -12,8 +12,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "support/as_nobody.h"
 #include "duende/framework/process.h"
+#include "support/as_nobody.h"
 
 namespace duende::faults {
 namespace {

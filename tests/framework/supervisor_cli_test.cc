@@ -14,9 +14,9 @@
 #include <sstream>
 #include <thread>
 
-#include "support/as_nobody.h"
 #include "duende/framework/clock.h"
 #include "duende/framework/process.h"
+#include "support/as_nobody.h"
 #include "support/cli.h"
 
 namespace duende::framework {
@@ -143,7 +143,7 @@ TEST_F(SuperviseCliTest, TheDefaultSocketIsInAPrivateDirectoryOthersCannotReach)
   Write("services.toml",
         std::string("[[service]]\nname = \"a\"\ncommand = [\"") + STAMP_PATH + "\"]\n");
   Output refused = RunArgv({"/usr/bin/env", "XDG_RUNTIME_DIR=" + xdg, DUENDE_PATH, "supervise",
-                               "--quiet", dir_ + "/services.toml"});
+                            "--quiet", dir_ + "/services.toml"});
   EXPECT_EQ(refused.code, 3);
   EXPECT_NE(refused.err.find("directory " + xdg + " is owned by uid 0 with mode 0755"),
             std::string::npos)

@@ -25,10 +25,10 @@
 #include <sstream>
 #include <thread>
 
-#include "support/as_nobody.h"
 #include "duende/framework/clock.h"
 #include "duende/framework/pid_file.h"
 #include "duende/framework/proc.h"
+#include "support/as_nobody.h"
 
 namespace duende::framework {
 namespace {

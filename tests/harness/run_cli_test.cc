@@ -67,7 +67,7 @@ std::vector<duende::model::Event> Events(const std::string& path) {
 }
 
 const duende::model::Event* Find(const std::vector<duende::model::Event>& events,
-                                     const std::string& type, const std::string& target) {
+                                 const std::string& type, const std::string& target) {
   for (const auto& e : events) {
     if (e.type == type && e.target == target) return &e;
   }

@@ -43,8 +43,7 @@ struct FaultWindow {
 /// next target.ready (target.spawned when the target never reports readiness); plus
 /// `grace_ns`. Exits after run.phase "stopping" are the run's own stop, never a fault's
 /// effect. A target that never came back keeps its window open to the end (never_back).
-std::vector<FaultWindow> FaultWindows(const std::vector<model::Event>& events,
-                                      int64_t grace_ns);
+std::vector<FaultWindow> FaultWindows(const std::vector<model::Event>& events, int64_t grace_ns);
 
 /// True when `ts_ns` lies in one of `windows` (from inclusive, to exclusive).
 bool InFaultWindow(const std::vector<FaultWindow>& windows, int64_t ts_ns);
@@ -55,11 +54,11 @@ bool InFaultWindow(const std::vector<FaultWindow>& windows, int64_t invoke_ns, i
 
 /// Evaluates one check of `scenario` over `events` (in time order).
 model::CheckResult EvaluateCheck(const CheckSpec& check, const Scenario& scenario,
-                                     const std::vector<model::Event>& events);
+                                 const std::vector<model::Event>& events);
 
 /// Evaluates every check of the scenario, plus the implicit "faults-took-effect" check (every
 /// injected fault recorded proof that it took effect) when the scenario has faults.
 std::vector<model::CheckResult> EvaluateChecks(const Scenario& scenario,
-                                                   const std::vector<model::Event>& events);
+                                               const std::vector<model::Event>& events);
 
 }  // namespace duende::harness

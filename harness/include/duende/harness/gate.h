@@ -115,7 +115,7 @@ struct GateOptions {
 /// A step that cannot run (missing program, a duende verb this build does not have, gcovr
 /// output that cannot be read) is an ERROR with the reason as evidence; it never throws.
 model::ScenarioResult RunGateTier(const GateConfig& config, const GateTier& tier,
-                                      const GateOptions& options);
+                                  const GateOptions& options);
 
 /// Coverage figures of one file, as gcovr's JSON summary gives them.
 struct FileCoverage {
