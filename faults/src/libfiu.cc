@@ -237,6 +237,20 @@ Result<std::string> Exchange(const std::string& fifo_prefix, pid_t pid, const st
     }
     if (errno != EAGAIN) return ErrnoError("unable to read " + out_path);
   }
+  // libfiu's control thread answers, reads EOF on PREFIX-PID.in, closes that end, then closes
+  // its end of PREFIX-PID.out and reopens both. A next command that opened .in for writing
+  // before that close would land in a pipe about to be discarded, and its reply would never
+  // come. So wait (bounded) until libfiu has let go of .out: the hang-up on our reading end.
+  while (true) {
+    int64_t left_ms = (deadline - framework::MonotonicNs()) / 1000000;
+    if (left_ms <= 0) break;  // the reply is in hand; a late hang-up only delays the next one
+    pollfd p{out->get(), POLLIN, 0};
+    int r = ::poll(&p, 1, static_cast<int>(left_ms));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0 || (p.revents & (POLLHUP | POLLERR)) != 0) break;
+    char buf[64];
+    if (::read(out->get(), buf, sizeof buf) <= 0) break;  // EOF: libfiu closed .out
+  }
   return reply.substr(0, reply.find('\n'));
 }
 

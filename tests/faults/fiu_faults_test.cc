@@ -318,7 +318,9 @@ TEST(FiuSanitizerTest, AnAsanProgramRunsUnderLibfiuAndItsFaultsFire) {
   char tmpl[] = "/tmp/duende-asan-fiu-XXXXXX";
   std::string dir = ::mkdtemp(tmpl);
   std::ofstream(dir + "/p.c") << "#include <stdio.h>\n#include <unistd.h>\n"
-                                 "int main(void) { usleep(300000);\n"
+                                 "int main(int argc, char** argv) {\n"
+                                 "  for (int i = 0; i < 2000 && access(argv[1], F_OK) != 0; ++i)\n"
+                                 "    usleep(10000);\n"
                                  "  if (fsync(1) != 0) { perror(\"fsync\"); return 3; }\n"
                                  "  puts(\"synced\"); return 0; }\n";
   std::string build = "cc -fsanitize=address -o " + dir + "/p " + dir + "/p.c 2>&1";
@@ -351,15 +353,18 @@ TEST(FiuSanitizerTest, AnAsanProgramRunsUnderLibfiuAndItsFaultsFire) {
   EXPECT_NE(libs[0].find("libasan.so"), std::string::npos) << libs[0];
   EXPECT_TRUE(std::filesystem::exists(libs[0])) << libs[0];
   std::string prefix = dir + "/fiu";
+  o.argv.push_back(dir + "/go");  // the program fsyncs once this file exists (20 s at most)
   auto c = testing::StartChild(o);
   ASSERT_TRUE(c.ok());
-  // The program waits 300 ms before its fsync: time to enable the point.
+  // libfiu makes PREFIX-PID.in, then .out: wait for the second, or the command finds none.
+  std::string base = prefix + "-" + std::to_string((*c)->child.pid);
   for (int i = 0; i < 100; ++i) {
-    if (std::filesystem::exists(prefix + "-" + std::to_string((*c)->child.pid) + ".in")) break;
+    if (std::filesystem::exists(base + ".in") && std::filesystem::exists(base + ".out")) break;
     ::usleep(2000);
   }
-  ASSERT_TRUE(
-      FiuCommand(prefix, (*c)->child.pid, "enable name=posix/io/sync/fsync,failinfo=5").ok());
+  auto enabled = FiuCommand(prefix, (*c)->child.pid, "enable name=posix/io/sync/fsync,failinfo=5");
+  ASSERT_TRUE(enabled.ok()) << enabled.error().Message();
+  std::ofstream(dir + "/go") << "";
   auto st = (*c)->Wait();
   EXPECT_EQ(st.code, 3) << st.ToString();  // fsync failed with the injected EIO
   EXPECT_EQ(ReadFiuFirings(prefix, (*c)->child.pid).size(), 1u);
