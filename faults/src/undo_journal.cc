@@ -358,6 +358,25 @@ Result<void> Undo(const UndoAction& a) {
   return framework::MessageError("unknown journal entry type '" + a.type + "'");
 }
 
+JournalContents ParseJournal(std::string_view text) {
+  JournalContents out;
+  std::istringstream in{std::string(text)};
+  std::string line;
+  while (std::getline(in, line)) {
+    auto f = SplitTabs(line);
+    if (f.empty()) continue;
+    if (f[0] == "owner" && f.size() >= 3) {
+      out.owner = ToPid(f[1]);
+      out.owner_start = ToU64(f[2]);
+    } else if (f[0] == "+" && f.size() >= 3 && !f[2].empty()) {  // a torn entry has no type
+      out.pending[ToU64(f[1])] = UndoAction{f[2], {f.begin() + 3, f.end()}};
+    } else if (f[0] == "-" && f.size() >= 2) {
+      out.pending.erase(ToU64(f[1]));
+    }
+  }
+  return out;
+}
+
 HealReport HealLeftovers(const std::string& dir) {
   HealReport report;
   if (::access(dir.c_str(), F_OK) != 0) return report;
@@ -389,27 +408,11 @@ HealReport HealLeftovers(const std::string& dir) {
     if (::fstat(lock.get(), &st) != 0 || st.st_nlink == 0) continue;  // healed meanwhile
     auto text = framework::ReadSmallFile(file);
     if (!text.ok()) continue;
-    std::istringstream in(*text);
-    std::string line;
-    pid_t owner = -1;
-    uint64_t owner_start = 0;
-    std::map<uint64_t, UndoAction> pending;
-    while (std::getline(in, line)) {
-      auto f = SplitTabs(line);
-      if (f.empty()) continue;
-      if (f[0] == "owner" && f.size() >= 3) {
-        owner = ToPid(f[1]);
-        owner_start = ToU64(f[2]);
-      } else if (f[0] == "+" && f.size() >= 3) {
-        pending[ToU64(f[1])] = UndoAction{f[2], {f.begin() + 3, f.end()}};
-      } else if (f[0] == "-" && f.size() >= 2) {
-        pending.erase(ToU64(f[1]));
-      }
-    }
+    const JournalContents journal = ParseJournal(*text);
     // Journals of runs before the lock existed: a live owner by pid and start time.
-    if (owner > 0 && SameProcessAlive(owner, owner_start)) continue;
+    if (journal.owner > 0 && SameProcessAlive(journal.owner, journal.owner_start)) continue;
     bool ok = true;
-    for (auto it = pending.rbegin(); it != pending.rend(); ++it) {
+    for (auto it = journal.pending.rbegin(); it != journal.pending.rend(); ++it) {
       auto r = Undo(it->second);
       if (r.ok()) {
         report.actions.push_back("undid " + it->second.ToString());

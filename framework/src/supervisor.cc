@@ -1079,8 +1079,9 @@ std::string DefaultControlSocket() {
   return "/tmp/duende-supervise-" + std::to_string(::getuid()) + ".sock";
 }
 
-Result<ServicesFile> LoadServicesFile(const std::string& path) {
-  auto table = ParseTomlFile(path);
+namespace {
+
+Result<ServicesFile> ReadServicesFile(const Result<toml::table>& table, const std::string& path) {
   if (!table.ok()) return table.error();
   auto diags = std::make_shared<Diagnostics>();
   TomlReader root = TomlReader::ForFile(*table, path, diags);
@@ -1114,6 +1115,16 @@ Result<ServicesFile> LoadServicesFile(const std::string& path) {
   root.Finish();
   if (!diags->empty()) return diags->ToError();
   return out;
+}
+
+}  // namespace
+
+Result<ServicesFile> LoadServicesFile(const std::string& path) {
+  return ReadServicesFile(ParseTomlFile(path), path);
+}
+
+Result<ServicesFile> ParseServicesFile(std::string_view text, const std::string& path) {
+  return ReadServicesFile(ParseTomlString(text, path), path);
 }
 
 }  // namespace duende::framework

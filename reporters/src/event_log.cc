@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <fstream>
+#include <iterator>
+#include <string_view>
+#include <type_traits>
 #include <utility>
 
 namespace duende::reporters {
@@ -47,6 +50,10 @@ T Field(const Json& data, const char* key, T fallback) {
   if (it == data.end() || it->is_null()) return fallback;
   if constexpr (std::is_same_v<T, std::string>) {
     return it->is_string() ? it->template get<std::string>() : fallback;
+  } else if constexpr (std::is_integral_v<T>) {
+    // Integers only: a float out of T's range (a 20-digit seed parses as one) has no value
+    // as T (converting it is undefined behaviour).
+    return it->is_number_integer() ? it->template get<T>() : fallback;
   } else {
     return it->is_number() ? it->template get<T>() : fallback;
   }
@@ -143,26 +150,33 @@ std::optional<Error> EventLogWriter::error() const {
 }
 
 Result<std::vector<Event>> ReadEventLog(const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) return ErrnoError("unable to read " + path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return ErrnoError("unable to read " + path);
+  return ParseEventLog(text, path);
+}
+
+Result<std::vector<Event>> ParseEventLog(std::string_view text, const std::string& name) {
   std::vector<Event> events;
-  std::string line;
   size_t line_no = 0;
-  while (std::getline(in, line)) {
+  while (!text.empty()) {
+    const size_t nl = text.find('\n');
+    const std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
     ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
     Json json = Json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (json.is_discarded()) {
-      return MessageError(path + ":" + std::to_string(line_no) +
+      return MessageError(name + ":" + std::to_string(line_no) +
                           ": invalid JSON (each line must be one event object)");
     }
     auto event = EventFromJson(json);
     if (!event) {
-      return MessageError(path + ":" + std::to_string(line_no) + ": " + event.error().context);
+      return MessageError(name + ":" + std::to_string(line_no) + ": " + event.error().context);
     }
     events.push_back(std::move(event.value()));
   }
-  if (in.bad()) return ErrnoError("unable to read " + path);
   return events;
 }
 

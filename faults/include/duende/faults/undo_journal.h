@@ -8,9 +8,11 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "duende/framework/result.h"
@@ -76,6 +78,17 @@ class UndoJournal {
   uint64_t next_id_ = 1;
   std::vector<std::pair<uint64_t, UndoAction>> pending_;
 };
+
+/// A journal file's text, read back: its owner and the entries begun and not done, by id.
+struct JournalContents {
+  pid_t owner = -1;  ///< -1: no owner line
+  uint64_t owner_start = 0;
+  std::map<uint64_t, UndoAction> pending;
+};
+
+/// Parses a journal's text. Lines it does not understand, and entries without a type, are
+/// skipped: a journal is read after a crash, and whatever is legible is worth undoing.
+JournalContents ParseJournal(std::string_view text);
 
 /// Applies one undo action. Already-gone things are success.
 framework::Result<void> Undo(const UndoAction& action);
