@@ -7,8 +7,8 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace duende;
   const std::string name = "fuzz.toml";
-  auto es = harness::ParseExploreScenario(fuzz::AsText(data, size), name,
-                                          harness::DefaultFaultKinds());
+  auto es =
+      harness::ParseExploreScenario(fuzz::AsText(data, size), name, harness::DefaultFaultKinds());
   if (!es.ok()) fuzz::CheckErrorNamesFile(es.error(), name);
   return 0;
 }

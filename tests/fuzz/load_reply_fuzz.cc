@@ -34,8 +34,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // A reply complete in `used` bytes is complete, and the same, given exactly those bytes
     // (the loader parses whatever has arrived so far).
     harness::Reply alone;
-    const int64_t again = harness::ParseReply(
-        protocol, framing, stream.substr(0, static_cast<size_t>(used)), &alone);
+    const int64_t again =
+        harness::ParseReply(protocol, framing, stream.substr(0, static_cast<size_t>(used)), &alone);
     fuzz::Check(again == used, "a reply parses differently without the bytes after it");
     fuzz::Check(alone.text == reply.text && alone.protocol_ok == reply.protocol_ok &&
                     alone.status == reply.status && alone.close == reply.close,
