@@ -780,17 +780,8 @@ namespace {
 // The most a journal may hold (a run journals a few entries per fault).
 constexpr size_t kMaxJournalBytes = 16u << 20;
 
-struct ReadJournal {
-  std::map<uint64_t, UndoAction> pending;
-  pid_t owner = -1;
-  uint64_t owner_start = 0;
-};
-
-// Reads an open journal: header, then one checked line at a time. Torn or corrupt lines go
-// to `warnings` and are skipped: an entry is fsynced before its thing exists, so a torn
-// entry's thing was never made.
-std::optional<ReadJournal> ReadJournalFile(int fd, const std::string& file,
-                                           std::vector<std::string>* warnings) {
+std::optional<JournalContents> ReadJournalFile(int fd, const std::string& file,
+                                               std::vector<std::string>* warnings) {
   std::string text;
   char buf[65536];
   while (true) {
@@ -808,6 +799,13 @@ std::optional<ReadJournal> ReadJournalFile(int fd, const std::string& file,
       return std::nullopt;
     }
   }
+  return ParseJournal(text, file, warnings);
+}
+
+}  // namespace
+
+std::optional<JournalContents> ParseJournal(std::string_view text, const std::string& file,
+                                            std::vector<std::string>* warnings) {
   size_t nl = text.find('\n');
   if (text.substr(0, nl) != kJournalHeader) {
     warnings->push_back(file + ": ignored: its first line is not \"" + kJournalHeader +
@@ -815,7 +813,7 @@ std::optional<ReadJournal> ReadJournalFile(int fd, const std::string& file,
                         "what it names, then remove it");
     return std::nullopt;
   }
-  ReadJournal out;
+  JournalContents out;
   size_t pos = nl == std::string::npos ? text.size() : nl + 1;
   int line_no = 1;
   while (pos < text.size()) {
@@ -846,8 +844,6 @@ std::optional<ReadJournal> ReadJournalFile(int fd, const std::string& file,
   }
   return out;
 }
-
-}  // namespace
 
 HealReport HealLeftovers(const std::string& dir) {
   HealReport report;

@@ -1122,8 +1122,9 @@ std::string DefaultControlSocket() {
   return base + "/duende-" + std::to_string(::geteuid()) + "/supervise.sock";
 }
 
-Result<ServicesFile> LoadServicesFile(const std::string& path) {
-  auto table = ParseTomlFile(path);
+namespace {
+
+Result<ServicesFile> ReadServicesFile(const Result<toml::table>& table, const std::string& path) {
   if (!table.ok()) return table.error();
   auto diags = std::make_shared<Diagnostics>();
   TomlReader root = TomlReader::ForFile(*table, path, diags);
@@ -1174,6 +1175,16 @@ Result<ServicesFile> LoadServicesFile(const std::string& path) {
   if (!diags->empty()) return diags->ToError();
   diags->PrintWarnings();
   return out;
+}
+
+}  // namespace
+
+Result<ServicesFile> LoadServicesFile(const std::string& path) {
+  return ReadServicesFile(ParseTomlFile(path), path);
+}
+
+Result<ServicesFile> ParseServicesFile(std::string_view text, const std::string& path) {
+  return ReadServicesFile(ParseTomlString(text, path), path);
 }
 
 }  // namespace duende::framework

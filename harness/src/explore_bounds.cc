@@ -4,7 +4,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
-#include <regex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -170,19 +170,54 @@ std::optional<ParamBound> ReadParam(TomlReader& r, const std::string& key) {
   return b;
 }
 
+// Table headers are recognised by hand, not with std::regex: libstdc++'s regex engine
+// recurses once per character of `\s*` or `.*`, and a 30 kB line overflowed the stack.
+bool IsSpace(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+std::string_view SkipSpace(std::string_view s) {
+  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
+  return s;
+}
+
+// The line after its leading whitespace and '[' (or "[["), or nullopt when it is no header.
+std::optional<std::string_view> AfterHeaderOpen(std::string_view line) {
+  line = SkipSpace(line);
+  if (line.empty() || line.front() != '[') return std::nullopt;
+  line.remove_prefix(1);
+  if (!line.empty() && line.front() == '[') line.remove_prefix(1);
+  return line;
+}
+
+// The name of a whole-line table header "[name]" or "[[name]]" with an optional comment,
+// as ^\s*\[\[?\s*([^\]\s]+)\s*\]\]?\s*(#.*)?$ matched it; nullopt for any other line.
+std::optional<std::string> HeaderName(std::string_view line) {
+  auto rest = AfterHeaderOpen(line);
+  if (!rest) return std::nullopt;
+  std::string_view s = SkipSpace(*rest);
+  size_t n = 0;
+  while (n < s.size() && s[n] != ']' && !IsSpace(s[n])) ++n;
+  if (n == 0) return std::nullopt;
+  const std::string_view name = s.substr(0, n);
+  s = SkipSpace(s.substr(n));
+  if (s.empty() || s.front() != ']') return std::nullopt;
+  s.remove_prefix(1);
+  if (!s.empty() && s.front() == ']') s.remove_prefix(1);
+  s = SkipSpace(s);
+  if (!s.empty() && s.front() != '#') return std::nullopt;
+  return std::string(name);
+}
+
 // Blanks the lines of the [explore] and [[fault]] tables (line numbers stay, so the scenario
 // parser's messages point into the real file). `had_explore` tells whether [explore] was there.
 std::string StripTables(std::string_view text, bool* had_explore) {
-  static const std::regex kHeader(R"(^\s*\[\[?\s*([^\]\s]+)\s*\]\]?\s*(#.*)?$)");
   std::string out;
   bool skipping = false;
   size_t pos = 0;
   while (pos <= text.size()) {
     size_t nl = text.find('\n', pos);
     std::string line(text.substr(pos, nl == std::string_view::npos ? text.npos : nl - pos));
-    std::smatch m;
-    if (std::regex_match(line, m, kHeader)) {
-      std::string name = m[1].str();
+    if (auto header = HeaderName(line)) {
+      std::string name = *header;
       std::string first = name.substr(0, name.find('.'));
       if (first.size() >= 2 && first.front() == '"') first = first.substr(1, first.size() - 2);
       skipping = first == "explore" || first == "fault";
@@ -360,13 +395,16 @@ framework::Result<ExploreScenario> ParseExploreScenario(std::string_view text,
   // Re-strip only [explore]: keep [[fault]] so a bad fault of the file is still reported.
   std::string without_explore;
   {
-    static const std::regex kAnyHeader(R"(^\s*\[)");
-    static const std::regex kExploreHeader(R"(^\s*\[\[?\s*"?explore)");
     std::istringstream in{std::string(text)};
     std::string line;
     bool skipping = false;
     while (std::getline(in, line)) {
-      if (std::regex_search(line, kAnyHeader)) skipping = std::regex_search(line, kExploreHeader);
+      // Any line opening with '[' starts a table; it skips when it is [explore] or below it.
+      if (auto rest = AfterHeaderOpen(line)) {
+        std::string_view table = SkipSpace(*rest);
+        if (!table.empty() && table.front() == '"') table.remove_prefix(1);
+        skipping = table.substr(0, 7) == "explore";
+      }
       without_explore += skipping ? "" : line;
       without_explore += '\n';
     }

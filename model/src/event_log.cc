@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <fstream>
+#include <sstream>
+#include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "duende/framework/io.h"
@@ -51,6 +54,10 @@ T Field(const Json& data, const char* key, T fallback) {
   if (it == data.end() || it->is_null()) return fallback;
   if constexpr (std::is_same_v<T, std::string>) {
     return it->is_string() ? it->template get<std::string>() : fallback;
+  } else if constexpr (std::is_integral_v<T>) {
+    // Integers only: a float out of T's range (a 20-digit seed parses as one) has no value
+    // as T (converting it is undefined behaviour).
+    return it->is_number_integer() ? it->template get<T>() : fallback;
   } else {
     return it->is_number() ? it->template get<T>() : fallback;
   }
@@ -138,9 +145,10 @@ std::optional<Error> EventLogWriter::error() const {
   return error_;
 }
 
-Result<std::vector<Event>> ReadEventLog(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return ErrnoError("unable to read " + path);
+namespace {
+
+// Reads one event per line from `in`; `name` names the log in messages.
+Result<std::vector<Event>> ReadEvents(std::istream& in, const std::string& name) {
   std::vector<Event> events;
   std::string line;
   size_t line_no = 0;
@@ -149,23 +157,36 @@ Result<std::vector<Event>> ReadEventLog(const std::string& path) {
   while (framework::GetLineLimited(in, &line, framework::kMaxEventLineBytes, &cut)) {
     ++line_no;
     if (cut > 0) {
-      return MessageError(path + ":" + std::to_string(line_no) + ": a line longer than " +
+      return MessageError(name + ":" + std::to_string(line_no) + ": a line longer than " +
                           std::to_string(framework::kMaxEventLineBytes) + " bytes is not an event");
     }
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     Json json = Json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (json.is_discarded()) {
-      return MessageError(path + ":" + std::to_string(line_no) +
+      return MessageError(name + ":" + std::to_string(line_no) +
                           ": invalid JSON (each line must be one event object)");
     }
     auto event = EventFromJson(json);
     if (!event) {
-      return MessageError(path + ":" + std::to_string(line_no) + ": " + event.error().context);
+      return MessageError(name + ":" + std::to_string(line_no) + ": " + event.error().context);
     }
     events.push_back(std::move(event.value()));
   }
-  if (in.bad()) return ErrnoError("unable to read " + path);
+  if (in.bad()) return ErrnoError("unable to read " + name);
   return events;
+}
+
+}  // namespace
+
+Result<std::vector<Event>> ReadEventLog(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return ErrnoError("unable to read " + path);
+  return ReadEvents(in, path);
+}
+
+Result<std::vector<Event>> ParseEventLog(std::string_view text, const std::string& name) {
+  std::istringstream in{std::string(text)};
+  return ReadEvents(in, name);
 }
 
 ScenarioResult ScenarioFromEvents(std::vector<Event> events) {

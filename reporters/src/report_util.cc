@@ -107,13 +107,25 @@ std::string IsoTime(int64_t wall_ns) {
   return buf;
 }
 
+namespace {
+
+// (to - from) in seconds. Timestamps come from an event log anyone may hand over, so the
+// int64 difference can overflow; then it is taken in floating point.
+double SecondsBetween(int64_t from, int64_t to) {
+  int64_t ns = 0;
+  if (!__builtin_sub_overflow(to, from, &ns)) return static_cast<double>(ns) / 1e9;
+  return (static_cast<double>(to) - static_cast<double>(from)) / 1e9;
+}
+
+}  // namespace
+
 double DurationSeconds(const ScenarioResult& s) {
   if (s.end_ns <= s.start_ns) return 0;
-  return static_cast<double>(s.end_ns - s.start_ns) / 1e9;
+  return SecondsBetween(s.start_ns, s.end_ns);
 }
 
 double SecondsSince(const ScenarioResult& s, int64_t ts_ns) {
-  return static_cast<double>(ts_ns - s.start_ns) / 1e9;
+  return SecondsBetween(s.start_ns, ts_ns);
 }
 
 FileReporter::FileReporter(std::string path, framework::UniqueFd fd, RenderFn render)

@@ -15,8 +15,10 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -118,6 +120,21 @@ class UndoJournal {
   uint64_t next_id_ = 1;
   std::vector<std::pair<uint64_t, UndoAction>> pending_;
 };
+
+/// A journal file's text, read back: its owner and the entries begun and not done, by id.
+struct JournalContents {
+  std::map<uint64_t, UndoAction> pending;
+  pid_t owner = -1;  ///< -1: no owner line
+  uint64_t owner_start = 0;
+};
+
+/// Parses a whole journal file (`file` names it in warnings). Pure: any bytes are accepted (a
+/// fuzz target's entry point). nullopt, with the reason in `warnings`, when the first line is
+/// not kJournalHeader; torn or corrupt lines are skipped with a warning each
+/// ("FILE:7: skipped: checksum mismatch ..."): an entry is fsynced before its thing exists, so
+/// a torn entry's thing was never made.
+std::optional<JournalContents> ParseJournal(std::string_view text, const std::string& file,
+                                            std::vector<std::string>* warnings);
 
 /// Applies one undo action, after checking that it stays within duende's own roots: cgroups
 /// named "duende-*" on a cgroup file system, files and directories inside a "duende-*"

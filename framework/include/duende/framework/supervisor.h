@@ -25,6 +25,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -252,6 +253,9 @@ struct ServicesFile {
 /// invalid_argument with every problem as "file:line:col: message" lines (unknown keys with
 /// did-you-mean, a service without name or command, duplicate names, ...).
 Result<ServicesFile> LoadServicesFile(const std::string& path);
+
+/// The same from text; `path` names the file in messages and is the base of relative paths.
+Result<ServicesFile> ParseServicesFile(std::string_view text, const std::string& path);
 
 /// The control socket's default path, always in a private (0700) directory:
 /// $XDG_RUNTIME_DIR/duende-supervise.sock when XDG_RUNTIME_DIR is set, else

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "duende/framework/result.h"
@@ -63,6 +64,9 @@ class EventLogWriter {
 /// "run/events.jsonl:12: invalid JSON: ..." or "...:12: event has no 'type'"; errno errors
 /// (ENOENT, EACCES) carry "unable to read PATH".
 framework::Result<std::vector<Event>> ReadEventLog(const std::string& path);
+
+/// The same from the log's text; `name` stands for the file in messages.
+framework::Result<std::vector<Event>> ParseEventLog(std::string_view text, const std::string& name);
 
 /// Rebuilds one scenario's result from its events: the header from "run.started", the checks
 /// from "check.result" (in order), the end and verdict from "run.finished". A log without
