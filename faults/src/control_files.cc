@@ -22,6 +22,7 @@
 
 #include "duende/faults/undo_journal.h"
 #include "duende/framework/cgroup.h"
+#include "duende/framework/private_dir.h"
 #include "duende/framework/temp_dir.h"
 #include "proc_util.h"
 
@@ -357,35 +358,6 @@ std::vector<gid_t> ParseIds(const std::string& text) {
   return out;
 }
 
-// A directory of ours nobody else can write (not a symbolic link).
-Result<void> CheckPrivateDir(const std::string& dir) {
-  struct stat st {};
-  if (::lstat(dir.c_str(), &st) != 0) return ErrnoError("unable to stat " + dir);
-  if (!S_ISDIR(st.st_mode)) return ErrnoError(dir + " is not a directory (refused)", ENOTDIR);
-  if (st.st_uid != ::geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    return ErrnoError(dir + " is owned by uid " + std::to_string(st.st_uid) +
-                          " or writable by others (refused: its records would name the files "
-                          "duende writes); remove it or set DUENDE_STATE_DIR to a private "
-                          "directory",
-                      EPERM);
-  }
-  return {};
-}
-
-Result<void> MakeDirs(const std::string& dir) {
-  for (size_t pos = 1; pos <= dir.size(); ++pos) {
-    if (pos == dir.size() || dir[pos] == '/') {
-      std::string part = dir.substr(0, pos);
-      if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) {
-        return ErrnoError("unable to create " + part);
-      }
-    }
-  }
-  // The parent too (/run/duende, ${TMPDIR}/duende-UID): whoever owns it could swap `dir`.
-  DUENDE_TRY(CheckPrivateDir(dir.substr(0, dir.rfind('/'))));
-  return CheckPrivateDir(dir);
-}
-
 }  // namespace
 
 Result<ProcessCred> ReadProcessCred(pid_t pid) {
@@ -502,7 +474,12 @@ Result<std::string> ControlRecordDir() {
   } else {
     dir = framework::TempDir() + "/duende-" + std::to_string(::geteuid()) + "/targets";
   }
-  DUENDE_TRY(MakeDirs(dir));
+  // Records name the files duende writes, so the directory is private (0700, ours), and its
+  // parent (/run/duende, ${TMPDIR}/duende-UID, the state dir) is ours and writable by no one
+  // else, or whoever owns it could swap `dir` for one of theirs.
+  DUENDE_TRY(framework::EnsurePrivateDir(dir));
+  DUENDE_TRY(framework::CheckPrivateDir(dir.substr(0, dir.rfind('/')),
+                                        S_IRGRP | S_IXGRP | S_IROTH | S_IXOTH));
   return dir;
 }
 

@@ -344,7 +344,13 @@ TEST(ControlRecordTest, FoundForTheSameProcessOnlyAndOnlyWhenOurs) {
     EXPECT_EQ(refused.error().code.value(), EPERM) << refused.error().Message();
     EXPECT_NE(refused.error().Message().find("owned by uid 65534"), std::string::npos)
         << refused.error().Message();
+    ASSERT_EQ(::chown(state->c_str(), ::geteuid(), ::getegid()), 0);
   }
+  // A records directory others may write into (0770) is refused, ours or not.
+  ASSERT_EQ(::chmod((*state + "/targets").c_str(), 0770), 0);
+  auto writable = RecordControlFiles(::getpid(), {"/x/fiu", ""});
+  ASSERT_FALSE(writable.ok());
+  EXPECT_EQ(writable.error().code.value(), EPERM) << writable.error().Message();
   ::unsetenv("DUENDE_STATE_DIR");
   std::error_code ec;
   fs::remove_all(*state, ec);
