@@ -43,7 +43,7 @@ std::string Fixed(double v, int digits) {
 // Writes every report of the minimal failing run into `dir`; returns the files written.
 std::vector<std::string> WriteReports(const std::string& dir, const model::ScenarioResult& r) {
   model::RunReport report;
-  report.tool_version = "duende " DUENDE_VERSION;
+  report.tool_version = DUENDE_VERSION;
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   report.hostname = host;

@@ -97,7 +97,7 @@ int RunMain(int argc, char** argv) {
   }
 
   model::RunReport report;
-  report.tool_version = "duende " DUENDE_VERSION;
+  report.tool_version = DUENDE_VERSION;
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   report.hostname = host;

@@ -728,6 +728,7 @@ void LoadGenerator::Impl::Report() {
       s.timeouts = counts.timeouts;
       const int64_t span = std::min<int64_t>(kSecondNs, now - (start_ns + second * kSecondNs));
       s.rate = span > 0 ? static_cast<double>(counts.ok) * 1e9 / static_cast<double>(span) : 0;
+      s.span_ns = span;
       s.p50_us = ToUs(second_hist.Percentile(50));
       s.p90_us = ToUs(second_hist.Percentile(90));
       s.p99_us = ToUs(second_hist.Percentile(99));

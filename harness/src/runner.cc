@@ -241,7 +241,7 @@ RunOutcome Run::Go() {
                                      {"wall_start_ns", framework::WallClockNs()},
                                      {"duration_ns", s_.meta.duration.count()},
                                      {"hostname", host},
-                                     {"tool_version", "duende"}});
+                                     {"tool_version", DUENDE_VERSION}});
   if (o_.reporter != nullptr) {
     model::ScenarioResult header;
     header.name = s_.meta.name;
@@ -278,6 +278,7 @@ RunOutcome Run::Go() {
             rec_.Record(events::kLoadSecond, "load",
                         {{"second", sec.second},
                          {"start_ns", ls + sec.second * 1000 * kMs},
+                         {"span_ns", sec.span_ns},
                          {"sent", sec.sent},
                          {"ok", sec.ok},
                          {"errors", sec.errors},

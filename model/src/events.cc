@@ -1,5 +1,6 @@
 #include "duende/model/events.h"
 
+#include <limits>
 #include <map>
 
 namespace duende::model::events {
@@ -74,8 +75,11 @@ std::optional<LoadSecond> DecodeLoadSecond(const Event& e) {
   const nlohmann::json& d = e.data;
   LoadSecond s;
   s.second = IntField(d, "second");
-  s.end_ns = e.ts_ns;
   s.start_ns = IntField(d, "start_ns", e.ts_ns - 1'000'000'000);
+  const int64_t span = IntField(d, "span_ns");
+  const bool fits =
+      span > 0 && span <= 1'000'000'000 && s.start_ns <= std::numeric_limits<int64_t>::max() - span;
+  s.end_ns = fits ? s.start_ns + span : e.ts_ns;
   s.sent = IntField(d, "sent");
   s.ok = IntField(d, "ok");
   s.errors = IntField(d, "errors");

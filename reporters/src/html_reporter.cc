@@ -73,7 +73,8 @@ std::string Timeline(const ScenarioResult& s, const internal::RunStats& st) {
 
   double max_rate = 0, max_p99_ms = 0;
   for (const auto& l : st.load) {
-    max_rate = std::max(max_rate, l.ok + l.errors + l.timeouts);
+    max_rate =
+        std::max(max_rate, (l.ok + l.errors + l.timeouts) / std::max(0.05, l.t_s - l.start_s));
     max_p99_ms = std::max(max_p99_ms, l.p99_us / 1e3);
   }
   double r_step = NiceStep(std::max(max_rate, 1.0), 4);
@@ -145,22 +146,24 @@ std::string Timeline(const ScenarioResult& s, const internal::RunStats& st) {
   }
 
   // Throughput bars: ok, with errors and timeouts stacked on top.
-  double bar_w = std::max(1.0, plot_w / t_end - 1.0);
+  // A bar spans its second; its height is per second, so the load's last, partial second is
+  // as tall as the rate it ran at, not as its count.
   for (const auto& l : st.load) {
-    double x = X(l.t_s - 1.0) + 0.5;
-    double w = std::min(bar_w, X(l.t_s) - x);
+    double x = X(l.start_s) + 0.5;
+    double w = X(l.t_s) - x - 0.5;
     if (w <= 0) continue;
-    std::string tip = Fixed(l.t_s, 0) + "s: " + internal::Compact(l.ok) + " ok, " +
-                      internal::Compact(l.errors) + " errors, " + internal::Compact(l.timeouts) +
-                      " timeouts, p50 " + internal::Micros(l.p50_us) + ", p99 " +
-                      internal::Micros(l.p99_us);
+    const double per_s = 1.0 / std::max(0.05, l.t_s - l.start_s);
+    std::string tip = Fixed(l.start_s, 1) + "–" + Fixed(l.t_s, 1) +
+                      " s: " + internal::Compact(l.ok) + " ok, " + internal::Compact(l.errors) +
+                      " errors, " + internal::Compact(l.timeouts) + " timeouts, p50 " +
+                      internal::Micros(l.p50_us) + ", p99 " + internal::Micros(l.p99_us);
     o += "<g><title>" + H(tip) + "</title>";
-    o += "<rect class=\"ok\" x=\"" + N(x) + "\" y=\"" + N(YR(l.ok)) + "\" width=\"" + N(w) +
-         "\" height=\"" + N(kTop + kTputH - YR(l.ok)) + "\"/>";
-    double bad = l.errors + l.timeouts;
+    const double ok = l.ok * per_s, bad = (l.errors + l.timeouts) * per_s;
+    o += "<rect class=\"ok\" x=\"" + N(x) + "\" y=\"" + N(YR(ok)) + "\" width=\"" + N(w) +
+         "\" height=\"" + N(kTop + kTputH - YR(ok)) + "\"/>";
     if (bad > 0) {
-      o += "<rect class=\"err\" x=\"" + N(x) + "\" y=\"" + N(YR(l.ok + bad)) + "\" width=\"" +
-           N(w) + "\" height=\"" + N(YR(l.ok) - YR(l.ok + bad)) + "\"/>";
+      o += "<rect class=\"err\" x=\"" + N(x) + "\" y=\"" + N(YR(ok + bad)) + "\" width=\"" + N(w) +
+           "\" height=\"" + N(YR(ok) - YR(ok + bad)) + "\"/>";
     }
     o += "</g>\n";
   }
@@ -169,14 +172,16 @@ std::string Timeline(const ScenarioResult& s, const internal::RunStats& st) {
   if (!st.load.empty()) {
     std::string pts;
     for (const auto& l : st.load) {
-      pts += N(X(l.t_s - 0.5)) + "," + N(YL(l.p99_us / 1e3)) + " ";
+      pts += N(X((l.start_s + l.t_s) / 2)) + "," + N(YL(l.p99_us / 1e3)) + " ";
     }
     o += "<polyline class=\"p99\" points=\"" + pts + "\"/>\n";
     if (st.load.size() <= 120) {
       for (const auto& l : st.load) {
-        o += "<circle class=\"p99dot\" cx=\"" + N(X(l.t_s - 0.5)) + "\" cy=\"" +
+        o += "<circle class=\"p99dot\" cx=\"" + N(X((l.start_s + l.t_s) / 2)) + "\" cy=\"" +
              N(YL(l.p99_us / 1e3)) + "\" r=\"2.5\"><title>" +
-             H(Fixed(l.t_s, 0) + "s: p99 " + internal::Micros(l.p99_us)) + "</title></circle>";
+             H(Fixed(l.start_s, 1) + "–" + Fixed(l.t_s, 1) + " s: p99 " +
+               internal::Micros(l.p99_us)) +
+             "</title></circle>";
       }
       o += "\n";
     }
@@ -384,8 +389,8 @@ svg .restart line{stroke:var(--pass);stroke-width:1.2;stroke-dasharray:2 3}
 svg .restart circle,svg .restart-swatch{fill:var(--pass);stroke:#fff;stroke-width:1.5}
 svg .legend text{fill:var(--muted)}svg .empty{fill:var(--muted);font-size:13px}
 table{border-collapse:collapse;width:100%;font-size:13.5px}
-th,td{text-align:left;padding:7px 10px;border-bottom:1px solid var(--line);vertical-align:top}
-th{font-size:12px;color:var(--muted);text-transform:uppercase;letter-spacing:.4px;background:#f6f8fa}
+th,td{text-align:left;padding:7px 10px;border-bottom:1px solid var(--line);vertical-align:top;overflow-wrap:break-word}
+th{white-space:nowrap;font-size:12px;color:var(--muted);text-transform:uppercase;letter-spacing:.4px;background:#f6f8fa}
 td.num{font-variant-numeric:tabular-nums;white-space:nowrap}td.val{font-variant-numeric:tabular-nums}
 tr.fail td{background:#fff8f7}tr.error td{background:#fffdf0}
 td ul{margin:4px 0 0;padding-left:18px;font:12.5px ui-monospace,"DejaVu Sans Mono",monospace}

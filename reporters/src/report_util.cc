@@ -200,7 +200,10 @@ RunStats ComputeStats(const ScenarioResult& s) {
   }
   for (const events::LoadSecond& sec : events::LoadSeconds(s.events)) {
     LoadPoint l;
-    l.t_s = SecondsSince(s, sec.end_ns);
+    // The last second of the load is cut short where the load stopped (sec.end_ns); in old
+    // logs the end is when the event was written, a little late.
+    l.start_s = SecondsSince(s, sec.start_ns);
+    l.t_s = std::min(SecondsSince(s, sec.end_ns), l.start_s + 1.0);
     l.sent = static_cast<double>(sec.sent);
     l.ok = static_cast<double>(sec.ok);
     l.errors = static_cast<double>(sec.errors);

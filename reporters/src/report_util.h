@@ -101,7 +101,9 @@ struct Marker {
 
 /// One second of load as the reports plot it (decoded by model::events::DecodeLoadSecond).
 struct LoadPoint {
-  double t_s = 0;  ///< end of the second, from the scenario's start
+  double start_s = 0;  ///< start of the second, from the scenario's start
+  /// End of the second: start_s + 1, or earlier for the load's last, partial second.
+  double t_s = 0;
   double sent = 0, ok = 0, errors = 0, timeouts = 0, rate = 0, p50_us = 0, p99_us = 0, max_us = 0;
 };
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 #include <string>
@@ -51,6 +52,22 @@ TEST(EventsTest, DecodesALoadSecond) {
   EXPECT_DOUBLE_EQ(s->rate, 7.5);
   EXPECT_EQ(s->p99_us, 900);
   EXPECT_EQ(s->max_us, 1500);
+}
+
+// The load's last second ends where the load stopped ("span_ns"), not when its event was
+// written; a span that cannot be one (over a second, or past the end of time) is ignored.
+TEST(EventsTest, ALoadSecondWithASpanEndsAtItsSpan) {
+  auto s = events::DecodeLoadSecond(Ev(5'000'000'000, events::kLoadSecond, "load",
+                                       {{"start_ns", 4'000'000'000}, {"span_ns", 400'000'000}}));
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->end_ns, 4'400'000'000);
+  auto too_long = events::DecodeLoadSecond(Ev(5'000'000'000, events::kLoadSecond, "load",
+                                              {{"start_ns", 1}, {"span_ns", 2'000'000'000}}));
+  EXPECT_EQ(too_long->end_ns, 5'000'000'000);
+  auto overflow = events::DecodeLoadSecond(
+      Ev(5, events::kLoadSecond, "load",
+         {{"start_ns", std::numeric_limits<int64_t>::max()}, {"span_ns", 10}}));
+  EXPECT_EQ(overflow->end_ns, 5);
 }
 
 TEST(EventsTest, OlderLoadSecondsWithoutStartOrRateGetTheirDefaults) {

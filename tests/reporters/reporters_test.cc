@@ -298,6 +298,45 @@ TEST(HtmlReporterTest, TimelineDrawsLoadFaultsAndMarkers) {
   EXPECT_NE(html.find("<code>1234567</code>"), std::string::npos);
 }
 
+// The load's last second is often cut short where the load stops; its bar spans only that
+// part and stands as tall as the rate it ran at (200 requests in half a second: 400/s, as
+// tall as the full second before it), and the bars do not overlap.
+TEST(HtmlReporterTest, APartialLastSecondIsDrawnAtItsRateOverItsSpan) {
+  constexpr int64_t kSec = 1'000'000'000, t0 = 5 * kSec;
+  std::vector<Event> ev = {
+      Ev(t0, "run.started", "", {{"scenario", "partial"}, {"duration_ns", 2 * kSec}}),
+      Ev(t0 + kSec + 3'000'000, "load.second", "load",
+         {{"second", 0}, {"sent", 400}, {"ok", 400}, {"start_ns", t0}}),
+      // Written 0.3 s after the load stopped at 1.5 s.
+      Ev(t0 + 1800 * 1'000'000, "load.second", "load",
+         {{"second", 1},
+          {"sent", 200},
+          {"ok", 200},
+          {"start_ns", t0 + kSec},
+          {"span_ns", kSec / 2}}),
+      Ev(t0 + 2 * kSec, "run.finished", "", {{"verdict", "PASS"}})};
+  std::string html = RenderHtml(RunReportFromEvents(ev));
+  struct Bar {
+    double x, y, w, h;
+  };
+  std::vector<Bar> bars;
+  for (size_t p = html.find("<rect class=\"ok\" x="); p != std::string::npos;
+       p = html.find("<rect class=\"ok\" x=", p + 1)) {
+    Bar b{};
+    ASSERT_EQ(std::sscanf(html.c_str() + p,
+                          "<rect class=\"ok\" x=\"%lf\" y=\"%lf\" width=\"%lf\" "
+                          "height=\"%lf\"",
+                          &b.x, &b.y, &b.w, &b.h),
+              4)
+        << html.substr(p, 120);
+    bars.push_back(b);
+  }
+  ASSERT_EQ(bars.size(), 2u);
+  EXPECT_NEAR(bars[1].h, bars[0].h, 0.6) << "the half second ran at the same 400/s";
+  EXPECT_NEAR(bars[1].w, bars[0].w / 2, 1.0) << "half a second wide";
+  EXPECT_LE(bars[0].x + bars[0].w, bars[1].x) << "bars overlap";
+}
+
 TEST(HtmlReporterTest, EscapesEverything) {
   std::string html = RenderHtml(RunReportFromEvents(NastyRun()));
   EXPECT_EQ(html.find("<script>alert"), std::string::npos);

@@ -67,7 +67,8 @@ struct LoadConfig {
 struct LoadSecond {
   int64_t second = 0;  ///< 0-based second since Start()
   uint64_t sent = 0, ok = 0, errors = 0, timeouts = 0;
-  double rate = 0;  ///< ok replies in this second per second of it (the last may be partial)
+  double rate = 0;      ///< ok replies in this second per second of it (the last may be partial)
+  int64_t span_ns = 0;  ///< how long the second was: 1 s, or less for the load's last
   int64_t p50_us = 0, p90_us = 0, p99_us = 0, p999_us = 0, max_us = 0;
 };
 

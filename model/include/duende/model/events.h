@@ -82,7 +82,9 @@ std::string StringField(const nlohmann::json& data, const char* key);
 struct LoadSecond {
   int64_t second = 0;    ///< 0-based second of the load
   int64_t start_ns = 0;  ///< its "start_ns"; the end minus 1 s in logs without one
-  int64_t end_ns = 0;    ///< the event's ts_ns: the end of the second
+  /// The end of the second: start_ns + "span_ns" (the load's last second may be short); in
+  /// logs without a span, the event's ts_ns (written a little after the second ended).
+  int64_t end_ns = 0;
   int64_t sent = 0, ok = 0, errors = 0, timeouts = 0;
   double rate = 0;  ///< ok replies per second of it ("rate"; `ok` in logs without one)
   int64_t p50_us = 0, p90_us = 0, p99_us = 0, p999_us = 0, max_us = 0;
