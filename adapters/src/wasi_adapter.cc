@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include "duende/framework/address.h"
@@ -216,6 +217,13 @@ Result<std::unique_ptr<WasiAdapter>> WasiAdapter::Create(const DaemonConfig& con
   }
   auto address = WasiAddress(config, wo);
   if (!address.ok()) return address.error();
+  // The runtime preopens the working directory: it must exist before the first start (a
+  // native daemon would create its data directory itself). Only the last component is made,
+  // private to its owner.
+  if (!config.working_dir.empty() && ::mkdir(config.working_dir.c_str(), 0700) != 0 &&
+      errno != EEXIST) {
+    return ErrnoError(Where(config) + ": unable to create working_dir " + config.working_dir);
+  }
   auto dir = framework::MakePrivateTempDir("duende-wasi-" + config.name);
   if (!dir.ok()) return dir.error();
   std::unique_ptr<WasiAdapter> a(new WasiAdapter(config, *dir));

@@ -71,7 +71,8 @@ Translation TranslateForWasi(const framework::DaemonConfig& config);
 
 class WasiAdapter final : public Adapter {
  public:
-  /// Checks the runtime (CheckWasiRuntime) and the module file, makes the private directory
+  /// Checks the runtime (CheckWasiRuntime) and the module file, creates the working
+  /// directory when missing (mode 0700; the runtime preopens it), makes the private directory
   /// (runner script, FIFOs) and the bridge. Errors: the runtime's; ENOENT for a missing
   /// module; invalid_argument as WasiCommand() and WasiAddress().
   static framework::Result<std::unique_ptr<WasiAdapter>> Create(
