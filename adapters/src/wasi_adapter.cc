@@ -2,11 +2,16 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include "duende/framework/address.h"
 #include "duende/framework/command.h"
@@ -51,6 +56,28 @@ Result<void> WriteNewFile(const std::string& path, std::string_view text, mode_t
     done += static_cast<size_t>(n);
   }
   return {};
+}
+
+// The uid/gid the runtime runs as (config.user/group), so that what the adapter makes for it
+// can be given to it; nullopt when it runs as us. Errors: invalid_argument for an unknown name.
+Result<std::optional<std::pair<uid_t, gid_t>>> RuntimeIds(const DaemonConfig& c) {
+  if (c.user.empty()) return std::optional<std::pair<uid_t, gid_t>>();
+  std::vector<char> buf(16384);
+  passwd pw{};
+  passwd* found = nullptr;
+  if (::getpwnam_r(c.user.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || !found) {
+    return MessageError(Where(c) + ": user '" + c.user + "' does not exist here");
+  }
+  gid_t gid = pw.pw_gid;
+  if (!c.group.empty()) {
+    group gr{};
+    group* g = nullptr;
+    if (::getgrnam_r(c.group.c_str(), &gr, buf.data(), buf.size(), &g) != 0 || !g) {
+      return MessageError(Where(c) + ": group '" + c.group + "' does not exist here");
+    }
+    gid = gr.gr_gid;
+  }
+  return std::optional<std::pair<uid_t, gid_t>>(std::make_pair(pw.pw_uid, gid));
 }
 
 }  // namespace
@@ -217,12 +244,19 @@ Result<std::unique_ptr<WasiAdapter>> WasiAdapter::Create(const DaemonConfig& con
   }
   auto address = WasiAddress(config, wo);
   if (!address.ok()) return address.error();
+  auto ids = RuntimeIds(config);
+  if (!ids.ok()) return ids.error();
   // The runtime preopens the working directory: it must exist before the first start (a
   // native daemon would create its data directory itself). Only the last component is made,
-  // private to its owner.
-  if (!config.working_dir.empty() && ::mkdir(config.working_dir.c_str(), 0700) != 0 &&
-      errno != EEXIST) {
-    return ErrnoError(Where(config) + ": unable to create working_dir " + config.working_dir);
+  // private to the daemon's user.
+  if (!config.working_dir.empty()) {
+    if (::mkdir(config.working_dir.c_str(), 0700) == 0) {
+      if (*ids && ::chown(config.working_dir.c_str(), (*ids)->first, (*ids)->second) != 0) {
+        return ErrnoError("unable to give " + config.working_dir + " to " + config.user);
+      }
+    } else if (errno != EEXIST) {
+      return ErrnoError(Where(config) + ": unable to create working_dir " + config.working_dir);
+    }
   }
   auto dir = framework::MakePrivateTempDir("duende-wasi-" + config.name);
   if (!dir.ok()) return dir.error();
@@ -234,6 +268,15 @@ Result<std::unique_ptr<WasiAdapter>> WasiAdapter::Create(const DaemonConfig& con
   DUENDE_TRY(WriteNewFile(*dir + "/" + kRunner, internal::kWasiRunnerJs, 0600));
   for (const char* fifo : {"/in", "/out"}) {
     if (::mkfifo((*dir + fifo).c_str(), 0600) != 0) return ErrnoError("mkfifo " + *dir + fifo);
+  }
+  if (*ids) {
+    // The runtime runs as the daemon's user: the directory becomes its (still 0700: nobody
+    // else may write the module's stdin or replace the runner).
+    for (const std::string& path : {*dir, *dir + "/" + kRunner, *dir + "/in", *dir + "/out"}) {
+      if (::lchown(path.c_str(), (*ids)->first, (*ids)->second) != 0) {
+        return ErrnoError("unable to give " + path + " to " + config.user);
+      }
+    }
   }
   auto bridge = internal::WasiBridge::Create(*address, *dir + "/in", *dir + "/out");
   if (!bridge.ok()) return bridge.error();

@@ -6,12 +6,15 @@
 #include "duende/adapters/wasi_adapter.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +24,7 @@
 #include <thread>
 
 #include "duende/framework/unique_fd.h"
+#include "support/as_nobody.h"
 #include "support/files.h"
 #include "support/line_client.h"
 #include "support/temp_dir.h"
@@ -284,6 +288,47 @@ TEST_F(WasiAdapterTest, MemoryMaxExceededIsReportedAsTheModulesTrap) {
   EXPECT_EQ(a->LastTrap(), exited.detail);
   EXPECT_FALSE(a->Listening());
   EXPECT_FALSE(duende::testing::CanConnect(port_));
+}
+
+TEST_F(WasiAdapterTest, RunsAsTheConfiguredUserAndOthersCannotReachTheModulesStdin) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run the module as nobody";
+  // nobody must reach its data directory: open the test's directory for traversal only.
+  ASSERT_EQ(::chmod(dir_.path().c_str(), 0711), 0);
+  ASSERT_EQ(::chown(data_.c_str(), duende::testing::kNobody, duende::testing::kNobody), 0);
+  DaemonConfig c = KvdConfig();
+  c.user = "nobody";
+  Events events;
+  auto a = StartAdapter(c, &events);
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(WaitServing()) << events.Dump();
+  LineClient client;
+  ASSERT_TRUE(client.Connect(port_));
+  ASSERT_EQ(client.Ask("SET owner nobody"), "OK");  // the WAL is writable by the module
+  auto st = a->Status();
+  ASSERT_TRUE(st.ok());
+  std::string status = duende::testing::ReadFile("/proc/" + std::to_string(st->pid) + "/status");
+  EXPECT_NE(status.find("\nUid:\t65534\t"), std::string::npos) << status;
+
+  // Another unprivileged user (nobody's files are the daemon's, so play a different uid)
+  // cannot write requests into the module's stdin or replace the runner.
+  const std::string in = a->run_dir() + "/in";
+  const std::string runner = a->run_dir() + "/duende-wasi-run.mjs";
+  const std::string before = duende::testing::ReadFile(runner);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setgid(65533) != 0 || ::setuid(65533) != 0) _exit(120);
+    int fd = ::open(in.c_str(), O_WRONLY | O_NONBLOCK);
+    if (fd >= 0 || errno != EACCES) _exit(1);
+    fd = ::open(runner.c_str(), O_WRONLY | O_TRUNC);
+    if (fd >= 0 || errno != EACCES) _exit(2);
+    _exit(0);
+  }
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
+  EXPECT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) << wstatus;
+  EXPECT_EQ(duende::testing::ReadFile(runner), before);
+  EXPECT_EQ(client.Ask("GET owner"), "VALUE nobody");
 }
 
 TEST(WasiRenderTest, InvocationCarriesLimitPreopensEnvAndModule) {
