@@ -286,6 +286,17 @@ Result<std::unique_ptr<WasiAdapter>> WasiAdapter::Create(const DaemonConfig& con
   service.command = *argv;
   service.env.clear();                   // the module's environment is given to it by --env
   service.resources.memory_max.reset();  // the module's limit, not the runtime's cgroup
+  if (service.health.readiness.kind == framework::ProbeConfig::Kind::kNone) {
+    // Ready when the module is: the bridge's address opens after its banner. Without this the
+    // supervisor would call the runtime ready at spawn, before node has even loaded it.
+    char host[INET_ADDRSTRLEN] = "127.0.0.1";
+    ::inet_ntop(AF_INET, &address->sin_addr, host, sizeof host);
+    service.health.readiness.kind = framework::ProbeConfig::Kind::kTcp;
+    service.health.readiness.address =
+        std::string(host) + ":" + std::to_string(ntohs(address->sin_port));
+    service.health.readiness.interval = std::chrono::milliseconds(10);
+    service.health.readiness.timeout = std::chrono::milliseconds(500);
+  }
   auto inner = NativeAdapter::Create(config, service);
   if (!inner.ok()) return inner.error();
   a->inner_ = std::move(*inner);

@@ -165,6 +165,15 @@ TEST_F(WasiAdapterTest, SigkillUnderWriteLoadLosesNoAcknowledgedWriteAndRestarts
   for (auto& t : writers) t.join();
 
   EXPECT_TRUE(events.SawDeathBy(SIGKILL)) << events.Dump();
+  // `ready` means the module answers: once per start, after its spawn.
+  ASSERT_TRUE(events.WaitFor(EventType::kReady, 2, std::chrono::seconds(10))) << events.Dump();
+  int64_t spawned_ns = 0;
+  for (const auto& e : events.All()) {
+    if (e.type == EventType::kSpawned) spawned_ns = e.ts_ns;
+    if (e.type == EventType::kReady) {
+      EXPECT_GT(e.ts_ns - spawned_ns, 10'000'000) << "ready before node could load the module";
+    }
+  }
   EXPECT_FALSE(Alive(first));
   auto after = a->Status();
   ASSERT_TRUE(after.ok());

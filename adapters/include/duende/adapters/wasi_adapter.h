@@ -88,7 +88,9 @@ class WasiAdapter final : public Adapter {
   /// The supervisor's view; pid = the runtime process.
   framework::Result<framework::ServiceStatus> Status() override;
   /// Events of the runtime process; an `exited` with code kWasiTrapExitCode has the trap's
-  /// message in `detail` ("wasm trap: RuntimeError: unreachable (linear memory ...)").
+  /// message in `detail` ("wasm trap: RuntimeError: unreachable (linear memory ...)"). Without
+  /// a readiness probe in the config, `ready` comes when the module printed its banner (a tcp
+  /// probe of the bridge's address every 10 ms), not at spawn.
   void Subscribe(EventCallback callback) override;
   /// Stops, closes the bridge and removes the private directory.
   framework::Result<void> Remove() override;
