@@ -30,6 +30,10 @@ packages=(
   fiu-utils libfaketime procps iproute2 util-linux
   # cgroup v2 tests in a microvm (tests/vm/run-in-vm.sh): a kernel, qemu, the guest's userland
   linux-image-amd64 qemu-system-x86 busybox-static cpio
+  # the wasi platform: kvd built for wasm32-wasi with clang-14 (wasi-libc, libc++ and the
+  # builtins for wasm32), run under Node's node:wasi (Node 20 or newer)
+  clang-14 lld-14 wasi-libc libc++-14-dev-wasm32 libc++abi-14-dev-wasm32
+  libclang-rt-14-dev-wasm32 nodejs
 )
 
 missing=()

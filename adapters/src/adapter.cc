@@ -3,6 +3,7 @@
 #include "duende/adapters/native_adapter.h"
 #include "duende/adapters/oci_adapter.h"
 #include "duende/adapters/systemd_adapter.h"
+#include "duende/adapters/wasi_adapter.h"
 
 namespace duende::adapters {
 
@@ -29,12 +30,17 @@ Result<std::unique_ptr<Adapter>> MakeAdapter(Platform platform, const DaemonConf
       if (!a.ok()) return a.error();
       return std::unique_ptr<Adapter>(std::move(*a));
     }
+    case Platform::kWasi: {
+      auto a = WasiAdapter::Create(config, options);
+      if (!a.ok()) return a.error();
+      return std::unique_ptr<Adapter>(std::move(*a));
+    }
     default:
       break;
   }
   return MessageError(std::string("platform '") + PlatformName(platform) +
                       "' is render-only here (use `duende adapter render`); adapters run on "
-                      "native, systemd and oci");
+                      "native, systemd, oci and wasi");
 }
 
 }  // namespace duende::adapters

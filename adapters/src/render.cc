@@ -7,6 +7,7 @@
 #include "duende/adapters/launchd_plist.h"
 #include "duende/adapters/oci_spec.h"
 #include "duende/adapters/systemd_unit.h"
+#include "duende/adapters/wasi_adapter.h"
 
 namespace duende::adapters {
 
@@ -102,6 +103,8 @@ Result<std::string> Render(Platform platform, const DaemonConfig& config,
       return RenderComposeService(config, options.container);
     case Platform::kLaunchd:
       return RenderLaunchdPlist(config, options.launchd);
+    case Platform::kWasi:
+      return RenderWasiInvocation(config, options.wasi);
   }
   return MessageError("unknown platform");
 }
@@ -132,6 +135,9 @@ Result<Translation> Translate(Platform platform, const DaemonConfig& config,
     case Platform::kLaunchd:
       t = TranslateForLaunchd(config);
       break;
+    case Platform::kWasi:
+      t = TranslateForWasi(config);
+      break;
   }
   if (platform != Platform::kNative) {
     t.config.source_file = config.source_file;
@@ -156,6 +162,7 @@ Result<DaemonConfig> ParseArtefact(Platform platform, std::string_view text,
     case Platform::kLaunchd:
       return ParseLaunchdPlist(text);
     case Platform::kCompose:
+    case Platform::kWasi:
       break;
   }
   return MessageError(std::string("no parser for ") + PlatformName(platform) + " artefacts",

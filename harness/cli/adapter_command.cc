@@ -7,6 +7,7 @@
 #include "duende/adapters/launchd_plist.h"
 #include "duende/adapters/platform.h"
 #include "duende/adapters/render.h"
+#include "duende/adapters/wasi_adapter.h"
 #include "duende/framework/config.h"
 #include "duende/framework/exit_code.h"
 #include "verbs.h"
@@ -32,6 +33,13 @@ int AdapterMain(int argc, char** argv) {
   render->add_option("--image", image, "container image for docker/podman/compose");
   render->add_flag("--launchctl", commands,
                    "launchd: print the launchctl command lines instead of the plist");
+  std::string wasi_address;
+  std::vector<std::string> wasi_dirs;
+  std::string node = "node";
+  render->add_option("--address", wasi_address,
+                     "wasi: the TCP address bridged to the module (default: its tcp probe's)");
+  render->add_option("--dir", wasi_dirs, "wasi: preopen a directory, GUEST=HOST (repeatable)");
+  render->add_option("--node", node, "wasi: the Node.js program (20 or newer)");
   AddQuietFlag(*render, &quiet, "the warnings about settings the platform cannot express");
   render->add_option("CONFIG", config_path, "daemon config file (TOML)")->required();
 
@@ -46,6 +54,16 @@ int AdapterMain(int argc, char** argv) {
     o.override_platform = override_platform;
     adapters::Detection d = adapters::DetectPlatform(o);
     std::cout << adapters::PlatformName(d.platform) << "\t" << d.reason << '\n';
+    // Then the platforms that need a runtime of their own: whether this machine can run them.
+    auto runtime = adapters::CheckWasiRuntime();
+    auto toolchain = adapters::CheckWasmToolchain();
+    std::cout << "wasi\t"
+              << (runtime.ok() ? "runs here: " + *runtime
+                               : "cannot run here: " + runtime.error().context)
+              << "; "
+              << (toolchain.ok() ? "builds modules: " + *toolchain
+                                 : "cannot build modules: " + toolchain.error().context)
+              << '\n';
     return framework::kExitOk;
   }
 
@@ -65,6 +83,16 @@ int AdapterMain(int argc, char** argv) {
   adapters::RenderOptions options;
   options.systemd.version = systemd_version;
   options.container.image = image;
+  options.wasi.address = wasi_address;
+  options.wasi.dirs = wasi_dirs;
+  options.wasi.node = node;
+  if (*platform == adapters::Platform::kWasi) {
+    // The invocation is only useful where it can run: say what is missing (exit 3).
+    if (auto r = adapters::CheckWasiRuntime(node); !r.ok()) {
+      PrintError(r.error().context);
+      return framework::kExitEnvironment;
+    }
+  }
   std::string text;
   if (*platform == adapters::Platform::kLaunchd && commands) {
     if (auto ok = adapters::CheckRenderable(*config); !ok.ok()) {

@@ -84,5 +84,31 @@ TEST(AdapterCliTest, DetectHonoursTheOverride) {
   EXPECT_EQ(r.out.substr(0, 8), "systemd\t");
 }
 
+TEST(AdapterCliTest, WasiRendersTheRuntimeInvocationOrNamesTheMissingPackage) {
+  auto r = Duende({"adapter", "render", "-p", "wasi", "--address", "127.0.0.1:7000", "--dir",
+                   "/d=/var/lib/kvd", "-q", kGolden + "minimal.toml"});
+  EXPECT_EQ(r.status.code, 0) << r.err;
+  EXPECT_NE(r.out.find("bridges 127.0.0.1:7000"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--dir /d=/var/lib/kvd -- /usr/bin/sleep 1000"), std::string::npos) << r.out;
+  // No Node: the environment cannot run it (exit 3), and the message says what to install.
+  r = Duende({"adapter", "render", "-p", "wasi", "--node", "duende-no-such-node",
+              kGolden + "minimal.toml"});
+  EXPECT_EQ(r.status.code, 3);
+  EXPECT_NE(r.err.find("Debian package nodejs"), std::string::npos) << r.err;
+  // A bad preopen is bad input (exit 2).
+  r = Duende({"adapter", "render", "-p", "wasi", "--dir", "nohost", kGolden + "minimal.toml"});
+  EXPECT_EQ(r.status.code, 2);
+  EXPECT_NE(r.err.find("GUEST=HOST"), std::string::npos) << r.err;
+}
+
+TEST(AdapterCliTest, DetectListsWhetherWasiRunsHere) {
+  auto r = Duende({"adapter", "detect"});
+  EXPECT_EQ(r.status.code, 0);
+  const bool node = framework::FindExecutable("node").ok();
+  EXPECT_NE(r.out.find(node ? "\nwasi\truns here: node v" : "\nwasi\tcannot run here: "),
+            std::string::npos)
+      << r.out;
+}
+
 }  // namespace
 }  // namespace duende::adapters

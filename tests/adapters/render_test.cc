@@ -87,7 +87,7 @@ TEST(RenderTest, GoldenArtefactsForEveryPlatform) {
       {Platform::kSystemd, 252, ".service"},  {Platform::kSystemd, 254, ".v254.service"},
       {Platform::kOci, 252, ".config.json"},  {Platform::kDocker, 252, ".docker.sh"},
       {Platform::kPodman, 252, ".podman.sh"}, {Platform::kCompose, 252, ".compose.yaml"},
-      {Platform::kLaunchd, 252, ".plist"}};
+      {Platform::kLaunchd, 252, ".plist"},    {Platform::kWasi, 252, ".wasi.sh"}};
   for (const char* name : kConfigs) {
     DaemonConfig c = LoadGoldenConfig(name);
     for (const Artefact& a : kArtefacts) {

@@ -82,7 +82,7 @@ struct AdapterOptions {
   std::string runc = "runc";
 };
 
-/// An adapter for `platform` (native, systemd or oci; the others are render-only).
+/// An adapter for `platform` (native, systemd, oci or wasi; the others are render-only).
 /// Errors: invalid_argument for a render-only platform or a config that cannot be rendered.
 framework::Result<std::unique_ptr<Adapter>> MakeAdapter(Platform platform,
                                                         const framework::DaemonConfig& config,

@@ -9,14 +9,15 @@
 namespace duende::adapters {
 
 /// A platform an adapter runs on, or an artefact it renders. kDocker, kPodman and kCompose are
-/// render-only (command lines for users with a container engine).
-enum class Platform { kNative, kSystemd, kOci, kDocker, kPodman, kCompose, kLaunchd };
+/// render-only (command lines for users with a container engine). kWasi runs a wasm32-wasi
+/// module under Node's WASI (wasi_adapter.h).
+enum class Platform { kNative, kSystemd, kOci, kDocker, kPodman, kCompose, kLaunchd, kWasi };
 
-/// "native", "systemd", "oci", "docker", "podman", "compose", "launchd".
+/// "native", "systemd", "oci", "docker", "podman", "compose", "launchd", "wasi".
 const char* PlatformName(Platform platform);
 /// The inverse of PlatformName(); nullopt for anything else.
 std::optional<Platform> ParsePlatform(std::string_view name);
-/// "native|systemd|oci|docker|podman|compose|launchd" for usage messages.
+/// "native|systemd|oci|docker|podman|compose|launchd|wasi" for usage messages.
 std::string PlatformNames();
 
 /// What DetectPlatform() found and why.

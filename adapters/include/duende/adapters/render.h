@@ -49,11 +49,26 @@ struct LaunchdRenderOptions {
   std::string plist_dir = "/Library/LaunchDaemons";
 };
 
+struct WasiRenderOptions {
+  /// The Node.js program that runs the module (Node 20 or newer: node:wasi, WASI preview 1).
+  std::string node = "node";
+  /// The TCP address duende bridges to the module's stdin/stdout, "127.0.0.1:PORT" ("" = the
+  /// address of the config's tcp/http readiness or liveness probe).
+  std::string address;
+  /// Directories preopened for the module, "GUEST=HOST" (none given: the config's
+  /// working_dir, preopened at its own path).
+  std::vector<std::string> dirs;
+  /// The directory holding the runner script and the FIFOs (the adapter's private one; a
+  /// placeholder when only rendering).
+  std::string run_dir = "$RUN_DIR";
+};
+
 struct RenderOptions {
   SystemdRenderOptions systemd;
   OciRenderOptions oci;
   ContainerRenderOptions container;
   LaunchdRenderOptions launchd;
+  WasiRenderOptions wasi;
 };
 
 /// What a platform's artefact says about a config.
@@ -81,7 +96,8 @@ framework::Result<Translation> Translate(Platform platform, const framework::Dae
                                          const RenderOptions& options = {});
 
 /// Reads an artefact produced by Render() back into the settings it expresses, so that
-/// ParseArtefact(p, Render(p, c)) == Translate(p, c).config. Compose has no parser (YAML);
+/// ParseArtefact(p, Render(p, c)) == Translate(p, c).config. Compose (YAML) and wasi (a
+/// command line that loses the config's restart and health settings) have no parser;
 /// native parses TOML. Errors: invalid_argument with the line that could not be read.
 framework::Result<framework::DaemonConfig> ParseArtefact(Platform platform, std::string_view text,
                                                          const RenderOptions& options = {});
