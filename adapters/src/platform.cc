@@ -12,10 +12,10 @@ namespace duende::adapters {
 namespace {
 
 constexpr std::pair<Platform, const char*> kNames[] = {
-    {Platform::kNative, "native"},  {Platform::kSystemd, "systemd"},
-    {Platform::kOci, "oci"},        {Platform::kDocker, "docker"},
-    {Platform::kPodman, "podman"},  {Platform::kCompose, "compose"},
-    {Platform::kLaunchd, "launchd"}};
+    {Platform::kNative, "native"},   {Platform::kSystemd, "systemd"},
+    {Platform::kOci, "oci"},         {Platform::kDocker, "docker"},
+    {Platform::kPodman, "podman"},   {Platform::kCompose, "compose"},
+    {Platform::kLaunchd, "launchd"}, {Platform::kMicrovm, "microvm"}};
 
 std::string Join(const std::string& root, const char* path) {
   if (root.empty() || root == "/") return path;

@@ -5,6 +5,7 @@
 
 #include "duende/adapters/container_cli.h"
 #include "duende/adapters/launchd_plist.h"
+#include "duende/adapters/microvm_image.h"
 #include "duende/adapters/oci_spec.h"
 #include "duende/adapters/systemd_unit.h"
 
@@ -102,6 +103,8 @@ Result<std::string> Render(Platform platform, const DaemonConfig& config,
       return RenderComposeService(config, options.container);
     case Platform::kLaunchd:
       return RenderLaunchdPlist(config, options.launchd);
+    case Platform::kMicrovm:
+      return RenderMicrovm(config, options.microvm);
   }
   return MessageError("unknown platform");
 }
@@ -132,6 +135,14 @@ Result<Translation> Translate(Platform platform, const DaemonConfig& config,
     case Platform::kLaunchd:
       t = TranslateForLaunchd(config);
       break;
+    case Platform::kMicrovm:
+      // The daemon runs as configured inside the guest; cgroup limits, user and group are not
+      // applied there (the VM's own memory is the limit).
+      t.config = config;
+      t.config.resources = framework::ResourceConfig{};
+      t.config.user.clear();
+      t.config.group.clear();
+      break;
   }
   if (platform != Platform::kNative) {
     t.config.source_file = config.source_file;
@@ -156,6 +167,7 @@ Result<DaemonConfig> ParseArtefact(Platform platform, std::string_view text,
     case Platform::kLaunchd:
       return ParseLaunchdPlist(text);
     case Platform::kCompose:
+    case Platform::kMicrovm:
       break;
   }
   return MessageError(std::string("no parser for ") + PlatformName(platform) + " artefacts",

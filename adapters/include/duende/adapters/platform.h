@@ -9,14 +9,15 @@
 namespace duende::adapters {
 
 /// A platform an adapter runs on, or an artefact it renders. kDocker, kPodman and kCompose are
-/// render-only (command lines for users with a container engine).
-enum class Platform { kNative, kSystemd, kOci, kDocker, kPodman, kCompose, kLaunchd };
+/// render-only (command lines for users with a container engine). kMicrovm: the daemon in a
+/// qemu microVM of its own (microvm_adapter.h).
+enum class Platform { kNative, kSystemd, kOci, kDocker, kPodman, kCompose, kLaunchd, kMicrovm };
 
-/// "native", "systemd", "oci", "docker", "podman", "compose", "launchd".
+/// "native", "systemd", "oci", "docker", "podman", "compose", "launchd", "microvm".
 const char* PlatformName(Platform platform);
 /// The inverse of PlatformName(); nullopt for anything else.
 std::optional<Platform> ParsePlatform(std::string_view name);
-/// "native|systemd|oci|docker|podman|compose|launchd" for usage messages.
+/// "native|systemd|oci|docker|podman|compose|launchd|microvm" for usage messages.
 std::string PlatformNames();
 
 /// What DetectPlatform() found and why.

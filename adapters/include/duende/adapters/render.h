@@ -49,8 +49,33 @@ struct LaunchdRenderOptions {
   std::string plist_dir = "/Library/LaunchDaemons";
 };
 
+struct MicrovmRenderOptions {
+  std::string qemu = "qemu-system-x86_64";
+  /// The guest kernel ("" = the newest readable /boot/vmlinuz-*, Debian's linux-image-amd64).
+  std::string kernel;
+  /// Its modules ("" = /lib/modules/RELEASE, RELEASE from the kernel's file name vmlinuz-RELEASE).
+  std::string modules_dir;
+  /// "tcg" (default: boots everywhere) or "kvm" (only where a test proved it boots).
+  std::string accel = "tcg";
+  uint32_t memory_mib = 256;
+  uint32_t cpus = 1;
+  /// The daemon's TCP port: host 127.0.0.1:port is forwarded to the guest's 127.0.0.1:port.
+  /// 0 = the port of the readiness (else liveness) tcp/http probe address; none = no network.
+  uint16_t port = 0;
+  /// Where the data disk is mounted in the guest ("" = no data disk).
+  std::string data_mount = "/data";
+  uint64_t disk_mib = 64;
+  /// qemu's cache mode of the data disk ("" = "none" (O_DIRECT) where the host file system
+  /// supports it, else "writethrough"; never "unsafe"; docs/adapters.md says why).
+  std::string cache;
+  /// The VM's private directory (initramfs, disk, sockets, console log) is made under this
+  /// directory ("" = $TMPDIR or /tmp).
+  std::string state_dir;
+};
+
 struct RenderOptions {
   SystemdRenderOptions systemd;
+  MicrovmRenderOptions microvm;
   OciRenderOptions oci;
   ContainerRenderOptions container;
   LaunchdRenderOptions launchd;
