@@ -92,6 +92,13 @@ static void Fail(const char* what) {
   PowerOff();
 }
 
+// Seconds since the guest's kernel started, for the host's log ("BOOTED 0.84").
+static double Uptime(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static long NowMs(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -295,7 +302,7 @@ int main(void) {
   }
   ctl_fd = open(dev, O_RDWR | O_CLOEXEC);
   if (ctl_fd < 0) Fail(dev);
-  Say("BOOTED");
+  Say("BOOTED %.3f", Uptime());
   ReadSettings(&settings);
 
   if (settings.data[0] != '\0') {
@@ -372,6 +379,7 @@ int main(void) {
         close(s);
         ready = 1;
         Say("READY");
+        Log("ready at %.3f s", Uptime());
       }
     }
     if (r <= 0) continue;

@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "duende/framework/clock.h"
 #include "duende/framework/notify.h"
 
 namespace {
@@ -119,6 +120,7 @@ int main(int argc, char** argv) {
     Die("unable to listen on " + control);
   }
 
+  const int64_t started_ns = duende::framework::MonotonicNs();
   pid_t qemu = ::fork();
   if (qemu < 0) Die("fork");
   if (qemu == 0) {
@@ -150,6 +152,8 @@ int main(int argc, char** argv) {
     int v = 0;
     if (line == "READY") {
       if (notifier.ok()) (void)notifier->Ready();
+      std::fprintf(stderr, "duende-microvm-runner: guest ready %.3f s after qemu's start\n",
+                   static_cast<double>(duende::framework::MonotonicNs() - started_ns) / 1e9);
     } else if (std::sscanf(line.c_str(), "EXIT code=%d", &v) == 1) {
       daemon_exit = std::make_pair(false, v);
       WriteAll(conn, "BYE\n");
@@ -157,7 +161,9 @@ int main(int argc, char** argv) {
       daemon_exit = std::make_pair(true, v);
       WriteAll(conn, "BYE\n");
     } else {
-      std::fprintf(stderr, "duende-microvm-runner: guest: %s\n", line.c_str());
+      std::fprintf(stderr, "duende-microvm-runner: guest: %s (%.3f s after qemu's start)\n",
+                   line.c_str(),
+                   static_cast<double>(duende::framework::MonotonicNs() - started_ns) / 1e9);
     }
   };
   auto read_conn = [&]() -> bool {

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 
 #include "duende/faults/undo_journal.h"
@@ -83,6 +84,10 @@ Result<std::unique_ptr<MicrovmAdapter>> MicrovmAdapter::Create(const DaemonConfi
       auto id = a->journal_->Begin({"dir", {a->dir_}});
       if (id.ok()) a->journal_id_ = *id;
     }
+  }
+  if (auto d = DecompressMicrovmKernel(&*host, a->dir_); !d.ok()) {
+    std::fprintf(stderr, "duende: %s: booting the compressed kernel (slower under TCG)\n",
+                 d.error().Message().c_str());
   }
   DUENDE_TRY(WriteMicrovmInitramfs(config, vm, *host, init, a->dir_));
   if (!vm.data_mount.empty()) DUENDE_TRY(MakeMicrovmDisk(vm, a->dir_));
@@ -182,6 +187,11 @@ Result<void> MicrovmAdapter::Remove() {
   if (inner_) {
     stopped = inner_->Stop();
     (void)inner_->Remove();
+  }
+  if (const char* keep = std::getenv("DUENDE_MICROVM_KEEP"); keep != nullptr && *keep == '1') {
+    std::fprintf(stderr, "duende: kept the microVM directory %s (DUENDE_MICROVM_KEEP=1)\n",
+                 dir_.c_str());
+    return stopped;
   }
   if (!dir_.empty()) {
     auto undone = faults::Undo({"dir", {dir_}});

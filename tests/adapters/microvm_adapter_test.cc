@@ -93,8 +93,8 @@ DaemonConfig Kvd(uint16_t port, const std::string& sync) {
 }
 
 struct Vm {
+  Events events;  // outlives the adapter, whose Remove() still reports events
   std::unique_ptr<MicrovmAdapter> adapter;
-  Events events;
   uint16_t port = 0;
   std::string Console() {
     auto t = framework::ReadFileLimited(adapter->console_log(), 1 << 20);

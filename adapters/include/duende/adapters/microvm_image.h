@@ -19,6 +19,10 @@ namespace duende::adapters {
 struct MicrovmHost {
   std::string qemu;         ///< absolute path of qemu-system-x86_64
   std::string kernel;       ///< the guest kernel image
+  /// What qemu boots: `kernel`, or its uncompressed ELF (PVH entry) after
+  /// DecompressMicrovmKernel(): under TCG the guest's own decompression of a bzImage costs
+  /// seconds of emulated CPU before the kernel starts.
+  std::string boot_kernel;
   std::string modules_dir;  ///< /lib/modules/RELEASE of that kernel
   std::string accel;        ///< "tcg" or "kvm"
   std::string kvm_note;     ///< why KVM is (not) used: "/dev/kvm missing", ...
@@ -37,12 +41,19 @@ uint16_t MicrovmPort(const framework::DaemonConfig& config, const MicrovmRenderO
 /// The port the guest's relay listens on (eth0): any port other than the daemon's.
 uint16_t MicrovmRelayPort(uint16_t port);
 
+/// Writes the uncompressed kernel (the ELF inside a bzImage, xz, gzip or zstd) to DIR/vmlinux
+/// and points host->boot_kernel at it. Errors: no compressed payload found, the decompressor
+/// (xz-utils, gzip, zstd) missing or failing, or not an ELF image afterwards: the caller may
+/// boot the bzImage instead.
+framework::Result<void> DecompressMicrovmKernel(MicrovmHost* host, const std::string& dir);
+
 /// File names inside a VM's private directory.
 inline constexpr const char* kMicrovmInitramfs = "initramfs.cpio";
 inline constexpr const char* kMicrovmDisk = "data.img";
 inline constexpr const char* kMicrovmControl = "ctl.sock";
 inline constexpr const char* kMicrovmConsole = "console.log";
 inline constexpr const char* kMicrovmQemuPid = "qemu.pid";
+inline constexpr const char* kMicrovmKernel = "vmlinux";
 
 /// qemu's argv for one boot with the VM's files in `dir` and `cache` as the disk's cache mode.
 std::vector<std::string> MicrovmQemuArgv(const framework::DaemonConfig& config,
