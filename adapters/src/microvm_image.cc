@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -188,7 +188,10 @@ Result<void> DecompressMicrovmKernel(MicrovmHost* host, const std::string& dir) 
     std::vector<std::string> argv;
   };
   const Format formats[] = {
-      {std::string("\xFD" "7zXZ\0", 6), {"xz", "-dc", "--single-stream"}},
+      {std::string("\xFD"
+                   "7zXZ\0",
+                   6),
+       {"xz", "-dc", "--single-stream"}},
       {std::string("\x28\xB5\x2F\xFD", 4), {"zstd", "-dcq"}},
       {std::string("\x1F\x8B\x08", 3), {"gzip", "-dcq"}},
   };
@@ -213,7 +216,11 @@ Result<void> DecompressMicrovmKernel(MicrovmHost* host, const std::string& dir) 
     ::unlink(payload.c_str());
     char elf[4] = {};
     UniqueFd in(::open(out.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-    if (in && ::read(in.get(), elf, 4) == 4 && std::memcmp(elf, "\x7F" "ELF", 4) == 0) {
+    if (in && ::read(in.get(), elf, 4) == 4 &&
+        std::memcmp(elf,
+                    "\x7F"
+                    "ELF",
+                    4) == 0) {
       host->boot_kernel = out;
       return {};
     }
@@ -295,8 +302,8 @@ std::vector<std::string> MicrovmQemuArgv(const DaemonConfig& config,
   }
   a.insert(a.end(), {"-m", std::to_string(options.memory_mib), "-smp", std::to_string(options.cpus),
                      "-nodefaults", "-no-user-config", "-nographic", "-no-reboot"});
-  a.insert(a.end(),
-           {"-kernel", host.kernel, "-initrd", dir + "/" + kMicrovmInitramfs, "-append", append});
+  a.insert(a.end(), {"-kernel", host.boot_kernel.empty() ? host.kernel : host.boot_kernel,
+                     "-initrd", dir + "/" + kMicrovmInitramfs, "-append", append});
   a.insert(a.end(), {"-chardev", "file,id=con,path=" + dir + "/" + kMicrovmConsole + ",append=on",
                      "-serial", "chardev:con"});
   a.insert(a.end(),

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace duende::adapters {
 
@@ -44,5 +45,17 @@ struct DetectOptions {
 /// is reported in `reason` and falls back to detection; callers validating user input should
 /// use ParsePlatform() first.
 Detection DetectPlatform(const DetectOptions& options = {});
+
+/// Whether this machine can run daemons on a platform that adapters run (not render-only).
+struct Runnable {
+  Platform platform = Platform::kNative;
+  bool ok = false;
+  /// ok: what it will use ("qemu /usr/bin/qemu-system-x86_64, kernel ..., TCG"); else why
+  /// not, naming the Debian package to install.
+  std::string reason;
+};
+
+/// native, systemd, oci and microvm, checked on this machine (no process is started).
+std::vector<Runnable> RunnablePlatforms();
 
 }  // namespace duende::adapters
