@@ -232,7 +232,8 @@ Result<void> DecompressMicrovmKernel(MicrovmHost* host, const std::string& dir) 
 Result<MicrovmHost> FindMicrovmHost(const MicrovmRenderOptions& options) {
   MicrovmHost h;
   auto qemu = framework::FindExecutable(options.qemu);
-  if (!qemu.ok()) {
+  // (FindExecutable takes a path with a slash as it is.)
+  if (!qemu.ok() || ::access(qemu->c_str(), X_OK) != 0) {
     return Missing("qemu (" + options.qemu +
                    ") is not installed: apt-get install qemu-system-x86 (the microvm platform "
                    "runs the daemon under qemu -M microvm)");

@@ -133,9 +133,9 @@ int main(int argc, char** argv) {
   std::printf("restarts measured: %d per platform (SIGKILL of kvd to ready again)\n", restarts);
   std::printf("%-8s %12s %14s %12s %10s %10s\n", "platform", "start->ready", "restart p50",
               "restart p99", "p50/native", "p99/native");
-  std::printf("%-8s %10.1fms %12.1fms %10.1fms %10.1fx %9.1fx\n", "native", native.boot_ms, nm,
-              n99, 1.0, 1.0);
-  std::printf("%-8s %10.1fms %12.1fms %10.1fms %10.1fx %9.1fx\n", "microvm", vm.boot_ms, vm50,
-              vm99, vm50 / nm, vm99 / n99);
+  std::printf("%-8s %10.1fms %12.1fms %10.1fms %10.1fx %9.1fx\n", "native", native.boot_ms, nm, n99,
+              1.0, 1.0);
+  std::printf("%-8s %10.1fms %12.1fms %10.1fms %10.1fx %9.1fx\n", "microvm", vm.boot_ms, vm50, vm99,
+              vm50 / nm, vm99 / n99);
   return 0;
 }
