@@ -30,6 +30,9 @@ packages=(
   fiu-utils libfaketime procps iproute2 util-linux
   # cgroup v2 tests in a microvm (tests/vm/run-in-vm.sh): a kernel, qemu, the guest's userland
   linux-image-amd64 qemu-system-x86 busybox-static cpio
+  # the microvm platform: an ext4 data disk (mkfs.ext4), the kernel decompressed for a fast
+  # TCG boot (xz), strip(1) for a smaller initramfs (binutils), ldd (libc-bin)
+  e2fsprogs xz-utils binutils libc-bin
 )
 
 missing=()

@@ -142,6 +142,8 @@ Result<Translation> Translate(Platform platform, const DaemonConfig& config,
       t.config.resources = framework::ResourceConfig{};
       t.config.user.clear();
       t.config.group.clear();
+      t.config.pid_file.clear();
+      t.config.health.liveness = framework::ProbeConfig{};
       break;
   }
   if (platform != Platform::kNative) {
