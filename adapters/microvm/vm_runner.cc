@@ -38,6 +38,7 @@
 namespace {
 
 constexpr int kRunnerFailed = 125;
+constexpr size_t kMaxLine = 4096;
 constexpr int kForwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 
 [[noreturn]] void Die(const std::string& what) {
@@ -155,10 +156,13 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "duende-microvm-runner: guest ready %.3f s after qemu's start\n",
                    static_cast<double>(duende::framework::MonotonicNs() - started_ns) / 1e9);
     } else if (std::sscanf(line.c_str(), "EXIT code=%d", &v) == 1) {
-      daemon_exit = std::make_pair(false, v);
+      // What the guest says is checked like any input: root in the guest can write here too.
+      daemon_exit =
+          v >= 0 && v <= 255 ? std::make_pair(false, v) : std::make_pair(false, kRunnerFailed);
       WriteAll(conn, "BYE\n");
     } else if (std::sscanf(line.c_str(), "EXIT signal=%d", &v) == 1) {
-      daemon_exit = std::make_pair(true, v);
+      daemon_exit =
+          v >= 1 && v < SIGRTMIN ? std::make_pair(true, v) : std::make_pair(false, kRunnerFailed);
       WriteAll(conn, "BYE\n");
     } else {
       std::fprintf(stderr, "duende-microvm-runner: guest: %s (%.3f s after qemu's start)\n",
@@ -172,6 +176,9 @@ int main(int argc, char** argv) {
     if (n < 0 && errno == EINTR) return true;
     if (n <= 0) return false;
     pending.append(buf, static_cast<size_t>(n));
+    if (pending.size() > kMaxLine && pending.find('\n') == std::string::npos) {
+      pending.clear();  // a line longer than any the guest init writes: not one of ours
+    }
     size_t nl;
     while ((nl = pending.find('\n')) != std::string::npos) {
       std::string line = pending.substr(0, nl);

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -126,6 +127,16 @@ TEST(MicrovmAdapterTest, KvdInItsVmServesIsKilledInsideAndComesBackWithItsDisk) 
   Vm vm;
   ASSERT_NO_FATAL_FAILURE(Boot(&vm, "fsync"));
   const std::string dir = vm.adapter->dir();
+  // Root's VM files are nobody else's to read or replace.
+  struct stat mode {};
+  ASSERT_EQ(::lstat(dir.c_str(), &mode), 0);
+  EXPECT_TRUE(S_ISDIR(mode.st_mode));
+  EXPECT_EQ(mode.st_mode & 077, 0u) << std::oct << mode.st_mode;
+  EXPECT_EQ(mode.st_uid, ::geteuid());
+  for (const char* f : {kMicrovmInitramfs, kMicrovmDisk}) {
+    ASSERT_EQ(::lstat((dir + "/" + f).c_str(), &mode), 0) << f;
+    EXPECT_EQ(mode.st_mode & 077, 0u) << f << " " << std::oct << mode.st_mode;
+  }
   EXPECT_EQ(Ask(vm.port, "SET color blue"), "OK") << vm.Why();
 
   // Status().pid is qemu on the host.
