@@ -145,6 +145,7 @@ int main(int argc, char** argv) {
   auto notifier = duende::framework::Notifier::FromEnvironment();
   int conn = -1;
   std::string pending;
+  std::string queued;                               // signals that came before the guest connected
   std::optional<std::pair<bool, int>> daemon_exit;  // signaled?, code or signal
   int qemu_status = 0;
   bool qemu_done = false;
@@ -198,6 +199,8 @@ int main(int argc, char** argv) {
     if (p[1].revents != 0) {
       if (conn < 0) {
         conn = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+        if (conn >= 0 && !queued.empty()) WriteAll(conn, queued);
+        queued.clear();
       } else if (!read_conn()) {
         ::close(conn);
         conn = -2;  // qemu closed it: it is ending; wait for its exit on SIGCHLD
@@ -217,7 +220,16 @@ int main(int argc, char** argv) {
       } else {
         forward = sig;
       }
-      if (forward > 0 && conn >= 0) WriteAll(conn, "SIGNAL " + std::to_string(forward) + "\n");
+      if (forward > 0) {
+        // Before the guest has connected (still booting) the signal waits for it: the guest
+        // init reads the port once the daemon runs, so it reaches the daemon then.
+        const std::string line = "SIGNAL " + std::to_string(forward) + "\n";
+        if (conn >= 0) {
+          WriteAll(conn, line);
+        } else if (conn == -1) {
+          queued += line;
+        }
+      }
     }
     if (conn == -2 && !qemu_done) {
       // The control connection is gone; only qemu's exit is left to wait for.

@@ -179,6 +179,25 @@ TEST(MicrovmAdapterTest, KvdInItsVmServesIsKilledInsideAndComesBackWithItsDisk) 
   EXPECT_NE(::access(dir.c_str(), F_OK), 0) << dir << " survived Remove()";
 }
 
+// A signal sent while the VM still boots is not lost: it waits for the guest and reaches the
+// daemon once it runs.
+TEST(MicrovmAdapterTest, ASignalSentDuringBootReachesTheDaemon) {
+  if (auto why = SkipReason(); !why.empty()) GTEST_SKIP() << why;
+  Vm vm;
+  vm.port = FreePort();
+  auto a = MicrovmAdapter::Create(Kvd(vm.port, "fsync"), AdapterOptions{});
+  ASSERT_TRUE(a.ok()) << a.error().Message();
+  vm.adapter = std::move(*a);
+  vm.adapter->Subscribe(vm.events.Callback());
+  ASSERT_TRUE(vm.adapter->Start().ok());
+  ASSERT_TRUE(Eventually([&] { return vm.adapter->QemuPid() > 0; }, std::chrono::seconds(10)));
+  ASSERT_TRUE(vm.adapter->Kill(SIGKILL).ok());
+  ASSERT_TRUE(vm.events.WaitFor(EventType::kExited, 1, kBoot)) << vm.Why();
+  EXPECT_TRUE(vm.events.SawDeathBy(SIGKILL)) << vm.Why();
+  ASSERT_NO_FATAL_FAILURE(WaitReadyAgain(&vm, 1));
+  EXPECT_EQ(Ask(vm.port, "PING"), "PONG") << vm.Why();
+}
+
 // kvd --sync none: write(2) without fsync. A process kill loses nothing (the guest syncs
 // before it powers off, as a running kernel would write its page cache out); a power loss
 // loses the acknowledged write.
