@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -280,6 +281,8 @@ TEST(MicrovmAdapterTest, NothingSurvivesAHarnessKilledBySigkill) {
   int pipefd[2];
   ASSERT_EQ(::pipe2(pipefd, O_CLOEXEC), 0);
   const uint16_t port = FreePort();
+  // The orphaned runner and qemu come to us, not to a PID 1 that may never reap them.
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   pid_t harness = ::fork();
   ASSERT_GE(harness, 0);
   if (harness == 0) {
@@ -315,6 +318,9 @@ TEST(MicrovmAdapterTest, NothingSurvivesAHarnessKilledBySigkill) {
   EXPECT_TRUE(Eventually([&] { return !faults::SameProcessAlive(qemu, qemu_start); },
                          std::chrono::seconds(10)))
       << "qemu " << qemu << " outlived the harness";
+  while (::waitpid(-1, &status, WNOHANG) > 0) {
+  }
+  ::prctl(PR_SET_CHILD_SUBREAPER, 0);
   EXPECT_EQ(::access(dir.c_str(), F_OK), 0) << "the directory is left for doctor";
   faults::HealReport heal = faults::HealLeftovers(*journal_dir);
   EXPECT_TRUE(heal.errors.empty()) << heal.errors.front();
