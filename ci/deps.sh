@@ -34,6 +34,9 @@ packages=(
   # builtins for wasm32), run under Node's node:wasi (Node 20 or newer)
   clang-14 lld-14 wasi-libc libc++-14-dev-wasm32 libc++abi-14-dev-wasm32
   libclang-rt-14-dev-wasm32 nodejs
+  # the microvm platform: an ext4 data disk (mkfs.ext4), the kernel decompressed for a fast
+  # TCG boot (xz), strip(1) for a smaller initramfs (binutils), ldd (libc-bin)
+  e2fsprogs xz-utils binutils libc-bin
 )
 
 missing=()

@@ -1,5 +1,6 @@
 #include "duende/adapters/adapter.h"
 
+#include "duende/adapters/microvm_adapter.h"
 #include "duende/adapters/native_adapter.h"
 #include "duende/adapters/oci_adapter.h"
 #include "duende/adapters/systemd_adapter.h"
@@ -30,6 +31,11 @@ Result<std::unique_ptr<Adapter>> MakeAdapter(Platform platform, const DaemonConf
       if (!a.ok()) return a.error();
       return std::unique_ptr<Adapter>(std::move(*a));
     }
+    case Platform::kMicrovm: {
+      auto a = MicrovmAdapter::Create(config, options);
+      if (!a.ok()) return a.error();
+      return std::unique_ptr<Adapter>(std::move(*a));
+    }
     case Platform::kWasi: {
       auto a = WasiAdapter::Create(config, options);
       if (!a.ok()) return a.error();
@@ -40,7 +46,13 @@ Result<std::unique_ptr<Adapter>> MakeAdapter(Platform platform, const DaemonConf
   }
   return MessageError(std::string("platform '") + PlatformName(platform) +
                       "' is render-only here (use `duende adapter render`); adapters run on "
-                      "native, systemd, oci and wasi");
+                      "native, systemd, oci, microvm and wasi");
+}
+
+Result<void> Adapter::PowerLoss() {
+  return MessageError(std::string("platform ") + PlatformName(platform()) +
+                          " has no power to cut (use platform = \"microvm\")",
+                      std::errc::operation_not_supported);
 }
 
 }  // namespace duende::adapters

@@ -15,7 +15,8 @@ constexpr std::pair<Platform, const char*> kNames[] = {
     {Platform::kNative, "native"},   {Platform::kSystemd, "systemd"},
     {Platform::kOci, "oci"},         {Platform::kDocker, "docker"},
     {Platform::kPodman, "podman"},   {Platform::kCompose, "compose"},
-    {Platform::kLaunchd, "launchd"}, {Platform::kWasi, "wasi"}};
+    {Platform::kLaunchd, "launchd"}, {Platform::kMicrovm, "microvm"},
+    {Platform::kWasi, "wasi"}};
 
 std::string Join(const std::string& root, const char* path) {
   if (root.empty() || root == "/") return path;

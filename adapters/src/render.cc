@@ -5,6 +5,7 @@
 
 #include "duende/adapters/container_cli.h"
 #include "duende/adapters/launchd_plist.h"
+#include "duende/adapters/microvm_image.h"
 #include "duende/adapters/oci_spec.h"
 #include "duende/adapters/systemd_unit.h"
 #include "duende/adapters/wasi_adapter.h"
@@ -105,6 +106,8 @@ Result<std::string> Render(Platform platform, const DaemonConfig& config,
       return RenderLaunchdPlist(config, options.launchd);
     case Platform::kWasi:
       return RenderWasiInvocation(config, options.wasi);
+    case Platform::kMicrovm:
+      return RenderMicrovm(config, options.microvm);
   }
   return MessageError("unknown platform");
 }
@@ -138,6 +141,16 @@ Result<Translation> Translate(Platform platform, const DaemonConfig& config,
     case Platform::kWasi:
       t = TranslateForWasi(config);
       break;
+    case Platform::kMicrovm:
+      // The daemon runs as configured inside the guest; cgroup limits, user and group are not
+      // applied there (the VM's own memory is the limit).
+      t.config = config;
+      t.config.resources = framework::ResourceConfig{};
+      t.config.user.clear();
+      t.config.group.clear();
+      t.config.pid_file.clear();
+      t.config.health.liveness = framework::ProbeConfig{};
+      break;
   }
   if (platform != Platform::kNative) {
     t.config.source_file = config.source_file;
@@ -163,6 +176,7 @@ Result<DaemonConfig> ParseArtefact(Platform platform, std::string_view text,
       return ParseLaunchdPlist(text);
     case Platform::kCompose:
     case Platform::kWasi:
+    case Platform::kMicrovm:
       break;
   }
   return MessageError(std::string("no parser for ") + PlatformName(platform) + " artefacts",

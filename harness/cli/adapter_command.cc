@@ -43,7 +43,8 @@ int AdapterMain(int argc, char** argv) {
   AddQuietFlag(*render, &quiet, "the warnings about settings the platform cannot express");
   render->add_option("CONFIG", config_path, "daemon config file (TOML)")->required();
 
-  CLI::App* detect = app.add_subcommand("detect", "print the platform this machine would use");
+  CLI::App* detect = app.add_subcommand(
+      "detect", "print the platform this machine would use, and which platforms it can run");
   std::string override_platform;
   detect->add_option("--platform,-p", override_platform, "explicit choice (wins)");
 
@@ -54,16 +55,11 @@ int AdapterMain(int argc, char** argv) {
     o.override_platform = override_platform;
     adapters::Detection d = adapters::DetectPlatform(o);
     std::cout << adapters::PlatformName(d.platform) << "\t" << d.reason << '\n';
-    // Then the platforms that need a runtime of their own: whether this machine can run them.
-    auto runtime = adapters::CheckWasiRuntime();
-    auto toolchain = adapters::CheckWasmToolchain();
-    std::cout << "wasi\t"
-              << (runtime.ok() ? "runs here: " + *runtime
-                               : "cannot run here: " + runtime.error().context)
-              << "; "
-              << (toolchain.ok() ? "builds modules: " + *toolchain
-                                 : "cannot build modules: " + toolchain.error().context)
-              << '\n';
+    std::cout << "runs here:\n";
+    for (const auto& r : adapters::RunnablePlatforms()) {
+      std::cout << "  " << adapters::PlatformName(r.platform) << '\t' << (r.ok ? "yes: " : "no: ")
+                << r.reason << '\n';
+    }
     return framework::kExitOk;
   }
 
@@ -104,7 +100,9 @@ int AdapterMain(int argc, char** argv) {
     auto r = adapters::Render(*platform, *config, options);
     if (!r.ok()) {
       PrintError(r.error().context.empty() ? r.error().Message() : r.error().context);
-      return framework::kExitUsage;
+      // A missing program or kernel (qemu, linux-image) is the machine's, not the input's.
+      return r.error().code == std::errc::no_such_file_or_directory ? framework::kExitEnvironment
+                                                                    : framework::kExitUsage;
     }
     text = std::move(*r);
   }

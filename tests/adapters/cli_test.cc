@@ -5,6 +5,7 @@
 #include <iterator>
 
 #include "duende/framework/command.h"
+#include "duende/framework/process.h"
 #include "duende/framework/temp_dir.h"
 #include "support/files.h"
 
@@ -78,6 +79,39 @@ TEST(AdapterCliTest, BadConfigExitsTwoWithFileLineColumn) {
   EXPECT_EQ(r.status.code, 2);
 }
 
+// The qemu command line of a microVM, with its private directory as $VM_DIR; without qemu on
+// PATH the machine lacks something: exit 3 and the Debian package to install.
+TEST(AdapterCliTest, RenderMicrovmPrintsTheQemuCommandLineOrNamesThePackage) {
+  auto scratch = framework::PrivateTempDir::Make("duende-adapter-cli");
+  ASSERT_TRUE(scratch.ok()) << scratch.error().Message();
+  const std::string path = scratch->path() + "/kvd.toml";
+  std::ofstream(path) << "name = \"kvd\"\ncommand = [\"/bin/true\", \"--port\", \"7000\"]\n"
+                         "[health.readiness]\nkind = \"tcp\"\naddress = \"127.0.0.1:7000\"\n";
+  if (framework::FindExecutable("qemu-system-x86_64").ok()) {
+    auto r = Duende({"adapter", "render", "-p", "microvm", path});
+    EXPECT_EQ(r.status.code, 0) << r.err;
+    EXPECT_NE(r.out.find("-M microvm,isa-serial=on"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\"$VM_DIR/initramfs.cpio\""), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("hostfwd=tcp:127.0.0.1:7000-10.0.2.15:1"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("virtio-blk-device"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("cache=none"), std::string::npos) << r.out;
+  }
+  auto r = RunCommand({"/usr/bin/env", "PATH=/nonexistent", DUENDE_CLI, "adapter", "render", "-p",
+                       "microvm", path});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status.code, 3) << r->err;
+  EXPECT_NE(r->err.find("apt-get install qemu-system-x86"), std::string::npos) << r->err;
+}
+
+TEST(AdapterCliTest, DetectListsThePlatformsThisMachineCanRun) {
+  auto r = Duende({"adapter", "detect"});
+  EXPECT_EQ(r.status.code, 0);
+  EXPECT_NE(r.out.find("\nruns here:\n  native\tyes"), std::string::npos) << r.out;
+  const bool qemu = framework::FindExecutable("qemu-system-x86_64").ok();
+  EXPECT_NE(r.out.find(qemu ? "  microvm\tyes: qemu " : "  microvm\tno: "), std::string::npos)
+      << r.out;
+}
+
 TEST(AdapterCliTest, DetectHonoursTheOverride) {
   auto r = Duende({"adapter", "detect", "--platform", "systemd"});
   EXPECT_EQ(r.status.code, 0);
@@ -105,8 +139,7 @@ TEST(AdapterCliTest, DetectListsWhetherWasiRunsHere) {
   auto r = Duende({"adapter", "detect"});
   EXPECT_EQ(r.status.code, 0);
   const bool node = framework::FindExecutable("node").ok();
-  EXPECT_NE(r.out.find(node ? "\nwasi\truns here: node v" : "\nwasi\tcannot run here: "),
-            std::string::npos)
+  EXPECT_NE(r.out.find(node ? "\n  wasi\tyes: node v" : "\n  wasi\tno: "), std::string::npos)
       << r.out;
 }
 

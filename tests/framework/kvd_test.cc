@@ -103,6 +103,35 @@ TEST(KvdTest, AcknowledgedWritesSurviveKill9) {
       << again.Stderr();
 }
 
+// --sync none writes each record with write(2) before the OK and never fsyncs it: the page
+// cache outlives a killed process, so kill -9 loses nothing (a power loss does: that half is
+// proven in a VM, adapters_microvm_test).
+TEST(KvdTest, SyncNoneKeepsAcknowledgedWritesAcrossKill9) {
+  TempDir dir;
+  Proc kvd = StartKvd(dir, {"--port", "0", "--data-dir", dir.path(), "--sync", "none"});
+  int port = kvd.WaitListening();
+  ASSERT_NE(port, 0) << kvd.Stderr();
+  std::vector<std::string> acked = WriteKeys(port, 4, 100);
+  ASSERT_EQ(acked.size(), 400u);
+  kvd.Kill(SIGKILL);
+  ASSERT_TRUE(kvd.Wait(10s));
+  Proc again = StartKvd(dir, {"--port", "0", "--data-dir", dir.path()}, "stderr2");
+  int port2 = again.WaitListening();
+  ASSERT_NE(port2, 0) << again.Stderr();
+  EXPECT_EQ(CountMissing(port2, acked), 0u);
+}
+
+TEST(KvdTest, SyncTakesOnlyItsThreeModes) {
+  TempDir dir;
+  Proc kvd = StartKvd(dir, {"--port", "0", "--data-dir", dir.path(), "--sync", "sometimes"});
+  auto s = kvd.Wait(10s);
+  ASSERT_TRUE(s);
+  EXPECT_FALSE(s->signaled);
+  EXPECT_NE(s->code, 0);
+  EXPECT_NE(kvd.Stderr().find("--sync sometimes: give fsync, buffer or none"), std::string::npos)
+      << kvd.Stderr();
+}
+
 // The twin that proves the durability test can fail: acknowledged writes still in the
 // userspace buffer are gone after kill -9.
 TEST(KvdTest, NonDurableModeLosesAcknowledgedWritesUnderKill9) {

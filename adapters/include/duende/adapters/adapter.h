@@ -43,6 +43,10 @@ class Adapter {
   /// other death. Errors: ESRCH when it is not running.
   virtual framework::Result<void> Kill(int signal) = 0;
 
+  /// Cuts the platform's power at once (a VM killed without shutdown: what the guest wrote
+  /// but never synced is lost). Errors: operation_not_supported on platforms without power.
+  virtual framework::Result<void> PowerLoss();
+
   /// The daemon's state as the platform reports it (pid = its main process; restarts = the
   /// platform's restart count, e.g. systemd's NRestarts).
   virtual framework::Result<framework::ServiceStatus> Status() = 0;
@@ -80,9 +84,15 @@ struct AdapterOptions {
   /// Container id; "" = "duende-" + name.
   std::string oci_container_id;
   std::string runc = "runc";
+
+  // microvm (the VM itself: render.microvm)
+  /// Journal the VM's private directory (UndoJournal in the default journal directory), so
+  /// that `duende doctor` removes it after a harness killed by SIGKILL.
+  bool microvm_journal = true;
 };
 
-/// An adapter for `platform` (native, systemd, oci or wasi; the others are render-only).
+/// An adapter for `platform` (native, systemd, oci, microvm or wasi; the others are
+/// render-only).
 /// Errors: invalid_argument for a render-only platform or a config that cannot be rendered.
 framework::Result<std::unique_ptr<Adapter>> MakeAdapter(Platform platform,
                                                         const framework::DaemonConfig& config,

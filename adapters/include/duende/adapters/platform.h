@@ -5,19 +5,31 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace duende::adapters {
 
 /// A platform an adapter runs on, or an artefact it renders. kDocker, kPodman and kCompose are
-/// render-only (command lines for users with a container engine). kWasi runs a wasm32-wasi
-/// module under Node's WASI (wasi_adapter.h).
-enum class Platform { kNative, kSystemd, kOci, kDocker, kPodman, kCompose, kLaunchd, kWasi };
+/// render-only (command lines for users with a container engine). kMicrovm: the daemon in a
+/// qemu microVM of its own (microvm_adapter.h). kWasi runs a wasm32-wasi module under Node's
+/// WASI (wasi_adapter.h).
+enum class Platform {
+  kNative,
+  kSystemd,
+  kOci,
+  kDocker,
+  kPodman,
+  kCompose,
+  kLaunchd,
+  kMicrovm,
+  kWasi
+};
 
-/// "native", "systemd", "oci", "docker", "podman", "compose", "launchd", "wasi".
+/// "native", "systemd", "oci", "docker", "podman", "compose", "launchd", "microvm", "wasi".
 const char* PlatformName(Platform platform);
 /// The inverse of PlatformName(); nullopt for anything else.
 std::optional<Platform> ParsePlatform(std::string_view name);
-/// "native|systemd|oci|docker|podman|compose|launchd|wasi" for usage messages.
+/// "native|systemd|oci|docker|podman|compose|launchd|microvm|wasi" for usage messages.
 std::string PlatformNames();
 
 /// What DetectPlatform() found and why.
@@ -44,5 +56,17 @@ struct DetectOptions {
 /// is reported in `reason` and falls back to detection; callers validating user input should
 /// use ParsePlatform() first.
 Detection DetectPlatform(const DetectOptions& options = {});
+
+/// Whether this machine can run daemons on a platform that adapters run (not render-only).
+struct Runnable {
+  Platform platform = Platform::kNative;
+  bool ok = false;
+  /// ok: what it will use ("qemu /usr/bin/qemu-system-x86_64, kernel ..., TCG"); else why
+  /// not, naming the Debian package to install.
+  std::string reason;
+};
+
+/// native, systemd, oci and microvm, checked on this machine (no process is started).
+std::vector<Runnable> RunnablePlatforms();
 
 }  // namespace duende::adapters
