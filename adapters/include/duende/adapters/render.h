@@ -61,69 +61,71 @@ struct WasiRenderOptions {
   /// The directory holding the runner script and the FIFOs (the adapter's private one; a
   /// placeholder when only rendering).
   std::string run_dir = "$RUN_DIR";
-  struct MicrovmRenderOptions {
-    std::string qemu = "qemu-system-x86_64";
-    /// The guest kernel ("" = the newest readable /boot/vmlinuz-*, Debian's linux-image-amd64).
-    std::string kernel;
-    /// Its modules ("" = /lib/modules/RELEASE, RELEASE from the kernel's file name
-    /// vmlinuz-RELEASE).
-    std::string modules_dir;
-    /// "tcg" (default: boots everywhere) or "kvm" (only where a test proved it boots).
-    std::string accel = "tcg";
-    uint32_t memory_mib = 256;
-    uint32_t cpus = 1;
-    /// The daemon's TCP port: host 127.0.0.1:port is forwarded to the guest's 127.0.0.1:port.
-    /// 0 = the port of the readiness (else liveness) tcp/http probe address; none = no network.
-    uint16_t port = 0;
-    /// Where the data disk is mounted in the guest ("" = no data disk).
-    std::string data_mount = "/data";
-    uint64_t disk_mib = 64;
-    /// qemu's cache mode of the data disk ("" = "none" (O_DIRECT) where the host file system
-    /// supports it, else "writethrough"; never "unsafe"; docs/adapters.md says why).
-    std::string cache;
-    /// The VM's private directory (initramfs, disk, sockets, console log) is made under this
-    /// directory ("" = $TMPDIR or /tmp).
-    std::string state_dir;
-  };
+};
 
-  struct RenderOptions {
-    SystemdRenderOptions systemd;
-    MicrovmRenderOptions microvm;
-    OciRenderOptions oci;
-    ContainerRenderOptions container;
-    LaunchdRenderOptions launchd;
-    WasiRenderOptions wasi;
-  };
+struct MicrovmRenderOptions {
+  std::string qemu = "qemu-system-x86_64";
+  /// The guest kernel ("" = the newest readable /boot/vmlinuz-*, Debian's linux-image-amd64).
+  std::string kernel;
+  /// Its modules ("" = /lib/modules/RELEASE, RELEASE from the kernel's file name
+  /// vmlinuz-RELEASE).
+  std::string modules_dir;
+  /// "tcg" (default: boots everywhere) or "kvm" (only where a test proved it boots).
+  std::string accel = "tcg";
+  uint32_t memory_mib = 256;
+  uint32_t cpus = 1;
+  /// The daemon's TCP port: host 127.0.0.1:port is forwarded to the guest's 127.0.0.1:port.
+  /// 0 = the port of the readiness (else liveness) tcp/http probe address; none = no network.
+  uint16_t port = 0;
+  /// Where the data disk is mounted in the guest ("" = no data disk).
+  std::string data_mount = "/data";
+  uint64_t disk_mib = 64;
+  /// qemu's cache mode of the data disk ("" = "none" (O_DIRECT) where the host file system
+  /// supports it, else "writethrough"; never "unsafe"; docs/adapters.md says why).
+  std::string cache;
+  /// The VM's private directory (initramfs, disk, sockets, console log) is made under this
+  /// directory ("" = $TMPDIR or /tmp).
+  std::string state_dir;
+};
 
-  /// What a platform's artefact says about a config.
-  struct Translation {
-    /// The config as the platform sees it: settings it has no equivalent for are reset to their
-    /// defaults and lossy ones rounded exactly as rendered (durations to the platform's unit).
-    framework::DaemonConfig config;
-    /// One line per non-default setting that was dropped: "restart.backoff.jitter: systemd has no
-    /// restart jitter".
-    std::vector<std::string> dropped;
-  };
+struct RenderOptions {
+  SystemdRenderOptions systemd;
+  MicrovmRenderOptions microvm;
+  OciRenderOptions oci;
+  ContainerRenderOptions container;
+  LaunchdRenderOptions launchd;
+  WasiRenderOptions wasi;
+};
 
-  /// Checks what every renderer needs: a valid name and a non-empty command.
-  /// Errors: invalid_argument naming the missing setting.
-  framework::Result<void> CheckRenderable(const framework::DaemonConfig& config);
+/// What a platform's artefact says about a config.
+struct Translation {
+  /// The config as the platform sees it: settings it has no equivalent for are reset to their
+  /// defaults and lossy ones rounded exactly as rendered (durations to the platform's unit).
+  framework::DaemonConfig config;
+  /// One line per non-default setting that was dropped: "restart.backoff.jitter: systemd has no
+  /// restart jitter".
+  std::vector<std::string> dropped;
+};
 
-  /// The platform's artefact for `config` (native: the config itself as TOML).
-  /// Errors: invalid_argument when the config lacks a name/command or names a user or group the
-  /// platform needs as a number and that does not exist here (OCI).
-  framework::Result<std::string> Render(Platform platform, const framework::DaemonConfig& config,
-                                        const RenderOptions& options = {});
+/// Checks what every renderer needs: a valid name and a non-empty command.
+/// Errors: invalid_argument naming the missing setting.
+framework::Result<void> CheckRenderable(const framework::DaemonConfig& config);
 
-  /// What `platform` keeps of `config` (see Translation).
-  framework::Result<Translation> Translate(Platform platform, const framework::DaemonConfig& config,
-                                           const RenderOptions& options = {});
+/// The platform's artefact for `config` (native: the config itself as TOML).
+/// Errors: invalid_argument when the config lacks a name/command or names a user or group the
+/// platform needs as a number and that does not exist here (OCI).
+framework::Result<std::string> Render(Platform platform, const framework::DaemonConfig& config,
+                                      const RenderOptions& options = {});
 
-  /// Reads an artefact produced by Render() back into the settings it expresses, so that
-  /// ParseArtefact(p, Render(p, c)) == Translate(p, c).config. Compose (YAML) and wasi (a
-  /// command line that loses the config's restart and health settings) have no parser;
-  /// native parses TOML. Errors: invalid_argument with the line that could not be read.
-  framework::Result<framework::DaemonConfig> ParseArtefact(Platform platform, std::string_view text,
-                                                           const RenderOptions& options = {});
+/// What `platform` keeps of `config` (see Translation).
+framework::Result<Translation> Translate(Platform platform, const framework::DaemonConfig& config,
+                                         const RenderOptions& options = {});
+
+/// Reads an artefact produced by Render() back into the settings it expresses, so that
+/// ParseArtefact(p, Render(p, c)) == Translate(p, c).config. Compose (YAML) and wasi (a
+/// command line that loses the config's restart and health settings) have no parser;
+/// native parses TOML. Errors: invalid_argument with the line that could not be read.
+framework::Result<framework::DaemonConfig> ParseArtefact(Platform platform, std::string_view text,
+                                                         const RenderOptions& options = {});
 
 }  // namespace duende::adapters
