@@ -238,8 +238,9 @@ model::RunReport AsRunReport(const MutateRun& run, const GateResult& gate) {
   g.name = "gate";
   g.kind = "mutation_score";
   g.verdict = gate.pass ? model::Verdict::kPass : model::Verdict::kFail;
-  g.measured = SummaryLine(run);
-  g.threshold = gate.message;
+  g.measured = gate.message.empty() ? "no gate" : gate.message;
+  g.threshold = "--min-score and --max-survivors";
+  g.evidence.push_back(SummaryLine(run));
   s.checks.push_back(std::move(g));
   for (const auto& m : run.mutants) {
     if (!Tested(m.status)) continue;

@@ -66,7 +66,9 @@ TEST(MutateReportTest, RunReportHasTheGateAndOneCheckPerTestedMutant) {
   ASSERT_EQ(s.checks.size(), 5u) << "gate + killed, survived, no coverage, timeout";
   EXPECT_EQ(s.checks[0].name, "gate");
   EXPECT_EQ(s.checks[0].verdict, model::Verdict::kFail);
-  EXPECT_EQ(s.checks[0].threshold, gate.message);
+  EXPECT_EQ(s.checks[0].measured, gate.message);
+  ASSERT_EQ(s.checks[0].evidence.size(), 1u);
+  EXPECT_EQ(s.checks[0].evidence[0], SummaryLine(run));
   EXPECT_EQ(s.checks[1].name, "src/calc.cc:1:7 '<' -> '<='");
   EXPECT_EQ(s.checks[1].kind, "EqualityOperator");
   EXPECT_EQ(s.checks[1].verdict, model::Verdict::kPass);
