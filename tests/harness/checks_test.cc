@@ -715,3 +715,164 @@ TEST(ChecksTest, CountedZeroFiringsIsAMissWhateverTheTargetDid) {
 
 }  // namespace
 }  // namespace duende::harness
+
+namespace duende::harness {
+namespace {
+
+// A scenario whose one target has the [target.restart.backoff] table `backoff` and a
+// backoff_policy check with a 20 ms tolerance.
+Scenario WithBackoff(const std::string& backoff) {
+  auto s = ParseScenario(
+      "[scenario]\nname = \"t\"\nduration = \"10s\"\n[[target]]\nname = \"kvd\"\n"
+      "command = [\"kvd\"]\n[target.restart.backoff]\n" +
+          backoff + "[[check]]\nkind = \"backoff_policy\"\ntolerance = \"20ms\"\n",
+      "t.toml");
+  EXPECT_TRUE(s.ok()) << s.error().Message();
+  return s.ok() ? s.value() : Scenario{};
+}
+
+// Exits at `at_ms`, a restart scheduled with `delay_ms` (attempt `attempt` when > 0), and the
+// spawn `delay_ms` + `late_ms` later.
+void Restart(LogBuilder& b, int64_t at_ms, int64_t delay_ms, int attempt = 0, int64_t late_ms = 1) {
+  nlohmann::json d = {{"delay_ns", delay_ms * kMs}};
+  if (attempt > 0) d["attempt"] = attempt;
+  b.Add(at_ms, "target.exited", "kvd", {{"code", 1}})
+      .Add(at_ms, "target.restart_scheduled", "kvd", d)
+      .Add(at_ms + delay_ms + late_ms, "target.spawned", "kvd");
+}
+
+model::CheckResult Delays(const Scenario& s, const std::vector<int64_t>& delays_ms) {
+  LogBuilder b;
+  b.Add(0, "run.started", "").Add(1, "target.spawned", "kvd");
+  int64_t t = 100;
+  for (int64_t d : delays_ms) {
+    Restart(b, t, d);
+    t += d + 50;
+  }
+  return Check(s, b.events());
+}
+
+TEST(BackoffPolicyCheckTest, FullJitterAllowsZeroUpToTheBase) {
+  auto s = WithBackoff("initial = \"100ms\"\nmultiplier = 2.0\nmax = \"1s\"\njitter = \"full\"\n");
+  auto r = Delays(s, {0, 200, 1});
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+  EXPECT_EQ(r.measured, "3 delay(s); worst timer error 1.0ms");
+  r = Delays(s, {50, 250});  // attempt 2 allows at most 200 ms
+  EXPECT_EQ(r.verdict, Verdict::kFail) << Joined(r);
+  EXPECT_NE(
+      Joined(r).find("attempt 2: delay 250.0ms, policy allows [0ns, 200.0ms] (outside the policy)"),
+      std::string::npos)
+      << Joined(r);
+}
+
+TEST(BackoffPolicyCheckTest, EqualJitterAllowsHalfTheBaseUpToTheBase) {
+  auto s = WithBackoff("initial = \"100ms\"\nmultiplier = 2.0\nmax = \"1s\"\njitter = \"equal\"\n");
+  EXPECT_EQ(Delays(s, {50, 100, 400}).verdict, Verdict::kPass);
+  auto r = Delays(s, {49});
+  EXPECT_EQ(r.verdict, Verdict::kFail) << Joined(r);
+  EXPECT_NE(Joined(r).find("policy allows [50.0ms, 100.0ms]"), std::string::npos) << Joined(r);
+  EXPECT_EQ(Delays(s, {101}).verdict, Verdict::kFail);
+}
+
+TEST(BackoffPolicyCheckTest, NoJitterGrowsByTheMultiplierUpToTheCap) {
+  auto s = WithBackoff("initial = \"100ms\"\nmultiplier = 3.0\nmax = \"1s\"\njitter = \"none\"\n");
+  auto r = Delays(s, {100, 300, 900, 1000, 1000});
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+  EXPECT_EQ(Delays(s, {100, 200}).verdict, Verdict::kFail) << "x3, not x2";
+  EXPECT_EQ(Delays(s, {100, 300, 900, 2700}).verdict, Verdict::kFail) << "capped at 1s";
+}
+
+TEST(BackoffPolicyCheckTest,
+     DecorrelatedJitterStaysBetweenInitialAndThePreviousTimesTheMultiplier) {
+  auto s = WithBackoff(
+      "initial = \"100ms\"\nmultiplier = 3.0\nmax = \"1s\"\njitter = \"decorrelated\"\n");
+  // Each delay in [100ms, min(1s, previous * 3)], the first previous being initial.
+  EXPECT_EQ(Delays(s, {300, 900, 1000, 100}).verdict, Verdict::kPass);
+  auto r = Delays(s, {300, 901});
+  EXPECT_EQ(r.verdict, Verdict::kFail) << Joined(r);
+  EXPECT_NE(Joined(r).find("policy allows [100.0ms, 900.0ms]"), std::string::npos) << Joined(r);
+  EXPECT_EQ(Delays(s, {99}).verdict, Verdict::kFail) << "below initial";
+  EXPECT_EQ(Delays(s, {150, 451}).verdict, Verdict::kFail) << "previous was 150ms: at most 450ms";
+}
+
+TEST(BackoffPolicyCheckTest, ImmediateFirstRestartThenTheBackoffFromInitial) {
+  auto s = WithBackoff(
+      "initial = \"100ms\"\nmultiplier = 2.0\nmax = \"1s\"\njitter = \"none\"\n"
+      "immediate_first_restart = true\n");
+  auto r = Delays(s, {0, 100, 200});
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+  EXPECT_EQ(Delays(s, {100}).verdict, Verdict::kFail) << "the first restart is immediate";
+  EXPECT_EQ(Delays(s, {0, 200}).verdict, Verdict::kFail) << "the second waits initial";
+}
+
+TEST(BackoffPolicyCheckTest, AnAttemptFieldAndAResetAfterALongUptimeRestartTheSequence) {
+  auto s = WithBackoff(
+      "initial = \"100ms\"\nmultiplier = 2.0\nmax = \"10s\"\njitter = \"none\"\n"
+      "reset_after = \"1s\"\n");
+  LogBuilder b;
+  b.Add(0, "run.started", "").Add(1, "target.spawned", "kvd");
+  Restart(b, 100, 100);
+  Restart(b, 300, 200);
+  b.Add(600, "target.ready", "kvd");
+  // Up for 2 s (>= reset_after): the next delay is initial again.
+  Restart(b, 2600, 100);
+  // The attempt number the supervisor reports wins over counting.
+  Restart(b, 2800, 800, /*attempt=*/4);
+  auto r = Check(s, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+  EXPECT_EQ(r.measured, "4 delay(s); worst timer error 1.0ms");
+
+  // Up for only 500 ms: no reset, the third delay must be 400 ms.
+  LogBuilder short_up;
+  short_up.Add(0, "run.started", "").Add(1, "target.spawned", "kvd");
+  Restart(short_up, 100, 100);
+  Restart(short_up, 300, 200);
+  short_up.Add(600, "target.ready", "kvd");
+  Restart(short_up, 1100, 100);
+  EXPECT_EQ(Check(s, short_up.events()).verdict, Verdict::kFail);
+}
+
+TEST(BackoffPolicyCheckTest, TheTimerMayBeLateByTheToleranceAndEarlyByAMillisecond) {
+  auto s = WithBackoff("initial = \"100ms\"\nmultiplier = 2.0\nmax = \"1s\"\njitter = \"none\"\n");
+  auto at = [&](int64_t late_ms) {
+    LogBuilder b;
+    b.Add(0, "run.started", "").Add(1, "target.spawned", "kvd");
+    Restart(b, 100, 100, 0, late_ms);
+    return Check(s, b.events());
+  };
+  EXPECT_EQ(at(20).verdict, Verdict::kPass);
+  EXPECT_EQ(at(0).verdict, Verdict::kPass);
+  EXPECT_EQ(at(-1).verdict, Verdict::kPass);
+  auto r = at(21);
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_NE(Joined(r).find("spawned after 121.0ms (timer off by 21.0ms)"), std::string::npos)
+      << Joined(r);
+  EXPECT_EQ(r.measured, "1 delay(s); worst timer error 21.0ms");
+  r = at(-2);
+  EXPECT_EQ(r.verdict, Verdict::kFail) << "spawned before its delay was up";
+  EXPECT_NE(Joined(r).find("timer off by 2.0ms"), std::string::npos) << Joined(r);
+}
+
+TEST(BackoffPolicyCheckTest, ARestartThatNeverCameIsNotMeasuredAndNoRestartFails) {
+  auto s = WithBackoff("initial = \"100ms\"\nmultiplier = 2.0\nmax = \"1s\"\njitter = \"none\"\n");
+  LogBuilder b;
+  b.Add(0, "run.started", "")
+      .Add(1, "target.spawned", "kvd")
+      .Add(100, "target.exited", "kvd", {{"code", 1}})
+      .Add(100, "target.restart_scheduled", "kvd", {{"delay_ns", 100 * kMs}})
+      .Add(150, "target.stopped", "kvd")
+      .Add(900, "target.spawned", "kvd");  // a start by hand, not this restart
+  auto r = Check(s, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+  EXPECT_EQ(r.measured, "1 delay(s); worst timer error 0ns");
+  EXPECT_EQ(Joined(r).find("spawned after"), std::string::npos) << Joined(r);
+
+  LogBuilder none;
+  none.Add(0, "run.started", "").Add(1, "target.spawned", "kvd");
+  r = Check(s, none.events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_EQ(r.evidence.at(0), "no restart was scheduled: there is no backoff delay to check");
+}
+
+}  // namespace
+}  // namespace duende::harness
