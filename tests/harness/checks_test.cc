@@ -876,3 +876,137 @@ TEST(BackoffPolicyCheckTest, ARestartThatNeverCameIsNotMeasuredAndNoRestartFails
 
 }  // namespace
 }  // namespace duende::harness
+
+namespace duende::harness {
+namespace {
+
+TEST(ProcessChecksTest, MaxRssMeasuresOnlySamplesAfterReadinessAndNamesTheFirstOverrun) {
+  auto s = OneTarget("[[check]]\nkind = \"max_rss\"\nmax = \"2MiB\"\n");
+  LogBuilder b;
+  b.Add(0, "run.started", "")
+      .Add(1, "target.spawned", "kvd", {{"pid", 7}})
+      .Add(2, "target.sample", "kvd", {{"pid", 7}, {"rss_bytes", 64 << 20}})  // initialising
+      .Add(3, "target.ready", "kvd", {{"pid", 7}})
+      .Add(4, "target.sample", "kvd", {{"pid", 7}, {"rss_bytes", 2 << 20}})
+      .Add(5, "target.sample", "kvd", {{"pid", 7}, {"rss_bytes", 1 << 20}});
+  auto r = Check(s, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r) << ": exactly the bound passes";
+  EXPECT_EQ(r.measured, "max 2.0 MiB over 2 samples");
+  EXPECT_EQ(r.threshold, "<= 2.0 MiB");
+  b.Add(6, "target.sample", "kvd", {{"pid", 7}, {"rss_bytes", (2 << 20) + 1}})
+      .Add(7, "target.sample", "kvd", {{"pid", 7}, {"rss_bytes", 5 << 20}});
+  r = Check(s, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_EQ(r.measured, "max 5.0 MiB over 4 samples");
+  ASSERT_EQ(r.evidence.size(), 1u) << Joined(r) << ": the first overrun only";
+  EXPECT_EQ(r.evidence[0], "+6.0ms kvd pid 7 RSS 2.0 MiB");
+  LogBuilder none;
+  none.Add(0, "run.started", "").Add(1, "target.spawned", "kvd", {{"pid", 7}});
+  r = Check(s, none.events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_EQ(r.evidence.at(0), "no resource sample of the target was recorded");
+}
+
+TEST(ProcessChecksTest, SamplesOfAPidNeverSpawnedAreAnExternalTargetsInstance) {
+  auto s = OneTarget("[[check]]\nkind = \"fd_growth\"\nmax_growth = 1\n");
+  LogBuilder b;
+  b.Add(0, "run.started", "")
+      .Add(10, "target.sample", "kvd", {{"pid", 40}, {"fds", 9}})
+      .Add(11, "target.sample", "kvd", {{"pid", 40}, {"fds", 7}})  // the floor counts
+      .Add(20, "target.sample", "kvd", {{"pid", 41}, {"fds", 8}})
+      .Add(30, "target.sample", "other", {{"pid", 42}, {"fds", 100}});  // not judged
+  auto r = Check(s, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+  EXPECT_EQ(r.measured, "grew by 1");
+  EXPECT_EQ(r.threshold, "growth <= 1 fds across restarts");
+  EXPECT_NE(Joined(r).find("kvd fds per instance (pid order of start): 7, 8"), std::string::npos)
+      << Joined(r);
+  b.Add(40, "target.sample", "kvd", {{"pid", 43}, {"fds", 9}});
+  EXPECT_EQ(Check(s, b.events()).verdict, Verdict::kFail) << "grew by 2 > 1";
+}
+
+TEST(ProcessChecksTest, MemoryLockedJudgesTheLastSampleOfEachInstanceAgainstMin) {
+  auto s = OneTarget("[[check]]\nkind = \"memory_locked\"\nmin = \"8KiB\"\n");
+  auto r = Check(s, Instances({{8, 8192}, {8, 8192}}).events());
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+  EXPECT_EQ(r.measured, "0 of 2 instance(s) unlocked; lowest 8.0 KiB");
+  r = Check(s, Instances({{8, 8192}, {8, 8191}}).events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_EQ(r.measured, "1 of 2 instance(s) unlocked; lowest 8.0 KiB");
+  EXPECT_NE(Joined(r).find("kvd pid 101 (started +101.0ms): VmLck 8.0 KiB (not locked)"),
+            std::string::npos)
+      << Joined(r);
+  r = Check(s, LogBuilder().Add(0, "run.started", "").events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+}
+
+TEST(ProcessChecksTest, NoOrphansCountsOnlyTheChecksTargetAndNeedsTheLeftoverRecord) {
+  auto s = OneTarget("[[check]]\nkind = \"no_orphans\"\ntarget = \"kvd\"\n");
+  LogBuilder b;
+  b.Add(0, "run.leftovers", "",
+        {{"leftovers",
+          {{{"pid", 77},
+            {"comm", "sleep"},
+            {"state", "S"},
+            {"ppid", 1},
+            {"pgid", 70},
+            {"target", "other"}},
+           {{"pid", 78},
+            {"comm", "kvd"},
+            {"exe", "/usr/bin/kvd"},
+            {"state", "Z"},
+            {"ppid", 1},
+            {"pgid", 78},
+            {"target", "kvd"}}}}});
+  auto r = Check(s, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_EQ(r.measured, "1 left (pids 78)");
+  ASSERT_EQ(r.evidence.size(), 1u) << Joined(r);
+  EXPECT_EQ(r.evidence[0],
+            "pid 78 (kvd, /usr/bin/kvd) state Z ppid 1 pgid 78 of target kvd survived the run");
+  auto all = OneTarget("[[check]]\nkind = \"no_orphans\"\n");
+  r = Check(all, b.events());
+  EXPECT_EQ(r.measured, "2 left (pids 77, 78)");
+  r = Check(all, LogBuilder().Add(0, "run.started", "").events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_EQ(r.evidence.at(0), "the run did not record its leftovers (run.leftovers)");
+  r = Check(all, LogBuilder().Add(0, "run.leftovers", "", {{"leftovers", {}}}).events());
+  EXPECT_EQ(r.verdict, Verdict::kPass);
+  EXPECT_EQ(r.measured, "0 left");
+}
+
+TEST(RecoveryCheckTest, OnlyHealsOfFaultsOnTheChecksTargetAndOnlySteadyRoundsAfterTheHeal) {
+  auto s = OneTarget("[[check]]\nkind = \"recovers_within\"\nwithin = \"1s\"\ntarget = \"kvd\"\n");
+  LogBuilder b;
+  b.Add(0, "run.started", "")
+      .Add(500, "fault.injected", "elsewhere", {{"on", "other"}})
+      .Add(600, "fault.healed", "elsewhere", {{"took_effect", true}})  // not kvd's: skipped
+      .Add(1000, "fault.injected", "pause", {{"on", "kvd"}})
+      .Add(1999, "steady_state", "", {{"ok", true}})  // before the heal: does not count
+      .Add(2000, "fault.healed", "pause", {{"took_effect", true}})
+      .Add(2500, "steady_state", "", {{"ok", false}})
+      .Add(3000, "steady_state", "", {{"ok", true}});
+  auto r = Check(s, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r) << ": exactly `within` passes";
+  EXPECT_EQ(r.measured, "slowest 1.00s");
+  ASSERT_EQ(r.evidence.size(), 1u) << Joined(r);
+  EXPECT_EQ(r.evidence[0], "+2.00s pause healed; steady again after 1.00s");
+
+  LogBuilder other;
+  other.Add(0, "run.started", "")
+      .Add(500, "fault.injected", "elsewhere", {{"on", "other"}})
+      .Add(600, "fault.healed", "elsewhere", {{"took_effect", true}});
+  r = Check(s, other.events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_EQ(r.evidence.at(0), "no fault was healed: nothing to recover from");
+
+  LogBuilder never;
+  never.Add(0, "run.started", "")
+      .Add(1000, "fault.injected", "pause", {{"on", "kvd"}})
+      .Add(2000, "fault.healed", "pause", {{"took_effect", true}});
+  r = Check(s, never.events());
+  EXPECT_EQ(r.measured, "never recovered");
+}
+
+}  // namespace
+}  // namespace duende::harness
