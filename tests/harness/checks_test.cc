@@ -1010,3 +1010,149 @@ TEST(RecoveryCheckTest, OnlyHealsOfFaultsOnTheChecksTargetAndOnlySteadyRoundsAft
 
 }  // namespace
 }  // namespace duende::harness
+
+namespace duende::harness {
+namespace {
+
+TEST(OutputChecksTest, LogPatternsReadOnlyTheTargetsLinesAndCountThem) {
+  LogBuilder b;
+  b.Add(0, "run.started", "")
+      .Add(1, "target.log", "kvd", {{"line", "listening on 127.0.0.1:7000"}})
+      .Add(2, "target.log", "other", {{"line", "panic: out of memory"}})
+      .Add(3, "target.log", "kvd", {{"line", "ready"}});
+  auto matches =
+      OneTarget("[[check]]\nkind = \"log_matches\"\npattern = \"^panic\"\ntarget = \"kvd\"\n");
+  auto r = Check(matches, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kFail) << "the other target's line is not kvd's";
+  EXPECT_EQ(r.measured, "0 matching of 2 line(s)");
+  EXPECT_EQ(r.threshold, "some line matches /^panic/");
+  EXPECT_EQ(r.evidence.at(0), "no output line of the target matched");
+  auto never = OneTarget(
+      "[[check]]\nkind = \"log_never_matches\"\npattern = \"^panic\"\ntarget = \"kvd\"\n");
+  r = Check(never, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+  EXPECT_TRUE(r.evidence.empty()) << Joined(r);
+  auto ready = OneTarget("[[check]]\nkind = \"log_matches\"\npattern = \"ready|listening\"\n");
+  r = Check(ready, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kPass);
+  EXPECT_EQ(r.measured, "2 matching of 2 line(s)");
+  EXPECT_EQ(r.evidence.at(0), "+1.0ms kvd: listening on 127.0.0.1:7000");
+}
+
+TEST(OutputChecksTest, CommandProbeReadsTheResultNamedAfterTheCheck) {
+  auto s =
+      OneTarget("[[check]]\nname = \"db-ok\"\nkind = \"command_probe\"\ncommand = [\"true\"]\n");
+  LogBuilder b;
+  b.Add(0, "run.started", "")
+      .Add(5, "probe.result", "", {{"name", "other"}, {"ok", false}, {"detail", "exited 1"}})
+      .Add(6, "probe.result", "", {{"name", "db-ok"}, {"ok", true}, {"detail", "exit 0"}});
+  auto r = Check(s, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+  EXPECT_EQ(r.measured, "exit 0");
+  EXPECT_EQ(r.evidence.at(0), "+6.0ms exit 0");
+  LogBuilder failed;
+  failed.Add(0, "probe.result", "", {{"name", "db-ok"}, {"ok", false}, {"detail", "exited 3"}});
+  r = Check(s, failed.events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_EQ(r.measured, "exited 3");
+  r = Check(s, LogBuilder().Add(5, "probe.result", "", {{"name", "other"}, {"ok", true}}).events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_EQ(r.evidence.at(0), "the command probe did not run (no probe.result named db-ok)");
+}
+
+TEST(OutputChecksTest, ExitCodesJudgeSignalsByNameAndOnlyTheChecksTarget) {
+  auto s =
+      OneTarget("[[check]]\nkind = \"exit_codes\"\nallowed = [0, \"TERM\"]\ntarget = \"kvd\"\n");
+  LogBuilder b;
+  b.Add(0, "run.started", "")
+      .Add(1, "target.exited", "kvd", {{"signal", 15}})
+      .Add(2, "target.exited", "kvd", {{"code", 0}, {"signal", 0}})
+      .Add(3, "target.exited", "other", {{"code", 2}});
+  auto r = Check(s, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+  EXPECT_EQ(r.threshold, "in {0, SIGTERM}");
+  EXPECT_EQ(r.measured, "0 of 2 exit(s) outside the set");
+  b.Add(4, "target.exited", "kvd", {{"signal", 9}});
+  r = Check(s, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_EQ(r.evidence.at(0), "+4.0ms kvd killed by signal 9 (SIGKILL not allowed)");
+}
+
+TEST(OutputChecksTest, GivesUpMustComeWithinTheBoundAndBeforeTheStop) {
+  auto s = OneTarget("[[check]]\nkind = \"gives_up\"\nwithin = \"1s\"\n");
+  auto log = [](int64_t gave_up_ms, bool stop_first) {
+    LogBuilder b;
+    b.Add(0, "run.started", "").Add(100, "target.spawned", "kvd", {{"pid", 1}});
+    if (stop_first) b.Add(gave_up_ms - 1, "run.phase", "", {{"phase", "stopping"}});
+    b.Add(gave_up_ms, "target.gave_up", "kvd", {{"reason", "start limit"}});
+    return b.events();
+  };
+  auto r = Check(s, log(1100, false));
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r) << ": exactly 1 s after the first start";
+  EXPECT_EQ(r.evidence.at(0), "+1.10s kvd gave up: start limit");
+  r = Check(s, log(1101, false));
+  EXPECT_EQ(r.verdict, Verdict::kFail) << Joined(r);
+  EXPECT_EQ(r.measured, "gave up after 1.00s and 1 start(s)");
+  r = Check(s, log(500, true));
+  EXPECT_EQ(r.verdict, Verdict::kFail) << "a give-up during the run's own stop is not one";
+  EXPECT_EQ(r.evidence.at(0), "kvd never gave up (1 start(s))");
+}
+
+TEST(FaultEffectTest, InjectionErrorsAndUncountedMissesFailAndEffectsPass) {
+  auto s = OneTarget("[[fault]]\nkind = \"kill\"\nat = \"1s\"\n");
+  LogBuilder b;
+  b.Add(0, "run.started", "")
+      .Add(1000, "fault.injected", "kill", {{"kind", "kill"}, {"on", "kvd"}})
+      .Add(1001, "fault.healed", "kill", {{"took_effect", true}, {"evidence", "SIGKILL sent"}});
+  auto r = EvaluateChecks(s, b.events()).back();
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+  EXPECT_EQ(r.measured, "1 of 1 took effect");
+  EXPECT_EQ(r.evidence.at(0), "+1.00s kill: SIGKILL sent");
+  b.Add(2000, "fault.error", "latency", {{"error", "no proxy"}});
+  r = EvaluateChecks(s, b.events()).back();
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_EQ(r.measured, "1 of 2 took effect");
+  EXPECT_EQ(r.evidence.at(1), "+2.00s latency could not be injected: no proxy");
+  // Non-string evidence is shown as JSON.
+  LogBuilder j;
+  j.Add(0, "run.started", "").Add(5, "fault.healed", "k", {{"took_effect", true}, {"evidence", 3}});
+  r = EvaluateChecks(s, j.events()).back();
+  EXPECT_EQ(r.evidence.at(0), "+5.0ms k: 3");
+  r = EvaluateChecks(s, LogBuilder().Add(0, "run.started", "").events()).back();
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_EQ(r.evidence.at(0), "no fault was injected");
+  EXPECT_EQ(EvaluateChecks(OneTarget(""), b.events()).size(), 0u)
+      << "no faults in the scenario: no implicit check";
+}
+
+TEST(FaultEffectTest, AnUncountedSyscallOrOomFaultTookEffectWhenTheTargetDiedMeanwhile) {
+  auto s = OneTarget("[[fault]]\nkind = \"kill\"\nat = \"1s\"\n");
+  auto run = [&](const std::string& kind, int64_t exit_ms, int signal) {
+    LogBuilder b;
+    b.Add(0, "run.started", "")
+        .Add(1000, "fault.injected", "f", {{"kind", kind}, {"on", "kvd"}})
+        .Add(exit_ms, "target.exited", "kvd", {{"signal", signal}})
+        .Add(2000, "fault.healed", "f", {{"took_effect", false}});
+    auto events = b.events();
+    std::sort(events.begin(), events.end(),
+              [](const Event& x, const Event& y) { return x.ts_ns < y.ts_ns; });
+    return EvaluateChecks(s, events).back();
+  };
+  auto r = run("oom", 1500, 9);
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+  EXPECT_NE(Joined(r).find("the target was SIGKILLed 500.0ms after its memory limit was lowered"),
+            std::string::npos)
+      << Joined(r);
+  EXPECT_EQ(run("oom", 1500, 15).verdict, Verdict::kFail) << "only SIGKILL is the kernel's";
+  EXPECT_EQ(run("oom", 2500, 9).verdict, Verdict::kFail) << "after the heal";
+  EXPECT_EQ(run("oom", 999, 9).verdict, Verdict::kFail) << "before the injection";
+  r = run("disk", 2000, 6);
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+  EXPECT_NE(Joined(r).find("the target reacted: it killed by signal 6 1.00s after the injection"),
+            std::string::npos)
+      << Joined(r);
+  EXPECT_EQ(run("kill", 1500, 9).verdict, Verdict::kFail) << "a kill fault counts its own effect";
+}
+
+}  // namespace
+}  // namespace duende::harness
