@@ -1156,3 +1156,234 @@ TEST(FaultEffectTest, AnUncountedSyscallOrOomFaultTookEffectWhenTheTargetDiedMea
 
 }  // namespace
 }  // namespace duende::harness
+
+namespace duende::harness {
+namespace {
+
+LoadOp Op(uint64_t key, uint64_t seq, int64_t invoke_ms, int64_t complete_ms,
+          OpOutcome outcome = OpOutcome::kOk) {
+  LoadOp op;
+  op.key = key;
+  op.seq = seq;
+  op.invoke_ns = invoke_ms * kMs;
+  op.complete_ns = complete_ms * kMs;
+  op.outcome = outcome;
+  return op;
+}
+
+LoadOp Read(uint64_t key, uint64_t found) {
+  LoadOp op = Op(key, 0, 9000, 9001);
+  op.found = found;
+  if (found == 0) op.text = "NOTFOUND";
+  return op;
+}
+
+// Writes (acknowledged or not) and what the read-back found, in one log.
+model::CheckResult Lost(const std::vector<LoadOp>& writes, const std::vector<LoadOp>& reads,
+                        const std::vector<std::pair<int64_t, std::string>>& faults = {}) {
+  auto s = OneTarget("[[check]]\nkind = \"no_lost_writes\"\n");
+  LogBuilder b;
+  b.Add(0, "run.started", "");
+  for (const auto& [at, name] : faults) b.Add(at, "fault.injected", name, {{"on", "kvd"}});
+  b.Add(8000, model::events::kLoadOps, "load", EncodeOps(writes))
+      .Add(9000, model::events::kReadbackOps, "load", EncodeOps(reads, true))
+      .Add(9001, "readback.result", "load", {{"keys", reads.size()}});
+  return Check(s, Sorted(b.events()));
+}
+
+TEST(LostWritesHistoryTest, OnlyTheLastAcknowledgedSeqOfEachKeyMustBeReadBack) {
+  // Key 1: seq 2 acknowledged, seq 3 failed and seq 0 is not a write; found 2: nothing lost.
+  std::vector<LoadOp> writes = {Op(1, 2, 10, 11), Op(1, 3, 20, 21, OpOutcome::kWrongReply),
+                                Op(1, 0, 30, 31), Op(2, 5, 40, 41), Op(2, 4, 50, 51)};
+  auto r = Lost(writes, {Read(1, 2), Read(2, 5)});
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+  EXPECT_EQ(r.measured, "0 lost of 2 keys (last write of each)");
+  // Found an older seq than the last acknowledged one: lost.
+  r = Lost(writes, {Read(1, 2), Read(2, 4)});
+  EXPECT_EQ(r.verdict, Verdict::kFail) << Joined(r);
+  EXPECT_EQ(r.evidence.at(0), "first lost: key k2 seq 5 acknowledged at +41.0ms, read back: seq 4");
+  // A key never read back cannot be judged; no acknowledged write, nothing to verify.
+  r = Lost(writes, {Read(1, 2)});
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_EQ(r.evidence.at(0), "1 key(s) with an acknowledged write were not read back");
+  r = Lost({Op(1, 3, 20, 21, OpOutcome::kTimeout)}, {Read(1, 0)});
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_EQ(r.evidence.at(0), "no write was acknowledged: nothing to verify");
+}
+
+TEST(LostWritesHistoryTest, LossesAreListedByAcknowledgementTimeWithTheFaultsAfterThem) {
+  // Eight keys lost, acknowledged in the reverse order of their keys.
+  std::vector<LoadOp> writes;
+  std::vector<LoadOp> reads;
+  for (uint64_t k = 1; k <= 8; ++k) {
+    const int64_t ack = 1000 - static_cast<int64_t>(k) * 100;  // k8 at 200 ms ... k1 at 900 ms
+    writes.push_back(Op(k, 1, ack - 1, ack));
+    reads.push_back(Read(k, 0));
+  }
+  auto r = Lost(writes, reads, {{100, "early"}, {500, "kill"}, {950, "late"}});
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_EQ(r.measured, "8 lost of 8 keys (last write of each)");
+  std::vector<std::string> want = {
+      "first lost: key k8 seq 1 acknowledged at +200.0ms, read back: NOT FOUND ('NOTFOUND')",
+      "lost writes were acknowledged between +200.0ms and +900.0ms",
+      // The fault before the first loss took none of them and is not named.
+      "4 of the 8 lost were acknowledged before fault kill at +500.0ms",
+      "8 of the 8 lost were acknowledged before fault late at +950.0ms",
+      "lost: key k7 seq 1 acknowledged at +300.0ms, read back: NOT FOUND ('NOTFOUND')",
+      "lost: key k6 seq 1 acknowledged at +400.0ms, read back: NOT FOUND ('NOTFOUND')",
+      "lost: key k5 seq 1 acknowledged at +500.0ms, read back: NOT FOUND ('NOTFOUND')",
+      "lost: key k4 seq 1 acknowledged at +600.0ms, read back: NOT FOUND ('NOTFOUND')",
+      "lost: key k3 seq 1 acknowledged at +700.0ms, read back: NOT FOUND ('NOTFOUND')"};
+  EXPECT_EQ(r.evidence, want) << Joined(r) << ": at most six losses are listed";
+}
+
+TEST(NoLostWritesTest, AReadBackThatFailedIsAFailureWithItsError) {
+  auto s = OneTarget("[[check]]\nkind = \"no_lost_writes\"\n");
+  LogBuilder b;
+  b.Add(0, "run.started", "")
+      .Add(5, "readback.result", "load", {{"error", "connection refused"}, {"acked_writes", 3}});
+  auto r = Check(s, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_EQ(r.evidence.at(0), "the read-back failed: connection refused");
+  // Only the last readback.result counts.
+  b.Add(6, "readback.result", "load", {{"keys", 3}, {"acked_writes", 3}, {"lost", 0}});
+  r = Check(s, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+  EXPECT_EQ(r.measured, "0 lost of 3 key(s) (3 acknowledged writes)");
+}
+
+}  // namespace
+}  // namespace duende::harness
+
+namespace duende::harness {
+namespace {
+
+// load.second events: one per entry of `seconds` = {errors, timeouts, p99_us, sent}, starting at
+// `from_ms`, 100 sent each unless given.
+struct Second {
+  int errors = 0;
+  int timeouts = 0;
+  int64_t p99_us = 900;
+  int sent = 100;
+};
+LogBuilder Seconds(int64_t from_ms, const std::vector<Second>& seconds) {
+  LogBuilder b;
+  b.Add(0, "run.started", "");
+  for (size_t i = 0; i < seconds.size(); ++i) {
+    const Second& s = seconds[i];
+    const int64_t start = from_ms + static_cast<int64_t>(i) * 1000;
+    b.Add(start + 1000, "load.second", "load",
+          {{"second", i},
+           {"start_ns", start * kMs},
+           {"sent", s.sent},
+           {"ok", s.sent - s.errors - s.timeouts},
+           {"errors", s.errors},
+           {"timeouts", s.timeouts},
+           {"p99_us", s.p99_us}});
+  }
+  return b;
+}
+
+TEST(LoadSecondsChecksTest, AvailabilityWindowsStartAtTheFirstSecondAndTheBoundIsInclusive) {
+  auto s = OneTarget("[[check]]\nkind = \"availability\"\nmin = 0.85\nwindow = \"2s\"\n");
+  // Seconds from +5 s; the 2 s windows (rounded to the nearest) hold {5}, {6, 7}, {8, 9}.
+  auto b = Seconds(5000, {{}, {}, {30, 0}, {}, {}});
+  auto r = Check(s, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r) << ": 85% meets min = 0.85";
+  EXPECT_EQ(r.measured, "worst window 85.00%");
+  auto strict = OneTarget("[[check]]\nkind = \"availability\"\nmin = 0.86\nwindow = \"2s\"\n");
+  r = Check(strict, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  ASSERT_EQ(r.evidence.size(), 1u) << Joined(r);
+  EXPECT_EQ(r.evidence[0], "window +7.00s: 170 ok of 200 = 85.00%");
+}
+
+TEST(LoadSecondsChecksTest, ErrorRateCountsErrorsAndTimeoutsOfSecondsOutsideFaults) {
+  auto s = OneTarget("[[check]]\nkind = \"error_rate\"\nmax = 0.004\n");
+  auto b = Seconds(0, {{}, {1, 1}, {}, {}, {}});
+  auto r = Check(s, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r) << ": 2 of 500 = 0.4% meets max";
+  EXPECT_EQ(r.measured, "0.40% (2 of 500)");
+  EXPECT_EQ(r.evidence.at(0), "second at +1.00s: 1 errors, 1 timeouts of 100");
+  auto strict = OneTarget("[[check]]\nkind = \"error_rate\"\nmax = 0.003\n");
+  EXPECT_EQ(Check(strict, b.events()).verdict, Verdict::kFail);
+  r = Check(s, LogBuilder().Add(0, "run.started", "").events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_EQ(r.evidence.at(0), "no request was sent outside the fault windows");
+}
+
+TEST(LoadSecondsChecksTest, P99OfSecondsIsInclusiveAndSkipsEmptySeconds) {
+  auto s = OneTarget("[[check]]\nkind = \"p99_latency\"\nmax = \"5ms\"\n");
+  auto b = Seconds(0, {{0, 0, 5000}, {0, 0, 90000, 0}, {0, 0, 1200}});
+  auto r = Check(s, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r) << ": exactly 5 ms, and the empty second";
+  EXPECT_EQ(r.measured, "worst p99 5.0ms over 2 second(s)");
+  b = Seconds(0, {{0, 0, 5001}, {}});
+  r = Check(s, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_EQ(r.evidence.at(0), "second at +0ns: p99 5.0ms");
+}
+
+TEST(LoadHistoryChecksTest, P99IsTheNearestRankAndNamesTheFirstAndSlowestSlowRequests) {
+  auto s = OneTarget("[[check]]\nkind = \"p99_latency\"\nmax = \"20ms\"\n");
+  auto log = [](int64_t slow1_ms, int64_t slow2_ms) {
+    std::vector<LoadOp> ops;
+    for (int i = 0; i < 100; ++i) {
+      int64_t lat = i == 30 ? slow1_ms : i == 70 ? slow2_ms : 1;
+      ops.push_back(Op(static_cast<uint64_t>(i), 0, 20 * i, 20 * i + lat));
+    }
+    // Not answered for want of a connection: not in the latency histogram.
+    ops.push_back(Op(500, 0, 100, 900, OpOutcome::kNotSent));
+    LogBuilder b;
+    b.Add(0, "run.started", "").Add(3000, model::events::kLoadOps, "load", EncodeOps(ops));
+    return b.events();
+  };
+  // Of 100 latencies the 99th smallest: one slow request does not move it, two do.
+  auto r = Check(s, log(80, 1));
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+  EXPECT_EQ(r.measured, "p99 1.0ms of 100; 0 in fault windows");
+  r = Check(s, log(20, 20));
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r) << ": exactly max";
+  r = Check(s, log(50, 80));
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_EQ(r.measured, "p99 50.0ms of 100; 0 in fault windows");
+  std::vector<std::string> want = {
+      "2 of 100 requests took longer than 20.0ms; the first was sent at +600.0ms and took 50.0ms, "
+      "the slowest (sent at +1.40s) 80.0ms",
+      "second +0s: 1 of 50 slower than 20.0ms", "second +1s: 1 of 50 slower than 20.0ms"};
+  EXPECT_EQ(r.evidence, want) << Joined(r);
+  r = Check(s, log(80, 50));
+  EXPECT_NE(Joined(r).find("the first was sent at +600.0ms and took 80.0ms, the slowest (sent at "
+                           "+600.0ms) 80.0ms"),
+            std::string::npos)
+      << Joined(r);
+}
+
+TEST(RecoveryCheckTest, TheHealsFaultIsTheLastInjectionOfThatNameAndARoundAtTheHealCounts) {
+  auto s = OneTarget("[[check]]\nkind = \"recovers_within\"\nwithin = \"1s\"\ntarget = \"kvd\"\n");
+  LogBuilder b;
+  b.Add(0, "run.started", "")
+      .Add(1000, "fault.injected", "pause", {{"on", "kvd"}})
+      .Add(1500, "fault.injected", "other", {{"on", "elsewhere"}})
+      .Add(2000, "fault.healed", "pause", {{"took_effect", true}})
+      .Add(2000, "steady_state", "", {{"ok", true}});
+  auto r = Check(s, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+  EXPECT_EQ(r.measured, "slowest 0ns");
+  // A heal with no injection before it concerns no target.
+  LogBuilder orphan;
+  orphan.Add(0, "run.started", "").Add(2000, "fault.healed", "pause", {{"took_effect", true}});
+  r = Check(s, orphan.events());
+  EXPECT_EQ(r.evidence.at(0), "no fault was healed: nothing to recover from");
+  // A round logged just before the heal (same instant) is not a recovery from it.
+  LogBuilder before;
+  before.Add(0, "run.started", "")
+      .Add(1000, "fault.injected", "pause", {{"on", "kvd"}})
+      .Add(2000, "steady_state", "", {{"ok", true}})
+      .Add(2000, "fault.healed", "pause", {{"took_effect", true}})
+      .Add(2400, "steady_state", "", {{"ok", true}});
+  EXPECT_EQ(Check(s, before.events()).measured, "slowest 400.0ms");
+}
+
+}  // namespace
+}  // namespace duende::harness
