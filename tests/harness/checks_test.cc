@@ -1387,3 +1387,127 @@ TEST(RecoveryCheckTest, TheHealsFaultIsTheLastInjectionOfThatNameAndARoundAtTheH
 
 }  // namespace
 }  // namespace duende::harness
+
+namespace duende::harness {
+namespace {
+
+TEST(CheckHelpersTest, ByteSizesSwitchUnitsAtExactlyOneKiBAndOneMiB) {
+  auto s = OneTarget("[[check]]\nkind = \"max_rss\"\nmax = \"2MiB\"\n");
+  auto measured = [&](int64_t rss) {
+    LogBuilder b;
+    b.Add(0, "run.started", "").Add(1, "target.sample", "kvd", {{"pid", 1}, {"rss_bytes", rss}});
+    return Check(s, b.events()).measured;
+  };
+  EXPECT_EQ(measured(1023), "max 1023 B over 1 samples");
+  EXPECT_EQ(measured(1024), "max 1.0 KiB over 1 samples");
+  EXPECT_EQ(measured((1 << 20) - 1), "max 1024.0 KiB over 1 samples");
+  EXPECT_EQ(measured(1 << 20), "max 1.0 MiB over 1 samples");
+}
+
+TEST(CheckHelpersTest, TimesAreFromTheRunsStartAndOnlyTheStoppingPhaseEndsCrashes) {
+  auto s = OneTarget("[[check]]\nkind = \"restart_within\"\nwithin = \"500ms\"\n");
+  LogBuilder b;
+  b.Add(500, "run.started", "")
+      .Add(510, "run.phase", "", {{"phase", "steady"}})  // not the stop
+      .Add(520, "target.spawned", "kvd", {{"pid", 1}})
+      .Add(1500, "target.exited", "kvd", {{"pid", 1}, {"signal", 9}})
+      .Add(1600, "target.spawned", "kvd", {{"pid", 2}})
+      .Add(2000, "run.phase", "", {{"phase", "stopping"}})
+      .Add(2000, "target.exited", "kvd", {{"pid", 2}, {"code", 0}});  // at the stop: not a crash
+  auto r = Check(s, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+  EXPECT_EQ(r.measured, "slowest 100.0ms over 1 restart(s)");
+  EXPECT_NE(Joined(r).find("+1.00s kvd"), std::string::npos) << Joined(r) << ": 1.5 s - 0.5 s";
+  EXPECT_GE(r.duration_s, 0);
+  EXPECT_LT(r.duration_s, 10);
+}
+
+TEST(CheckHelpersTest, EvidenceKeepsTwelveLinesAndSaysMoreWereLeftOut) {
+  auto s = OneTarget("[[check]]\nkind = \"exit_codes\"\nallowed = [0]\n");
+  LogBuilder b;
+  for (int i = 0; i < 20; ++i) b.Add(i, "target.exited", "kvd", {{"code", 1}});
+  auto r = Check(s, b.events());
+  EXPECT_EQ(r.measured, "20 of 20 exit(s) outside the set");
+  ASSERT_EQ(r.evidence.size(), 13u);
+  EXPECT_EQ(r.evidence[11], "+11.0ms kvd exited with code 1 (1 not allowed)");
+  EXPECT_EQ(r.evidence[12], "...");
+}
+
+TEST(CheckHelpersTest, AllowedExitsAreCodesOrKnownSignalNames) {
+  for (const char* bad : {"[0, \"NOPE\"]", "[true]", "0"}) {
+    auto s = ParseScenario(
+        std::string("[scenario]\nname = \"t\"\n[[target]]\nname = \"kvd\"\ncommand = [\"kvd\"]\n"
+                    "[[check]]\nkind = \"exit_codes\"\nallowed = ") +
+            bad + "\n",
+        "t.toml");
+    ASSERT_FALSE(s.ok()) << bad;
+    EXPECT_NE(s.error().Message().find("t.toml:8:11: "), std::string::npos)
+        << bad << ": " << s.error().Message();
+  }
+  auto s = OneTarget("[[check]]\nkind = \"exit_codes\"\nallowed = [3, \"kill\", \"SIGTERM\"]\n");
+  ASSERT_EQ(s.checks.size(), 1u);
+  EXPECT_EQ(s.checks[0].allowed, (std::vector<std::string>{"3", "SIGKILL", "SIGTERM"}));
+}
+
+}  // namespace
+}  // namespace duende::harness
+
+namespace duende::harness {
+namespace {
+
+// A fault `kind` on kvd from 1 s to 2 s whose effect was not counted, plus `extra` events.
+model::CheckResult Uncounted(const std::string& kind, const std::vector<Event>& extra) {
+  auto s = OneTarget("[[fault]]\nkind = \"kill\"\nat = \"1s\"\n");
+  LogBuilder b;
+  b.Add(0, "run.started", "")
+      .Add(500, "fault.injected", "g", {{"kind", kind}, {"on", "kvd"}})  // another fault
+      .Add(1000, "fault.injected", "f", {{"kind", kind}, {"on", "kvd"}})
+      .Add(2000, "fault.healed", "f", {{"took_effect", false}});
+  auto events = b.events();
+  events.insert(events.end(), extra.begin(), extra.end());
+  std::stable_sort(events.begin(), events.end(),
+                   [](const Event& x, const Event& y) { return x.ts_ns < y.ts_ns; });
+  return EvaluateChecks(s, events).back();
+}
+
+Event Exit(int64_t ms, const std::string& target, int signal) {
+  return Event{ms * kMs, "target.exited", target, {{"signal", signal}}};
+}
+
+TEST(FaultEffectTest, TheReactionWindowIsFromTheInjectionToTheHealBothIncluded) {
+  EXPECT_EQ(Uncounted("oom", {Exit(1000, "kvd", 9)}).verdict, Verdict::kPass);
+  EXPECT_EQ(Uncounted("oom", {Exit(2000, "kvd", 9)}).verdict, Verdict::kPass);
+  EXPECT_EQ(Uncounted("oom", {Exit(1500, "other", 9)}).verdict, Verdict::kFail)
+      << "another target's death is not this fault's";
+  EXPECT_EQ(Uncounted("syscall", {Exit(1000, "kvd", 6)}).verdict, Verdict::kPass);
+  EXPECT_EQ(Uncounted("syscall", {Exit(2000, "kvd", 6)}).verdict, Verdict::kPass);
+  EXPECT_EQ(Uncounted("syscall", {Exit(2001, "kvd", 6)}).verdict, Verdict::kFail);
+  EXPECT_EQ(Uncounted("syscall", {Exit(1500, "other", 6)}).verdict, Verdict::kFail);
+  auto r = Uncounted("disk", {Exit(1250, "kvd", 6)});
+  EXPECT_NE(Joined(r).find("it killed by signal 6 250.0ms after the injection"), std::string::npos)
+      << Joined(r) << ": timed from this fault's injection, not the other's";
+}
+
+Event Sec(int64_t start_ms, int errors) {
+  return Event{(start_ms + 1000) * kMs,
+               "load.second",
+               "load",
+               {{"start_ns", start_ms * kMs},
+                {"sent", 100},
+                {"ok", 100 - errors},
+                {"errors", errors},
+                {"timeouts", 0},
+                {"p99_us", 900}}};
+}
+
+TEST(FaultEffectTest, FailedRequestsCountOnlyInSecondsOverlappingTheFault) {
+  // Seconds [0, 1 s) and [2 s, 3 s) touch the fault's [1 s, 2 s] only at its ends.
+  EXPECT_EQ(Uncounted("syscall", {Sec(0, 5), Sec(2000, 5)}).verdict, Verdict::kFail);
+  auto r = Uncounted("syscall", {Sec(0, 5), Sec(1000, 3), Sec(2000, 5)});
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+  EXPECT_NE(Joined(r).find("the target reacted: 3 failed request(s)"), std::string::npos)
+      << Joined(r);
+}
+
+}  // namespace
+}  // namespace duende::harness
