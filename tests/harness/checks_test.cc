@@ -1511,3 +1511,77 @@ TEST(FaultEffectTest, FailedRequestsCountOnlyInSecondsOverlappingTheFault) {
 
 }  // namespace
 }  // namespace duende::harness
+
+namespace duende::harness {
+namespace {
+
+TEST(RestartCheckTest, ATargetWithoutReadinessIsBackWhenSpawnedAndOthersReadinessDoesNotCount) {
+  auto s =
+      OneTarget("[[check]]\nkind = \"restart_within\"\nwithin = \"500ms\"\ntarget = \"kvd\"\n");
+  LogBuilder b;
+  b.Add(0, "run.started", "")
+      .Add(10, "target.spawned", "kvd", {{"pid", 1}})
+      .Add(20, "target.ready", "other", {{"pid", 5}})  // not kvd's readiness
+      .Add(1000, "target.exited", "kvd", {{"pid", 1}, {"signal", 9}})
+      .Add(1500, "target.spawned", "kvd", {{"pid", 2}});
+  auto r = Check(s, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r) << ": exactly `within`";
+  EXPECT_EQ(r.evidence.at(0), "+1.00s kvd killed by signal 9; spawned again after 500.0ms");
+}
+
+TEST(RestartCheckTest, AStopExactlyWithinAfterTheCrashStillJudgesIt) {
+  auto s = OneTarget("[[check]]\nkind = \"restart_within\"\nwithin = \"500ms\"\n");
+  auto log = [](int64_t stop_ms) {
+    LogBuilder b;
+    b.Add(0, "run.started", "")
+        .Add(10, "target.spawned", "kvd", {{"pid", 1}})
+        .Add(20, "target.ready", "kvd", {{"pid", 1}})
+        .Add(1000, "target.exited", "kvd", {{"pid", 1}, {"signal", 9}})
+        .Add(stop_ms, "run.phase", "", {{"phase", "stopping"}});
+    return b.events();
+  };
+  auto r = Check(s, log(1499));
+  EXPECT_EQ(r.verdict, Verdict::kFail) << Joined(r) << ": nothing left to measure";
+  EXPECT_EQ(r.evidence.at(0),
+            "every crash came right before the run's stop: no restart to measure");
+  EXPECT_EQ(r.evidence.at(1),
+            "+1.00s kvd killed by signal 9; the run stopped 499.0ms later, before it was back "
+            "(not judged)");
+  r = Check(s, log(1500));
+  EXPECT_EQ(r.verdict, Verdict::kFail) << Joined(r) << ": it had the whole `within` to return";
+  EXPECT_EQ(r.measured, "1 of 1 crash(es) not restarted");
+  // A later exit ends the search: the restart after it is that exit's.
+  LogBuilder twice;
+  twice.Add(0, "run.started", "")
+      .Add(10, "target.spawned", "kvd", {{"pid", 1}})
+      .Add(20, "target.ready", "kvd", {{"pid", 1}})
+      .Add(1000, "target.exited", "kvd", {{"pid", 1}, {"signal", 9}})
+      .Add(1100, "target.exited", "kvd", {{"pid", 1}, {"code", 0}})
+      .Add(1200, "target.ready", "kvd", {{"pid", 2}});
+  r = Check(s, twice.events());
+  EXPECT_EQ(r.measured, "slowest 100.0ms over 1 restart(s); 1 of 2 crash(es) not restarted");
+}
+
+TEST(LoadHistoryChecksTest, AvailabilityGroupsRequestsByTheirSendTime) {
+  auto s = OneTarget("[[check]]\nkind = \"availability\"\nmin = 0.9\nwindow = \"1s\"\n");
+  std::vector<LoadOp> ops;
+  // From +2 s: 10 requests per second for 3 s; the second second has 2 failures, and one
+  // request of the first is abandoned by the run's stop (not judged).
+  for (int i = 0; i < 30; ++i) {
+    OpOutcome o = (i == 12 || i == 15) ? OpOutcome::kWrongReply : OpOutcome::kOk;
+    ops.push_back(Op(static_cast<uint64_t>(i), 0, 2000 + 100 * i, 2000 + 100 * i + 1, o));
+  }
+  ops.push_back(Op(99, 0, 2050, 2051, OpOutcome::kAbandoned));
+  LogBuilder b;
+  b.Add(0, "run.started", "").Add(6000, model::events::kLoadOps, "load", EncodeOps(ops));
+  auto r = Check(s, b.events());
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  EXPECT_EQ(r.measured, "worst window 80.00%");
+  ASSERT_EQ(r.evidence.size(), 1u) << Joined(r);
+  EXPECT_EQ(r.evidence[0], "window +3.00s: 8 ok of 10 = 80.00%");
+  auto lenient = OneTarget("[[check]]\nkind = \"availability\"\nmin = 0.8\nwindow = \"1s\"\n");
+  EXPECT_EQ(Check(lenient, b.events()).verdict, Verdict::kPass);
+}
+
+}  // namespace
+}  // namespace duende::harness
