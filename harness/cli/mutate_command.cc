@@ -1,7 +1,6 @@
 // duende mutate: mutation testing of a C++ CMake project (see docs/mutate.md).
 // Exit 0 when the gate holds, 1 below --min-score / above --max-survivors, 2 for bad input,
 // 3 when the environment fails (the unmutated project does not build or its tests fail).
-#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -18,18 +17,6 @@
 namespace duende::cli {
 
 namespace {
-
-bool WriteReport(const std::string& path, const std::string& text) {
-  if (path.empty()) return true;
-  std::ofstream out(path, std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) {
-    PrintError("unable to write " + path);
-    return false;
-  }
-  return true;
-}
 
 int ExitFor(const framework::Error& e) {
   return e.code == std::errc::invalid_argument ? framework::kExitUsage
@@ -198,10 +185,10 @@ int MutateMain(int argc, char** argv) {
     std::cout << "mutate: gate " << (gate.pass ? "passed" : "FAILED") << ": " << gate.message
               << '\n';
   }
-  bool ok = WriteReport(cfg.reports.json, mutate::StrykerJson(*run)) &&
-            WriteReport(cfg.reports.html, mutate::HtmlReport(*run, gate)) &&
-            WriteReport(cfg.reports.junit, mutate::JunitReport(*run, gate));
-  if (!ok) return framework::kExitEnvironment;
+  if (auto written = mutate::WriteReports(cfg.reports, *run, gate); !written.ok()) {
+    PrintError(written.error().Message());
+    return framework::kExitEnvironment;
+  }
   return gate.pass ? framework::kExitOk : framework::kExitFailed;
 }
 

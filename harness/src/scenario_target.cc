@@ -19,10 +19,9 @@ namespace {
 void ReadTargetProbe(TomlReader& r, framework::ProbeConfig* p, bool readiness,
                      const std::string& target_address, const std::vector<std::string>& files) {
   using K = framework::ProbeConfig::Kind;
-  framework::ReadProbeConfig(r, p, readiness,
-                             {.variables = true, .address_from_owner = !target_address.empty()});
-  if ((p->kind == K::kTcp || p->kind == K::kHttp) && p->address.empty() && target_address.empty() &&
-      !r.Has("address")) {
+  // The missing address is reported here, once, naming both places it may be written.
+  framework::ReadProbeConfig(r, p, readiness, {.variables = true, .address_from_owner = true});
+  if ((p->kind == K::kTcp || p->kind == K::kHttp) && target_address.empty() && !r.Has("address")) {
     r.Fail("address", "missing 'address' in " + r.where() +
                           " (add address = \"127.0.0.1:PORT\" here or to the target)");
   }

@@ -7,6 +7,7 @@
 
 #include "duende/framework/clock.h"
 #include "duende/reporters/markup.h"
+#include "duende/reporters/reporter.h"
 
 namespace duende::mutate {
 
@@ -220,40 +221,78 @@ std::string HtmlReport(const MutateRun& run, const GateResult& gate) {
   return h.str();
 }
 
+namespace {
+
+bool Tested(Status s) {
+  return s == Status::kKilled || s == Status::kTimeout || s == Status::kSurvived ||
+         s == Status::kNoCoverage;
+}
+
+}  // namespace
+
+model::RunReport AsRunReport(const MutateRun& run, const GateResult& gate) {
+  model::ScenarioResult s;
+  s.name = "duende-mutate";
+  s.end_ns = run.total_ns;
+  model::CheckResult g;
+  g.name = "gate";
+  g.kind = "mutation_score";
+  g.verdict = gate.pass ? model::Verdict::kPass : model::Verdict::kFail;
+  g.measured = gate.message.empty() ? "no gate" : gate.message;
+  g.threshold = "--min-score and --max-survivors";
+  g.evidence.push_back(SummaryLine(run));
+  s.checks.push_back(std::move(g));
+  for (const auto& m : run.mutants) {
+    if (!Tested(m.status)) continue;
+    model::CheckResult c;
+    c.name = Rel(m.file, run.source_dir) + ":" + std::to_string(m.start.line) + ":" +
+             std::to_string(m.start.column) + " '" + m.original + "' -> '" + m.replacement + "'";
+    c.kind = m.mutator;
+    c.threshold = "killed by a test";
+    c.measured = std::string(StatusName(m.status));
+    if (m.status == Status::kSurvived) {
+      c.verdict = model::Verdict::kFail;
+      c.measured = "survived " + std::to_string(m.tests_run) + " covering test(s)";
+    } else if (m.status == Status::kNoCoverage) {
+      c.verdict = model::Verdict::kFail;
+      c.measured = "no test covers it";
+    } else if (!m.detail.empty()) {
+      c.measured += " by " + m.detail;
+    }
+    s.checks.push_back(std::move(c));
+  }
+  s.verdict = gate.pass ? model::Verdict::kPass : model::Verdict::kFail;
+  model::RunReport report;
+  report.verdict = s.verdict;
+  report.scenarios.push_back(std::move(s));
+  return report;
+}
+
 std::string JunitReport(const MutateRun& run, const GateResult& gate) {
-  std::ostringstream x;
-  uint32_t failures = gate.pass ? 0 : 1;
-  uint32_t cases = 1;
-  for (const auto& m : run.mutants) {
-    if (m.status == Status::kKilled || m.status == Status::kTimeout ||
-        m.status == Status::kSurvived || m.status == Status::kNoCoverage) {
-      ++cases;
-      if (m.status == Status::kSurvived || m.status == Status::kNoCoverage) ++failures;
-    }
+  return reporters::RenderJunit(AsRunReport(run, gate));
+}
+
+framework::Result<void> WriteReports(const ReportPaths& paths, const MutateRun& run,
+                                     const GateResult& gate) {
+  reporters::MultiReporter out;
+  auto add =
+      [&](framework::Result<std::unique_ptr<reporters::Reporter>> r) -> framework::Result<void> {
+    if (!r.ok()) return r.error();
+    out.Add(std::move(*r));
+    return {};
+  };
+  if (!paths.json.empty()) {
+    DUENDE_TRY(add(reporters::MakeFileReporter(
+        paths.json, [&](const model::RunReport&) { return StrykerJson(run); })));
   }
-  double secs = static_cast<double>(run.total_ns) / 1e9;
-  x << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n<testsuite name=\"duende-mutate\""
-    << " tests=\"" << cases << "\" failures=\"" << failures << "\" errors=\"0\" time=\"" << secs
-    << "\">\n";
-  x << "  <testcase classname=\"mutate\" name=\"gate\">";
-  if (!gate.pass) x << "<failure message=\"" << reporters::XmlEscape(gate.message, true) << "\"/>";
-  x << "</testcase>\n";
-  for (const auto& m : run.mutants) {
-    if (m.status != Status::kKilled && m.status != Status::kTimeout &&
-        m.status != Status::kSurvived && m.status != Status::kNoCoverage) {
-      continue;
-    }
-    std::string name = Rel(m.file, run.source_dir) + ":" + std::to_string(m.start.line) + ":" +
-                       std::to_string(m.start.column) + " '" + m.original + "' -> '" +
-                       m.replacement + "'";
-    x << "  <testcase classname=\"mutate." << reporters::XmlEscape(m.mutator, true) << "\" name=\""
-      << reporters::XmlEscape(name, true) << "\">";
-    if (m.status == Status::kSurvived) x << "<failure message=\"survived\"/>";
-    if (m.status == Status::kNoCoverage) x << "<failure message=\"no test covers it\"/>";
-    x << "</testcase>\n";
+  if (!paths.html.empty()) {
+    DUENDE_TRY(add(reporters::MakeFileReporter(
+        paths.html, [&](const model::RunReport&) { return HtmlReport(run, gate); })));
   }
-  x << "</testsuite>\n</testsuites>\n";
-  return x.str();
+  if (!paths.junit.empty()) DUENDE_TRY(add(reporters::MakeJunitReporter(paths.junit)));
+  out.OnRunEnd(AsRunReport(run, gate));
+  if (auto e = out.error()) return *e;
+  return {};
 }
 
 }  // namespace duende::mutate

@@ -46,6 +46,11 @@ void Replay(const RunReport& report, Reporter& reporter) {
   reporter.OnRunEnd(report);
 }
 
+framework::Result<std::unique_ptr<Reporter>> MakeFileReporter(
+    const std::string& path, std::function<std::string(const RunReport&)> render) {
+  return internal::FileReporter::Open(path, std::move(render));
+}
+
 framework::Result<void> AddFileReporters(MultiReporter& out, const std::vector<ReportFile>& files) {
   using Factory = framework::Result<std::unique_ptr<Reporter>> (*)(const std::string&);
   const std::pair<const char*, Factory> kFactories[] = {

@@ -235,5 +235,32 @@ TEST(ConfigTablesTest, ScenarioProbeAddressMayUseRunVariablesAndTheTargetsAddres
                    .ok());
 }
 
+// The shared probe reader and the scenario's target reader both know that a tcp probe needs an
+// address; the reader that knows both places it may come from says so, once.
+TEST(ConfigTablesTest, ScenarioProbeWithoutAnyAddressIsReportedOnce) {
+  auto r = ParseScenario(
+      "[scenario]\nname = \"s\"\n[[target]]\nname = \"d\"\ncommand = [\"/bin/true\"]\n"
+      "[target.readiness]\nkind = \"tcp\"\n",
+      "noaddr.toml");
+  ASSERT_FALSE(r.ok());
+  const std::string msg = r.error().Message();
+  size_t count = 0;
+  for (size_t at = msg.find("'address'"); at != std::string::npos;
+       at = msg.find("'address'", at + 1)) {
+    ++count;
+  }
+  EXPECT_EQ(count, 1u) << msg;
+  EXPECT_NE(msg.find("noaddr.toml:6:1: missing 'address' in [[target]] #1.readiness (add address = "
+                     "\"127.0.0.1:PORT\" here or to the target)"),
+            std::string::npos)
+      << msg;
+  // A daemon config has no owner to take the address from: its reader still requires it.
+  auto d = framework::ParseDaemonConfig("[health.readiness]\nkind = \"tcp\"\n", "d.toml");
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.error().Message().find("d.toml:1:1: missing required key 'address'"),
+            std::string::npos)
+      << d.error().Message();
+}
+
 }  // namespace
 }  // namespace duende::harness

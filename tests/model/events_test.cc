@@ -114,3 +114,21 @@ TEST(EventsTest, FieldReadersFallBackOnWrongTypes) {
 
 }  // namespace
 }  // namespace duende::model
+
+namespace duende::model {
+namespace {
+
+TEST(ModelTest, VerdictNamesAndTheWorstVerdictOfSeveral) {
+  EXPECT_STREQ(VerdictName(Verdict::kPass), "PASS");
+  EXPECT_STREQ(VerdictName(Verdict::kFail), "FAIL");
+  EXPECT_STREQ(VerdictName(Verdict::kError), "ERROR");
+  EXPECT_STREQ(VerdictName(Verdict::kAborted), "ABORTED");
+  EXPECT_STREQ(VerdictName(static_cast<Verdict>(42)), "?");
+  EXPECT_EQ(Combine({}), Verdict::kPass);
+  EXPECT_EQ(Combine({Verdict::kPass, Verdict::kFail, Verdict::kPass}), Verdict::kFail);
+  EXPECT_EQ(Combine({Verdict::kError, Verdict::kFail}), Verdict::kError);
+  EXPECT_EQ(Combine({Verdict::kFail, Verdict::kAborted, Verdict::kError}), Verdict::kAborted);
+}
+
+}  // namespace
+}  // namespace duende::model

@@ -73,9 +73,11 @@ html_report = "out.html"
       << r.out;
   auto doc = nlohmann::json::parse(ReadFile((*root_ / "out.json").string()));
   EXPECT_EQ(doc["files"]["src/calc.cc"]["mutants"].size(), 26u);
-  EXPECT_NE(ReadFile((*root_ / "out.xml").string())
-                .find("<testcase classname=\"mutate\" name=\"gate\"><failure"),
-            std::string::npos);
+  const std::string junit = ReadFile((*root_ / "out.xml").string());
+  EXPECT_NE(junit.find("<testcase name=\"gate\" classname=\"duende-mutate\" time=\"0.000\">\n"
+                       "      <failure message=\"measured mutation score 65.2% &lt; 70.0%"),
+            std::string::npos)
+      << junit;
   EXPECT_NE(ReadFile((*root_ / "out.html").string()).find("gate failed"), std::string::npos);
 
   // The same run passes a lower bar.

@@ -130,8 +130,8 @@ struct ConfigReadOptions {
   /// "127.0.0.1:{port.kvd}"): a probe address is checked with each {variable} standing for a
   /// valid value.
   bool variables = false;
-  /// A tcp or http probe may leave out 'address' because its owner supplies one (a scenario
-  /// target's own address).
+  /// A tcp or http probe may leave out 'address': its owner supplies one (a scenario target's
+  /// own address) or reports its absence in its own words, so the reader does not.
   bool address_from_owner = false;
 };
 

@@ -20,13 +20,6 @@
 
 namespace duende::mutate {
 
-/// Where reports go ("" : not written).
-struct ReportPaths {
-  std::string json;
-  std::string html;
-  std::string junit;
-};
-
 struct MutateConfig {
   MutateOptions options;
   MutateGate gate;

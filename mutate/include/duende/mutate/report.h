@@ -1,11 +1,14 @@
 // Reports of a mutation run: compiler-style survivor lines, Stryker JSON (mutation-testing-
-// report-schema, so existing viewers open it), a self-contained HTML page, JUnit XML.
+// report-schema, so existing viewers open it), a self-contained HTML page, JUnit XML. The files
+// are written by the reporters' file writers, the JUnit XML by their JUnit renderer.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
 
+#include "duende/framework/result.h"
+#include "duende/model/model.h"
 #include "duende/mutate/engine.h"
 
 namespace duende::mutate {
@@ -40,8 +43,25 @@ std::string StrykerJson(const MutateRun& run);
 /// A self-contained HTML page: score, per-file table, survivors with their diffs.
 std::string HtmlReport(const MutateRun& run, const GateResult& gate);
 
-/// JUnit XML: a test case per tested mutant (survivors and uncovered ones fail) and one for
-/// the gate.
+/// The run in the result model: one scenario "duende-mutate" whose checks are the gate and one
+/// per tested mutant ("file:line:col '<' -> '<='", kind = the mutator); survivors and uncovered
+/// mutants FAIL, as does the gate when it does not hold.
+model::RunReport AsRunReport(const MutateRun& run, const GateResult& gate);
+
+/// JUnit XML (the reporters' RenderJunit of AsRunReport): a test case per tested mutant
+/// (survivors and uncovered ones fail) and one for the gate.
 std::string JunitReport(const MutateRun& run, const GateResult& gate);
+
+/// Where reports go ("" : not written).
+struct ReportPaths {
+  std::string json;
+  std::string html;
+  std::string junit;
+};
+
+/// Writes each wanted report through the reporters' file writers. Errors: the first file that
+/// cannot be opened or written ("unable to open PATH: ...", errno).
+framework::Result<void> WriteReports(const ReportPaths& paths, const MutateRun& run,
+                                     const GateResult& gate);
 
 }  // namespace duende::mutate

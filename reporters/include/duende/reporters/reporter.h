@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -109,6 +110,12 @@ framework::Result<std::unique_ptr<Reporter>> MakeMarkdownReporter(const std::str
 /// per second with fault windows and exits/restarts, the checks, the seed and replay command.
 std::string RenderHtml(const model::RunReport& report);
 framework::Result<std::unique_ptr<Reporter>> MakeHtmlReporter(const std::string& path);
+
+/// A file reporter for a format that is not a run's (duende mutate's Stryker JSON and HTML
+/// page): opens `path` at once like the factories above and writes `render(report)` at
+/// OnRunEnd. Errors as above.
+framework::Result<std::unique_ptr<Reporter>> MakeFileReporter(
+    const std::string& path, std::function<std::string(const model::RunReport&)> render);
 
 /// The file formats by name, for command lines: "html", "junit", "json", "jsonl", "markdown".
 struct ReportFile {
