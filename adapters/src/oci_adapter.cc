@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdlib.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "duende/adapters/oci_spec.h"
@@ -60,7 +61,9 @@ Result<std::unique_ptr<OciAdapter>> OciAdapter::Create(const DaemonConfig& confi
   service.user.clear();
   service.group.clear();
   service.resources = framework::ResourceConfig{};
-  auto inner = NativeAdapter::Create(config, service);
+  framework::SupervisorOptions so;
+  so.log_dir = options.log_dir;
+  auto inner = NativeAdapter::Create(config, service, so);
   if (!inner.ok()) return inner.error();
   a->inner_ = std::move(*inner);
   return a;
@@ -88,10 +91,20 @@ pid_t OciAdapter::ContainerPid() {
   return j.value("pid", -1);
 }
 
+pid_t OciAdapter::DaemonPid() {
+  const pid_t init = ContainerPid();
+  if (init <= 0 || options_.render.oci.init.empty()) return init;
+  // Behind an init (tini) the daemon is the init's child.
+  std::ifstream in("/proc/" + std::to_string(init) + "/task/" + std::to_string(init) + "/children");
+  long child = 0;
+  if (in >> child && child > 0) return static_cast<pid_t>(child);
+  return init;
+}
+
 Result<framework::ServiceStatus> OciAdapter::Status() {
   auto st = inner_->Status();
   if (!st.ok()) return st;
-  if (st->pid > 0) st->pid = ContainerPid();
+  if (st->pid > 0) st->pid = DaemonPid();
   return st;
 }
 

@@ -54,7 +54,31 @@ class Adapter {
   /// Stops the daemon if needed and removes what Start() installed. Idempotent; also done by
   /// the destructor.
   virtual framework::Result<void> Remove() = 0;
+
+  /// Cuts the platform's power at once (a VM killed without shutdown: what the guest wrote
+  /// but never synced is lost). Errors: operation_not_supported on platforms without power.
+  virtual framework::Result<void> PowerLoss();
 };
+
+/// What a platform's adapter can take as a scenario target or a supervised service, known
+/// without starting anything (`duende validate` checks scenarios against it).
+struct AdapterTraits {
+  /// MakeAdapter() builds an adapter that runs the daemon (not render-only).
+  bool runs = false;
+  /// The daemon's main process is a host pid (Status().pid): signal faults (kill, crash,
+  /// pause) reach it.
+  bool host_pid = false;
+  /// LD_PRELOAD from the config's environment reaches the daemon with host paths (libfiu and
+  /// libfaketime, syscall/disk/clock faults).
+  bool preload = false;
+  /// The daemon's processes sit in a cgroup the host can limit (oom, cpu quota, pids).
+  bool cgroup = false;
+  /// PowerLoss() cuts power.
+  bool power_loss = false;
+};
+
+/// The traits of `platform`'s adapter (all false for render-only platforms).
+AdapterTraits TraitsOf(Platform platform);
 
 struct AdapterOptions {
   RenderOptions render;
@@ -80,6 +104,10 @@ struct AdapterOptions {
   /// Container id; "" = "duende-" + name.
   std::string oci_container_id;
   std::string runc = "runc";
+  /// Where the daemon's output goes, as NAME.log ("" = the platform's default): the OCI
+  /// adapter's supervisor of `runc run` writes the container's output there; systemd appends
+  /// to it (StandardOutput=append:, added to the installed unit only).
+  std::string log_dir;
 };
 
 /// An adapter for `platform` (native, systemd or oci; the others are render-only).
