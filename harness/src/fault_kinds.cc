@@ -1,5 +1,8 @@
 #include "duende/harness/fault_kinds.h"
 
+#include <sstream>
+
+#include "duende/adapters/platform.h"
 #include "duende/faults/fault.h"
 
 namespace duende::harness {
@@ -10,10 +13,73 @@ const FaultKindTable& DefaultFaultKinds() {
   static const FaultKindTable kTable = [] {
     FaultKindTable t;
     for (const auto& k : faults::Catalogue()) t.kinds.push_back(k.kind);
+    t.kinds.push_back(kPowerLossKind);
     t.validate = faults::CheckFaultParams;
     return t;
   }();
   return kTable;
+}
+
+namespace {
+
+// The platforms whose adapters run daemons here, "native, systemd, oci".
+std::string RunnablePlatforms() {
+  std::istringstream names(adapters::PlatformNames());
+  std::string name;
+  std::string out;
+  while (std::getline(names, name, '|')) {
+    auto p = adapters::ParsePlatform(name);
+    if (p && adapters::TraitsOf(*p).runs) out += (out.empty() ? "" : ", ") + name;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string PlatformCannotRun(const std::string& platform) {
+  auto p = adapters::ParsePlatform(platform);
+  if (!p) {
+    // Platforms the project plans adapters for are named as such, not as typos.
+    if (platform == "microvm" || platform == "wasi") {
+      return "platform \"" + platform +
+             "\" has no adapter in this build of duende; targets run on " + RunnablePlatforms();
+    }
+    return "unknown platform \"" + platform + "\"; use one of " + RunnablePlatforms();
+  }
+  if (!adapters::TraitsOf(*p).runs) {
+    return "platform \"" + platform +
+           "\" is render-only here (`duende adapter render`); targets run on " +
+           RunnablePlatforms();
+  }
+  return "";
+}
+
+std::string PlatformRefusesFault(const std::string& kind, const toml::table& fault,
+                                 const std::string& platform) {
+  auto p = adapters::ParsePlatform(platform);
+  if (!p) return "";  // reported at the target's platform key
+  const adapters::AdapterTraits t = adapters::TraitsOf(*p);
+  const std::string on = "platform " + platform;
+  if (kind == kPowerLossKind) {
+    return t.power_loss ? ""
+                        : on + " has no power to cut (power-loss needs platform = \"microvm\")";
+  }
+  if (kind == "kill" || kind == "crash" || kind == "pause" || kind == "fds") {
+    return t.host_pid ? "" : on + " gives the host no pid of the daemon to signal";
+  }
+  if (kind == "syscall" || kind == "clock" || kind == "disk") {
+    return t.preload ? ""
+                     : on + " cannot load duende's preload shims (libfiu, libfaketime) into the "
+                            "daemon (a pid namespace and a private /tmp); run it on native or "
+                            "systemd";
+  }
+  if (kind == "oom" || (kind == "cpu" && fault["mode"].value_or(std::string("burn")) == "quota")) {
+    return t.cgroup ? ""
+                    : on + " keeps the daemon in a cgroup of its own that duende does not limit; "
+                           "set [target.resources] (the platform applies them) or run it on "
+                           "native";
+  }
+  return "";  // network (the proxy is on the host side), memory and cpu burn (host pressure)
 }
 
 }  // namespace duende::harness

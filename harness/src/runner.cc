@@ -173,7 +173,8 @@ bool Run::Prepare() {
     for (size_t i = 0; i < times.size(); ++i) {
       auto diags = std::make_shared<framework::Diagnostics>();
       framework::TomlReader r(*f.table, f.file, "[[fault]] " + f.name, diags);
-      auto fault = faults::CreateFault(f.kind, r, env_);
+      auto fault = f.kind == kPowerLossKind ? PowerLossFault(f.target)
+                                            : faults::CreateFault(f.kind, r, env_);
       if (!fault.ok()) {
         Fail("fault " + f.name + ": " + fault.error().Message());
         return false;

@@ -1,0 +1,238 @@
+// Targets on another platform than duende's own supervisor (platform = "systemd", "oci", ...):
+// started through the platform's adapter, which restarts them by the platform's own policy and
+// reports what happens as the supervisor's events. What the platform needs (a private systemd
+// user manager, an OCI bundle) is made here, journaled, and removed at the end of the run.
+#include "duende/adapters/oci_adapter.h"
+#include "duende/framework/command.h"
+#include "run.h"
+
+namespace duende::harness::internal {
+namespace {
+
+// The `power-loss` fault: the platform cuts the daemon's power (Adapter::PowerLoss). The
+// adapter is looked up when the fault is injected (faults are made before targets start).
+class PowerLoss final : public faults::Fault {
+ public:
+  explicit PowerLoss(std::function<adapters::Adapter*()> find) : find_(std::move(find)) {
+    rec_.kind = kPowerLossKind;
+  }
+  framework::Result<void> Inject(const faults::TargetRef& target) override {
+    rec_.injected_ns = MonotonicNs();
+    adapters::Adapter* a = find_();
+    if (a == nullptr) {
+      return framework::MessageError(
+          "target " + target.name +
+              ": platform native has no power to cut (use platform = \"microvm\")",
+          std::errc::operation_not_supported);
+    }
+    DUENDE_TRY(a->PowerLoss());
+    rec_.took_effect = true;
+    rec_.evidence.push_back(std::string("power cut on platform ") +
+                            adapters::PlatformName(a->platform()));
+    return {};
+  }
+  framework::Result<void> Heal() override {
+    if (rec_.healed_ns == 0) rec_.healed_ns = MonotonicNs();
+    return {};
+  }
+  faults::FaultRecord Record() const override { return rec_; }
+
+ private:
+  std::function<adapters::Adapter*()> find_;
+  faults::FaultRecord rec_;
+};
+
+bool UnderHostBind(const std::string& path, const std::vector<std::string>& binds) {
+  for (const std::string& b : binds) {
+    if (path == b || path.rfind(b + "/", 0) == 0) return true;
+  }
+  // The OCI root's bin, lib, lib64 and sbin are links into its /usr.
+  for (const char* l : {"/bin/", "/lib/", "/lib64/", "/sbin/"}) {
+    if (path.rfind(l, 0) == 0) return true;
+  }
+  return false;
+}
+
+// The directories a container that sees only the host's /usr and /etc also needs for `exe`:
+// its own and those of the shared libraries it loads from elsewhere (a build tree's).
+std::vector<std::string> ExtraDirsFor(const std::string& exe,
+                                      const std::vector<std::string>& binds) {
+  std::set<std::string> dirs;
+  auto add = [&](const std::string& file) {
+    std::string dir = fs::path(file).parent_path().string();
+    if (!dir.empty() && !UnderHostBind(dir, binds)) dirs.insert(dir);
+  };
+  add(exe);
+  framework::CommandOptions co;
+  co.timeout = std::chrono::seconds(10);
+  auto ldd = framework::RunCommand({"ldd", exe}, co);
+  if (ldd.ok()) {
+    // "\tlibduende_framework.so => /work/build/framework/libduende_framework.so (0x...)"
+    std::istringstream in(ldd->out);
+    std::string line;
+    while (std::getline(in, line)) {
+      size_t arrow = line.find("=> /");
+      if (arrow == std::string::npos) continue;
+      std::string path = line.substr(arrow + 3);
+      path = path.substr(0, path.find(' '));
+      add(path);
+    }
+  }
+  // Nested directories are covered by their parent's bind.
+  std::vector<std::string> out;
+  for (const auto& d : dirs) {
+    if (!out.empty() && d.rfind(out.back() + "/", 0) == 0) continue;
+    out.push_back(d);
+  }
+  return out;
+}
+
+}  // namespace
+
+framework::Result<std::unique_ptr<faults::Fault>> Run::PowerLossFault(const std::string& target) {
+  return std::unique_ptr<faults::Fault>(new PowerLoss([this, target]() -> adapters::Adapter* {
+    std::lock_guard lock(mu_);
+    auto it = targets_.find(target);
+    return it == targets_.end() ? nullptr : it->second.adapter.get();
+  }));
+}
+
+bool Run::StartOnPlatform(const std::string& name, TargetState& st, framework::DaemonConfig c) {
+  const std::string& pname = st.spec->platform;
+  const auto platform = adapters::ParsePlatform(pname);
+  if (!platform) {
+    Fail("target " + name + ": " + PlatformCannotRun(pname));
+    return false;
+  }
+  adapters::AdapterOptions options;
+  std::string detail = "platform " + pname;
+  if (*platform == adapters::Platform::kSystemd) {
+    if (!systemd_) {
+      // systemd is not PID 1 on every machine that runs scenarios: a private user manager in
+      // a mount namespace of its own runs the units, and everything in it ends with it.
+      auto m = adapters::SystemdUserManager::Start();
+      if (!m.ok()) {
+        Fail("target " + name +
+             " (platform systemd): unable to start a private systemd user manager: " +
+             m.error().Message());
+        return false;
+      }
+      systemd_ = std::move(m).value();
+      if (journal_) {
+        // A killed run: its manager gets SIGTERM from the kernel (parent death signal) and
+        // stops its units; the next heal kills it if it did not, and removes its directory.
+        auto info = framework::ReadProcessInfo(systemd_->pid());
+        if (info.ok()) {
+          auto j = journal_->Begin(
+              {"process", {std::to_string(info->pid), std::to_string(info->start_time)}});
+          if (j.ok()) systemd_journal_.push_back(*j);
+        }
+        if (auto j = journal_->Begin({"dir", {systemd_->runtime_dir()}}); j.ok()) {
+          systemd_journal_.push_back(*j);
+        }
+      }
+    }
+    systemd_->Configure(&options);
+    options.log_dir = run_dir_ + "/logs";
+    detail += " (private user manager pid " + std::to_string(systemd_->pid()) + ", " +
+              systemd_->runtime_dir() + ")";
+  } else if (*platform == adapters::Platform::kOci) {
+    options.oci_bundle_dir = run_dir_ + "/oci-" + name;
+    options.oci_container_id = env_.run_id + "-" + name;
+    options.log_dir = run_dir_ + "/logs";
+    for (const auto& d : ExtraDirsFor(c.command[0], options.render.oci.host_binds)) {
+      options.render.oci.host_binds.push_back(d);
+    }
+    // The working directory is bound read-write at the same path: the run directory, so
+    // that the daemon's data ({run_dir}/...) outlives the container and is the host's.
+    if (c.working_dir.empty()) c.working_dir = run_dir_;
+    detail +=
+        " (bundle " + options.oci_bundle_dir + ", container " + options.oci_container_id + ")";
+  }
+  auto a = adapters::MakeAdapter(*platform, c, options);
+  if (!a.ok()) {
+    Fail("target " + name + " (platform " + pname + "): " + a.error().Message());
+    return false;
+  }
+  {
+    std::lock_guard lock(mu_);
+    st.adapter = std::move(a).value();
+  }
+  st.adapter->Subscribe([this](const framework::ServiceEvent& ev) { OnServiceEvent(ev); });
+  rec_.Record(events::kTargetTracking, name, {{"mode", "platform"}, {"detail", detail}});
+  if (auto r = st.adapter->Start(); !r.ok()) {
+    Fail("unable to start " + name + " on platform " + pname + ": " + r.error().Message());
+    return false;
+  }
+  return true;
+}
+
+pid_t Run::PlatformMainPid(const std::string& name) {
+  adapters::Adapter* a = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    auto it = targets_.find(name);
+    if (it != targets_.end()) a = it->second.adapter.get();
+  }
+  if (a == nullptr) return 0;
+  auto s = a->Status();
+  return s.ok() && s->pid > 0 ? s->pid : -1;
+}
+
+void Run::JournalContainer(const std::string& name, const framework::ServiceEvent& ev) {
+  // `runc run` dies with duende (parent death signal) but its container does not: the
+  // container's init is journaled while it runs, so that the next heal ends it.
+  adapters::OciAdapter* oci = nullptr;
+  uint64_t done = 0;
+  {
+    std::lock_guard lock(mu_);
+    auto it = targets_.find(name);
+    if (it == targets_.end() || !it->second.adapter ||
+        it->second.adapter->platform() != adapters::Platform::kOci) {
+      return;
+    }
+    oci = static_cast<adapters::OciAdapter*>(it->second.adapter.get());
+    if (ev.type == framework::EventType::kReady || ev.type == framework::EventType::kExited) {
+      done = it->second.container_journal;
+      it->second.container_journal = 0;
+    }
+  }
+  if (done != 0 && journal_) journal_->Done(done);
+  if (ev.type != framework::EventType::kReady || !journal_) return;
+  const pid_t init = oci->ContainerPid();
+  auto info = init > 0
+                  ? framework::ReadProcessInfo(init)
+                  : framework::Result<framework::ProcessInfo>(framework::ErrnoError("", ESRCH));
+  if (!info.ok()) return;
+  auto j =
+      journal_->Begin({"process", {std::to_string(info->pid), std::to_string(info->start_time)}});
+  if (!j.ok()) return;
+  std::lock_guard lock(mu_);
+  targets_.at(name).container_journal = *j;
+}
+
+void Run::RemovePlatformTargets() {
+  for (auto& [name, t] : targets_) {
+    if (!t.adapter) continue;
+    if (auto r = t.adapter->Remove(); !r.ok()) {
+      rec_.Record(events::kTargetTracking, name,
+                  {{"mode", "platform"}, {"detail", "removing it: " + r.error().Message()}});
+    }
+    if (t.container_journal != 0 && journal_) journal_->Done(t.container_journal);
+    t.container_journal = 0;
+  }
+  if (systemd_) {
+    // What the manager still runs after its units were stopped is a leftover of the run.
+    // (The manager's destructor kills them.)
+    for (pid_t p : systemd_->ProcessesInNamespace()) {
+      platform_leftovers_.push_back(internal::LeftoverJson(p, ""));
+    }
+    systemd_.reset();
+    for (uint64_t j : systemd_journal_) {
+      if (journal_) journal_->Done(j);
+    }
+    systemd_journal_.clear();
+  }
+}
+
+}  // namespace duende::harness::internal
