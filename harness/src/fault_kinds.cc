@@ -59,6 +59,7 @@ std::string PlatformRefusesFault(const std::string& kind, const toml::table& fau
   auto p = adapters::ParsePlatform(platform);
   if (!p) return "";  // reported at the target's platform key
   const adapters::AdapterTraits t = adapters::TraitsOf(*p);
+  if (!t.runs) return "";  // reported at the target's platform key
   const std::string on = "platform " + platform;
   if (kind == kPowerLossKind) {
     return t.power_loss ? ""

@@ -1,0 +1,158 @@
+// End-to-end: the shipped platform scenarios (kvd under systemd and under runc, SIGKILLed under
+// write load) PASS through `duende run`, and the same checks FAIL on the same platform when the
+// daemon loses acknowledged writes (kvd --durable false) or the restart bound is too tight: the
+// platform's own restarts are what is measured. Nothing is left behind: no unit, no container,
+// no bundle, no private user manager.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "duende/framework/command.h"
+#include "duende/model/event_log.h"
+
+namespace duende::harness {
+namespace {
+
+using model::Event;
+
+const std::string kDuende = std::string(DUENDE_BINARY_DIR) + "/harness/cli/duende";
+const std::string kPlatforms = std::string(DUENDE_SOURCE_DIR) + "/scenarios/platforms";
+
+struct RunResult {
+  int exit_code = -1;
+  std::vector<Event> events;
+  std::string output;
+};
+
+RunResult RunDuende(const std::string& args) {
+  static int n = 0;
+  const std::string events = ::testing::TempDir() + "/platform-events-" + std::to_string(getpid()) +
+                             "-" + std::to_string(++n) + ".jsonl";
+  const std::string out = events + ".out";
+  const std::string cmd = "DUENDE_FIXTURES_DIR=" + std::string(DUENDE_BINARY_DIR) + "/fixtures " +
+                          kDuende + " run --quiet " + args + " --events " + events + " >" + out +
+                          " 2>&1";
+  const int status = std::system(cmd.c_str());
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(out);
+  r.output.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  auto ev = model::ReadEventLog(events);
+  if (ev.ok()) r.events = std::move(ev).value();
+  std::remove(events.c_str());
+  std::remove(out.c_str());
+  return r;
+}
+
+std::string Verdict(const RunResult& r, const std::string& check) {
+  for (const auto& e : r.events) {
+    if (e.type == "check.result" && e.target == check) {
+      return e.data.value("verdict", std::string("?"));
+    }
+  }
+  return "(missing)";
+}
+
+// The detail of the target.tracking event that names the platform.
+std::string PlatformDetail(const RunResult& r) {
+  for (const auto& e : r.events) {
+    if (e.type == "target.tracking" && e.data.value("mode", std::string()) == "platform") {
+      return e.data.value("detail", std::string());
+    }
+  }
+  return "";
+}
+
+// The word after `key` in `text` up to one of ",)".
+std::string After(const std::string& text, const std::string& key) {
+  size_t at = text.find(key);
+  if (at == std::string::npos) return "";
+  at += key.size();
+  return text.substr(at, text.find_first_of(",)", at) - at);
+}
+
+bool Exists(const std::string& path) {
+  struct stat st {};
+  return !path.empty() && ::stat(path.c_str(), &st) == 0;
+}
+
+int Spawns(const RunResult& r) {
+  int n = 0;
+  for (const auto& e : r.events) n += e.type == "target.spawned" ? 1 : 0;
+  return n;
+}
+
+std::string SkipReason(const std::string& platform) {
+  if (::geteuid() != 0) return platform + " targets need root here";
+  if (platform == "systemd" && !Exists("/lib/systemd/systemd")) return "systemd is not installed";
+  if (platform == "oci" && !framework::FindExecutable("runc").ok()) return "runc is not installed";
+  if (platform == "oci" && !Exists("/usr/bin/tini")) return "tini is not installed (ci/deps.sh)";
+  return "";
+}
+
+class PlatformTargetsTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (std::string why = SkipReason(GetParam()); !why.empty()) GTEST_SKIP() << why;
+  }
+  std::string Scenario() const { return kPlatforms + "/kill-under-load-" + GetParam() + ".toml"; }
+};
+
+TEST_P(PlatformTargetsTest, ShippedScenarioPassesAndLeavesNothing) {
+  auto r = RunDuende(Scenario());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(Verdict(r, "no_lost_writes"), "PASS") << r.output;
+  EXPECT_EQ(Verdict(r, "restart_within"), "PASS") << r.output;
+  EXPECT_EQ(Verdict(r, "no_orphans"), "PASS") << r.output;
+  // Started by the platform, restarted by it: one spawn and two restarts.
+  const std::string detail = PlatformDetail(r);
+  ASSERT_NE(detail.find("platform " + GetParam()), std::string::npos) << r.output;
+  EXPECT_GE(Spawns(r), 3) << r.output;
+  if (GetParam() == "systemd") {
+    // The private user manager's runtime directory is gone, and the manager with it.
+    const std::string runtime = After(detail, ", ");
+    ASSERT_EQ(runtime.rfind("/", 0), 0u) << detail;
+    EXPECT_FALSE(Exists(runtime)) << runtime;
+    const std::string pid = After(detail, "manager pid ");
+    ASSERT_FALSE(pid.empty()) << detail;
+    EXPECT_FALSE(Exists("/proc/" + pid)) << "manager " << pid << " still runs";
+  } else {
+    const std::string bundle = After(detail, "(bundle ");
+    const std::string id = After(detail, "container ");
+    ASSERT_FALSE(bundle.empty()) << detail;
+    ASSERT_FALSE(id.empty()) << detail;
+    EXPECT_FALSE(Exists(bundle)) << bundle;
+    auto list = framework::RunCommand({"runc", "list", "-q"});
+    ASSERT_TRUE(list.ok());
+    EXPECT_EQ(list->out.find(id), std::string::npos) << list->out;
+  }
+}
+
+TEST_P(PlatformTargetsTest, LostWritesAndATooTightBoundFailOnThePlatform) {
+  // kvd acknowledging from a buffer: the platform's restart after SIGKILL loses those writes.
+  auto lossy = RunDuende(Scenario() +
+                         " --set 'target.kvd.command=[\"duende-fixture-kvd\", \"--port\", "
+                         "\"{port.kvd}\", \"--data-dir\", \"{run_dir}/kvd\", \"--durable\", "
+                         "\"false\"]'");
+  EXPECT_EQ(lossy.exit_code, 1) << lossy.output;
+  EXPECT_EQ(Verdict(lossy, "no_lost_writes"), "FAIL") << lossy.output;
+  // No platform restarts kvd within 1 ms of a SIGKILL.
+  auto tight = RunDuende(Scenario() + " --set check.restart_within.within=1ms");
+  EXPECT_EQ(tight.exit_code, 1) << tight.output;
+  EXPECT_EQ(Verdict(tight, "restart_within"), "FAIL") << tight.output;
+  EXPECT_EQ(Verdict(tight, "no_lost_writes"), "PASS") << tight.output;
+}
+
+INSTANTIATE_TEST_SUITE_P(Platforms, PlatformTargetsTest, ::testing::Values("systemd", "oci"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+}  // namespace
+}  // namespace duende::harness
