@@ -11,12 +11,12 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
 #include <string>
 #include <thread>
 
 #include "duende/framework/command.h"
 #include "duende/model/event_log.h"
+#include "support/cli.h"
 
 namespace duende::harness {
 namespace {
@@ -28,27 +28,21 @@ const std::string kPlatforms = std::string(DUENDE_SOURCE_DIR) + "/scenarios/plat
 
 struct RunResult {
   int exit_code = -1;
-  std::vector<Event> events;
   std::string output;
+  std::vector<Event> events;
 };
 
+// `duende run ARGS` with its event log read back.
 RunResult RunDuende(const std::string& args) {
   static int n = 0;
   const std::string events = ::testing::TempDir() + "/platform-events-" + std::to_string(getpid()) +
                              "-" + std::to_string(++n) + ".jsonl";
-  const std::string out = events + ".out";
-  const std::string cmd = "DUENDE_FIXTURES_DIR=" + std::string(DUENDE_BINARY_DIR) + "/fixtures " +
-                          kDuende + " run --quiet " + args + " --events " + events + " >" + out +
-                          " 2>&1";
-  const int status = std::system(cmd.c_str());
-  RunResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(out);
-  r.output.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  auto ev = model::ReadEventLog(events);
-  if (ev.ok()) r.events = std::move(ev).value();
+  auto cli = duende::testing::RunCli("DUENDE_FIXTURES_DIR=" + std::string(DUENDE_BINARY_DIR) +
+                                     "/fixtures " + kDuende + " run --quiet " + args +
+                                     " --events " + events);
+  RunResult r{cli.code, std::move(cli.out), {}};
+  if (auto ev = model::ReadEventLog(events); ev.ok()) r.events = std::move(ev).value();
   std::remove(events.c_str());
-  std::remove(out.c_str());
   return r;
 }
 
