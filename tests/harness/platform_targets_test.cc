@@ -145,6 +145,26 @@ TEST_P(PlatformTargetsTest, LostWritesAndATooTightBoundFailOnThePlatform) {
   EXPECT_EQ(Verdict(tight, "no_lost_writes"), "PASS") << tight.output;
 }
 
+// Faults act on the daemon inside the platform: libfiu through the unit's environment on
+// systemd (every write(2) of kvd fails with ENOSPC), SIGSTOP of the daemon under the container's
+// tini on oci (pausing tini instead would leave kvd answering: no fault would take effect).
+TEST_P(PlatformTargetsTest, FaultsActOnTheDaemonInsideThePlatform) {
+  const std::string scenario = GetParam() == "systemd" ? "enospc-wal" : "sigstop-pause";
+  auto r = RunDuende(std::string(DUENDE_SOURCE_DIR) + "/scenarios/" + scenario +
+                     ".toml --set 'target.kvd.platform=\"" + GetParam() + "\"'");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(Verdict(r, "faults-took-effect"), "PASS") << r.output;
+  EXPECT_NE(PlatformDetail(r).find("platform " + GetParam()), std::string::npos) << r.output;
+  // The load saw the fault: write errors (ENOSPC answered as ERR) or timeouts (kvd frozen).
+  int64_t failed = 0;
+  for (const auto& e : r.events) {
+    if (e.type == "load.summary") {
+      failed += e.data.value("errors", int64_t{0}) + e.data.value("timeouts", int64_t{0});
+    }
+  }
+  EXPECT_GT(failed, 0) << r.output;
+}
+
 INSTANTIATE_TEST_SUITE_P(Platforms, PlatformTargetsTest, ::testing::Values("systemd", "oci"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
