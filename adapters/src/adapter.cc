@@ -1,5 +1,7 @@
 #include "duende/adapters/adapter.h"
 
+#include <sstream>
+
 #include "duende/adapters/native_adapter.h"
 #include "duende/adapters/oci_adapter.h"
 #include "duende/adapters/systemd_adapter.h"
@@ -31,6 +33,41 @@ AdapterTraits TraitsOf(Platform platform) {
     default:
       return {};
   }
+}
+
+namespace {
+
+// The platforms whose adapters run daemons here, "native, systemd, oci".
+std::string RunnablePlatforms() {
+  std::istringstream names(PlatformNames());
+  std::string name;
+  std::string out;
+  while (std::getline(names, name, '|')) {
+    auto p = ParsePlatform(name);
+    if (p && TraitsOf(*p).runs) out += (out.empty() ? "" : ", ") + name;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string CannotRun(std::string_view platform) {
+  const std::string name(platform);
+  auto p = ParsePlatform(name);
+  if (!p) {
+    // Platforms the project plans adapters for are named as such, not as typos.
+    if (name == "microvm" || name == "wasi") {
+      return "platform \"" + name + "\" has no adapter in this build of duende; daemons run on " +
+             RunnablePlatforms();
+    }
+    return "unknown platform \"" + name + "\"; use one of " + RunnablePlatforms();
+  }
+  if (!TraitsOf(*p).runs) {
+    return "platform \"" + name +
+           "\" is render-only here (`duende adapter render`); daemons run on " +
+           RunnablePlatforms();
+  }
+  return "";
 }
 
 Result<std::unique_ptr<Adapter>> MakeAdapter(Platform platform, const DaemonConfig& config,

@@ -1122,7 +1122,8 @@ std::string DefaultControlSocket() {
   return base + "/duende-" + std::to_string(::geteuid()) + "/supervise.sock";
 }
 
-Result<ServicesFile> LoadServicesFile(const std::string& path) {
+Result<ServicesFile> LoadServicesFile(const std::string& path,
+                                      const PlatformCheck& check_platform) {
   auto table = ParseTomlFile(path);
   if (!table.ok()) return table.error();
   auto diags = std::make_shared<Diagnostics>();
@@ -1159,6 +1160,13 @@ Result<ServicesFile> LoadServicesFile(const std::string& path) {
   }
   std::set<std::string> names;
   for (TomlReader& r : root.TableArray("service", /*required=*/true)) {
+    std::string platform;
+    if (check_platform) {
+      platform = r.String("platform").value_or("");
+      if (!platform.empty()) {
+        if (std::string why = check_platform(platform); !why.empty()) r.Fail("platform", why);
+      }
+    }
     DaemonConfig c = ReadDaemonConfig(r);
     if (!r.Has("name")) {
       r.Fail("name", r.where() + " needs a name, e.g. name = \"kvd\"");
@@ -1169,6 +1177,7 @@ Result<ServicesFile> LoadServicesFile(const std::string& path) {
       r.Fail("command", r.where() + " needs a command, e.g. command = [\"/usr/bin/kvd\"]");
     }
     out.services.push_back(std::move(c));
+    out.platforms.push_back(platform == "native" ? "" : platform);
   }
   root.Finish();
   if (!diags->empty()) return diags->ToError();

@@ -1,7 +1,5 @@
 #include "duende/harness/fault_kinds.h"
 
-#include <sstream>
-
 #include "duende/adapters/platform.h"
 #include "duende/faults/fault.h"
 
@@ -18,40 +16,6 @@ const FaultKindTable& DefaultFaultKinds() {
     return t;
   }();
   return kTable;
-}
-
-namespace {
-
-// The platforms whose adapters run daemons here, "native, systemd, oci".
-std::string RunnablePlatforms() {
-  std::istringstream names(adapters::PlatformNames());
-  std::string name;
-  std::string out;
-  while (std::getline(names, name, '|')) {
-    auto p = adapters::ParsePlatform(name);
-    if (p && adapters::TraitsOf(*p).runs) out += (out.empty() ? "" : ", ") + name;
-  }
-  return out;
-}
-
-}  // namespace
-
-std::string PlatformCannotRun(const std::string& platform) {
-  auto p = adapters::ParsePlatform(platform);
-  if (!p) {
-    // Platforms the project plans adapters for are named as such, not as typos.
-    if (platform == "microvm" || platform == "wasi") {
-      return "platform \"" + platform +
-             "\" has no adapter in this build of duende; targets run on " + RunnablePlatforms();
-    }
-    return "unknown platform \"" + platform + "\"; use one of " + RunnablePlatforms();
-  }
-  if (!adapters::TraitsOf(*p).runs) {
-    return "platform \"" + platform +
-           "\" is render-only here (`duende adapter render`); targets run on " +
-           RunnablePlatforms();
-  }
-  return "";
 }
 
 std::string PlatformRefusesFault(const std::string& kind, const toml::table& fault,

@@ -3,7 +3,6 @@
 // reports what happens as the supervisor's events. What the platform needs (a private systemd
 // user manager, an OCI bundle) is made here, journaled, and removed at the end of the run.
 #include "duende/adapters/oci_adapter.h"
-#include "duende/framework/command.h"
 #include "run.h"
 
 namespace duende::harness::internal {
@@ -42,51 +41,6 @@ class PowerLoss final : public faults::Fault {
   faults::FaultRecord rec_;
 };
 
-bool UnderHostBind(const std::string& path, const std::vector<std::string>& binds) {
-  for (const std::string& b : binds) {
-    if (path == b || path.rfind(b + "/", 0) == 0) return true;
-  }
-  // The OCI root's bin, lib, lib64 and sbin are links into its /usr.
-  for (const char* l : {"/bin/", "/lib/", "/lib64/", "/sbin/"}) {
-    if (path.rfind(l, 0) == 0) return true;
-  }
-  return false;
-}
-
-// The directories a container that sees only the host's /usr and /etc also needs for `exe`:
-// its own and those of the shared libraries it loads from elsewhere (a build tree's).
-std::vector<std::string> ExtraDirsFor(const std::string& exe,
-                                      const std::vector<std::string>& binds) {
-  std::set<std::string> dirs;
-  auto add = [&](const std::string& file) {
-    std::string dir = fs::path(file).parent_path().string();
-    if (!dir.empty() && !UnderHostBind(dir, binds)) dirs.insert(dir);
-  };
-  add(exe);
-  framework::CommandOptions co;
-  co.timeout = std::chrono::seconds(10);
-  auto ldd = framework::RunCommand({"ldd", exe}, co);
-  if (ldd.ok()) {
-    // "\tlibduende_framework.so => /work/build/framework/libduende_framework.so (0x...)"
-    std::istringstream in(ldd->out);
-    std::string line;
-    while (std::getline(in, line)) {
-      size_t arrow = line.find("=> /");
-      if (arrow == std::string::npos) continue;
-      std::string path = line.substr(arrow + 3);
-      path = path.substr(0, path.find(' '));
-      add(path);
-    }
-  }
-  // Nested directories are covered by their parent's bind.
-  std::vector<std::string> out;
-  for (const auto& d : dirs) {
-    if (!out.empty() && d.rfind(out.back() + "/", 0) == 0) continue;
-    out.push_back(d);
-  }
-  return out;
-}
-
 }  // namespace
 
 framework::Result<std::unique_ptr<faults::Fault>> Run::PowerLossFault(const std::string& target) {
@@ -101,7 +55,7 @@ bool Run::StartOnPlatform(const std::string& name, TargetState& st, framework::D
   const std::string& pname = st.spec->platform;
   const auto platform = adapters::ParsePlatform(pname);
   if (!platform) {
-    Fail("target " + name + ": " + PlatformCannotRun(pname));
+    Fail("target " + name + ": " + adapters::CannotRun(pname));
     return false;
   }
   adapters::AdapterOptions options;
@@ -140,9 +94,6 @@ bool Run::StartOnPlatform(const std::string& name, TargetState& st, framework::D
     options.oci_bundle_dir = run_dir_ + "/oci-" + name;
     options.oci_container_id = env_.run_id + "-" + name;
     options.log_dir = run_dir_ + "/logs";
-    for (const auto& d : ExtraDirsFor(c.command[0], options.render.oci.host_binds)) {
-      options.render.oci.host_binds.push_back(d);
-    }
     // The working directory is bound read-write at the same path: the run directory, so
     // that the daemon's data ({run_dir}/...) outlives the container and is the host's.
     if (c.working_dir.empty()) c.working_dir = run_dir_;

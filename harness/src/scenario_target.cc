@@ -182,7 +182,7 @@ TargetSpec ReadTarget(TomlReader& r, const std::vector<std::string>& files) {
   t.platform_pos = r.PosOf("platform");
   if (auto p = r.String("platform")) {
     t.platform = *p;
-    if (std::string why = PlatformCannotRun(*p); !why.empty()) {
+    if (std::string why = adapters::CannotRun(*p); !why.empty()) {
       r.Fail("platform", "target " + t.name + ": " + why);
     }
   }

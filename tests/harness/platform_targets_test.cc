@@ -11,10 +11,15 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
 #include "duende/framework/command.h"
+#include "duende/framework/process.h"
 #include "duende/model/event_log.h"
 #include "support/cli.h"
 
@@ -163,6 +168,77 @@ TEST_P(PlatformTargetsTest, FaultsActOnTheDaemonInsideThePlatform) {
     }
   }
   EXPECT_GT(failed, 0) << r.output;
+}
+
+// `duende supervise` with `platform = P`: the platform runs the service and restarts it after a
+// SIGKILL; `duende ctl` shows it; SIGTERM removes it with nothing left.
+TEST_P(PlatformTargetsTest, SuperviseRunsAServiceOnThePlatform) {
+  char tmpl[] = "/tmp/duende-platform-supervise-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  const std::string kvd = std::string(DUENDE_BINARY_DIR) + "/fixtures/duende-fixture-kvd";
+  std::ofstream(dir + "/s.toml") << "[supervisor]\ncontrol_socket = \"" << dir
+                                 << "/ctl.sock\"\n[[service]]\nname = \"kvd\"\nplatform = \""
+                                 << GetParam() << "\"\ncommand = [\"" << kvd
+                                 << "\", \"--port\", \"0\", \"--data-dir\", \"" << dir
+                                 << "\"]\nworking_dir = \"" << dir
+                                 << "\"\n[service.health.readiness]\nkind = \"notify\"\n"
+                                    "[service.restart]\npolicy = \"always\"\n";
+  framework::SpawnOptions so;
+  so.argv = {kDuende, "supervise", "--quiet", dir + "/s.toml"};
+  auto sup = framework::Spawn(so);
+  ASSERT_TRUE(sup.ok()) << sup.error().Message();
+  // The service as `duende ctl status --json` shows it (null when not there yet).
+  auto service = [&]() -> nlohmann::json {
+    auto o = duende::testing::RunCli(kDuende + " ctl --socket " + dir + "/ctl.sock status --json");
+    auto j = nlohmann::json::parse(o.out, nullptr, false);
+    if (o.code != 0 || j.is_discarded() || j["services"].empty()) return nullptr;
+    return j["services"][0];
+  };
+  auto wait_for = [&](const std::function<bool(const nlohmann::json&)>& pred) {
+    for (int i = 0; i < 400; ++i) {
+      auto s = service();
+      if (!s.is_null() && pred(s)) return s;
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    return nlohmann::json();
+  };
+  auto first = wait_for([](const auto& s) { return s["state"] == "running" && s["pid"] > 0; });
+  ASSERT_FALSE(first.is_null()) << "the service did not run";
+  EXPECT_EQ(first["platform"], GetParam());
+  const pid_t pid1 = first["pid"].get<pid_t>();
+  ASSERT_EQ(::kill(pid1, SIGKILL), 0);
+  auto second = wait_for([&](const auto& s) {
+    return s["restarts"].template get<int>() >= 1 && s["pid"] > 0 && s["pid"] != pid1;
+  });
+  ASSERT_FALSE(second.is_null()) << "the platform did not restart it";
+  const pid_t pid2 = second["pid"].get<pid_t>();
+  ASSERT_EQ(::kill(sup->pid, SIGTERM), 0);
+  auto exit = framework::WaitExit(sup->pidfd.get());
+  ASSERT_TRUE(exit.ok());
+  EXPECT_TRUE(exit->success()) << exit->ToString();
+  EXPECT_FALSE(Exists("/proc/" + std::to_string(pid2))) << "the service outlived supervise";
+  if (GetParam() == "oci") {
+    auto list = framework::RunCommand({"runc", "list", "-q"});
+    ASSERT_TRUE(list.ok());
+    EXPECT_EQ(list->out.find("duende-kvd\n"), std::string::npos) << list->out;
+  }
+  std::filesystem::remove_all(dir);
+}
+
+// A services file naming a platform without an adapter here is bad input: exit 2 with the
+// position of the key, before anything starts.
+TEST(PlatformSuperviseTest, APlatformWithoutAnAdapterIsRefusedAtItsKey) {
+  char tmpl[] = "/tmp/duende-platform-bad-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string file = std::string(tmpl) + "/s.toml";
+  std::ofstream(file) << "[[service]]\nname = \"a\"\nplatform = \"microvm\"\n"
+                         "command = [\"/bin/true\"]\n";
+  auto o = duende::testing::RunCli(kDuende + " supervise --quiet " + file);
+  EXPECT_EQ(o.code, 2) << o.out;
+  EXPECT_NE(o.out.find(file + ":3:12: platform \"microvm\" has no adapter"), std::string::npos)
+      << o.out;
+  std::filesystem::remove_all(tmpl);
 }
 
 INSTANTIATE_TEST_SUITE_P(Platforms, PlatformTargetsTest, ::testing::Values("systemd", "oci"),

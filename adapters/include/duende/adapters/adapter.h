@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "duende/adapters/platform.h"
@@ -79,6 +80,11 @@ struct AdapterTraits {
 
 /// The traits of `platform`'s adapter (all false for render-only platforms).
 AdapterTraits TraitsOf(Platform platform);
+
+/// Why a daemon cannot run on the platform named `platform` here ("" = it can): an unknown
+/// name, a render-only platform, or one whose adapter this build does not have. The message
+/// names the platforms that run ("native, systemd, oci").
+std::string CannotRun(std::string_view platform);
 
 struct AdapterOptions {
   RenderOptions render;

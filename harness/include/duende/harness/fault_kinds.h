@@ -21,8 +21,4 @@ inline constexpr const char* kPowerLossKind = "power-loss";
 std::string PlatformRefusesFault(const std::string& kind, const toml::table& fault,
                                  const std::string& platform);
 
-/// Why `platform` cannot run a scenario target or a supervised service here ("" = it can):
-/// unknown, render-only, or a platform whose adapter this build does not have.
-std::string PlatformCannotRun(const std::string& platform);
-
 }  // namespace duende::harness
