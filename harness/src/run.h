@@ -103,7 +103,7 @@ struct TargetState {
   // A target on another platform (platform != "native"): started, restarted and stopped by
   // the platform through its adapter; its events arrive through Adapter::Subscribe.
   std::unique_ptr<adapters::Adapter> adapter;
-  uint64_t container_journal = 0;  // undo entry of the running OCI container's init
+  uint64_t platform_journal = 0;  // undo entry of what the platform runs (an OCI container)
 };
 
 struct FaultInstance {
@@ -151,7 +151,6 @@ class Run {
   // Platform targets (run_platforms.cc).
   bool StartOnPlatform(const std::string& name, TargetState& st, framework::DaemonConfig c);
   void RemovePlatformTargets();
-  void JournalContainer(const std::string& name, const framework::ServiceEvent& ev);
   pid_t PlatformMainPid(const std::string& name);
   // The `power-loss` fault: Adapter::PowerLoss() of the target's adapter.
   framework::Result<std::unique_ptr<faults::Fault>> PowerLossFault(const std::string& target);

@@ -2,7 +2,6 @@
 // started through the platform's adapter, which restarts them by the platform's own policy and
 // reports what happens as the supervisor's events. What the platform needs (a private systemd
 // user manager, an OCI bundle) is made here, journaled, and removed at the end of the run.
-#include "duende/adapters/oci_adapter.h"
 #include "run.h"
 
 namespace duende::harness::internal {
@@ -97,6 +96,13 @@ bool Run::StartOnPlatform(const std::string& name, TargetState& st, framework::D
     // The working directory is bound read-write at the same path: the run directory, so
     // that the daemon's data ({run_dir}/...) outlives the container and is the host's.
     if (c.working_dir.empty()) c.working_dir = run_dir_;
+    // `runc run` dies with duende (parent death signal) but its container would not: a killed
+    // run's container is deleted by the next heal.
+    if (journal_) {
+      if (auto j = journal_->Begin({"oci-container", {options.oci_container_id}}); j.ok()) {
+        st.platform_journal = *j;
+      }
+    }
     detail +=
         " (bundle " + options.oci_bundle_dir + ", container " + options.oci_container_id + ")";
   }
@@ -130,38 +136,6 @@ pid_t Run::PlatformMainPid(const std::string& name) {
   return s.ok() && s->pid > 0 ? s->pid : -1;
 }
 
-void Run::JournalContainer(const std::string& name, const framework::ServiceEvent& ev) {
-  // `runc run` dies with duende (parent death signal) but its container does not: the
-  // container's init is journaled while it runs, so that the next heal ends it.
-  adapters::OciAdapter* oci = nullptr;
-  uint64_t done = 0;
-  {
-    std::lock_guard lock(mu_);
-    auto it = targets_.find(name);
-    if (it == targets_.end() || !it->second.adapter ||
-        it->second.adapter->platform() != adapters::Platform::kOci) {
-      return;
-    }
-    oci = static_cast<adapters::OciAdapter*>(it->second.adapter.get());
-    if (ev.type == framework::EventType::kReady || ev.type == framework::EventType::kExited) {
-      done = it->second.container_journal;
-      it->second.container_journal = 0;
-    }
-  }
-  if (done != 0 && journal_) journal_->Done(done);
-  if (ev.type != framework::EventType::kReady || !journal_) return;
-  const pid_t init = oci->ContainerPid();
-  auto info = init > 0
-                  ? framework::ReadProcessInfo(init)
-                  : framework::Result<framework::ProcessInfo>(framework::ErrnoError("", ESRCH));
-  if (!info.ok()) return;
-  auto j =
-      journal_->Begin({"process", {std::to_string(info->pid), std::to_string(info->start_time)}});
-  if (!j.ok()) return;
-  std::lock_guard lock(mu_);
-  targets_.at(name).container_journal = *j;
-}
-
 void Run::RemovePlatformTargets() {
   for (auto& [name, t] : targets_) {
     if (!t.adapter) continue;
@@ -169,8 +143,8 @@ void Run::RemovePlatformTargets() {
       rec_.Record(events::kTargetTracking, name,
                   {{"mode", "platform"}, {"detail", "removing it: " + r.error().Message()}});
     }
-    if (t.container_journal != 0 && journal_) journal_->Done(t.container_journal);
-    t.container_journal = 0;
+    if (t.platform_journal != 0 && journal_) journal_->Done(t.platform_journal);
+    t.platform_journal = 0;
   }
   if (systemd_) {
     // What the manager still runs after its units were stopped is a leftover of the run.

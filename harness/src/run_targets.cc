@@ -142,7 +142,6 @@ void Run::OnServiceEvent(const framework::ServiceEvent& ev) {
   }
   cv_.notify_all();
   rec_.Append(model::Event{ev.ts_ns, type, ev.service, d});
-  JournalContainer(ev.service, ev);
   if (ev.type == framework::EventType::kExited && UnexpectedExit(ev.service, ev.ts_ns)) {
     RecordOutputTail(ev.service, "exited", ev.pid);
   }

@@ -3,6 +3,7 @@
 // daemon loses acknowledged writes (kvd --durable false) or the restart bound is too tight: the
 // platform's own restarts are what is measured. Nothing is left behind: no unit, no container,
 // no bundle, no private user manager.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -19,6 +20,7 @@
 #include <thread>
 
 #include "duende/framework/command.h"
+#include "duende/framework/proc.h"
 #include "duende/framework/process.h"
 #include "duende/model/event_log.h"
 #include "support/cli.h"
@@ -224,6 +226,58 @@ TEST_P(PlatformTargetsTest, SuperviseRunsAServiceOnThePlatform) {
     EXPECT_EQ(list->out.find("duende-kvd\n"), std::string::npos) << list->out;
   }
   std::filesystem::remove_all(dir);
+}
+
+// A run killed with SIGKILL cannot remove what it gave the platform: systemd's private manager
+// gets SIGTERM from the kernel (parent death signal) and stops its units; runc dies with the run
+// but its container does not, and the next heal (`duende doctor`, or any run) deletes it.
+TEST_P(PlatformTargetsTest, AKilledRunLeavesNothingAfterTheNextHeal) {
+  framework::SpawnOptions so;
+  so.argv = {kDuende, "run", "--quiet", Scenario()};
+  so.env_overrides = {"DUENDE_FIXTURES_DIR=" + std::string(DUENDE_BINARY_DIR) + "/fixtures"};
+  so.stdout_fd = so.stderr_fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  auto run = framework::Spawn(so);
+  ::close(so.stdout_fd);
+  ASSERT_TRUE(run.ok()) << run.error().Message();
+  // Its daemon: a kvd whose ancestors include the run (systemd's are the manager's children).
+  const std::string prefix = "duende-" + std::to_string(run->pid) + "-";
+  auto daemon = [&]() -> pid_t {
+    for (const auto& p : framework::ListProcesses()) {
+      if (p.comm.rfind("duende-fixture", 0) != 0) continue;
+      for (pid_t up = p.ppid; up > 1;) {
+        if (up == run->pid) return p.pid;
+        auto info = framework::ReadProcessInfo(up);
+        up = info.ok() ? info->ppid : 0;
+      }
+      if (GetParam() == "oci") {
+        auto list = framework::RunCommand({"runc", "list", "-q"});
+        if (list.ok() && list->out.find(prefix) != std::string::npos) return p.pid;
+      }
+    }
+    return 0;
+  };
+  pid_t kvd = 0;
+  for (int i = 0; i < 200 && kvd == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    kvd = daemon();
+  }
+  ASSERT_GT(kvd, 0) << "the run's daemon did not start";
+  ASSERT_EQ(::kill(run->pid, SIGKILL), 0);
+  (void)framework::WaitExit(run->pidfd.get());
+  auto heal = duende::testing::RunCli(kDuende + " doctor");
+  EXPECT_EQ(heal.code, 0) << heal.out;
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    auto info = framework::ReadProcessInfo(kvd);
+    gone = !info.ok() || info->state == 'Z';
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(gone) << "kvd " << kvd << " outlived the killed run and the heal\n" << heal.out;
+  if (GetParam() == "oci") {
+    auto list = framework::RunCommand({"runc", "list", "-q"});
+    ASSERT_TRUE(list.ok());
+    EXPECT_EQ(list->out.find(prefix), std::string::npos) << list->out << heal.out;
+  }
 }
 
 // A services file naming a platform without an adapter here is bad input: exit 2 with the
