@@ -38,7 +38,7 @@ AdapterTraits TraitsOf(Platform platform) {
 namespace {
 
 // The platforms whose adapters run daemons here, "native, systemd, oci".
-std::string RunnablePlatforms() {
+std::string PlatformsThatRunHere() {
   std::istringstream names(PlatformNames());
   std::string name;
   std::string out;
@@ -58,14 +58,14 @@ std::string CannotRun(std::string_view platform) {
     // Platforms the project plans adapters for are named as such, not as typos.
     if (name == "microvm" || name == "wasi") {
       return "platform \"" + name + "\" has no adapter in this build of duende; daemons run on " +
-             RunnablePlatforms();
+             PlatformsThatRunHere();
     }
-    return "unknown platform \"" + name + "\"; use one of " + RunnablePlatforms();
+    return "unknown platform \"" + name + "\"; use one of " + PlatformsThatRunHere();
   }
   if (!TraitsOf(*p).runs) {
     return "platform \"" + name +
            "\" is render-only here (`duende adapter render`); daemons run on " +
-           RunnablePlatforms();
+           PlatformsThatRunHere();
   }
   return "";
 }
