@@ -20,6 +20,26 @@ scenarios=(scenarios/*.toml scenarios/examples/nginx-kill.toml)
   --events "$out/events.jsonl" --junit "$out/junit.xml" --json "$out/report.json" \
   --markdown "$out/summary.md" --html "$out/report.html"
 rc=$?
+# The same daemon on other platforms (scenarios/platforms/), where this machine can run them.
+platforms=()
+for f in scenarios/platforms/*.toml; do
+  p=$(sed -n 's/^platform = "\(.*\)"/\1/p' "$f" | head -1)
+  why=""
+  if [ "$(id -u)" != 0 ]; then why="needs root (a private systemd manager, runc)"
+  elif [ "$p" = systemd ] && [ ! -x /lib/systemd/systemd ]; then why="systemd is not installed"
+  elif [ "$p" = oci ] && ! command -v runc >/dev/null; then why="runc is not installed"
+  elif [ "$p" = oci ] && [ ! -x /usr/bin/tini ]; then why="tini is not installed"
+  elif ! "$duende" validate "$f" >/dev/null 2>&1; then
+    why=$("$duende" validate "$f" 2>&1 | head -1)
+  fi
+  if [ -n "$why" ]; then echo "skipped $f (platform $p): $why"; else platforms+=("$f"); fi
+done
+if [ ${#platforms[@]} -gt 0 ]; then
+  "$duende" run "${platforms[@]}" --quiet --events "$out/platforms.jsonl"
+  prc=$?
+  [ $rc -eq 0 ] && rc=$prc
+  cat "$out/platforms.jsonl" >>"$out/events.jsonl"
+fi
 echo
 echo "verdicts:"
 grep -h '"type":"run.finished"' "$out/events.jsonl" >/dev/null 2>&1 &&

@@ -1,5 +1,7 @@
 #include "duende/adapters/adapter.h"
 
+#include <sstream>
+
 #include "duende/adapters/microvm_adapter.h"
 #include "duende/adapters/native_adapter.h"
 #include "duende/adapters/oci_adapter.h"
@@ -11,6 +13,67 @@ namespace duende::adapters {
 using framework::DaemonConfig;
 using framework::MessageError;
 using framework::Result;
+
+Result<void> Adapter::PowerLoss() {
+  return MessageError(std::string("platform ") + PlatformName(platform()) +
+                          " has no power to cut (use platform = \"microvm\")",
+                      std::errc::operation_not_supported);
+}
+
+AdapterTraits TraitsOf(Platform platform) {
+  switch (platform) {
+    case Platform::kNative:
+      return {.runs = true, .host_pid = true, .preload = true, .cgroup = true};
+    case Platform::kSystemd:
+      // The unit's Environment= carries LD_PRELOAD; the user manager's processes share the
+      // host's pid namespace and file system (only /run/systemd is private).
+      return {.runs = true, .host_pid = true, .preload = true, .cgroup = false};
+    case Platform::kOci:
+      // A pid namespace (the daemon's pid inside is not the host's, so libfiu's control FIFOs
+      // named after it are not found) and a private /tmp: no preload shims.
+      return {.runs = true, .host_pid = true, .preload = false, .cgroup = false};
+    case Platform::kMicrovm:
+      // Status().pid is qemu; Kill() reaches the daemon in the guest through the control
+      // channel. No shims, cgroups or host pid inside the guest; power to cut.
+      return {.runs = true, .power_loss = true, .signals = true};
+    case Platform::kWasi:
+      // Status().pid is the runtime (node): signals end or stop the module. No LD_PRELOAD
+      // shim reaches the module's WASI calls, and no cgroup of duende's.
+      return {.runs = true, .host_pid = true};
+    default:
+      return {};
+  }
+}
+
+namespace {
+
+// The platforms whose adapters run daemons here, "native, systemd, oci".
+std::string PlatformsThatRunHere() {
+  std::istringstream names(PlatformNames());
+  std::string name;
+  std::string out;
+  while (std::getline(names, name, '|')) {
+    auto p = ParsePlatform(name);
+    if (p && TraitsOf(*p).runs) out += (out.empty() ? "" : ", ") + name;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string CannotRun(std::string_view platform) {
+  const std::string name(platform);
+  auto p = ParsePlatform(name);
+  if (!p) {
+    return "unknown platform \"" + name + "\"; use one of " + PlatformsThatRunHere();
+  }
+  if (!TraitsOf(*p).runs) {
+    return "platform \"" + name +
+           "\" is render-only here (`duende adapter render`); daemons run on " +
+           PlatformsThatRunHere();
+  }
+  return "";
+}
 
 Result<std::unique_ptr<Adapter>> MakeAdapter(Platform platform, const DaemonConfig& config,
                                              const AdapterOptions& options) {
@@ -47,12 +110,6 @@ Result<std::unique_ptr<Adapter>> MakeAdapter(Platform platform, const DaemonConf
   return MessageError(std::string("platform '") + PlatformName(platform) +
                       "' is render-only here (use `duende adapter render`); adapters run on "
                       "native, systemd, oci, microvm and wasi");
-}
-
-Result<void> Adapter::PowerLoss() {
-  return MessageError(std::string("platform ") + PlatformName(platform()) +
-                          " has no power to cut (use platform = \"microvm\")",
-                      std::errc::operation_not_supported);
 }
 
 }  // namespace duende::adapters

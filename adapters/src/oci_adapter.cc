@@ -3,7 +3,10 @@
 #include <signal.h>
 #include <stdlib.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
 
 #include "duende/adapters/oci_spec.h"
 #include "duende/framework/command.h"
@@ -17,6 +20,59 @@ using framework::Error;
 using framework::Result;
 using framework::RunChecked;
 using framework::RunCommand;
+
+namespace {
+
+bool UnderHostBind(const std::string& path, const std::vector<std::string>& binds) {
+  for (const std::string& b : binds) {
+    if (path == b || path.rfind(b + "/", 0) == 0) return true;
+  }
+  // The root's bin, lib, lib64 and sbin are links into its /usr.
+  for (const char* l : {"/bin/", "/lib/", "/lib64/", "/sbin/"}) {
+    if (path.rfind(l, 0) == 0) return true;
+  }
+  return false;
+}
+
+std::string DirOf(const std::string& file) {
+  const size_t slash = file.rfind('/');
+  return slash == std::string::npos || slash == 0 ? "" : file.substr(0, slash);
+}
+
+// What a container that sees only the host binds also needs to run `exe`: its directory and
+// those of the shared libraries it loads from elsewhere (a build tree's), from ldd(1).
+std::vector<std::string> ExtraDirsFor(const std::string& exe,
+                                      const std::vector<std::string>& binds) {
+  std::set<std::string> dirs;
+  auto add = [&](const std::string& file) {
+    std::string dir = DirOf(file);
+    if (!dir.empty() && !UnderHostBind(dir, binds)) dirs.insert(dir);
+  };
+  add(exe);
+  framework::CommandOptions co;
+  co.timeout = std::chrono::seconds(10);
+  auto ldd = RunCommand({"ldd", exe}, co);
+  if (ldd.ok()) {
+    // "\tlibduende_framework.so => /work/build/framework/libduende_framework.so (0x...)"
+    std::istringstream in(ldd->out);
+    std::string line;
+    while (std::getline(in, line)) {
+      size_t arrow = line.find("=> /");
+      if (arrow == std::string::npos) continue;
+      std::string path = line.substr(arrow + 3);
+      add(path.substr(0, path.find(' ')));
+    }
+  }
+  // A nested directory is covered by its parent's bind.
+  std::vector<std::string> out;
+  for (const auto& d : dirs) {
+    if (!out.empty() && d.rfind(out.back() + "/", 0) == 0) continue;
+    out.push_back(d);
+  }
+  return out;
+}
+
+}  // namespace
 
 OciAdapter::OciAdapter(DaemonConfig config, AdapterOptions options, std::string bundle_dir,
                        bool own_dir, std::string id)
@@ -42,7 +98,13 @@ Result<std::unique_ptr<OciAdapter>> OciAdapter::Create(const DaemonConfig& confi
     dir = buf.data();
     own = true;
   }
-  DUENDE_TRY(WriteOciBundle(dir, config, options.render.oci));
+  // The daemon runs the host's program: a program outside the host binds (a build tree's)
+  // is bound read-only too, with the directories of its libraries.
+  OciRenderOptions oci = options.render.oci;
+  if (!config.command.empty() && config.command[0].rfind('/', 0) == 0) {
+    for (auto& d : ExtraDirsFor(config.command[0], oci.host_binds)) oci.host_binds.push_back(d);
+  }
+  DUENDE_TRY(WriteOciBundle(dir, config, oci));
   std::string id =
       options.oci_container_id.empty() ? "duende-" + config.name : options.oci_container_id;
   std::unique_ptr<OciAdapter> a(new OciAdapter(config, options, dir, own, id));
@@ -60,7 +122,9 @@ Result<std::unique_ptr<OciAdapter>> OciAdapter::Create(const DaemonConfig& confi
   service.user.clear();
   service.group.clear();
   service.resources = framework::ResourceConfig{};
-  auto inner = NativeAdapter::Create(config, service);
+  framework::SupervisorOptions so;
+  so.log_dir = options.log_dir;
+  auto inner = NativeAdapter::Create(config, service, so);
   if (!inner.ok()) return inner.error();
   a->inner_ = std::move(*inner);
   return a;
@@ -88,10 +152,20 @@ pid_t OciAdapter::ContainerPid() {
   return j.value("pid", -1);
 }
 
+pid_t OciAdapter::DaemonPid() {
+  const pid_t init = ContainerPid();
+  if (init <= 0 || options_.render.oci.init.empty()) return init;
+  // Behind an init (tini) the daemon is the init's child.
+  std::ifstream in("/proc/" + std::to_string(init) + "/task/" + std::to_string(init) + "/children");
+  long child = 0;
+  if (in >> child && child > 0) return static_cast<pid_t>(child);
+  return init;
+}
+
 Result<framework::ServiceStatus> OciAdapter::Status() {
   auto st = inner_->Status();
   if (!st.ok()) return st;
-  if (st->pid > 0) st->pid = ContainerPid();
+  if (st->pid > 0) st->pid = DaemonPid();
   return st;
 }
 

@@ -170,6 +170,15 @@ Result<std::unique_ptr<SystemdAdapter>> SystemdAdapter::Create(const DaemonConfi
     }
   }
   std::string path = dir + "/" + SystemdUnitName(config);
+  if (!options.log_dir.empty()) {
+    // The daemon's output in a file of the caller's (a private manager has no journal).
+    const std::string service = "\n[Service]\n";
+    const size_t at = text->find(service);
+    if (at != std::string::npos) {
+      text->insert(at + service.size(), "StandardOutput=append:" + options.log_dir + "/" +
+                                            config.name + ".log\nStandardError=inherit\n");
+    }
+  }
   return std::unique_ptr<SystemdAdapter>(
       new SystemdAdapter(config, options, std::move(*text), std::move(path)));
 }

@@ -29,6 +29,7 @@
 #include "duende/faults/launch.h"
 #include "duende/faults/libfiu.h"
 #include "duende/framework/cgroup.h"
+#include "duende/framework/command.h"
 #include "duende/framework/io.h"
 #include "duende/framework/private_dir.h"
 #include "duende/framework/proc.h"
@@ -769,6 +770,19 @@ Result<void> Undo(const UndoAction& a) {
         errno != ENOENT) {
       return ErrnoError("unable to unmount " + g[0]);
     }
+    return {};
+  }
+  if (a.type == "oci-container") {
+    DUENDE_TRY(need(1));
+    // Only duende's own containers (ids "duende-*"); `runc delete --force` kills what runs in
+    // it and removes its state and cgroups. A container already gone is fine.
+    if (!StartsWithDuende(g[0]) || g[0].find('/') != std::string::npos) {
+      return Refused("deleting container " + g[0] + ": not a duende-* container");
+    }
+    framework::CommandOptions co;
+    co.timeout = std::chrono::seconds(10);
+    auto r = framework::RunCommand({"runc", "delete", "--force", g[0]}, co);
+    if (!r.ok() && r.error().code != std::errc::no_such_file_or_directory) return r.error();
     return {};
   }
   if (a.type == "proxy") return {};

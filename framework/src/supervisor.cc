@@ -1124,7 +1124,8 @@ std::string DefaultControlSocket() {
 
 namespace {
 
-Result<ServicesFile> ReadServicesFile(const Result<toml::table>& table, const std::string& path) {
+Result<ServicesFile> ReadServicesFile(const Result<toml::table>& table, const std::string& path,
+                                      const PlatformCheck& check_platform) {
   if (!table.ok()) return table.error();
   auto diags = std::make_shared<Diagnostics>();
   TomlReader root = TomlReader::ForFile(*table, path, diags);
@@ -1160,6 +1161,13 @@ Result<ServicesFile> ReadServicesFile(const Result<toml::table>& table, const st
   }
   std::set<std::string> names;
   for (TomlReader& r : root.TableArray("service", /*required=*/true)) {
+    std::string platform;
+    if (check_platform) {
+      platform = r.String("platform").value_or("");
+      if (!platform.empty()) {
+        if (std::string why = check_platform(platform); !why.empty()) r.Fail("platform", why);
+      }
+    }
     DaemonConfig c = ReadDaemonConfig(r);
     if (!r.Has("name")) {
       r.Fail("name", r.where() + " needs a name, e.g. name = \"kvd\"");
@@ -1170,6 +1178,7 @@ Result<ServicesFile> ReadServicesFile(const Result<toml::table>& table, const st
       r.Fail("command", r.where() + " needs a command, e.g. command = [\"/usr/bin/kvd\"]");
     }
     out.services.push_back(std::move(c));
+    out.platforms.push_back(platform == "native" ? "" : platform);
   }
   root.Finish();
   if (!diags->empty()) return diags->ToError();
@@ -1179,12 +1188,14 @@ Result<ServicesFile> ReadServicesFile(const Result<toml::table>& table, const st
 
 }  // namespace
 
-Result<ServicesFile> LoadServicesFile(const std::string& path) {
-  return ReadServicesFile(ParseTomlFile(path), path);
+Result<ServicesFile> LoadServicesFile(const std::string& path,
+                                      const PlatformCheck& check_platform) {
+  return ReadServicesFile(ParseTomlFile(path), path, check_platform);
 }
 
-Result<ServicesFile> ParseServicesFile(std::string_view text, const std::string& path) {
-  return ReadServicesFile(ParseTomlString(text, path), path);
+Result<ServicesFile> ParseServicesFile(std::string_view text, const std::string& path,
+                                       const PlatformCheck& check_platform) {
+  return ReadServicesFile(ParseTomlString(text, path), path, check_platform);
 }
 
 }  // namespace duende::framework

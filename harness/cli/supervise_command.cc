@@ -4,14 +4,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <iostream>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "cli_util.h"
 #include "control_socket.h"
+#include "duende/adapters/adapter.h"
+#include "duende/adapters/systemd_adapter.h"
 #include "duende/framework/clock.h"
 #include "duende/framework/exit_code.h"
 #include "duende/framework/supervisor.h"
@@ -53,8 +58,25 @@ json StatusJson(const framework::ServiceStatus& st, int64_t now) {
   return j;
 }
 
+// One service on another platform (`platform = "systemd"`, ...): run by the platform through
+// its adapter, which restarts it by the platform's own policy.
+struct PlatformService {
+  std::unique_ptr<adapters::Adapter> adapter;
+  // The time of its last event (the platform's status has none).
+  std::shared_ptr<std::atomic<int64_t>> since = std::make_shared<std::atomic<int64_t>>(0);
+};
+
+json PlatformStatusJson(framework::ServiceStatus st, const PlatformService& p, int64_t now) {
+  st.since_ns = p.since->load();
+  json j = StatusJson(st, now);
+  j["platform"] = adapters::PlatformName(p.adapter->platform());
+  return j;
+}
+
+using PlatformServices = std::map<std::string, PlatformService>;
+
 // One request line -> one JSON reply line.
-std::string Handle(Supervisor& sup, const std::string& line) {
+std::string Handle(Supervisor& sup, PlatformServices& platforms, const std::string& line) {
   std::string verb = line.substr(0, line.find(' '));
   std::string name = line.find(' ') == std::string::npos ? "" : line.substr(line.find(' ') + 1);
   json reply;
@@ -63,24 +85,36 @@ std::string Handle(Supervisor& sup, const std::string& line) {
     reply["ok"] = true;
     reply["services"] = json::array();
     for (const auto& st : sup.StatusAll()) reply["services"].push_back(StatusJson(st, now));
+    for (const auto& [n, p] : platforms) {
+      auto st = p.adapter->Status();
+      if (st.ok()) reply["services"].push_back(PlatformStatusJson(*st, p, now));
+    }
     return reply.dump() + "\n";
   }
+  auto on_platform = platforms.find(name);
+  adapters::Adapter* a =
+      on_platform == platforms.end() ? nullptr : on_platform->second.adapter.get();
   framework::Result<void> r;
   if (verb == "status") {
     r = {};
   } else if (verb == "start") {
-    r = sup.Start(name);
+    r = a != nullptr ? a->Start() : sup.Start(name);
   } else if (verb == "stop") {
-    r = sup.Stop(name);
+    r = a != nullptr ? a->Stop() : sup.Stop(name);
   } else if (verb == "restart") {
-    r = sup.Restart(name);
+    if (a != nullptr) {
+      r = a->Stop();
+      if (r.ok()) r = a->Start();
+    } else {
+      r = sup.Restart(name);
+    }
   } else {
     reply["ok"] = false;
     reply["usage"] = true;
     reply["error"] = "unknown request '" + verb + "'; use status, start, stop or restart";
     return reply.dump() + "\n";
   }
-  auto st = sup.Status(name);
+  auto st = a != nullptr ? a->Status() : sup.Status(name);
   if (!r.ok() || !st.ok()) {
     const auto& err = r.ok() ? st.error() : r.error();
     reply["ok"] = false;
@@ -89,8 +123,54 @@ std::string Handle(Supervisor& sup, const std::string& line) {
     return reply.dump() + "\n";
   }
   reply["ok"] = true;
-  reply["services"] = json::array({StatusJson(*st, now)});
+  reply["services"] = json::array(
+      {a != nullptr ? PlatformStatusJson(*st, on_platform->second, now) : StatusJson(*st, now)});
   return reply.dump() + "\n";
+}
+
+// Makes the adapters of the services that name a platform. systemd: the system manager when
+// systemd is PID 1, else a private user manager (`manager`) this process owns.
+framework::Result<PlatformServices> MakePlatformServices(
+    const framework::ServicesFile& sf, std::unique_ptr<adapters::SystemdUserManager>* manager) {
+  PlatformServices out;
+  for (size_t i = 0; i < sf.services.size(); ++i) {
+    if (sf.platforms[i].empty()) continue;
+    const auto platform = adapters::ParsePlatform(sf.platforms[i]);
+    if (!platform) return framework::MessageError(adapters::CannotRun(sf.platforms[i]));
+    adapters::AdapterOptions options;
+    options.log_dir = sf.options.log_dir;
+    if (*platform == adapters::Platform::kSystemd) {
+      adapters::DetectOptions detect;
+      detect.use_environment = false;
+      if (adapters::DetectPlatform(detect).platform == adapters::Platform::kSystemd) {
+        options.systemd_user = false;
+      } else {
+        if (!*manager) {
+          auto m = adapters::SystemdUserManager::Start();
+          if (!m.ok()) {
+            return framework::Error{
+                m.error().code,
+                "service '" + sf.services[i].name +
+                    "': systemd is not PID 1 here and a private user manager did not start: " +
+                    m.error().Message()};
+          }
+          *manager = std::move(m).value();
+        }
+        (*manager)->Configure(&options);
+      }
+    }
+    auto a = adapters::MakeAdapter(*platform, sf.services[i], options);
+    if (!a.ok()) {
+      return framework::MessageError("service '" + sf.services[i].name + "' (platform " +
+                                     sf.platforms[i] + "): " + a.error().Message());
+    }
+    PlatformService p;
+    p.adapter = std::move(a).value();
+    p.adapter->Subscribe(
+        [since = p.since](const framework::ServiceEvent& e) { since->store(e.ts_ns); });
+    out.emplace(sf.services[i].name, std::move(p));
+  }
+  return out;
 }
 
 }  // namespace
@@ -116,7 +196,7 @@ int SuperviseMain(int argc, char** argv) {
   AddQuietFlag(app, &quiet, "the service events on stderr");
   if (int rc = ParseArgs(app, argc, argv); rc >= 0) return rc;
 
-  auto loaded = framework::LoadServicesFile(file);
+  auto loaded = framework::LoadServicesFile(file, adapters::CannotRun);
   if (!loaded.ok()) {
     if (loaded.error().code == std::errc::invalid_argument) {
       std::cerr << loaded.error().context << '\n';
@@ -142,15 +222,25 @@ int SuperviseMain(int argc, char** argv) {
     PrintError(sup.error().Message());
     return framework::kExitEnvironment;
   }
+  std::unique_ptr<adapters::SystemdUserManager> manager;
+  auto made = MakePlatformServices(sf, &manager);
+  if (!made.ok()) {
+    PrintError(made.error().Message());
+    return framework::kExitEnvironment;
+  }
+  PlatformServices platforms = std::move(made).value();
   if (!quiet) {
     const int64_t t0 = framework::MonotonicNs();
-    (*sup)->Subscribe([t0](const framework::ServiceEvent& e) {
+    auto print = [t0](const framework::ServiceEvent& e) {
       char ts[32];
       std::snprintf(ts, sizeof ts, "%10.3f", static_cast<double>(e.ts_ns - t0) / 1e9);
       std::cerr << "duende supervise: " << ts << " " << e.ToString() << '\n';
-    });
+    };
+    (*sup)->Subscribe(print);
+    for (auto& [n, p] : platforms) p.adapter->Subscribe(print);
   }
   for (const auto& c : sf.services) {
+    if (platforms.count(c.name) != 0) continue;
     if (auto r = (*sup)->Add(c); !r.ok()) {
       PrintError("service '" + c.name + "': " + r.error().Message());
       return framework::kExitEnvironment;
@@ -163,8 +253,9 @@ int SuperviseMain(int argc, char** argv) {
     return framework::kExitEnvironment;
   }
   Supervisor* raw = sup->get();
-  ControlServer control(&raw->loop(), std::move(*listener), access, sf.control_timeout,
-                        [raw](const std::string& line) { return Handle(*raw, line); });
+  ControlServer control(
+      &raw->loop(), std::move(*listener), access, sf.control_timeout,
+      [raw, &platforms](const std::string& line) { return Handle(*raw, platforms, line); });
   if (auto r = control.Start(); !r.ok()) {
     PrintError(r.error().Message());
     return framework::kExitEnvironment;
@@ -173,8 +264,20 @@ int SuperviseMain(int argc, char** argv) {
     std::cerr << "duende supervise: " << sf.services.size() << " service(s) from " << file
               << "; control socket " << sf.control_socket << '\n';
   }
-  if (sf.autostart) (*sup)->StartAll();
+  if (sf.autostart) {
+    (*sup)->StartAll();
+    for (auto& [n, p] : platforms) {
+      if (auto started = p.adapter->Start(); !started.ok()) {
+        PrintError("service '" + n + "': " + started.error().Message());
+      }
+    }
+  }
   auto r = (*sup)->Run();
+  // SIGTERM/SIGINT ended the loop: the platforms' services are stopped and their units or
+  // containers removed, then the private manager (if any) stops.
+  for (auto& [n, p] : platforms) (void)p.adapter->Remove();
+  platforms.clear();
+  manager.reset();
   ::unlink(sf.control_socket.c_str());
   if (!r.ok()) {
     PrintError(r.error().Message());

@@ -24,7 +24,7 @@ void CheckProgram(framework::Diagnostics& diags, const framework::SourcePos& pos
   if (!Checkable(argv)) return;
   const std::string& program = argv[0];
   if (program.find('/') != std::string::npos) {
-    if (::access(program.c_str(), X_OK) != 0) {
+    if (::access(program.c_str(), ProgramAccessMode(program)) != 0) {
       diags.Add(pos, what + ": program " + program +
                          " does not exist or is not executable; fix the path or install it");
     }

@@ -28,6 +28,8 @@
 #include <sstream>
 #include <thread>
 
+#include "duende/adapters/adapter.h"
+#include "duende/adapters/systemd_adapter.h"
 #include "duende/faults/fault.h"
 #include "duende/faults/launch.h"
 #include "duende/faults/libfiu.h"
@@ -45,6 +47,7 @@
 #include "duende/framework/temp_dir.h"
 #include "duende/harness/checks.h"
 #include "duende/harness/event_recorder.h"
+#include "duende/harness/fault_kinds.h"
 #include "duende/harness/load.h"
 #include "duende/harness/runner.h"
 #include "duende/harness/target_tracking.h"
@@ -97,6 +100,10 @@ struct TargetState {
   uint64_t cgroup_journal = 0;  // undo journal entry of its cgroup
   std::unique_ptr<faults::Proxy> proxy;
   uint16_t proxy_port = 0;
+  // A target on another platform (platform != "native"): started, restarted and stopped by
+  // the platform through its adapter; its events arrive through Adapter::Subscribe.
+  std::unique_ptr<adapters::Adapter> adapter;
+  uint64_t platform_journal = 0;  // undo entry of what the platform runs (an OCI container)
 };
 
 struct FaultInstance {
@@ -141,6 +148,17 @@ class Run {
   void RecordOutputTail(const std::string& target, const std::string& reason, pid_t pid);
   void KeepOrRemoveRunDir(Verdict verdict);
   void OnServiceEvent(const framework::ServiceEvent& ev);
+  // Platform targets (run_platforms.cc).
+  bool StartOnPlatform(const std::string& name, TargetState& st, framework::DaemonConfig c);
+  void RemovePlatformTargets();
+  pid_t PlatformMainPid(const std::string& name);
+  // The `power-loss` fault: Adapter::PowerLoss() of the target's adapter.
+  framework::Result<std::unique_ptr<faults::Fault>> PowerLossFault(const std::string& target);
+  /// A kill or pause sent through the target's adapter (platforms whose host pid is not the
+  /// daemon's: SignalsThroughAdapter).
+  framework::Result<std::unique_ptr<faults::Fault>> AdapterSignalFault(const FaultSpec& f);
+  bool SignalsThroughAdapter(const FaultSpec& f) const;
+  adapters::Adapter* TargetAdapter(const std::string& target);
   // Target tracking (target_tracking.h): cgroups, ports, listeners, leftovers.
   void JournalTargetCgroup(TargetState& st, const std::string& cgroup_name);
   bool CheckPortsFree(const std::string& name, const TargetState& st);
@@ -172,6 +190,10 @@ class Run {
   std::string daemonized_error_;  // guarded by mu_: set from the supervisor's thread
 
   std::unique_ptr<framework::Supervisor> sup_;
+  // The private systemd user manager of systemd targets (started with the first of them).
+  std::unique_ptr<adapters::SystemdUserManager> systemd_;
+  std::vector<uint64_t> systemd_journal_;
+  json platform_leftovers_ = json::array();  // processes a platform still ran after removal
   std::thread sup_thread_;
   std::unique_ptr<faults::UndoJournal> journal_;
   faults::FaultEnv env_;

@@ -166,6 +166,7 @@ bool Run::StartTargets() {
   }
   sup_ = std::move(sup).value();
   sup_->Subscribe([this](const framework::ServiceEvent& ev) { OnServiceEvent(ev); });
+  std::map<std::string, framework::DaemonConfig> platform_configs;
   for (auto& [name, st] : targets_) {
     if (st.spec->external) continue;
     framework::DaemonConfig c = st.expanded.daemon;
@@ -214,6 +215,10 @@ bool Run::StartTargets() {
       }
       for (auto& [k, v] : env) c.env.emplace_back(k, v);
     }
+    if (st.spec->platform != "native") {
+      platform_configs.emplace(name, std::move(c));
+      continue;
+    }
     JournalTargetCgroup(st, so.cgroup_prefix + name);
     auto r = sup_->Add(c, /*start=*/false);
     if (!r.ok()) {
@@ -226,6 +231,10 @@ bool Run::StartTargets() {
   for (auto& [name, st] : targets_) {
     if (st.spec->external) continue;
     if (!CheckPortsFree(name, st)) return false;
+    if (auto pc = platform_configs.find(name); pc != platform_configs.end()) {
+      if (!StartOnPlatform(name, st, std::move(pc->second))) return false;
+      continue;
+    }
     auto r = sup_->Start(name);
     if (!r.ok()) {
       Fail("unable to start " + name + ": " + r.error().Message());

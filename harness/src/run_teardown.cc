@@ -18,6 +18,7 @@ void Run::StopEverything() {
     sup_->Shutdown();
     if (sup_thread_.joinable()) sup_thread_.join();
   }
+  RemovePlatformTargets();
   for (auto& [name, t] : targets_) {
     if (t.proxy) {
       t.proxy.reset();
@@ -64,6 +65,7 @@ void Run::RecordLeftovers() {
   }
   json arr = json::array();
   for (const auto& [pid, target] : left) arr.push_back(internal::LeftoverJson(pid, target));
+  for (const auto& p : platform_leftovers_) arr.push_back(p);
   rec_.Record(events::kRunLeftovers, "", {{"leftovers", arr}, {"process_groups", pgids.size()}});
   // Nothing is left running, whatever the verdict: what is left is killed, the supervisor
   // kills and removes the targets' cgroups.

@@ -98,6 +98,15 @@ void Run::Inject(FaultInstance& f, int64_t scheduled_ns) {
     active_kind_[f.spec->target] = f.spec->kind;
     last_fault_ns_[f.spec->target] = start;
   }
+  // A platform target's main process is the one the platform reports now (systemd's
+  // MainPID, the daemon under the container's init), not the process duende spawned.
+  const bool by_adapter = f.spec->kind == kPowerLossKind || SignalsThroughAdapter(*f.spec);
+  if (ref.pid > 0 || by_adapter) {
+    if (pid_t main = PlatformMainPid(f.spec->target); main != 0) {
+      ref.pid = main;
+      ref.pgid = -1;
+    }
+  }
   json params = TomlToJson(*f.spec->table);
   for (const char* k : {"name", "kind", "target", "at", "duration", "repeat", "every"}) {
     params.erase(k);
@@ -109,9 +118,10 @@ void Run::Inject(FaultInstance& f, int64_t scheduled_ns) {
                {"scheduled_ns", scheduled_ns},
                {"lag_ns", start - scheduled_ns},
                {"params", params}});
-  auto r = ref.pid > 0 ? f.fault->Inject(ref)
-                       : framework::Result<void>(framework::ErrnoError(
-                             "target " + ref.name + " has no running process", ESRCH));
+  auto r = ref.pid > 0 || by_adapter
+               ? f.fault->Inject(ref)
+               : framework::Result<void>(framework::ErrnoError(
+                     "target " + ref.name + " has no running process", ESRCH));
   f.injected = true;
   if (!r.ok()) {
     f.failed = true;
@@ -230,6 +240,8 @@ void Run::CheckOwnListener(const ProbeSpec& probe, internal::ProbeOutcome* outco
   const uint16_t port = PortOf(probe.address);
   for (const auto& [name, t] : targets_) {
     if (t.spec->external || t.port == 0 || t.port != port) continue;
+    // A platform's daemon holds its listener inside the platform (a container's namespaces).
+    if (t.adapter) return;
     auto members = sup_->Members(name);
     std::string why = framework::ListenerNotHeldBy(
         probe.address, members.ok() ? *members : std::vector<pid_t>{}, "target " + name);

@@ -173,7 +173,9 @@ bool Run::Prepare() {
     for (size_t i = 0; i < times.size(); ++i) {
       auto diags = std::make_shared<framework::Diagnostics>();
       framework::TomlReader r(*f.table, f.file, "[[fault]] " + f.name, diags);
-      auto fault = faults::CreateFault(f.kind, r, env_);
+      auto fault = f.kind == kPowerLossKind   ? PowerLossFault(f.target)
+                   : SignalsThroughAdapter(f) ? AdapterSignalFault(f)
+                                              : faults::CreateFault(f.kind, r, env_);
       if (!fault.ok()) {
         Fail("fault " + f.name + ": " + fault.error().Message());
         return false;
@@ -429,6 +431,15 @@ std::vector<std::string> ProgramSearchDirs() {
   return dirs;
 }
 
+int ProgramAccessMode(const std::string& program) {
+  // A WebAssembly module is the program of a wasi target: read by its runtime, not executed.
+  const std::string_view wasm = ".wasm";
+  return program.size() > wasm.size() &&
+                 program.compare(program.size() - wasm.size(), wasm.size(), wasm) == 0
+             ? R_OK
+             : X_OK;
+}
+
 framework::Result<std::string> ResolveProgram(const std::string& program) {
   if (program.find('/') != std::string::npos) return program;
   auto found = framework::FindExecutable(program);
@@ -436,7 +447,7 @@ framework::Result<std::string> ResolveProgram(const std::string& program) {
   std::string looked = "PATH";
   for (const auto& d : ProgramSearchDirs()) {
     std::string p = d + "/" + program;
-    if (access(p.c_str(), X_OK) == 0) return p;
+    if (access(p.c_str(), ProgramAccessMode(program)) == 0) return p;
     looked += ", " + d;
   }
   return framework::ErrnoError("unable to find " + program + " (looked in " + looked + ")", ENOENT);

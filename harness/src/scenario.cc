@@ -10,6 +10,7 @@
 #include "duende/framework/clock.h"
 #include "duende/framework/process.h"
 #include "duende/harness/check_kinds.h"
+#include "duende/harness/fault_kinds.h"
 #include "duende/harness/load_protocol.h"
 #include "scenario_read.h"
 
@@ -154,6 +155,13 @@ Scenario Build(toml::table root_in, const std::string& file,
       f.Fail("target", "'target' in " + f.where() + " is \"" + spec.target +
                            "\", which is not a [[target]]" +
                            (hint.empty() ? "" : "; did you mean \"" + hint + "\"?"));
+    }
+    if (const TargetSpec* on = s.FindTarget(spec.target); on != nullptr && !spec.kind.empty()) {
+      if (std::string why = PlatformRefusesFault(spec.kind, f.table(), on->platform);
+          !why.empty()) {
+        f.Fail("kind",
+               "fault kind \"" + spec.kind + "\" cannot act on target " + on->name + ": " + why);
+      }
     }
     if (spec.name.empty()) spec.name = spec.kind;
     if (!fault_names.insert(spec.name).second) {

@@ -4,6 +4,7 @@
 #include "duende/framework/config.h"
 #include "duende/framework/process.h"
 #include "duende/framework/read_limits.h"
+#include "duende/harness/fault_kinds.h"
 #include "scenario_read.h"
 
 namespace duende::harness::internal {
@@ -177,6 +178,34 @@ TargetSpec ReadTarget(TomlReader& r, const std::vector<std::string>& files) {
   t.address = r.String("address").value_or("");
   t.proxy = r.Bool("proxy").value_or(false);
   t.await_ready = r.Bool("await_ready").value_or(true);
+  t.platform_pos = r.PosOf("platform");
+  if (auto p = r.String("platform")) {
+    t.platform = *p;
+    if (std::string why = adapters::CannotRun(*p); !why.empty()) {
+      r.Fail("platform", "target " + t.name + ": " + why);
+    }
+  }
+  if (t.platform != "native") {
+    auto traits = adapters::TraitsOf(
+        adapters::ParsePlatform(t.platform).value_or(adapters::Platform::kNative));
+    if (t.external) {
+      r.Fail("external",
+             "an external target is not started by duende, so it has no platform; "
+             "remove platform = \"" +
+                 t.platform + "\" or external = true");
+    }
+    for (const char* key : {"fiu", "clock"}) {
+      if (r.Bool(key).value_or(false) && !traits.preload) {
+        r.Fail(key, std::string(key) + " = true: platform " + t.platform +
+                        " cannot load duende's preload shims into the daemon (a pid namespace "
+                        "and a private /tmp); run the target on native or systemd");
+      }
+    }
+    if (!t.pid_file.empty()) {
+      r.Fail("pid_file", "pid_file: platform " + t.platform +
+                             " reports the daemon's main process itself; remove pid_file");
+    }
+  }
   if (t.proxy && t.address.empty()) {
     r.Fail("proxy", "proxy = true needs the target's address = \"127.0.0.1:PORT\"");
   }

@@ -12,6 +12,7 @@
 
 #include "duende/framework/clock.h"
 #include "duende/framework/command.h"
+#include "duende/framework/proc.h"
 #include "test_util.h"
 
 namespace duende::adapters {
@@ -85,7 +86,12 @@ TEST(OciAdapterTest, RuncContainerIsRestartedAfterAKillAndDeletedAfterwards) {
   auto status = (*adapter)->Status();
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(status->restarts, 1u);
-  EXPECT_EQ(status->pid, second);
+  // Status() names the daemon: tini's child, not tini.
+  EXPECT_EQ(status->pid, (*adapter)->DaemonPid());
+  auto daemon = framework::ReadProcessInfo(status->pid);
+  ASSERT_TRUE(daemon.ok());
+  EXPECT_EQ(daemon->ppid, second);
+  EXPECT_EQ(daemon->comm, "sleep");
 
   // Stop (SIGTERM forwarded by runc and tini), then delete: nothing left.
   ASSERT_TRUE((*adapter)->Stop().ok());

@@ -398,11 +398,14 @@ TEST(UndoJournalTest, EntriesOutsideDuendesRootsAreRefused) {
       Plus(5, {"cgroup", {"v1", plain_dir}}),
       Plus(6, {"fifo-prefix", {outside.path + "/fiu-ctrl"}}),
       Plus(7, {"file", {own_dir + "/../../" + outside.path.substr(1) + "/passwd"}}),
+      // Only duende's own containers are deleted: not another's, not a path.
+      Plus(8, {"oci-container", {"production-db"}}),
+      Plus(9, {"oci-container", {"duende-x/../production-db"}}),
   });
   auto r = HealLeftovers(journals.path);
   EXPECT_EQ(r.journals_healed, 0);
   EXPECT_TRUE(r.actions.empty()) << Joined(r.actions);
-  EXPECT_EQ(r.errors.size(), 7u) << Joined(r.errors);
+  EXPECT_EQ(r.errors.size(), 9u) << Joined(r.errors);
   for (const auto& e : r.errors) EXPECT_NE(e.find("refused"), std::string::npos) << e;
   std::ifstream in(file);
   std::string content;

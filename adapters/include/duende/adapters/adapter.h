@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "duende/adapters/platform.h"
@@ -60,6 +61,34 @@ class Adapter {
   virtual framework::Result<void> Remove() = 0;
 };
 
+/// What a platform's adapter can take as a scenario target or a supervised service, known
+/// without starting anything (`duende validate` checks scenarios against it).
+struct AdapterTraits {
+  /// MakeAdapter() builds an adapter that runs the daemon (not render-only).
+  bool runs = false;
+  /// The daemon's main process is a host pid (Status().pid): signal faults (kill, crash,
+  /// pause) reach it.
+  bool host_pid = false;
+  /// LD_PRELOAD from the config's environment reaches the daemon with host paths (libfiu and
+  /// libfaketime, syscall/disk/clock faults).
+  bool preload = false;
+  /// The daemon's processes sit in a cgroup the host can limit (oom, cpu quota, pids).
+  bool cgroup = false;
+  /// PowerLoss() cuts power.
+  bool power_loss = false;
+  /// Kill() reaches the daemon although Status().pid is not its process (microvm: qemu):
+  /// kill and pause faults go through the adapter.
+  bool signals = false;
+};
+
+/// The traits of `platform`'s adapter (all false for render-only platforms).
+AdapterTraits TraitsOf(Platform platform);
+
+/// Why a daemon cannot run on the platform named `platform` here ("" = it can): an unknown
+/// name, a render-only platform, or one whose adapter this build does not have. The message
+/// names the platforms that run ("native, systemd, oci").
+std::string CannotRun(std::string_view platform);
+
 struct AdapterOptions {
   RenderOptions render;
 
@@ -89,6 +118,10 @@ struct AdapterOptions {
   /// Journal the VM's private directory (UndoJournal in the default journal directory), so
   /// that `duende doctor` removes it after a harness killed by SIGKILL.
   bool microvm_journal = true;
+  /// Where the daemon's output goes, as NAME.log ("" = the platform's default): the OCI
+  /// adapter's supervisor of `runc run` writes the container's output there; systemd appends
+  /// to it (StandardOutput=append:, added to the installed unit only).
+  std::string log_dir;
 };
 
 /// An adapter for `platform` (native, systemd, oci, microvm or wasi; the others are

@@ -27,7 +27,8 @@ class OciAdapter final : public Adapter {
   /// `runc kill ID SIGNAL`: to the container's init, which forwards it to the daemon (SIGKILL
   /// ends the whole container).
   framework::Result<void> Kill(int signal) override;
-  /// The supervisor's view, with pid = the container's init as `runc state` reports it.
+  /// The supervisor's view, with pid = the daemon's main process as the host sees it: the
+  /// container init's child when there is an init (tini), else the init `runc state` reports.
   framework::Result<framework::ServiceStatus> Status() override;
   void Subscribe(EventCallback callback) override;
   /// Stops, `runc delete --force`, and removes the bundle directory if the adapter made it.
@@ -37,6 +38,8 @@ class OciAdapter final : public Adapter {
   const std::string& container_id() const { return id_; }
   /// The pid of the container's init from `runc state`, or -1.
   pid_t ContainerPid();
+  /// The daemon's pid on the host (see Status()), or -1.
+  pid_t DaemonPid();
 
  private:
   OciAdapter(framework::DaemonConfig config, AdapterOptions options, std::string bundle_dir,

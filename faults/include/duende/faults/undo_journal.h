@@ -44,6 +44,8 @@ namespace duende::faults {
 ///   file PATH [PID START]        unlink (PID START: for a PATH through /proc/PID/root)
 ///   mount PATH                   umount (lazy)
 ///   proxy ADDRESS                an in-process proxy: gone with its process (record only)
+///   oci-container ID             `runc delete --force ID` (a container of a platform target;
+///                                ID starts with "duende-")
 /// START is the process start time (field 22 of /proc/PID/stat), so a recycled pid is never hit;
 /// an entry without one (0) is refused. For stopped-group it is the time of the pause (clock
 /// ticks since boot): only members of the group that started before it are continued.

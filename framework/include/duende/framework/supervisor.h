@@ -247,15 +247,26 @@ struct ServicesFile {
   /// Start every service at once (default true).
   bool autostart = true;
   std::vector<DaemonConfig> services;
+  /// Each service's `platform` (same order as `services`): "" when not given (the
+  /// supervisor's own), else the name as written ("systemd", "oci", ...), checked by the
+  /// caller's `check_platform`.
+  std::vector<std::string> platforms;
 };
+
+/// Why a service's `platform = NAME` cannot be run ("" = it can); the message is reported at
+/// the key as file:line:col. The framework knows no platforms: the program that runs them does.
+using PlatformCheck = std::function<std::string(const std::string& platform)>;
 
 /// Reads and validates a services file. Errors: the file's errno when it cannot be read;
 /// invalid_argument with every problem as "file:line:col: message" lines (unknown keys with
 /// did-you-mean, a service without name or command, duplicate names, ...).
-Result<ServicesFile> LoadServicesFile(const std::string& path);
+/// With `check_platform`, a service may name a `platform`; without it the key is refused.
+Result<ServicesFile> LoadServicesFile(const std::string& path,
+                                      const PlatformCheck& check_platform = {});
 
 /// The same from text; `path` names the file in messages and is the base of relative paths.
-Result<ServicesFile> ParseServicesFile(std::string_view text, const std::string& path);
+Result<ServicesFile> ParseServicesFile(std::string_view text, const std::string& path,
+                                       const PlatformCheck& check_platform = {});
 
 /// The control socket's default path, always in a private (0700) directory:
 /// $XDG_RUNTIME_DIR/duende-supervise.sock when XDG_RUNTIME_DIR is set, else

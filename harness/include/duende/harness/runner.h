@@ -80,4 +80,8 @@ std::vector<std::string> ProgramSearchDirs();
 /// looked.
 framework::Result<std::string> ResolveProgram(const std::string& program);
 
+/// How a target's program must be accessible: R_OK for a WebAssembly module (NAME.wasm, run
+/// by the wasi platform's runtime), X_OK for anything else.
+int ProgramAccessMode(const std::string& program);
+
 }  // namespace duende::harness

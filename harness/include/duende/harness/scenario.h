@@ -97,6 +97,9 @@ struct TargetSpec {
   /// Wait for readiness before the timeline starts (false for a target that is expected to
   /// crash-loop from its first start).
   bool await_ready = true;
+  /// Where it runs: "native" (duende's supervisor), or a platform whose adapter runs it
+  /// (adapters::MakeAdapter: "systemd", "oci", ...), which then restarts it by its own policy.
+  std::string platform = "native";
   /// How the target is supervised: restart policy with backoff, readiness, resources, stop.
   /// Only the fields a scenario can set are filled; the rest keep DaemonConfig's defaults.
   framework::DaemonConfig daemon;
@@ -105,6 +108,7 @@ struct TargetSpec {
   /// Where the table starts, and its `command` (for messages).
   framework::SourcePos pos;
   framework::SourcePos command_pos;
+  framework::SourcePos platform_pos;
 };
 
 /// The load driven while faults happen.
