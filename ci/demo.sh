@@ -25,10 +25,13 @@ platforms=()
 for f in scenarios/platforms/*.toml; do
   p=$(sed -n 's/^platform = "\(.*\)"/\1/p' "$f" | head -1)
   why=""
-  if [ "$(id -u)" != 0 ]; then why="needs root (a private systemd manager, runc)"
+  if [ "$(id -u)" != 0 ]; then why="needs root (a private systemd manager, runc, qemu)"
   elif [ "$p" = systemd ] && [ ! -x /lib/systemd/systemd ]; then why="systemd is not installed"
   elif [ "$p" = oci ] && ! command -v runc >/dev/null; then why="runc is not installed"
   elif [ "$p" = oci ] && [ ! -x /usr/bin/tini ]; then why="tini is not installed"
+  elif no=$("$duende" adapter detect 2>/dev/null |
+            awk -F'\t' -v p="  $p" '$1 == p && $2 ~ /^no: / { sub(/^no: /, "", $2); print $2 }') &&
+       [ -n "$no" ]; then why=$no
   elif ! "$duende" validate "$f" >/dev/null 2>&1; then
     why=$("$duende" validate "$f" 2>&1 | head -1)
   fi
