@@ -30,16 +30,26 @@ struct Value {
   enum class Type { kString, kInteger, kBool, kArray, kDict } type = Type::kString;
   std::string text;  // string, or integer digits
   bool flag = false;
-  std::vector<Value> items;                            // array
-  std::vector<std::pair<std::string, Value>> entries;  // dict, in order
+  std::vector<Value> items;  // array
+  // A dict, in order. Entry is defined below: a pair<string, Value> member of Value itself
+  // would need Value complete (clang rejects it; gcc lets it through).
+  struct Entry;
+  std::vector<Entry> entries;
 
-  const Value* Get(std::string_view key) const {
-    for (const auto& [k, v] : entries) {
-      if (k == key) return &v;
-    }
-    return nullptr;
-  }
+  const Value* Get(std::string_view key) const;
 };
+
+struct Value::Entry {
+  std::string key;
+  Value value;
+};
+
+const Value* Value::Get(std::string_view key) const {
+  for (const auto& e : entries) {
+    if (e.key == key) return &e.value;
+  }
+  return nullptr;
+}
 
 std::string Unescape(std::string_view s) {
   static const std::pair<std::string_view, char> kEntities[] = {
@@ -153,7 +163,7 @@ class PlistReader {
           if (!key.ok()) return key.error();
           auto item = ReadValue();
           if (!item.ok()) return item;
-          v.entries.emplace_back(*key, std::move(*item));
+          v.entries.push_back({*key, std::move(*item)});
         } else {
           auto item = ReadValue();
           if (!item.ok()) return item;
@@ -361,7 +371,7 @@ Result<DaemonConfig> ParseLaunchdPlist(std::string_view text) {
     for (const Value& a : args->items) c.command.push_back(a.text);
   }
   if (const Value* env = root->Get("EnvironmentVariables")) {
-    for (const auto& [k, v] : env->entries) c.env.emplace_back(k, v.text);
+    for (const auto& e : env->entries) c.env.emplace_back(e.key, e.value.text);
   }
   c.working_dir = str("WorkingDirectory");
   c.user = str("UserName");
