@@ -625,7 +625,11 @@ std::string FormatDaemonConfig(const DaemonConfig& c) {
   if (!c.app.empty()) root.insert("app", c.app);
 
   std::ostringstream out;
-  out << toml::toml_formatter(root);
+  // Basic strings only: toml++ 3.3 writes a value holding a newline and ''' as a
+  // multi-line literal string that ends early (found by the config fuzz target).
+  out << toml::toml_formatter(root, toml::toml_formatter::default_flags &
+                                        ~toml::format_flags::allow_literal_strings &
+                                        ~toml::format_flags::allow_multi_line_strings);
   out << '\n';
   return out.str();
 }

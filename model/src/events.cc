@@ -64,6 +64,12 @@ double NumberField(const nlohmann::json& data, const char* key, double fallback)
   return it->get<double>();
 }
 
+bool BoolField(const nlohmann::json& data, const char* key, bool fallback) {
+  auto it = data.find(key);
+  if (it == data.end() || !it->is_boolean()) return fallback;
+  return it->get<bool>();
+}
+
 std::string StringField(const nlohmann::json& data, const char* key) {
   auto it = data.find(key);
   if (it == data.end() || !it->is_string()) return "";

@@ -190,7 +190,7 @@ class ConsoleReporter : public Reporter {
     if (e.type == events::kTargetExited) {
       std::string status = Str(d, "status");
       if (status.empty()) status = "exited (code " + Num(d, "code") + ")";
-      if (d.value("oom_kill", false)) status += " (OOM kill)";
+      if (events::BoolField(d, "oom_kill", false)) status += " (OOM kill)";
       return who + ": " + Safe(status);
     }
     if (e.type == events::kTargetRestartScheduled) {
@@ -222,7 +222,7 @@ class ConsoleReporter : public Reporter {
     if (e.type == events::kFaultHealed) {
       faults_.erase(e.target);
       std::string ev = Safe(Str(d, "evidence"));
-      bool took = d.value("took_effect", true);
+      bool took = events::BoolField(d, "took_effect", true);
       return "fault " + who + ": healed" + (took ? "" : " (it did NOT take effect)") +
              (ev.empty() ? "" : ": " + ev);
     }
@@ -238,9 +238,9 @@ class ConsoleReporter : public Reporter {
     if (e.type == events::kLoadSummary) {
       return "load " + who + ": sent " + Num(d, "sent") + ", ok " + Num(d, "ok") + ", errors " +
              Num(d, "errors") + ", timeouts " + Num(d, "timeouts") + ", " +
-             internal::Compact(d.value("achieved_rate", 0.0)) + " of " +
-             internal::Compact(d.value("target_rate", 0.0)) + " req/s, p99 " +
-             internal::Micros(d.value("p99_us", 0.0));
+             internal::Compact(events::NumberField(d, "achieved_rate", 0.0)) + " of " +
+             internal::Compact(events::NumberField(d, "target_rate", 0.0)) + " req/s, p99 " +
+             internal::Micros(events::NumberField(d, "p99_us", 0.0));
     }
     if (e.type == events::kReadbackResult) {
       return "readback: " + Num(d, "keys") + " keys, " + Num(d, "acked_writes") +
@@ -259,10 +259,10 @@ class ConsoleReporter : public Reporter {
       }
       std::string measured = Safe(Str(d, "measured"));
       return "step " + who + ": " + Colored(v, opt_.color) + " in " +
-             internal::Fixed(d.value("seconds", 0.0), 1) + "s" +
+             internal::Fixed(events::NumberField(d, "seconds", 0.0), 1) + "s" +
              (measured.empty() ? "" : " (" + measured + ")");
     }
-    if (e.type == events::kProbeResult && !d.value("ok", true)) {
+    if (e.type == events::kProbeResult && !events::BoolField(d, "ok", true)) {
       return "probe " + Safe(Str(d, "name")) + " failed: " + Safe(Str(d, "detail"));
     }
     return "";

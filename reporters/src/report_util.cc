@@ -180,7 +180,7 @@ RunStats ComputeStats(const ScenarioResult& s) {
       }
     } else if (e.type == events::kTargetExited) {
       ++st.exits;
-      bool oom = d.value("oom_kill", false);
+      bool oom = events::BoolField(d, "oom_kill", false);
       if (oom) ++st.oom_kills;
       std::string status = Str(d, "status");
       if (status.empty()) {

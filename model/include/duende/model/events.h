@@ -75,6 +75,8 @@ const std::vector<const char*>& AllTypes();
 int64_t IntField(const nlohmann::json& data, const char* key, int64_t fallback = 0);
 /// A data member as a number; `fallback` when absent or not a number.
 double NumberField(const nlohmann::json& data, const char* key, double fallback = 0);
+/// data[key] when it is a boolean, else `fallback` (a log's wrong type is never an exception).
+bool BoolField(const nlohmann::json& data, const char* key, bool fallback);
 /// A data member as a string; "" when absent or not a string.
 std::string StringField(const nlohmann::json& data, const char* key);
 
