@@ -37,6 +37,13 @@ packages=(
   # the microvm platform: an ext4 data disk (mkfs.ext4), the kernel decompressed for a fast
   # TCG boot (xz), strip(1) for a smaller initramfs (binutils), ldd (libc-bin)
   e2fsprogs xz-utils binutils libc-bin
+  # metrics in the Prometheus text format (prometheus-cpp), checked by promtool and scraped by
+  # a real Prometheus server in tests (prometheus)
+  prometheus-cpp-dev prometheus
+  # sandboxed services: seccomp filters and capability sets
+  libseccomp-dev libcap-dev
+  # clusters: a three-node etcd in network namespaces
+  etcd-server etcd-client
 )
 
 missing=()
