@@ -41,6 +41,8 @@ constexpr nanoseconds kPidFileWait = std::chrono::seconds(10);
 constexpr nanoseconds kPidFilePoll = std::chrono::milliseconds(5);
 // Members left in a service's cgroup get this long to die after SIGKILL.
 constexpr int kCgroupKillMs = 2000;
+// When the loop ends, killed members not reaped yet get this long to become our zombies.
+constexpr std::chrono::milliseconds kPendingReapBudget{2000};
 
 std::string CgroupName(const SupervisorOptions& o, const std::string& service) {
   return (o.cgroup_prefix.empty() ? "duende-" + std::to_string(::getpid()) + "-"
@@ -185,6 +187,7 @@ Supervisor::~Supervisor() {
     for (pid_t m : s->seen_members) ::waitpid(m, nullptr, WNOHANG);
     ReapStrays(leaders);
   }
+  ReapPending(kPendingReapBudget);
 }
 
 bool Supervisor::OnLoopThread() const {
@@ -520,11 +523,35 @@ std::vector<pid_t> Supervisor::KillCgroupMembers(Service& s) {
 
 void Supervisor::ReapKilled(pid_t pid) {
   // A killed child of ours leaves cgroup.procs a moment before it is a zombie: wait for that.
-  // Not our child (ECHILD): reaped elsewhere, or its parent's end hands it to us later.
+  // Not our child (ECHILD) while it still exists: its parent, killed too, hands it to us when
+  // it ends. Either way it is kept in pending_reap_ and reaped later.
   for (int i = 0; i < 200; ++i) {
     pid_t r = ::waitpid(pid, nullptr, WNOHANG);
     if (r > 0) ++orphans_reaped_;
-    if (r != 0) return;
+    if (r > 0) return;
+    if (r < 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (::kill(pid, 0) == 0) pending_reap_.insert(pid);
+}
+
+void Supervisor::ReapPending(std::chrono::milliseconds budget) {
+  // A pid leaves the set when we reap it or when it no longer exists (its parent reaped it).
+  // The budget bounds the wait for the slow ones (a loaded machine, an emulated VM); a pid
+  // reused by a stranger in the meantime costs at most that budget, never a wrong reap: only
+  // our own children can be waited for.
+  const int64_t deadline = MonotonicNs() + std::chrono::nanoseconds(budget).count();
+  while (!pending_reap_.empty()) {
+    for (auto it = pending_reap_.begin(); it != pending_reap_.end();) {
+      const pid_t r = ::waitpid(*it, nullptr, WNOHANG);
+      if (r > 0) ++orphans_reaped_;
+      if (r > 0 || ::kill(*it, 0) != 0) {
+        it = pending_reap_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (pending_reap_.empty() || MonotonicNs() >= deadline) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 }
@@ -683,6 +710,7 @@ void Supervisor::OnChildExit(Service& s) {
   }
   s.seen_members.clear();
   ReapStrays(leaders);
+  ReapPending(std::chrono::milliseconds(0));
   if (forked) {
     s.adopting = Service::Adoption{};
     s.adopting->launcher = pid;
@@ -1110,6 +1138,7 @@ Result<void> Supervisor::Run() {
   // Commands posted before running_ was cleared still get their answer.
   (void)loop_->RunOnce(0);
   ReapLingering();
+  ReapPending(kPendingReapBudget);
   return r;
 }
 

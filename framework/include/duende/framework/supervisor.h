@@ -185,6 +185,7 @@ class Supervisor {
   std::vector<pid_t> MembersOf(const Service& s) const;
   std::vector<pid_t> KillCgroupMembers(Service& s);
   void ReapKilled(pid_t pid);
+  void ReapPending(std::chrono::milliseconds budget);
   bool LeftRunning(const Service& s, pid_t launcher) const;
   std::set<pid_t> StrayLeaders(const Service& s, pid_t launcher) const;
   void ReapStrays(const std::set<pid_t>& leaders);
@@ -219,9 +220,11 @@ class Supervisor {
   SubscriptionId next_subscription_ = 1;
   uint64_t seq_ = 0;
   std::atomic<uint64_t> orphans_reaped_{0};
-  std::set<pid_t> lingering_;
-  std::optional<rlimit> child_nofile_;  // RLIMIT_NOFILE before Create() raised ours  // groups
-                                        // whose leader ended but members remain
+  std::set<pid_t> lingering_;  // groups whose leader ended but members remain
+  // Killed members not reaped yet: their parent was still alive (they become ours when it
+  // ends) or they were slow to die. Reaped at later exits and, bounded, when Run() ends.
+  std::set<pid_t> pending_reap_;
+  std::optional<rlimit> child_nofile_;  // RLIMIT_NOFILE before Create() raised ours
   bool shutting_down_ = false;
 
   // Who runs the loop: commands from other threads are posted while it runs.
