@@ -86,8 +86,8 @@ class OomFault : public FaultBase {
 
   Result<void> Heal() override {
     if (!set_) return {};
+    Poll();  // while set_: an OOM kill during the window is seen before the limit goes
     set_ = false;
-    Poll();
     Result<void> r;
     if (borrowed_) {
       r = borrowed_->Release();

@@ -106,6 +106,26 @@ TEST(OomFaultTest, TargetWithoutCgroupIsMovedIntoOneAndBack) {
   EXPECT_FALSE(Exists(dir)) << dir;
 }
 
+TEST(OomFaultTest, AnOomKillIsStillRecordedWhenAskedAfterTheHeal) {
+  // The runner asks for the record after the window ended: the kill seen at the heal counts.
+  if (!CgroupsUsable()) GTEST_SKIP() << "no writable memory cgroup here";
+  framework::SpawnOptions o;
+  o.argv = {ALLOC_LOOP_PATH};
+  auto c = testing::StartChild(o);
+  ASSERT_TRUE(c.ok());
+  ASSERT_FALSE((*c)->WaitLine("ready").empty());
+  FaultEnv env;
+  auto f = MakeFault("oom", "", env);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE((*f)->Inject({"alloc", (*c)->child.pid, (*c)->child.pid, "", "", 0}).ok());
+  EXPECT_EQ((*c)->Wait().signal, SIGKILL);
+  ASSERT_TRUE((*f)->Heal().ok());
+  auto rec = (*f)->Record();
+  EXPECT_TRUE(rec.took_effect) << testing::Joined(rec);
+  EXPECT_NE(testing::Joined(rec).find("kernel OOM kill"), std::string::npos)
+      << testing::Joined(rec);
+}
+
 TEST(OomFaultTest, SigkillByHandIsNotAnOomKill) {
   if (!CgroupsUsable()) GTEST_SKIP() << "no writable memory cgroup here";
   framework::SpawnOptions o;
