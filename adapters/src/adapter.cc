@@ -26,12 +26,15 @@ AdapterTraits TraitsOf(Platform platform) {
       return {.runs = true, .host_pid = true, .preload = true, .cgroup = true};
     case Platform::kSystemd:
       // The unit's Environment= carries LD_PRELOAD; the user manager's processes share the
-      // host's pid namespace and file system (only /run/systemd is private).
-      return {.runs = true, .host_pid = true, .preload = true, .cgroup = false};
+      // host's pid namespace and file system (only /run/systemd is private). oom and cpu
+      // quota move MainPID into a group of duende's for the window.
+      return {.runs = true, .host_pid = true, .preload = true, .cgroup = true};
     case Platform::kOci:
       // A pid namespace (the daemon's pid inside is not the host's, so libfiu's control FIFOs
-      // named after it are not found) and a private /tmp: no preload shims.
-      return {.runs = true, .host_pid = true, .preload = false, .cgroup = false};
+      // named after it are not found) and a private /tmp: no preload shims. oom and cpu quota
+      // move the daemon into a group of duende's (runc makes the container's group anew at
+      // each restart, so its own counters cannot show an OOM kill).
+      return {.runs = true, .host_pid = true, .preload = false, .cgroup = true};
     case Platform::kMicrovm:
       // Status().pid is qemu; Kill() reaches the daemon in the guest through the control
       // channel. No shims, cgroups or host pid inside the guest; power to cut.

@@ -172,6 +172,27 @@ TEST_P(PlatformTargetsTest, FaultsActOnTheDaemonInsideThePlatform) {
   EXPECT_GT(failed, 0) << r.output;
 }
 
+// oom and cpu quota act on the daemon inside the platform: it is moved into a group of duende's
+// with the limit, the kernel OOM-kills it (seen in that group's own counters) and the platform
+// restarts it; under the quota it is throttled.
+TEST_P(PlatformTargetsTest, OomAndCpuQuotaActOnThePlatformsCgroup) {
+  auto r = RunDuende(std::string(DUENDE_SOURCE_DIR) + "/scenarios/oom-kill.toml --set " +
+                     "'target.leaky.platform=\"" + GetParam() + "\"'");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(Verdict(r, "faults-took-effect"), "PASS") << r.output;
+  EXPECT_EQ(Verdict(r, "restart_within"), "PASS") << r.output;
+  std::string evidence;
+  for (const auto& e : r.events) {
+    if (e.type == "fault.healed") evidence += e.data.dump();
+  }
+  EXPECT_NE(evidence.find("kernel OOM kill in "), std::string::npos) << evidence;
+  // A CPU quota of 5% on kvd under load: replies slow down while it holds.
+  auto q = RunDuende(std::string(DUENDE_SOURCE_DIR) + "/scenarios/" + "cpu-quota.toml --set " +
+                     "'target.kvd.platform=\"" + GetParam() + "\"'");
+  EXPECT_EQ(q.exit_code, 0) << q.output;
+  EXPECT_EQ(Verdict(q, "faults-took-effect"), "PASS") << q.output;
+}
+
 // `duende supervise` with `platform = P`: the platform runs the service and restarts it after a
 // SIGKILL; `duende ctl` shows it; SIGTERM removes it with nothing left.
 TEST_P(PlatformTargetsTest, SuperviseRunsAServiceOnThePlatform) {

@@ -91,13 +91,9 @@ TEST(PlatformValidateTest, FaultsAPlatformCannotTakeAreRefusedNamingIt) {
   EXPECT_NE(Errors(Scenario("oci", kSyscall))
                 .find("fault kind \"syscall\" cannot act on target kvd: platform oci cannot load"),
             std::string::npos);
-  EXPECT_EQ(Errors(Scenario("native", kOom)), "");
-  for (const char* p : {"systemd", "oci"}) {
-    EXPECT_NE(Errors(Scenario(p, kOom))
-                  .find("fault kind \"oom\" cannot act on target kvd: platform " + std::string(p)),
-              std::string::npos)
-        << p;
-  }
+  // The daemon's cgroup: the container's own group on oci, a borrowed one where the platform
+  // has none duende may limit (PlatformTargetsTest runs them).
+  for (const char* p : {"native", "systemd", "oci"}) EXPECT_EQ(Errors(Scenario(p, kOom)), "") << p;
   EXPECT_NE(
       Errors(Scenario("oci", "", "fiu = true\n")).find("s.toml:9:7: fiu = true: platform oci"),
       std::string::npos)
