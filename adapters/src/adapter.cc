@@ -30,11 +30,11 @@ AdapterTraits TraitsOf(Platform platform) {
       // quota move MainPID into a group of duende's for the window.
       return {.runs = true, .host_pid = true, .preload = true, .cgroup = true};
     case Platform::kOci:
-      // A pid namespace (the daemon's pid inside is not the host's, so libfiu's control FIFOs
-      // named after it are not found) and a private /tmp: no preload shims. oom and cpu quota
-      // move the daemon into a group of duende's (runc makes the container's group anew at
-      // each restart, so its own counters cannot show an OOM kill).
-      return {.runs = true, .host_pid = true, .preload = false, .cgroup = true};
+      // The shims are bound into the container with the run directory (their FIFOs and clock
+      // file), and the FIFOs are found by the daemon's pid in its namespace. oom and cpu
+      // quota move the daemon into a group of duende's (runc makes the container's group anew
+      // at each restart, so its own counters cannot show an OOM kill).
+      return {.runs = true, .host_pid = true, .preload = true, .cgroup = true};
     case Platform::kMicrovm:
       // Status().pid is qemu; Kill() reaches the daemon in the guest through the control
       // channel. No shims, cgroups or host pid inside the guest; power to cut.

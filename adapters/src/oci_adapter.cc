@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -103,6 +104,18 @@ Result<std::unique_ptr<OciAdapter>> OciAdapter::Create(const DaemonConfig& confi
   OciRenderOptions oci = options.render.oci;
   if (!config.command.empty() && config.command[0].rfind('/', 0) == 0) {
     for (auto& d : ExtraDirsFor(config.command[0], oci.host_binds)) oci.host_binds.push_back(d);
+  }
+  // So are the libraries it preloads (duende's fault shims: libfiu's, libfaketime's).
+  for (const auto& [key, value] : config.env) {
+    if (key != "LD_PRELOAD") continue;
+    std::string list = value;  // ld.so takes spaces or colons between the libraries
+    std::replace(list.begin(), list.end(), ':', ' ');
+    std::istringstream libs(list);
+    std::string lib;
+    while (libs >> lib) {
+      if (lib.rfind('/', 0) != 0) continue;
+      for (auto& d : ExtraDirsFor(lib, oci.host_binds)) oci.host_binds.push_back(d);
+    }
   }
   DUENDE_TRY(WriteOciBundle(dir, config, oci));
   std::string id =

@@ -179,6 +179,11 @@ Result<std::string> RenderOciConfig(const DaemonConfig& config, const OciRenderO
                       {"source", dir},
                       {"options", {"rbind", "ro", "nosuid", "nodev"}}});
   }
+  for (const std::string& dir : options.writable_binds) {
+    if (dir == c.working_dir) continue;  // bound below
+    mounts.push_back(
+        {{"destination", dir}, {"type", "bind"}, {"source", dir}, {"options", {"rbind", "rw"}}});
+  }
   bool wd_bound = c.working_dir.empty() || c.working_dir == "/tmp";
   for (const std::string& dir : options.host_binds)
     wd_bound = wd_bound || Under(c.working_dir, dir);

@@ -377,6 +377,10 @@ Result<ProcessCred> ReadProcessCred(pid_t pid) {
       if (ids.size() >= 2) c.gid = ids[1], gid = true;
     } else if (line.rfind("Groups:", 0) == 0) {
       c.groups = ParseIds(line.substr(7));
+    } else if (line.rfind("NSpid:", 0) == 0) {
+      // "NSpid:\t41231\t2": the host's pid first, the innermost namespace's last.
+      auto ids = ParseIds(line.substr(6));
+      if (!ids.empty()) c.own_pid = static_cast<pid_t>(ids.back());
     }
   }
   if (!uid || !gid) {

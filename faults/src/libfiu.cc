@@ -177,13 +177,14 @@ namespace {
 // Writes one command line to PREFIX-PID.in and returns the reply line from PREFIX-PID.out.
 Result<std::string> Exchange(const std::string& fifo_prefix, pid_t pid, const std::string& command,
                              int timeout_ms) {
-  std::string base = fifo_prefix + "-" + std::to_string(pid);
-  std::string in_path = base + ".in", out_path = base + ".out";
   int64_t deadline = framework::MonotonicNs() + int64_t{timeout_ms} * 1000000;
   // The FIFOs are the target's (libfiu in it makes them): opened as its uid, and only when
-  // they are FIFOs of that uid, reached through no symbolic link (control_files.h).
+  // they are FIFOs of that uid, reached through no symbolic link (control_files.h). They are
+  // named after the pid it sees for itself (in a container's pid namespace, not the host's).
   auto cred = ReadProcessCred(pid);
   if (!cred.ok()) return cred.error();
+  std::string base = fifo_prefix + "-" + std::to_string(cred->own_pid > 0 ? cred->own_pid : pid);
+  std::string in_path = base + ".in", out_path = base + ".out";
   // Open the reply end first (non-blocking, so it never waits for a writer).
   auto out = OpenControlFile(out_path, ControlFileType::kFifo, *cred, O_RDONLY);
   if (!out.ok()) {
@@ -288,7 +289,8 @@ std::vector<FiuFiring> ReadFiuFirings(const std::string& fifo_prefix, pid_t pid,
   if (as == nullptr) {
     if (auto c = ReadProcessCred(pid); c.ok()) who = *c;
   }
-  auto fd = OpenControlFile(fifo_prefix + "-" + std::to_string(pid) + ".fired",
+  const pid_t named = who.own_pid > 0 ? who.own_pid : pid;
+  auto fd = OpenControlFile(fifo_prefix + "-" + std::to_string(named) + ".fired",
                             ControlFileType::kRegular, who, O_RDONLY);
   if (!fd.ok()) return out;
   std::string text;

@@ -41,8 +41,8 @@ std::string PlatformRefusesFault(const std::string& kind, const toml::table& fau
   if (kind == "syscall" || kind == "clock" || kind == "disk") {
     return t.preload ? ""
                      : on + " cannot load duende's preload shims (libfiu, libfaketime) into the "
-                            "daemon (a pid namespace and a private /tmp); run it on native or "
-                            "systemd";
+                            "daemon (no host libc between it and its system calls); run it on "
+                            "native, systemd or oci";
   }
   if (kind == "oom" || (kind == "cpu" && fault["mode"].value_or(std::string("burn")) == "quota")) {
     return t.cgroup ? ""

@@ -175,6 +175,10 @@ bool Run::StartOnPlatform(const std::string& name, TargetState& st, framework::D
     // The working directory is bound read-write at the same path: the run directory, so
     // that the daemon's data ({run_dir}/...) outlives the container and is the host's.
     if (c.working_dir.empty()) c.working_dir = run_dir_;
+    // libfiu's FIFOs and libfaketime's clock file are in the run directory: bound too.
+    if (!st.fiu_prefix.empty() || !st.clock_file.empty()) {
+      options.render.oci.writable_binds.push_back(run_dir_);
+    }
     // `runc run` dies with duende (parent death signal) but its container would not: a killed
     // run's container is deleted by the next heal.
     if (journal_) {

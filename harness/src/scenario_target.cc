@@ -197,8 +197,9 @@ TargetSpec ReadTarget(TomlReader& r, const std::vector<std::string>& files) {
     for (const char* key : {"fiu", "clock"}) {
       if (r.Bool(key).value_or(false) && !traits.preload) {
         r.Fail(key, std::string(key) + " = true: platform " + t.platform +
-                        " cannot load duende's preload shims into the daemon (a pid namespace "
-                        "and a private /tmp); run the target on native or systemd");
+                        " cannot load duende's preload shims into the daemon (no host libc "
+                        "between it and its system calls); run the target on native, systemd "
+                        "or oci");
       }
     }
     if (!t.pid_file.empty()) {

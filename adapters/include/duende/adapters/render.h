@@ -26,6 +26,9 @@ struct OciRenderOptions {
   /// Host directories bind-mounted read-only at the same path (the daemon's programs and
   /// libraries come from the host, so no image is needed).
   std::vector<std::string> host_binds = {"/usr", "/etc"};
+  /// Host directories bind-mounted read-write at the same path (where duende's fault
+  /// controls live: libfiu's FIFOs, libfaketime's clock file).
+  std::vector<std::string> writable_binds;
   /// An init run as the container's PID 1 in front of the command ("" = none): it forwards
   /// signals and reaps orphans. Default tini (Debian package `tini`).
   std::string init = "/usr/bin/tini";

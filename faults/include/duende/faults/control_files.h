@@ -31,10 +31,14 @@ struct ProcessCred {
   uid_t uid = 0;
   gid_t gid = 0;
   std::vector<gid_t> groups;
+  /// The pid the process has in its own pid namespace (NSpid's last entry; a container's
+  /// daemon is pid 2 or so there), which names the files it makes for itself (libfiu's
+  /// PREFIX-PID FIFOs). 0: unknown, the host pid then.
+  pid_t own_pid = 0;
 };
 
-/// Reads the credentials of `pid` from /proc/PID/status (effective ids). Errors: ENOENT when
-/// the process is gone.
+/// Reads the credentials of `pid` from /proc/PID/status (effective ids, own_pid). Errors:
+/// ENOENT when the process is gone.
 framework::Result<ProcessCred> ReadProcessCred(pid_t pid);
 
 /// Our own credentials (geteuid, getegid, getgroups).

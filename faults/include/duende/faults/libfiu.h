@@ -67,7 +67,8 @@ struct FiuFiring {
 };
 
 /// The failures logged in PREFIX-PID.fired (empty when the file does not exist, or is not a
-/// regular file of `as` — the process's uid when `as` is null and it runs, else ours). The
+/// regular file of `as` — the process's uid when `as` is null and it runs, else ours; PID is
+/// `as->own_pid` when known: the pid the process saw for itself). The
 /// shim stops logging after 10000 lines per process; its counters keep counting.
 std::vector<FiuFiring> ReadFiuFirings(const std::string& fifo_prefix, pid_t pid,
                                       const ProcessCred* as = nullptr);
