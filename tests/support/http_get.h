@@ -85,7 +85,7 @@ inline double SampleValue(const std::string& text, const std::string& series) {
   while ((at = text.find(series + " ", at)) != std::string::npos) {
     if (at == 0 || text[at - 1] == '\n')
       return std::strtod(text.c_str() + at + series.size() + 1, nullptr);
-    at += series.size();
+    at += series.size() + 1;
   }
   return std::nan("");
 }
