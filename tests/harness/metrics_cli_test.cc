@@ -149,7 +149,7 @@ TEST(SuperviseMetricsTest, ServesServicesAndCountsARestart) {
 
 TEST(SuperviseMetricsTest, BackoffDelayAndStartLimitHits) {
   TempDir dir("sup-metrics-limit");
-  // Exits 1 at once: restarts after 1s, 1s, ... until the start limit (2 in 10s) is hit.
+  // Exits 1 at once: restarts after 1s each until the start limit (3 starts in 10s) is hit.
   const std::string file = dir.Write(
       "services.toml",
       "[supervisor]\nmetrics = \"127.0.0.1:0\"\n[[service]]\nname = \"a\"\ncommand = [\"" STAMP_PATH
