@@ -498,6 +498,7 @@ DaemonConfig ReadDaemonConfig(TomlReader& r) {
   if (auto t = r.Table("restart")) ReadRestartConfig(*t, &c.restart);
   if (auto t = r.Table("health")) ReadHealth(*t, &c.health);
   if (auto t = r.Table("log")) ReadLog(*t, &c.log);
+  if (auto t = r.Table("metrics")) ReadMetricsConfig(*t, &c.metrics);
   if (const toml::node* n = r.Raw("app")) {
     if (const toml::table* t = n->as_table()) {
       c.app = *t;
@@ -621,6 +622,12 @@ std::string FormatDaemonConfig(const DaemonConfig& c) {
   log.insert("keep", static_cast<int64_t>(c.log.keep));
   log.insert("level", LogLevelName(c.log.level));
   root.insert("log", log);
+
+  if (!c.metrics.listen.empty()) {
+    toml::table metrics;
+    metrics.insert("listen", c.metrics.listen);
+    root.insert("metrics", metrics);
+  }
 
   if (!c.app.empty()) root.insert("app", c.app);
 

@@ -19,6 +19,7 @@
 
 #include "duende/framework/clock.h"
 #include "duende/framework/log.h"
+#include "duende/framework/metrics_endpoint.h"
 #include "duende/framework/mlock.h"
 #include "duende/framework/notify.h"
 #include "duende/framework/pid_file.h"
@@ -115,6 +116,7 @@ class Driver {
   Notifier notifier_;
   std::unique_ptr<DaemonContext> context_;
   std::optional<PidFile> pid_file_;
+  std::unique_ptr<MetricsEndpoint> metrics_;  // [metrics] listen: serves /metrics
   UniqueFd signal_fd_;
   UniqueFd stop_fd_;      // eventfd: tells the control thread to end
   UniqueFd deadline_fd_;  // timerfd: shutdown_timeout after the stop signal
@@ -331,6 +333,19 @@ int Driver::Main(DaemonConfig config, const sigset_t& signals) {
     stop_control();
     return Finish(bad_config ? kExitUsage : kExitFailed);
   }
+  if (!config.metrics.listen.empty()) {
+    // After Init, so a scrape never asks a daemon that is not set up; its threads inherit
+    // the blocked signals.
+    auto ep = StartDaemonMetrics(daemon_, config.metrics);
+    if (!ep.ok()) {
+      PrintErr(name_, ep.error().Message());
+      (void)daemon_.Shutdown(config.shutdown_timeout);
+      stop_control();
+      return Finish(ep.error().code == std::errc::invalid_argument ? kExitUsage : kExitEnvironment);
+    }
+    metrics_ = std::move(ep).value();
+    LogInfo("metrics on " + metrics_->url());
+  }
   ExitReason reason = ExitReason::Stopped();
   if (!context_->ShouldShutdown()) reason = daemon_.Run(*context_);
   if (!stopping_sent_.exchange(true)) [[maybe_unused]]
@@ -358,6 +373,7 @@ int Driver::Main(DaemonConfig config, const sigset_t& signals) {
     LogError("shutdown: " + s.error().Message());
     if (code == kExitOk) code = kExitFailed;
   }
+  metrics_.reset();
   stop_control();
   LogInfo("exiting with code " + std::to_string(code));
   return Finish(code);

@@ -1170,6 +1170,7 @@ Result<ServicesFile> ReadServicesFile(const Result<toml::table>& table, const st
     if (auto v = sup->Bool("subreaper")) out.options.subreaper = *v;
     if (auto v = sup->Int("seed", 0, INT64_MAX)) out.options.seed = static_cast<uint64_t>(*v);
     if (auto v = sup->Bool("autostart")) out.autostart = *v;
+    ReadMetricsListen(*sup, "metrics", &out.metrics);
     if (auto v = sup->Duration("control_timeout")) {
       if (v->count() <= 0) {
         sup->Fail("control_timeout", "control_timeout must be positive, e.g. \"5s\"");

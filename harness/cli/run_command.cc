@@ -22,6 +22,7 @@
 #include "duende/harness/runner.h"
 #include "duende/harness/scenario.h"
 #include "duende/reporters/reporter.h"
+#include "run_metrics.h"
 #include "verbs.h"
 
 namespace duende::cli {
@@ -46,7 +47,18 @@ int RunMain(int argc, char** argv) {
                "where it is; without it, a run that does not pass keeps its event log and "
                "logs there");
   AddQuietFlag(app, &quiet, "the scenario header and event lines");
+  framework::MetricsConfig metrics_config;
+  app.add_option("--metrics", metrics_config.listen,
+                 "serve the run's load, faults and restarts at http://ADDR/metrics while it "
+                 "runs (docs/metrics.md)")
+      ->type_name("ADDR");
   if (int rc = ParseArgs(app, argc, argv); rc >= 0) return rc;
+  if (!metrics_config.listen.empty()) {
+    if (std::string why = framework::MetricsListenProblem(metrics_config.listen); !why.empty()) {
+      PrintError("--metrics: " + why);
+      return framework::kExitUsage;
+    }
+  }
 
   // Every scenario is validated before anything runs.
   std::vector<harness::Scenario> scenarios;
@@ -96,6 +108,20 @@ int RunMain(int argc, char** argv) {
     return framework::kExitEnvironment;
   }
 
+  // Started after the signals are blocked: its threads inherit the mask.
+  std::unique_ptr<framework::MetricsEndpoint> metrics;
+  if (!metrics_config.listen.empty()) {
+    auto tally = std::make_unique<RunTally>();
+    auto ep = StartRunMetrics(*tally, metrics_config);
+    if (!ep.ok()) {
+      PrintError(ep.error().Message());
+      return framework::kExitEnvironment;
+    }
+    metrics = std::move(ep).value();
+    multi.Add(std::move(tally));
+    std::cerr << "duende run: metrics on " << metrics->url() << '\n';
+  }
+
   model::RunReport report;
   report.tool_version = DUENDE_VERSION;
   char host[256] = {};
@@ -128,6 +154,7 @@ int RunMain(int argc, char** argv) {
   }
   report.verdict = model::Combine(verdicts);
   multi.OnRunEnd(report);
+  metrics.reset();
   int exit_code = model::ExitCodeFor(report.verdict);
   if (auto e = multi.error()) {
     PrintError(e->Message());

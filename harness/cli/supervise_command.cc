@@ -20,6 +20,7 @@
 #include "duende/framework/clock.h"
 #include "duende/framework/exit_code.h"
 #include "duende/framework/supervisor.h"
+#include "supervise_metrics.h"
 #include "verbs.h"
 
 namespace duende::cli {
@@ -246,6 +247,18 @@ int SuperviseMain(int argc, char** argv) {
       return framework::kExitEnvironment;
     }
   }
+  // Before the control socket and any start, so a port in use leaves nothing behind.
+  ServiceEventTally tally(**sup);
+  std::unique_ptr<framework::MetricsEndpoint> metrics;
+  if (!sf.metrics.listen.empty()) {
+    auto ep = StartSupervisorMetrics(**sup, tally, sf.metrics);
+    if (!ep.ok()) {
+      PrintError(ep.error().Message());
+      return ep.error().code == std::errc::invalid_argument ? framework::kExitUsage
+                                                            : framework::kExitEnvironment;
+    }
+    metrics = std::move(ep).value();
+  }
   const ControlAccess access{sf.control_group};
   auto listener = ListenControlSocket(sf.control_socket, access, default_socket);
   if (!listener.ok()) {
@@ -263,6 +276,7 @@ int SuperviseMain(int argc, char** argv) {
   if (!quiet) {
     std::cerr << "duende supervise: " << sf.services.size() << " service(s) from " << file
               << "; control socket " << sf.control_socket << '\n';
+    if (metrics) std::cerr << "duende supervise: metrics on " << metrics->url() << '\n';
   }
   if (sf.autostart) {
     (*sup)->StartAll();
@@ -273,6 +287,7 @@ int SuperviseMain(int argc, char** argv) {
     }
   }
   auto r = (*sup)->Run();
+  metrics.reset();
   // SIGTERM/SIGINT ended the loop: the platforms' services are stopped and their units or
   // containers removed, then the private manager (if any) stops.
   for (auto& [n, p] : platforms) (void)p.adapter->Remove();

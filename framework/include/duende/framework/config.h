@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "duende/framework/metrics_config.h"
 #include "duende/framework/result.h"
 #include "duende/framework/toml_reader.h"
 
@@ -116,6 +117,8 @@ struct DaemonConfig {
   RestartConfig restart;
   HealthConfig health;
   LogConfig log;
+  /// [metrics]: where the daemon serves /metrics (docs/metrics.md); off when listen is "".
+  MetricsConfig metrics;
   /// The daemon's own settings ([app] table), validated by the daemon itself.
   toml::table app;
   /// The file it came from, for messages ("" when built in code).

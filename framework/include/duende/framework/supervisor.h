@@ -249,6 +249,8 @@ struct ServicesFile {
   std::chrono::nanoseconds control_timeout = std::chrono::seconds(5);
   /// Start every service at once (default true).
   bool autostart = true;
+  /// `metrics`: where `duende supervise` serves /metrics (docs/metrics.md); off when "".
+  MetricsConfig metrics;
   std::vector<DaemonConfig> services;
   /// Each service's `platform` (same order as `services`): "" when not given (the
   /// supervisor's own), else the name as written ("systemd", "oci", ...), checked by the
