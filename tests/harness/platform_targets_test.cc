@@ -19,6 +19,7 @@
 #include <string>
 #include <thread>
 
+#include "duende/adapters/systemd_unit.h"
 #include "duende/framework/command.h"
 #include "duende/framework/proc.h"
 #include "duende/framework/process.h"
@@ -198,6 +199,27 @@ TEST_P(PlatformTargetsTest, OomAndCpuQuotaActOnThePlatformsCgroup) {
                      "'target.kvd.platform=\"" + GetParam() + "\"'");
   EXPECT_EQ(q.exit_code, 0) << q.output;
   EXPECT_EQ(Verdict(q, "faults-took-effect"), "PASS") << q.output;
+}
+
+// backoff_policy measures the platform's own restarts: on oci duende's supervisor restarts runc
+// with the configured capped exponential backoff (PASS); systemd before 254 restarts at a
+// constant RestartSec= (no RestartSteps=), so the delays do not grow and the check says so.
+TEST_P(PlatformTargetsTest, BackoffPolicyMeasuresThePlatformsRestarts) {
+  // Multiplier 4: the second delay (160 ms, 80 ms at the least with equal jitter) already
+  // tells a growing backoff from a constant 40 ms, however few restarts a loaded machine sees.
+  auto r = RunDuende(std::string(DUENDE_SOURCE_DIR) + "/scenarios/crash-loop-backoff.toml --set " +
+                     "'target.crasher.platform=\"" + GetParam() + "\"' --set " +
+                     "target.crasher.restart.backoff.multiplier=4.0");
+  EXPECT_NE(PlatformDetail(r).find("platform " + GetParam()), std::string::npos) << r.output;
+  if (GetParam() == "systemd" && adapters::LocalSystemdVersion() < 254) {
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_EQ(Verdict(r, "backoff_policy"), "FAIL") << r.output;
+    EXPECT_NE(r.output.find("(outside the policy)"), std::string::npos) << r.output;
+  } else {
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(Verdict(r, "backoff_policy"), "PASS") << r.output;
+    EXPECT_EQ(Verdict(r, "gives_up"), "PASS") << r.output;
+  }
 }
 
 // `duende supervise` with `platform = P`: the platform runs the service and restarts it after a
