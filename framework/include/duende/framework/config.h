@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "duende/framework/policy_config.h"
 #include "duende/framework/result.h"
 #include "duende/framework/toml_reader.h"
 
@@ -116,6 +117,8 @@ struct DaemonConfig {
   RestartConfig restart;
   HealthConfig health;
   LogConfig log;
+  /// Resilience policies the daemon applies to its own requests ([policy], policy_config.h).
+  PolicyConfig policy;
   /// The daemon's own settings ([app] table), validated by the daemon itself.
   toml::table app;
   /// The file it came from, for messages ("" when built in code).
