@@ -34,6 +34,7 @@ bench: build
 	$(BUILD)/tests/bench/duende-bench-spawn
 	$(BUILD)/tests/bench/load_bench
 	$(BUILD)/tests/bench/load_histogram_bench
+	$(BUILD)/tests/bench/policy_bench
 	$(BUILD)/tests/bench/faults_proxy_bench
 	$(BUILD)/tests/bench/fiu_shim_bench
 	$(BUILD)/tests/framework/kvd_bench

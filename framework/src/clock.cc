@@ -175,6 +175,24 @@ std::string FormatDuration(std::chrono::nanoseconds d) {
   return buf;
 }
 
+std::string ExactDurationText(std::chrono::nanoseconds d) {
+  const int64_t ns = d.count();
+  struct Unit {
+    int64_t scale;
+    const char* suffix;
+  };
+  static constexpr Unit kUnits[] = {{3'600'000'000'000, "h"},
+                                    {60'000'000'000, "m"},
+                                    {1'000'000'000, "s"},
+                                    {1'000'000, "ms"},
+                                    {1'000, "us"}};
+  if (ns == 0) return "0s";
+  for (const Unit& u : kUnits) {
+    if (ns % u.scale == 0) return std::to_string(ns / u.scale) + u.suffix;
+  }
+  return std::to_string(ns) + "ns";
+}
+
 bool ParseByteSize(std::string_view text, uint64_t* out) {
   double bytes = 0;
   if (!ByteCount(text, &bytes)) return false;

@@ -296,23 +296,7 @@ std::optional<bool> ParseBoolWord(const char* s) {
 }
 
 // Exact TOML spelling of a duration: the largest unit that divides it.
-std::string DurationText(nanoseconds d) {
-  int64_t ns = d.count();
-  struct Unit {
-    int64_t scale;
-    const char* suffix;
-  };
-  static constexpr Unit kUnits[] = {{3'600'000'000'000, "h"},
-                                    {60'000'000'000, "m"},
-                                    {1'000'000'000, "s"},
-                                    {1'000'000, "ms"},
-                                    {1'000, "us"}};
-  if (ns == 0) return "0s";
-  for (const Unit& u : kUnits) {
-    if (ns % u.scale == 0) return std::to_string(ns / u.scale) + u.suffix;
-  }
-  return std::to_string(ns) + "ns";
-}
+std::string DurationText(nanoseconds d) { return ExactDurationText(d); }
 
 std::string SizeText(uint64_t b) {
   if (b != 0 && b % (1ull << 30) == 0) return std::to_string(b >> 30) + "GiB";
@@ -499,6 +483,7 @@ DaemonConfig ReadDaemonConfig(TomlReader& r) {
   if (auto t = r.Table("health")) ReadHealth(*t, &c.health);
   if (auto t = r.Table("log")) ReadLog(*t, &c.log);
   if (auto t = r.Table("metrics")) ReadMetricsConfig(*t, &c.metrics);
+  if (auto t = r.Table("policy")) ReadPolicyConfig(*t, &c.policy);
   if (const toml::node* n = r.Raw("app")) {
     if (const toml::table* t = n->as_table()) {
       c.app = *t;
@@ -629,6 +614,9 @@ std::string FormatDaemonConfig(const DaemonConfig& c) {
     root.insert("metrics", metrics);
   }
 
+  if (toml::table policy = FormatPolicyConfig(c.policy); !policy.empty()) {
+    root.insert("policy", std::move(policy));
+  }
   if (!c.app.empty()) root.insert("app", c.app);
 
   std::ostringstream out;

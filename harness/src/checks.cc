@@ -136,6 +136,10 @@ void BytesParam(TomlReader& r, const CheckParam& p, CheckSpec& c) {
   c.*kMember = r.ByteSize(p.key, p.required);
 }
 
+void RateParam(TomlReader& r, const CheckParam& p, CheckSpec& c) {
+  c.min_rate = r.Double(p.key, 0, 1e9, p.required);
+}
+
 void GrowthParam(TomlReader& r, const CheckParam& p, CheckSpec& c) {
   c.max_growth = r.Int(p.key, 0, 1 << 20, p.required);
 }
@@ -247,6 +251,20 @@ const std::vector<CheckKind>& CheckKinds() {
        "`command` exits 0 after the run (before the targets stop)",
        {{"command", true, CommandParam}},
        [](const C& c, const Scenario&, const Events& e) { return CommandProbe(c, Log(e)); }},
+      {"reply_latency",
+       "p99 latency <= `max` over every reply and timeout, fault windows included (a daemon "
+       "that waits on a dead dependency instead of failing fast shows here)",
+       {{"max", true, DurationParam<&C::max_latency>}},
+       [](const C& c, const Scenario&, const Events& e) { return ReplyLatency(c, Log(e)); }},
+      {"admitted_latency",
+       "p99 latency <= `max` over the successful requests only (those a daemon admitted and "
+       "served; its fast refusals are left out)",
+       {{"max", true, DurationParam<&C::max_latency>}},
+       [](const C& c, const Scenario&, const Events& e) { return AdmittedLatency(c, Log(e)); }},
+      {"goodput",
+       "successful replies per second over the load's span >= `min`",
+       {{"min", true, RateParam}},
+       [](const C& c, const Scenario&, const Events& e) { return Goodput(c, Log(e)); }},
       {"gives_up",
        "the supervisor gives up on the target (start limit) within `within` of its first start",
        {{"within", true, DurationParam<&C::within>}},

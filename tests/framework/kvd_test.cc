@@ -456,3 +456,72 @@ TEST(KvdTest, ServesFiftyConcurrentConnections) {
 
 }  // namespace
 }  // namespace duende::framework
+
+namespace duende::framework {
+namespace {
+
+using namespace std::chrono_literals;
+using testing_util::KvClient;
+using testing_util::Proc;
+using testing_util::TempDir;
+
+// kvd's upstream link under [policy.breaker]: SETs are forwarded (the upstream holds them);
+// with the upstream SIGSTOPped the first 3 answer at the 100 ms timeout and the open breaker
+// refuses the next at once; once the upstream runs again, the first SET after open_for is the
+// trial and closes the breaker.
+TEST(KvdTest, UpstreamBreakerOpensOnTimeoutsAndClosesAfterATrial) {
+  TempDir dir;
+  Proc store =
+      Proc::Start({KVD_PATH, "--port", "0", "--storage", "memory", "--data-dir", dir / "store"},
+                  dir / "store.err");
+  const int store_port = store.WaitListening();
+  ASSERT_NE(store_port, 0) << store.Stderr();
+  dir.Write("front.toml",
+            "[policy.breaker]\nfailure_threshold = 3\nopen_for = \"300ms\"\njitter = 0\n");
+  Proc kvd = Proc::Start(
+      {KVD_PATH, "--config", dir / "front.toml", "--port", "0", "--storage", "memory", "--data-dir",
+       dir / "front", "--upstream-port", std::to_string(store_port), "--upstream-timeout", "100ms"},
+      dir / "front.err");
+  const int port = kvd.WaitListening();
+  ASSERT_NE(port, 0) << kvd.Stderr();
+  KvClient c(port);
+  EXPECT_EQ(c.Call("SET a 1"), "OK");
+  EXPECT_EQ(KvClient(store_port).Call("GET a"), "VALUE 1") << "the SET was not forwarded";
+  store.Kill(SIGSTOP);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(c.Call("SET b " + std::to_string(i)), "ERR upstream timeout");
+  EXPECT_EQ(c.Call("SET b 9"), "ERR upstream unavailable (circuit open)");
+  store.Kill(SIGCONT);
+  std::string reply;
+  for (int i = 0; i < 100 && (reply = c.Call("SET c 3")) != "OK"; ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(reply, "OK");
+  EXPECT_EQ(KvClient(store_port).Call("GET c"), "VALUE 3");
+  kvd.Kill(SIGTERM);
+  ASSERT_TRUE(kvd.Wait(10s));
+  const std::string log = kvd.Stderr();
+  EXPECT_NE(log.find("upstream breaker: open for 300.0ms"), std::string::npos) << log;
+  EXPECT_NE(log.find("upstream breaker: closed"), std::string::npos) << log;
+}
+
+// [policy.rate_limit] answers BUSY at once past the burst; PING is never refused (probes).
+TEST(KvdTest, RateLimitAnswersBusyPastTheBurst) {
+  TempDir dir;
+  dir.Write("kvd.toml", "[policy.rate_limit]\nrate = 0.001\nburst = 3\n");
+  Proc kvd = Proc::Start({KVD_PATH, "--config", dir / "kvd.toml", "--port", "0", "--storage",
+                          "memory", "--data-dir", dir.path()},
+                         dir / "stderr");
+  const int port = kvd.WaitListening();
+  ASSERT_NE(port, 0) << kvd.Stderr();
+  KvClient c(port);
+  EXPECT_EQ(c.Call("SET a 1"), "OK");
+  EXPECT_EQ(c.Call("GET a"), "VALUE 1");
+  EXPECT_EQ(c.Call("SET b 2"), "OK");
+  EXPECT_EQ(c.Call("SET c 3"), "BUSY rate limited");
+  EXPECT_EQ(c.Call("GET a"), "BUSY rate limited");
+  EXPECT_EQ(c.Call("PING"), "PONG");
+}
+
+}  // namespace
+}  // namespace duende::framework

@@ -127,6 +127,18 @@ TEST(SelfTest, KeptMemoryLockPasses) {
   ExpectHealthyPasses("mlock");
 }
 
+// The resilience policies (docs/policy.md): a kvd that waits on a blackholed upstream with no
+// timeout and no breaker, and one that queues every request at 4x its capacity, FAIL; the same
+// kvd with its [policy] breaker, or rate limit and shedder, PASSes.
+TEST(SelfTest, WaitingOnADeadUpstreamIsCaught) {
+  ExpectPlantedFails("breaker", "reply_latency", "took longer than");
+}
+TEST(SelfTest, BreakerThatOpensAndClosesPasses) { ExpectHealthyPasses("breaker"); }
+TEST(SelfTest, QueueingEveryRequestInOverloadIsCaught) {
+  ExpectPlantedFails("overload", "admitted_latency", "took longer than");
+}
+TEST(SelfTest, SheddingInOverloadPasses) { ExpectHealthyPasses("overload"); }
+
 // kill-under-load once judged 301 of its ~1,200 requests (the run's own stop opened a window
 // that never closed); only the two kills' windows may be left out.
 void ExpectNearlyEveryRequestJudged(const RunResult& r) {

@@ -44,6 +44,10 @@ std::string DescribeDurationRange(std::chrono::nanoseconds min, std::chrono::nan
 /// Formats nanoseconds for humans: "850us", "12.3ms", "4.20s", "3m05s".
 std::string FormatDuration(std::chrono::nanoseconds d);
 
+/// The exact spelling of a duration in the largest unit that divides it ("1500ms", "2m",
+/// "0s", "7ns"), as config files write it: ParseDuration reads it back to the same value.
+std::string ExactDurationText(std::chrono::nanoseconds d);
+
 /// Parses a byte size: "512", "64k", "64KiB", "16M", "16MiB", "1G", "1GB" (k/M/G are powers of
 /// 1024; "kB"/"MB"/"GB" are powers of 1000, "T"/"TiB" 1024^4). Returns false on anything else,
 /// a size past kMaxByteSize included.

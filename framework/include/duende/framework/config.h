@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "duende/framework/metrics_config.h"
+#include "duende/framework/policy_config.h"
 #include "duende/framework/result.h"
 #include "duende/framework/toml_reader.h"
 
@@ -119,6 +120,8 @@ struct DaemonConfig {
   LogConfig log;
   /// [metrics]: where the daemon serves /metrics (docs/metrics.md); off when listen is "".
   MetricsConfig metrics;
+  /// Resilience policies the daemon applies to its own requests ([policy], policy_config.h).
+  PolicyConfig policy;
   /// The daemon's own settings ([app] table), validated by the daemon itself.
   toml::table app;
   /// The file it came from, for messages ("" when built in code).

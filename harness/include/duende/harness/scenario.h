@@ -174,6 +174,7 @@ struct CheckSpec {
   std::optional<uint64_t> max_bytes;       ///< max_rss
   std::optional<int64_t> max_growth;       ///< fd_growth
   std::optional<uint64_t> min_bytes;       ///< memory_locked
+  std::optional<double> min_rate;          ///< goodput: successful replies per second
   std::vector<std::string> allowed;        ///< exit_codes: "0", "1", "SIGKILL", ...
   std::string pattern;                     ///< log_matches / log_never_matches (ECMAScript regex)
   std::vector<std::string> command;        ///< command_probe
