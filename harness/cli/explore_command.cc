@@ -253,13 +253,14 @@ int ExploreMain(int argc, char** argv) {
     o.seed = (options.seed ? *options.seed : 0) * 1000003u + ++run_serial;
     o.replay_prefix = "duende run";
     // Each plan's event log, so that command probes reading {events} and post-mortems work
-    // here as under `duende run`; a passing plan's log goes unless --keep.
+    // here as under `duende run`; a passing (or discarded) plan's log goes unless --keep.
     char name[32];
     std::snprintf(name, sizeof name, "/%06llu.jsonl", static_cast<unsigned long long>(run_serial));
     o.events_path = runs_dir.empty() ? std::string() : runs_dir + name;
     o.keep_run_dir = keep;
     r = harness::RunPlan(es, plan, o);
-    if (!o.events_path.empty() && r.result.verdict == model::Verdict::kPass && !keep) {
+    // A plan discarded because a fault never took effect tested nothing: its log goes too.
+    if (!o.events_path.empty() && (r.passed() || r.OnlyFaultsMissed()) && !keep) {
       std::remove(o.events_path.c_str());
     }
     if (r.exit_code == framework::kExitInterrupted) interrupted = true;
@@ -269,6 +270,13 @@ int ExploreMain(int argc, char** argv) {
             << es.bounds.max_faults << " faults, budget " << framework::FormatDuration(budget)
             << std::endl;
   harness::ExploreResult res = harness::Explore(es, options, runner);
+  {
+    // Every run passed (their logs are gone): leave no empty directories behind. remove()
+    // removes a directory only when it is empty.
+    std::error_code rm;
+    if (!runs_dir.empty()) std::filesystem::remove(runs_dir, rm);
+    std::filesystem::remove(out_dir, rm);
+  }
   if (interrupted) {
     PrintError("interrupted; everything was healed and stopped");
     return framework::kExitInterrupted;
