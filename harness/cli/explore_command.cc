@@ -126,6 +126,7 @@ int ExploreMain(int argc, char** argv) {
   uint32_t final_replays = 0;
   double min_reproduce_rate = 0.9;
   bool no_widen = false;
+  bool keep = false;
   std::string widen_budget_text;
   std::string reproduce;
   std::string out_dir;
@@ -159,6 +160,9 @@ int ExploreMain(int argc, char** argv) {
                      "(default: [explore] min_reproduce_rate, 0.9)")
           ->check(CLI::Range(0.01, 1.0));
   app.add_flag("--no-widen", no_widen, "measure the shrunk plan but do not widen its timings");
+  app.add_flag("--keep", keep,
+               "keep every plan's run directory and event log (default: only the event logs of "
+               "plans that did not pass, in OUT/runs/)");
   app.add_option("--widen-budget", widen_budget_text,
                  "wall time for measuring and widening the minimal plan (default: the shrink "
                  "budget)");
@@ -224,6 +228,17 @@ int ExploreMain(int argc, char** argv) {
   bool interrupted = false;
   uint64_t run_serial = 0;
   const harness::ExploreScenario& es = base.value();
+  // OUT/runs/: one event log per plan run, named by its serial number.
+  std::string runs_dir = out_dir + "/runs";
+  {
+    std::error_code mk;
+    std::filesystem::create_directories(runs_dir, mk);
+    if (mk) {
+      PrintError("unable to create " + runs_dir + ": " + mk.message() +
+                 "; plans run without an event log file");
+      runs_dir.clear();
+    }
+  }
   harness::PlanRunner runner = [&](const harness::Plan& plan) {
     harness::PlanRun r;
     if (interrupted) {
@@ -237,7 +252,17 @@ int ExploreMain(int argc, char** argv) {
     // Each run's own random choices (jitter, libfiu PRNG) come from the explore seed.
     o.seed = (options.seed ? *options.seed : 0) * 1000003u + ++run_serial;
     o.replay_prefix = "duende run";
+    // Each plan's event log, so that command probes reading {events} and post-mortems work
+    // here as under `duende run`; a passing (or discarded) plan's log goes unless --keep.
+    char name[32];
+    std::snprintf(name, sizeof name, "/%06llu.jsonl", static_cast<unsigned long long>(run_serial));
+    o.events_path = runs_dir.empty() ? std::string() : runs_dir + name;
+    o.keep_run_dir = keep;
     r = harness::RunPlan(es, plan, o);
+    // A plan discarded because a fault never took effect tested nothing: its log goes too.
+    if (!o.events_path.empty() && (r.passed() || r.OnlyFaultsMissed()) && !keep) {
+      std::remove(o.events_path.c_str());
+    }
     if (r.exit_code == framework::kExitInterrupted) interrupted = true;
     return r;
   };
@@ -245,6 +270,13 @@ int ExploreMain(int argc, char** argv) {
             << es.bounds.max_faults << " faults, budget " << framework::FormatDuration(budget)
             << std::endl;
   harness::ExploreResult res = harness::Explore(es, options, runner);
+  {
+    // Every run passed (their logs are gone): leave no empty directories behind. remove()
+    // removes a directory only when it is empty.
+    std::error_code rm;
+    if (!runs_dir.empty()) std::filesystem::remove(runs_dir, rm);
+    std::filesystem::remove(out_dir, rm);
+  }
   if (interrupted) {
     PrintError("interrupted; everything was healed and stopped");
     return framework::kExitInterrupted;

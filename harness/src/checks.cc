@@ -270,7 +270,8 @@ const std::vector<CheckKind>& CheckKinds() {
        {{"within", true, DurationParam<&C::within>}},
        [](const C& c, const Scenario& s, const Events& e) { return GivesUp(c, s, Log(e)); }},
   };
-  return kKinds;
+  static const std::vector<CheckKind> kAll = WithModelChecks(kKinds);
+  return kAll;
 }
 
 const CheckKind* FindCheckKind(std::string_view name) {

@@ -83,7 +83,18 @@ CheckResult FdGrowth(const CheckSpec& c, const Scenario& s, const Log& log);
 CheckResult MemoryLocked(const CheckSpec& c, const Scenario& s, const Log& log);
 CheckResult LogMatch(const CheckSpec& c, const Scenario& s, const Log& log, bool never);
 CheckResult CommandProbe(const CheckSpec& c, const Log& log);
+// Model checks over a mixed workload's history (checks_models.cc).
+CheckResult CounterCheck(const CheckSpec& c, const Log& log);
+CheckResult SetCheck(const CheckSpec& c, const Log& log);
+CheckResult RegisterCheck(const CheckSpec& c, const Log& log);
+CheckResult QueueCheck(const CheckSpec& c, const Log& log);
 /// The implicit "faults-took-effect" check every scenario with faults gets.
 CheckResult FaultsTookEffect(const Log& log);
 
 }  // namespace duende::harness::check_internal
+
+namespace duende::harness {
+struct CheckKind;
+/// `kinds` followed by the model checks (counter, set, register, kv, queue).
+std::vector<CheckKind> WithModelChecks(const std::vector<CheckKind>& kinds);
+}  // namespace duende::harness

@@ -37,6 +37,23 @@ CheckResult CommandProbe(const CheckSpec& c, const Log& log) {
     bool ok = e.data.value("ok", false);
     r.measured = ok ? "exit 0" : Str(e.data, "detail");
     Evidence(r, log.At(e.ts_ns) + " " + Str(e.data, "detail"));
+    // What the command printed is the evidence a probe script gives: its last lines.
+    for (const char* stream : {"stdout", "stderr"}) {
+      const std::string text = Str(e.data, stream);
+      std::vector<std::string> lines;
+      size_t from = 0;
+      while (from < text.size()) {
+        size_t nl = text.find('\n', from);
+        if (nl == std::string::npos) nl = text.size();
+        if (nl > from) lines.push_back(text.substr(from, nl - from));
+        from = nl + 1;
+      }
+      constexpr size_t kLines = 5;
+      const size_t first = lines.size() > kLines ? lines.size() - kLines : 0;
+      for (size_t i = first; i < lines.size(); ++i) {
+        Evidence(r, std::string(stream) + ": " + Printable(lines[i].substr(0, 300)));
+      }
+    }
     if (!ok) r.verdict = Verdict::kFail;
     return r;
   }

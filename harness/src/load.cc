@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <optional>
 #include <random>
 
 #include "duende/framework/address.h"
@@ -110,6 +111,34 @@ framework::Result<LoadPlan> MakeLoadPlan(const LoadConfig& config) {
   plan.builder.method = config.http_method;
   plan.builder.host = config.address;
   plan.threads = std::min(config.threads, config.connections);
+  if (!config.ops.empty()) {
+    if (plan.kv)
+      return framework::MessageError(
+          "load.ops: a mixed workload records its own history; it cannot be combined with "
+          "key-value mode (write_template)");
+    if (plan.protocol == LoadProtocol::kHttp)
+      return framework::MessageError("load.ops: mixed workloads speak tcp-line or redis");
+    double total = 0;
+    for (size_t i = 0; i < config.ops.size(); ++i) {
+      const LoadOpKind& k = config.ops[i];
+      const std::string where = "load.ops[" + std::to_string(i) + "]";
+      if (k.f.empty()) return framework::MessageError(where + ".f: name the operation's kind");
+      if (!(k.weight > 0 && k.weight <= 1e6))
+        return framework::MessageError(where + ".weight: must be > 0 and <= 1000000");
+      auto m = ReplyMatcher::Create(k.expect);
+      if (!m) return framework::MessageError(where + ".expect: " + m.error().context);
+      LoadOpPlan op;
+      op.f = k.f;
+      op.matcher = *m;
+      op.builder = plan.builder;
+      op.builder.body = RequestTemplate(k.request, config.value);
+      if (op.builder.body.empty())
+        return framework::MessageError(where + ".request: empty request template");
+      total += k.weight;
+      op.cumulative = total;
+      plan.ops.push_back(std::move(op));
+    }
+  }
   return plan;
 }
 
@@ -223,6 +252,8 @@ class Worker {
     std::string in;
     int64_t base_ns = 0;  // latency origin: intended (open loop) or actual send time
     uint64_t key = 0, seq = 0;
+    uint32_t op = UINT32_MAX;  // mixed workload: the kind of the request in flight
+    std::string value;         // mixed workload: the value it writes (history only)
     int64_t reconnect_at = 0;
     int64_t backoff = 0;
     bool in_idle = false;
@@ -252,7 +283,8 @@ class Worker {
   // `client` is conns_ index's id, or the number of connections for a request that never got
   // one. `text` is only built for failures.
   void Finished(uint32_t client, int64_t invoke, int64_t now, OpOutcome outcome, uint64_t key,
-                uint64_t seq, std::string_view text, bool also_sent, bool in_histogram) {
+                uint64_t seq, std::string_view text, bool also_sent, bool in_histogram,
+                const Conn* conn = nullptr, const std::optional<std::string>& read = {}) {
     std::lock_guard<std::mutex> lock(mu_);
     if (also_sent) ++cur_.sent;
     switch (outcome) {
@@ -269,7 +301,20 @@ class Worker {
     }
     if (in_histogram) hist_.Record(now - invoke);
     if (history_) {
-      ops_.push_back(LoadOp{client, invoke, now, outcome, key, seq, TruncateOpText(text), 0});
+      LoadOp op;
+      op.client = client;
+      op.invoke_ns = invoke;
+      op.complete_ns = now;
+      op.outcome = outcome;
+      op.key = key;
+      op.seq = seq;
+      op.text = TruncateOpText(text);
+      if (conn != nullptr && conn->op < plan_.ops.size()) {
+        op.f = plan_.ops[conn->op].f;
+        op.value = conn->value;
+        if (read) op.read = TruncateOpValue(*read);
+      }
+      ops_.push_back(std::move(op));
     }
   }
   uint32_t NoClient() const { return plan_.config.connections; }
@@ -422,7 +467,17 @@ void Worker::Send(Conn& c, int64_t base_ns, int64_t now) {
   }
   c.key = values.key;
   c.seq = values.seq;
-  plan_.builder.Build(values, &c.out);
+  if (plan_.ops.empty()) {
+    plan_.builder.Build(values, &c.out);
+  } else {
+    const double pick =
+        std::uniform_real_distribution<double>(0, plan_.ops.back().cumulative)(rng_);
+    uint32_t op = 0;
+    while (op + 1 < plan_.ops.size() && pick >= plan_.ops[op].cumulative) ++op;
+    c.op = op;
+    plan_.ops[op].builder.Build(values, &c.out);
+    c.value = TruncateOpValue(plan_.ops[op].builder.body.WrittenValue(values));
+  }
   c.out_off = 0;
   c.base_ns = base_ns;
   c.state = State::kBusy;
@@ -443,7 +498,7 @@ void Worker::FlushOut(Conn& c, int64_t now) {
       return;
     }
     const std::string why = std::string("send: ") + std::strerror(errno);
-    Finished(c.id, c.base_ns, now, OpOutcome::kDropped, c.key, c.seq, why, false, false);
+    Finished(c.id, c.base_ns, now, OpOutcome::kDropped, c.key, c.seq, why, false, false, &c);
     Error(why);
     Drop(c, now, false);
     return;
@@ -461,7 +516,7 @@ void Worker::OnReadable(Conn& c, int64_t now) {
     if (busy) {
       const std::string why = n == 0 ? std::string("connection closed by the target")
                                      : std::string("recv: ") + std::strerror(err);
-      Finished(c.id, c.base_ns, now, OpOutcome::kDropped, c.key, c.seq, why, false, false);
+      Finished(c.id, c.base_ns, now, OpOutcome::kDropped, c.key, c.seq, why, false, false, &c);
       Error(why);
     }
     // An idle keep-alive connection closed by the target is routine: reconnect at once.
@@ -478,7 +533,7 @@ void Worker::OnReadable(Conn& c, int64_t now) {
   const int64_t used = ParseReply(plan_.protocol, plan_.builder.framing, c.in, &reply);
   if (used == 0) return;
   if (used < 0) {
-    Finished(c.id, c.base_ns, now, OpOutcome::kWrongReply, c.key, c.seq, c.in, false, false);
+    Finished(c.id, c.base_ns, now, OpOutcome::kWrongReply, c.key, c.seq, c.in, false, false, &c);
     Error("malformed reply: '" + Printable(c.in) + "'");
     Drop(c, now, false);
     return;
@@ -496,9 +551,13 @@ void Worker::OnReadable(Conn& c, int64_t now) {
 }
 
 void Worker::Complete(Conn& c, int64_t now, const Reply& reply) {
-  const bool ok = reply.protocol_ok && plan_.matcher.Matches(reply.text);
+  thread_local std::string capture;
+  bool captured = false;
+  const ReplyMatcher& matcher = c.op < plan_.ops.size() ? plan_.ops[c.op].matcher : plan_.matcher;
+  const bool ok = reply.protocol_ok && matcher.Matches(reply.text, &capture, &captured);
   if (ok) {
-    Finished(c.id, c.base_ns, now, OpOutcome::kOk, c.key, c.seq, {}, false, true);
+    Finished(c.id, c.base_ns, now, OpOutcome::kOk, c.key, c.seq, {}, false, true, &c,
+             captured ? std::optional<std::string>(capture) : std::nullopt);
     c.backoff = 0;
     if (plan_.kv && plan_.unique_keys) {
       acked_unique_.emplace_back(c.seq, now);
@@ -511,7 +570,7 @@ void Worker::Complete(Conn& c, int64_t now, const Reply& reply) {
   const std::string what = plan_.protocol == LoadProtocol::kHttp && !reply.protocol_ok
                                ? "HTTP " + std::to_string(reply.status) + " " + reply.text
                                : reply.text;
-  Finished(c.id, c.base_ns, now, OpOutcome::kWrongReply, c.key, c.seq, what, false, true);
+  Finished(c.id, c.base_ns, now, OpOutcome::kWrongReply, c.key, c.seq, what, false, true, &c);
   Error(plan_.protocol == LoadProtocol::kHttp && !reply.protocol_ok
             ? "HTTP status " + std::to_string(reply.status)
             : "unexpected reply '" + Printable(reply.text) + "'");
@@ -578,7 +637,7 @@ void Worker::Run(int64_t start_ns, int64_t end_ns) {
       if (c.state == State::kBusy) {
         if (now - c.base_ns >= timeout) {
           const std::string why = "no reply within " + framework::FormatDuration(cfg.timeout);
-          Finished(c.id, c.base_ns, now, OpOutcome::kTimeout, c.key, c.seq, why, false, true);
+          Finished(c.id, c.base_ns, now, OpOutcome::kTimeout, c.key, c.seq, why, false, true, &c);
           Error(why);
           Drop(c, now, true);
         } else {
@@ -638,7 +697,8 @@ void Worker::Run(int64_t start_ns, int64_t end_ns) {
   for (Conn& c : conns_) {
     if (c.state == State::kBusy) {
       ++abandoned;
-      Finished(c.id, c.base_ns, now, OpOutcome::kAbandoned, c.key, c.seq, "stopped", false, false);
+      Finished(c.id, c.base_ns, now, OpOutcome::kAbandoned, c.key, c.seq, "stopped", false, false,
+               &c);
     }
     if (c.fd >= 0) close(c.fd);
     c.fd = -1;

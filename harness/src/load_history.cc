@@ -28,6 +28,10 @@ std::string TruncateOpText(std::string_view text) {
   return std::string(text.substr(0, kMaxOpText));
 }
 
+std::string TruncateOpValue(std::string_view value) {
+  return std::string(value.substr(0, kMaxOpValue));
+}
+
 std::string PrintableText(std::string_view text, size_t max_bytes) {
   std::string out;
   for (char c : text.substr(0, max_bytes)) {
@@ -56,7 +60,14 @@ nlohmann::json EncodeOps(const std::vector<LoadOp>& ops, bool readback) {
                           std::string(1, static_cast<char>(op.outcome)),
                           op.key,
                           readback ? op.found : op.seq};
-    if (!op.text.empty()) row.push_back(op.text);
+    if (!op.f.empty()) {
+      row.push_back(op.text);
+      row.push_back(op.f);
+      row.push_back(op.value);
+      row.push_back(op.read ? nlohmann::json(*op.read) : nlohmann::json(nullptr));
+    } else if (!op.text.empty()) {
+      row.push_back(op.text);
+    }
     rows.push_back(std::move(row));
   }
   return {{"base_ns", base}, {"ops", std::move(rows)}};
@@ -81,7 +92,10 @@ std::vector<LoadOp> DecodeOps(const nlohmann::json& data, bool readback, size_t*
         row[3].get_ref<const std::string&>().size() != 1 ||
         !ParseOutcome(row[3].get_ref<const std::string&>()[0], &outcome) ||
         !row[4].is_number_unsigned() || !row[5].is_number_unsigned() ||
-        (row.size() > 6 && !row[6].is_string())) {
+        (row.size() > 6 && !row[6].is_string()) || row.size() == 8 || row.size() == 9 ||
+        row.size() > 10 ||
+        (row.size() == 10 && (!row[7].is_string() || row[7].get_ref<const std::string&>().empty() ||
+                              !row[8].is_string() || !(row[9].is_string() || row[9].is_null())))) {
       ++bad;
       continue;
     }
@@ -93,6 +107,11 @@ std::vector<LoadOp> DecodeOps(const nlohmann::json& data, bool readback, size_t*
     op.key = row[4].get<uint64_t>();
     (readback ? op.found : op.seq) = row[5].get<uint64_t>();
     if (row.size() > 6) op.text = row[6].get<std::string>();
+    if (row.size() == 10) {
+      op.f = row[7].get<std::string>();
+      op.value = row[8].get<std::string>();
+      if (row[9].is_string()) op.read = row[9].get<std::string>();
+    }
     out.push_back(std::move(op));
   }
   if (bad_rows != nullptr) *bad_rows += bad;

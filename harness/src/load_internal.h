@@ -11,6 +11,14 @@
 
 namespace duende::harness {
 
+/// One kind of a mixed workload, validated.
+struct LoadOpPlan {
+  std::string f;
+  RequestBuilder builder;
+  ReplyMatcher matcher;
+  double cumulative = 0;  ///< weights summed up to and including this kind
+};
+
 struct LoadPlan {
   LoadConfig config;
   LoadProtocol protocol = LoadProtocol::kTcpLine;
@@ -22,6 +30,7 @@ struct LoadPlan {
   sockaddr_in addr{};
   RequestBuilder builder;
   ReplyMatcher matcher;
+  std::vector<LoadOpPlan> ops;  ///< mixed workload (empty: every request is `builder`)
 };
 
 /// Validates `config` for the generator. Errors: EINVAL naming the field ("load.rate: ...").

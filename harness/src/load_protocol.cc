@@ -376,6 +376,19 @@ bool RequestTemplate::has_seq() const {
          (via_value && std::any_of(value_.begin(), value_.end(), is_seq));
 }
 
+std::string RequestTemplate::WrittenValue(const TemplateValues& values) const {
+  std::string out;
+  const bool has_value = std::any_of(parts_.begin(), parts_.end(),
+                                     [](const Part& p) { return p.kind == Kind::kValue; });
+  if (has_value) {
+    AppendParts(value_, values, &out);
+  } else if (std::any_of(parts_.begin(), parts_.end(),
+                         [](const Part& p) { return p.kind == Kind::kSeq; })) {
+    AppendNumber(values.seq, &out);
+  }
+  return out;
+}
+
 bool RequestTemplate::constant() const {
   return std::all_of(parts_.begin(), parts_.end(), [this](const Part& p) {
     return p.kind == Kind::kLiteral ||
@@ -461,6 +474,22 @@ bool ReplyMatcher::Matches(std::string_view reply) const {
   if (pattern_.empty()) return true;
   if (literal_) return reply == pattern_;
   return RE2::FullMatch(re2::StringPiece(reply.data(), reply.size()), *regex_);
+}
+
+bool ReplyMatcher::captures() const {
+  return !literal_ && regex_ != nullptr && regex_->NumberOfCapturingGroups() > 0;
+}
+
+bool ReplyMatcher::Matches(std::string_view reply, std::string* capture, bool* captured) const {
+  *captured = false;
+  if (!captures()) return Matches(reply);
+  re2::StringPiece group;
+  if (!RE2::FullMatch(re2::StringPiece(reply.data(), reply.size()), *regex_, &group)) {
+    return false;
+  }
+  capture->assign(group.data() == nullptr ? "" : std::string(group.data(), group.size()));
+  *captured = true;
+  return true;
 }
 
 bool ReplyMatcher::Search(std::string_view text) const {

@@ -140,11 +140,20 @@ ProbeOutcome RunProbe(const ProbeSpec& probe) {
   if (probe.kind == ProbeSpec::Kind::kCommand) {
     framework::CommandOptions o;
     o.timeout = probe.timeout;
-    o.max_capture = 0;  // a probe's verdict is its exit status
+    // The verdict is the exit status; the tail of the output is the evidence.
+    o.max_capture = kMaxProbeOutput;
     auto r = framework::RunCommand(probe.command, o);
-    if (!r.ok()) return {false, r.error().Message()};
-    if (r->timed_out) return {false, "timed out after " + framework::FormatDuration(probe.timeout)};
-    return {r->status.success(), r->status.ToString()};
+    if (!r.ok()) return {false, r.error().Message(), "", ""};
+    auto tail = [](const std::string& text, size_t dropped) {
+      return dropped == 0 ? text : "[" + std::to_string(dropped) + " bytes cut] " + text;
+    };
+    ProbeOutcome out{r->status.success(), r->status.ToString(), tail(r->out, r->out_dropped),
+                     tail(r->err, r->err_dropped)};
+    if (r->timed_out) {
+      out.ok = false;
+      out.detail = "timed out after " + framework::FormatDuration(probe.timeout);
+    }
+    return out;
   }
   std::string error;
   int fd = ConnectWithTimeout(probe.address, timeout_ms, &error);

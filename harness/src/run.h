@@ -125,6 +125,9 @@ class Run {
  private:
   // --- helpers
   std::string Expand(const std::string& text);
+  // {load.NAME}: a field of the load summary ("" before the load ended), or
+  // {load.summary}, all of it as JSON; nullopt for an unknown name.
+  std::optional<std::string> LoadVariable(std::string_view name) const;
   bool SleepUntil(int64_t deadline_ns);  // false when aborted
   bool Aborted();
   void Fail(std::string error) {
@@ -174,7 +177,9 @@ class Run {
   uint64_t seed_ = 0;
   std::string run_dir_;
   uint64_t run_dir_journal_ = 0;
-  std::string events_path_;  // where the event log goes (RunOptions' or the run dir's)
+  std::string events_path_;
+  nlohmann::json load_summary_;  // the load.summary data once the load ended, for {load.*}  //
+                                 // where the event log goes (RunOptions' or the run dir's)
   bool run_dir_kept_ = false;
   std::atomic<bool> stopping_{false};
   std::map<std::string, int64_t> last_fault_ns_;  // target -> last injection (guarded by mu_)

@@ -58,8 +58,11 @@ bool Run::ProbeRound(const std::string& phase, const std::string& fault, bool re
   }
   if (all_ok || record_failure) {
     for (const auto& [p, r] : results) {
-      rec_.Record(events::kProbeResult, p.name,
-                  {{"name", p.name}, {"ok", r.ok}, {"detail", r.detail}, {"phase", phase}});
+      json d = {{"name", p.name}, {"ok", r.ok}, {"detail", r.detail}, {"phase", phase}};
+      // A command probe's output is its evidence (bounded by RunProbe).
+      if (!r.out.empty()) d["stdout"] = r.out;
+      if (!r.err.empty()) d["stderr"] = r.err;
+      rec_.Record(events::kProbeResult, p.name, d);
     }
     json d = {{"phase", phase}, {"ok", all_ok}, {"failed", failed}};
     if (!fault.empty()) d["fault"] = fault;

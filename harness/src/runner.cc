@@ -53,6 +53,8 @@ std::string Run::Expand(const std::string& text) {
           return std::to_string(p);
         }
         if (var == "run_dir") return run_dir_;
+        if (var == "events") return o_.events_path.empty() ? events_path_ : o_.events_path;
+        if (var.rfind("load.", 0) == 0) return LoadVariable(var.substr(5));
         if (var == "seed") return std::to_string(seed_);
         if (var.rfind("env.", 0) == 0) {
           const char* v = std::getenv(std::string(var.substr(4)).c_str());
@@ -65,6 +67,15 @@ std::string Run::Expand(const std::string& text) {
         }
         return std::nullopt;
       });
+}
+
+std::optional<std::string> Run::LoadVariable(std::string_view name) const {
+  if (!internal::IsLoadVariable(name)) return std::nullopt;
+  if (load_summary_.is_null()) return std::string();
+  if (name == "summary") return load_summary_.dump();
+  auto it = load_summary_.find(std::string(name));
+  if (it == load_summary_.end()) return std::string();
+  return it->is_number_float() ? std::to_string(it->get<double>()) : it->dump();
 }
 
 bool Run::Aborted() {
@@ -103,9 +114,10 @@ bool Run::Prepare() {
   }
   run_dir_ = *dir;
   fs::create_directories(run_dir_ + "/logs");
-  if (o_.events_path.empty() && (o_.keep_run_dir || o_.keep_evidence_on_failure)) {
+  if (o_.events_path.empty()) {
     // Without --events the log still exists, in the run directory (kept when the run does not
-    // pass), so a message can always point to it.
+    // pass, or with --keep), so a message can always point to it and a command probe or a
+    // post-mortem can read it as {events}, in `duende run` and under the explorer alike.
     events_path_ = run_dir_ + "/events.jsonl";
     if (auto r = rec_.OpenFile(events_path_); !r.ok()) {
       Fail("unable to write the event log: " + r.error().Message());
@@ -302,6 +314,11 @@ RunOutcome Run::Go() {
     load_->Wait();
     auto sum = load_->Summary();
     json ex = sum.error_examples;
+    load_summary_ = json{{"sent", sum.sent},           {"ok", sum.ok},
+                         {"errors", sum.errors},       {"timeouts", sum.timeouts},
+                         {"abandoned", sum.abandoned}, {"achieved_rate", sum.achieved_rate},
+                         {"p50_us", sum.p50_us},       {"p99_us", sum.p99_us},
+                         {"max_us", sum.max_us}};
     rec_.Record(events::kLoadSummary, "load",
                 {{"sent", sum.sent},
                  {"ok", sum.ok},
@@ -359,7 +376,12 @@ RunOutcome Run::Go() {
       p.timeout = std::chrono::seconds(10);
       auto r = internal::RunProbe(p);
       rec_.Record(events::kProbeResult, c.name,
-                  {{"name", c.name}, {"ok", r.ok}, {"detail", r.detail}, {"phase", "check"}});
+                  {{"name", c.name},
+                   {"ok", r.ok},
+                   {"detail", r.detail},
+                   {"phase", "check"},
+                   {"stdout", r.out},
+                   {"stderr", r.err}});
     }
   }
   StopEverything();
@@ -399,7 +421,9 @@ RunOutcome Run::Go() {
   RunOutcome out;
   out.run_dir = run_dir_;
   out.run_dir_kept = run_dir_kept_;
-  out.events_path = o_.events_path.empty() ? events_path_ : o_.events_path;
+  out.events_path = !o_.events_path.empty() ? o_.events_path
+                    : run_dir_kept_         ? events_path_
+                                            : std::string();
   out.result = model::ScenarioFromEvents(rec_.Snapshot());
   out.result.verdict = v;
   out.result.error = error_;

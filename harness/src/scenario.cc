@@ -17,6 +17,12 @@
 namespace duende::harness {
 namespace {
 
+// The checks that read a mixed workload's history (checks_models.cc).
+bool IsModelCheck(const std::string& kind) {
+  return kind == "counter" || kind == "set" || kind == "register" || kind == "kv" ||
+         kind == "queue";
+}
+
 using framework::Diagnostics;
 using framework::SourcePos;
 using framework::TomlReader;
@@ -208,6 +214,11 @@ Scenario Build(toml::table root_in, const std::string& file,
       c.Fail("kind",
              "check no_lost_writes needs [load.readback] (request and expect) to read the "
              "acknowledged writes back");
+    }
+    if (IsModelCheck(spec.kind) && (!s.load || s.load->ops.empty())) {
+      c.Fail("kind", "check " + spec.kind +
+                         " judges the history of a mixed workload: give [load] a [[load.op]] "
+                         "for each kind of operation (scenarios/README.md, \"Model checks\")");
     }
     s.checks.push_back(std::move(spec));
   }

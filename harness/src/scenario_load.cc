@@ -59,7 +59,32 @@ LoadSpec ReadLoad(TomlReader& r) {
   if (l.value.find("{value}") != std::string::npos || l.value.find("{len}") != std::string::npos) {
     r.Fail("value", "'value' in " + r.where() + " may use {seq}, {key} and {n}, not itself");
   }
+  const bool has_request = r.Has("request") || r.Has("expect");
+  for (auto& o : r.TableArray("op")) {
+    LoadOpSpec op;
+    op.pos = o.pos();
+    op.f = o.String("f", true).value_or("");
+    op.request = o.String("request", true).value_or("");
+    op.expect = o.String("expect").value_or(redis ? "OK" : "^OK");
+    CheckRegex(o, "expect", op.expect);
+    CheckLoadPlaceholders(o, "request", op.request);
+    op.weight = o.Double("weight", 0.000001, 1e6).value_or(1);
+    if (has_request) {
+      o.Fail("f", "[[load.op]] in " + r.where() +
+                      " replaces 'request' and 'expect' of [load]: remove those, or the ops");
+    }
+    o.Finish();
+    l.ops.push_back(std::move(op));
+  }
+  if (!l.ops.empty() && l.protocol == "http") {
+    r.Fail("protocol", "[[load.op]] mixed workloads speak tcp-line or redis, not http");
+  }
   if (auto rb = r.Table("readback")) {
+    if (!l.ops.empty()) {
+      rb->Fail("request",
+               "[load.readback] reads back a key-value load; a mixed workload "
+               "([[load.op]]) is judged from its history by the model checks instead");
+    }
     l.readback_request = rb->String("request", true).value_or("");
     l.readback_expect = rb->String("expect", true).value_or("");
     CheckLoadPlaceholders(*rb, "request", l.readback_request);

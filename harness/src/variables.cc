@@ -62,9 +62,24 @@ std::vector<VariableRef> FindVariables(std::string_view text) {
   return refs;
 }
 
+bool IsLoadVariable(std::string_view name) {
+  static constexpr std::string_view kNames[] = {
+      "sent",          "ok",     "errors", "timeouts", "abandoned",
+      "achieved_rate", "p50_us", "p99_us", "max_us",   "summary"};
+  return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
+}
+
 bool IsRunVariable(std::string_view name, const std::vector<std::string>& files,
                    std::string* hint) {
-  if (name == "run_dir" || name == "seed") return true;
+  if (name == "run_dir" || name == "seed" || name == "events") return true;
+  if (StartsWith(name, "load.")) {
+    if (IsLoadVariable(name.substr(5))) return true;
+    *hint =
+        "the load summary's fields are {load.sent}, {load.ok}, {load.errors}, "
+        "{load.timeouts}, {load.abandoned}, {load.achieved_rate}, {load.p50_us}, "
+        "{load.p99_us}, {load.max_us} and {load.summary} (all of it as JSON)";
+    return false;
+  }
   if (StartsWith(name, "port.") || StartsWith(name, "proxy.") || StartsWith(name, "env.")) {
     return true;
   }
@@ -77,10 +92,10 @@ bool IsRunVariable(std::string_view name, const std::vector<std::string>& files,
                                 (close.empty() ? "" : "; did you mean {file." + close + "}?");
     return false;
   }
-  std::vector<std::string> known = {"run_dir", "seed"};
+  std::vector<std::string> known = {"run_dir", "seed", "events"};
   std::string close = framework::DidYouMean(std::string(name), known);
-  *hint = close.empty() ? "use {port.NAME}, {proxy.NAME}, {run_dir}, {seed}, {env.VAR} or "
-                          "{file.NAME}"
+  *hint = close.empty() ? "use {port.NAME}, {proxy.NAME}, {run_dir}, {seed}, {events}, "
+                          "{load.FIELD}, {env.VAR} or {file.NAME}"
                         : "did you mean {" + close + "}?";
   return false;
 }

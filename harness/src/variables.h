@@ -28,8 +28,13 @@ struct VariableRef {
 /// (shell syntax, left to the shell when they are not run variables).
 std::vector<VariableRef> FindVariables(std::string_view text);
 
-/// Whether `name` is a run variable: run_dir, seed, port.X, proxy.X, env.X, or file.X for a
-/// file in `files`. Otherwise sets `hint` to the fix.
+/// Whether `name` (after "load.") names a field of the load summary a probe may read:
+/// sent, ok, errors, timeouts, abandoned, achieved_rate, p50_us, p99_us, max_us, or summary
+/// (all of them as one JSON object).
+bool IsLoadVariable(std::string_view name);
+
+/// Whether `name` is a run variable: run_dir, seed, events, load.X (IsLoadVariable), port.X,
+/// proxy.X, env.X, or file.X for a file in `files`. Otherwise sets `hint` to the fix.
 bool IsRunVariable(std::string_view name, const std::vector<std::string>& files, std::string* hint);
 
 }  // namespace duende::harness::internal

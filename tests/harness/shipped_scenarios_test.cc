@@ -99,6 +99,18 @@ TEST(SelfTest, InMemoryKvdLosesEveryAcknowledgedWrite) {
 }
 TEST(SelfTest, DurableKvdKeepsEveryUniqueKeyWrite) { ExpectHealthyPasses("lost-writes-memory"); }
 
+// Model checks over a mixed workload's history: counterd acknowledging before its log is
+// written loses increments and adds under kill -9 (the evidence cites the read and the
+// increments it misses); fsynced before the reply, it loses none.
+TEST(SelfTest, AckBeforePersistLosesIncrements) {
+  ExpectPlantedFails("counter", "counter", "lost increments: client ");
+}
+TEST(SelfTest, FsyncedCounterKeepsIncrements) { ExpectHealthyPasses("counter"); }
+TEST(SelfTest, AckBeforePersistLosesSetAdds) {
+  ExpectPlantedFails("set", "set", "missing from the final read");
+}
+TEST(SelfTest, FsyncedSetKeepsAdds) { ExpectHealthyPasses("set"); }
+
 // Requests after the last fault's window are judged (the run's own stop is no
 // fault), so errors and slowness after a restart are caught.
 TEST(SelfTest, ErrorsAfterRecoveryAreCaught) {

@@ -27,6 +27,17 @@
 
 namespace duende::harness {
 
+/// One kind of operation of a mixed workload: the models' histories (counter, set, register,
+/// queue) need to know what each request did and what it read.
+struct LoadOpKind {
+  std::string f;        ///< its name in the history: "incr", "read", "add", "write", ...
+  std::string request;  ///< request template, as LoadConfig::request
+  /// The regex the whole reply must match; its first capture group, if it has one, is the
+  /// value read ("VALUE (\\d+)").
+  std::string expect;
+  double weight = 1;  ///< share of the requests, relative to the other kinds' weights
+};
+
 /// What load to drive. Templates expand {seq} (a sequence number, unique and increasing per
 /// key), {key} ("k<index>", index < keys) and {n} (the bare index). With keys = 0 (unique
 /// keys) the index is the request's own seq: every request names a key no other one names.
@@ -43,6 +54,11 @@ struct LoadConfig {
   /// must match ("" = any reply).
   std::string request = "PING";
   std::string expect;
+  /// A mixed workload: when not empty, each request is one of these kinds, chosen at random
+  /// by weight (from `seed`), and `request`/`expect` are unused. Each history op then
+  /// carries its kind, the value it wrote and the value it read (LoadOp). Not with
+  /// key-value mode.
+  std::vector<LoadOpKind> ops;
   /// Key-value mode (when write_template is set): the load sends writes, e.g.
   /// "SET {key} {seq}" whose reply matches `expect` (e.g. "OK"); ReadBack() later sends
   /// read_template ("GET {key}") and finds {seq} in the reply with read_expect

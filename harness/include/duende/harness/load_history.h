@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,13 +45,33 @@ struct LoadOp {
   std::string text;
   /// Read-back ops: the seq found in the reply (0: none found).
   uint64_t found = 0;
+  /// Mixed workloads (LoadConfig::ops): the operation's kind as configured ("incr", "read",
+  /// "add", "write", "enqueue", "dequeue", ...); "" for the other loads and for requests
+  /// that never got as far as choosing one.
+  std::string f;
+  /// The value the request wrote: its {value} expansion, or its {seq} when it has no {value};
+  /// "" when it writes none (a read, "INCR {key}"). At most kMaxOpValue bytes.
+  std::string value;
+  /// The value read: the first capture group of the op's `expect` in an ok reply ("" when
+  /// that group did not match); none when the reply was not ok or `expect` captures nothing.
+  /// At most kMaxOpValue bytes (a longer capture is cut: see ValueCut()).
+  std::optional<std::string> read;
 };
 
 inline constexpr size_t kMaxOpText = 64;
+/// The most bytes of a written or read value the history keeps.
+inline constexpr size_t kMaxOpValue = 4096;
+
+/// `value` cut to kMaxOpValue bytes.
+std::string TruncateOpValue(std::string_view value);
+/// True when a recorded value may have been cut (it is kMaxOpValue bytes long).
+inline bool ValueCut(const std::string& value) { return value.size() >= kMaxOpValue; }
 
 /// Encodes a batch as the data of a load.ops / readback.ops event:
 /// {"base_ns": B, "ops": [[client, invoke-B, complete-invoke, "o", key, seq(, text)], ...]}
-/// Read-back rows (readback = true) carry `found` in place of seq. Ops may be in any order.
+/// Read-back rows (readback = true) carry `found` in place of seq. Ops of a mixed workload
+/// (non-empty `f`) have ten fields: [..., seq, text, f, value, read] with text "" when there
+/// is none and read null when nothing was read. Ops may be in any order.
 nlohmann::json EncodeOps(const std::vector<LoadOp>& ops, bool readback = false);
 
 /// Decodes one batch; malformed rows are skipped and counted in `*bad_rows` (may be null).

@@ -52,6 +52,9 @@ class RequestTemplate {
   bool Match(std::string_view text, uint64_t key, uint64_t* seq) const;
   /// True when {seq} appears, directly or through {value}.
   bool has_seq() const;
+  /// The value a request of this template writes, for the history: the expansion of
+  /// {value} when it appears, else the digits of {seq} when that appears, else "".
+  std::string WrittenValue(const TemplateValues& values) const;
   bool empty() const { return parts_.empty(); }
   /// True when no placeholder appears (the expansion is constant).
   bool constant() const;
@@ -112,6 +115,12 @@ class ReplyMatcher {
   static framework::Result<ReplyMatcher> Create(const std::string& pattern);
   /// The whole of `reply` matches.
   bool Matches(std::string_view reply) const;
+  /// The same, and when the pattern has a capture group and the reply matches, `*capture`
+  /// becomes the first group's text ("" when that group did not take part in the match) and
+  /// `*captured` true; otherwise `*captured` is false.
+  bool Matches(std::string_view reply, std::string* capture, bool* captured) const;
+  /// True when the pattern is a regex with at least one capture group.
+  bool captures() const;
   /// Some part of `text` matches (for lines of output: log_matches).
   bool Search(std::string_view text) const;
   const std::string& pattern() const { return pattern_; }

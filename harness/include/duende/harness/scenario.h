@@ -111,6 +111,16 @@ struct TargetSpec {
   framework::SourcePos platform_pos;
 };
 
+/// One kind of operation of a mixed workload ([[load.op]]): the histories the model checks
+/// (counter, set, register, kv, queue) read.
+struct LoadOpSpec {
+  std::string f;        ///< "incr", "read", "add", "write", "enqueue", "dequeue", ...
+  std::string request;  ///< request template
+  std::string expect;   ///< regex for the whole reply; its first capture group is the value read
+  double weight = 1;
+  framework::SourcePos pos;
+};
+
 /// The load driven while faults happen.
 struct LoadSpec {
   std::string target;                 ///< name of the target it talks to (default: the first)
@@ -139,6 +149,8 @@ struct LoadSpec {
   std::string reply_end;
   uint32_t readback_reply_lines = 1;
   std::string readback_reply_end;
+  /// A mixed workload (instead of `request`/`expect`): each request is one of these.
+  std::vector<LoadOpSpec> ops;
   framework::SourcePos pos;
 };
 
