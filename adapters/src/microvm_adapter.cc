@@ -8,6 +8,7 @@
 
 #include "duende/faults/undo_journal.h"
 #include "duende/framework/command.h"
+#include "duende/framework/install_location.h"
 #include "duende/framework/read_limits.h"
 #include "duende/framework/temp_dir.h"
 
@@ -19,12 +20,11 @@ using framework::Result;
 
 namespace {
 
-std::string FirstExisting(const char* env, std::initializer_list<const char*> paths) {
+// $env when set, else `program` in PREFIX/libexec/duende of the install or the build tree's
+// adapters/ (framework/install_location.h).
+std::string FirstExisting(const char* env, const char* program) {
   if (const char* e = std::getenv(env); e != nullptr && *e != '\0') return e;
-  for (const char* p : paths) {
-    if (::access(p, X_OK) == 0) return p;
-  }
-  return "";
+  return framework::FindRuntimeFile(framework::RuntimeDir::kPrograms, program, X_OK);
 }
 
 Error NoVm(const std::string& name) {
@@ -43,13 +43,11 @@ pid_t ParentOf(pid_t pid) {
 }  // namespace
 
 std::string MicrovmInitPath() {
-  return FirstExisting("DUENDE_MICROVM_INIT",
-                       {DUENDE_MICROVM_INIT_BUILD, DUENDE_MICROVM_INIT_INSTALL});
+  return FirstExisting("DUENDE_MICROVM_INIT", "duende-microvm-init");
 }
 
 std::string MicrovmRunnerPath() {
-  return FirstExisting("DUENDE_MICROVM_RUNNER",
-                       {DUENDE_MICROVM_RUNNER_BUILD, DUENDE_MICROVM_RUNNER_INSTALL});
+  return FirstExisting("DUENDE_MICROVM_RUNNER", "duende-microvm-runner");
 }
 
 MicrovmAdapter::MicrovmAdapter(DaemonConfig config, std::string dir)

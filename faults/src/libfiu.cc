@@ -13,6 +13,7 @@
 
 #include "duende/faults/control_files.h"
 #include "duende/framework/clock.h"
+#include "duende/framework/install_location.h"
 #include "duende/framework/read_limits.h"
 #include "preload.h"
 
@@ -166,10 +167,7 @@ std::string FiuShimPath() {
   if (const char* env = std::getenv("DUENDE_FIU_SHIM"); env != nullptr && *env != '\0') {
     return ::access(env, R_OK) == 0 ? env : "";
   }
-  for (const char* p : {DUENDE_FIU_SHIM_BUILD, DUENDE_FIU_SHIM_INSTALL}) {
-    if (::access(p, R_OK) == 0) return p;
-  }
-  return "";
+  return framework::FindRuntimeFile(framework::RuntimeDir::kLibrary, "libduende-fiu-shim.so", R_OK);
 }
 
 namespace {

@@ -70,10 +70,7 @@ int AdapterMain(int argc, char** argv) {
   }
   auto config = framework::LoadDaemonConfig(config_path);
   if (!config.ok()) {
-    const auto& e = config.error();
-    PrintError(e.context.empty()                       ? e.Message()
-               : e.code == std::errc::invalid_argument ? e.context
-                                                       : e.Message());
+    PrintLoadError(config.error());
     return framework::kExitUsage;
   }
   adapters::RenderOptions options;

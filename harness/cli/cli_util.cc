@@ -9,6 +9,12 @@
 
 namespace duende::cli {
 
+void PrintLoadError(const framework::Error& e) {
+  PrintError(e.context.empty()                       ? e.Message()
+             : e.code == std::errc::invalid_argument ? e.context
+                                                     : e.Message());
+}
+
 void PrintError(const std::string& message) { std::cerr << "duende: error: " << message << '\n'; }
 
 void PrintWarning(const std::string& message) {

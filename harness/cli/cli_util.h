@@ -19,6 +19,9 @@ namespace duende::cli {
 void PrintError(const std::string& message);
 /// Prints "duende: warning: <message>" to stderr.
 void PrintWarning(const std::string& message);
+/// Prints why a file could not be loaded: a validation error's file:line:col lines as they are
+/// (invalid_argument), any other error with its errno text.
+void PrintLoadError(const framework::Error& e);
 
 /// Parses argv with `app`. Returns -1 when parsing succeeded and the verb should run, else the
 /// exit code to return (0 after --help, 2 after a usage error, with the message printed).

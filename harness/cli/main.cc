@@ -33,6 +33,8 @@ int SuperviseProgramMain(int argc, char** argv) {
 const Verb kVerbs[] = {
     {"adapter", "render a daemon config for systemd/oci/docker/launchd; detect the platform",
      AdapterMain},
+    {"bench", "benchmark a daemon's restart latency (SIGKILLs under the supervisor)",
+     BenchMain},
     {"check", "re-check a finished run's event log against a scenario", CheckMain},
     {"ctl", "status/start/stop/restart the services of a running 'duende supervise'", CtlMain},
     {"doctor", "heal what killed runs left; report what this machine supports", DoctorMain},

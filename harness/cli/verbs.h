@@ -39,6 +39,9 @@ int CtlMain(int argc, char** argv);
 // Platform adapters: adapter_command.cc.
 int AdapterMain(int argc, char** argv);
 
+// Benchmarks of a user's daemon: bench_command.cc.
+int BenchMain(int argc, char** argv);
+
 // Fault verbs: fault_command.cc, doctor_command.cc.
 int FaultMain(int argc, char** argv);
 int DoctorMain(int argc, char** argv);

@@ -1,5 +1,6 @@
 #include "duende/harness/runner.h"
 
+#include "duende/framework/install_location.h"
 #include "run.h"
 
 namespace duende::harness::internal {
@@ -449,8 +450,8 @@ std::vector<std::string> ProgramSearchDirs() {
   std::error_code ec;
   auto self = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) dirs.push_back(self.parent_path().string());
-  if (std::string(DUENDE_FIXTURES_BUILD_DIR).size() > 0) {
-    dirs.emplace_back(DUENDE_FIXTURES_BUILD_DIR);
+  for (auto& d : framework::RuntimeDirs(framework::RuntimeDir::kPrograms)) {
+    dirs.push_back(std::move(d));
   }
   return dirs;
 }

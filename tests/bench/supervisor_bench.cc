@@ -40,6 +40,7 @@
 
 #include "duende/framework/clock.h"
 #include "duende/framework/supervisor.h"
+#include "duende/harness/restart_bench.h"
 
 extern char** environ;
 
@@ -88,50 +89,9 @@ class StampReader {
   std::string buf_;
 };
 
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
-
-// A parent that does nothing but posix_spawn the fixture and wait on its pidfd.
-class BareParent {
- public:
-  explicit BareParent(std::vector<std::string> argv) : argv_(std::move(argv)) {}
-  void Start() {
-    thread_ = std::thread([this] { Loop(); });
-  }
-  void Stop() {
-    stop_ = true;
-    pid_t p = pid_.load();
-    if (p > 0) ::kill(p, SIGKILL);
-    thread_.join();
-  }
-
- private:
-  void Loop() {
-    std::vector<char*> argv;
-    for (auto& a : argv_) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    while (!stop_) {
-      pid_t pid = 0;
-      if (posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) return;
-      pid_ = pid;
-      int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0U));
-      pollfd p{pidfd, POLLIN, 0};
-      while (::poll(&p, 1, -1) < 0) {
-      }
-      siginfo_t info{};
-      ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED);
-      ::close(pidfd);
-    }
-  }
-  std::vector<std::string> argv_;
-  std::atomic<bool> stop_{false};
-  std::atomic<pid_t> pid_{0};
-  std::thread thread_;
-};
+// The bare posix_spawn + pidfd parent and the percentiles are `duende bench restart`'s.
+using duende::harness::BareParent;
+using duende::harness::Percentile;
 
 // Kills the current child `iterations` times; returns latencies in ms.
 std::vector<double> MeasureKills(StampReader& reader, Stamp current, int iterations) {
@@ -170,7 +130,7 @@ void RestartLatency(const std::string& dir, int iterations) {
   for (int round = 0; round < rounds; ++round) {
     {
       BareParent parent({STAMP_PATH, "--fifo", fifo});
-      parent.Start();
+      if (!parent.Start().ok()) return;
       Stamp first;
       if (!reader.Next(&first)) return;
       auto v = MeasureKills(reader, first, iterations / rounds);

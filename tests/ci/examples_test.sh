@@ -49,7 +49,54 @@ open(f"{work}/gl-after.sh", "w").write("\n".join(job["after_script"]) + "\n")
 open(f"{work}/gl-clone.sh", "w").write(job["before_script"][1] + "\n")
 assert job["artifacts"]["reports"]["junit"] == "reports/junit.xml"
 assert gl["gate:tier2"]["extends"] == "chaos"
+
+# Where each job runs, and the ci/deps.sh profiles it installs: every job that calls
+# ci/deps.sh must run in a debian:12 container (its package names are Debian 12's).
+import re
+calls = []
+for name, j in gh["jobs"].items():
+    image = (j.get("container") or {}).get("image") if isinstance(j.get("container"), dict) else j.get("container")
+    for st in j["steps"]:
+        for args in re.findall(r"ci/deps\.sh([^\n&;|]*)", st.get("run", "")):
+            calls.append((f"github-actions.yml job {name}", image, args.split()))
+for name, j in gl.items():
+    if not isinstance(j, dict) or "script" not in j and "extends" not in j:
+        continue
+    base = gl.get(j.get("extends"), {}) if j.get("extends") else {}
+    image = j.get("image", base.get("image"))
+    for line in j.get("before_script", base.get("before_script", [])):
+        for args in re.findall(r"ci/deps\.sh([^\n&;|]*)", line):
+            calls.append((f"gitlab-ci.yml job {name}", image, args.split()))
+assert calls, "no example calls ci/deps.sh"
+with open(f"{work}/deps-calls", "w") as f:
+    for where, image, args in calls:
+        if image != "debian:12":
+            sys.exit(f"{where} calls ci/deps.sh (Debian 12 package names) but runs on {image!r}, not debian:12")
+        f.write(where + "\t" + " ".join(args) + "\n")
 PY
+
+# The package names of the profiles the examples install exist in Debian 12: checked against
+# this machine's apt lists (it is Debian 12; `apt-cache madison` names the archive each
+# version comes from), counting only versions from deb.debian.org's bookworm suites, not
+# third-party sources such as nodesource.
+. /etc/os-release
+[ "${VERSION_CODENAME:-}" = bookworm ] ||
+  fail "the package check reads Debian 12's apt lists, and this machine is $PRETTY_NAME"
+checked=0
+while IFS=$'\t' read -r where args; do
+  for p in $(bash "$src/ci/deps.sh" --list $args); do
+    versions=$(apt-cache madison "$p" 2>/dev/null || true)  # (no pipe: grep -q would cut it)
+    grep -qE 'debian(-security)? bookworm(-updates|-security)?/main' <<< "$versions" ||
+      fail "$where: ci/deps.sh $args installs '$p', which is not a Debian 12 package"
+    checked=$((checked + 1))
+  done
+done < "$work/deps-calls"
+[ "$checked" -gt 10 ] || fail "only $checked package names checked"
+echo "deps: $checked package names of the examples' ci/deps.sh profiles are Debian 12 packages"
+# The check can fail: a name that exists only on Ubuntu is refused.
+versions=$(apt-cache madison libtomlplusplus3t64 2>/dev/null || true)
+grep -q bookworm <<< "$versions" &&
+  fail "the archive check accepts an Ubuntu-only name"
 
 check_reports() {  # DIR
   local d=$1

@@ -91,6 +91,8 @@ class CliContractTest : public ::testing::Test {
     d.Write("services.toml", "[supervisor]\ncontrol_socket = \"" + d / "ctl.sock" +
                                  "\"\n[[service]]\nname = \"s\"\ncommand = [\"sleep\", \"30\"]\n");
     d.Write("daemon.toml", "name = \"d\"\ncommand = [\"sleep\", \"30\"]\n");
+    d.Write("daemon-never.toml",
+            "name = \"d\"\ncommand = [\"sleep\", \"30\"]\n[restart]\npolicy = \"never\"\n");
     // Event logs of a passing, a failing, an errored and an interrupted run.
     Duende({"run", d / "pass.toml", "-q", "--events", d / "pass.jsonl"});
     Duende({"run", d / "pass.toml", "-q", "--set", "check.hello.pattern=^bye$", "--events",
@@ -180,6 +182,7 @@ std::vector<std::vector<std::string>> Commands() {
   for (const auto& v : Verbs()) out.push_back({v});
   for (auto sub : {std::vector<std::string>{"adapter", "render"},
                    {"adapter", "detect"},
+                   {"bench", "restart"},
                    {"fault", "inject"},
                    {"fault", "exec"},
                    {"fault", "list"}}) {
@@ -307,6 +310,10 @@ TEST_F(CliContractTest, EveryVerbExitsWithTheCodeOfItsOutcome) {
       {{"adapter", "detect"}, 0},
       {{"adapter", "render", "-p", "systemd", d / "daemon.toml"}, 0},
       {{"adapter", "render", "-p", "systemd", d / "bad.toml"}, 2},
+      {{"bench", "restart", d / "daemon.toml", "--kills", "1", "--json"}, 0},
+      {{"bench", "restart", d / "bad.toml"}, 2},
+      {{"bench", "restart", d / "daemon.toml", "-p", "vmware"}, 2},
+      {{"bench", "restart", d / "daemon-never.toml", "--kills", "1"}, 3},  // stays down
   };
   std::set<std::string> covered;
   for (const Case& c : cases) {
@@ -460,8 +467,10 @@ TEST_F(CliContractTest, EveryCommandThatListsAReportOptionWritesThatFile) {
     const std::string name = Joined(command);
     for (const auto& o : kReportOptions) {
       if (options.count(o + " FILE") > 0) listed.push_back(o);
-      // The same name with another meaning: only ctl's --json (the reply as JSON on stdout).
-      if (options.count(o) > 0 && name + " " + o != "ctl --json") {
+      // The same name with another meaning: only ctl's and bench restart's --json (the
+      // answer as one JSON object on stdout, instead of the table).
+      if (options.count(o) > 0 && name + " " + o != "ctl --json" &&
+          name + " " + o != "bench restart --json") {
         ADD_FAILURE() << name << " lists " << o << " without a FILE (declare it with "
                       << "AddReportOptions, harness/cli/cli_util.h)";
       }

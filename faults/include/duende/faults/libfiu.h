@@ -28,8 +28,9 @@ inline constexpr const char* kFiuPosixPreload = "/usr/lib/fiu/fiu_posix_preload.
 /// True when both preload libraries are installed (Debian: fiu-utils).
 bool FiuAvailable();
 
-/// The firing shim libduende-fiu-shim.so: $DUENDE_FIU_SHIM when set, else the one in the build
-/// tree, else the installed one; "" when none exists (firing is then not observable).
+/// The firing shim libduende-fiu-shim.so: $DUENDE_FIU_SHIM when set, else the one in
+/// PREFIX/lib/duende of the install (or the build tree) the running program belongs to
+/// (framework::RuntimeDirs); "" when none exists (firing is then not observable).
 std::string FiuShimPath();
 
 /// Makes `options` start its program under libfiu: LD_PRELOAD of the firing shim (when

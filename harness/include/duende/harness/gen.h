@@ -1,16 +1,24 @@
 // rapidcheck generators of fault plans, running a plan, and the explorer behind
 // `duende explore`. This part links rapidcheck, which ships only as a static library built
-// without -fPIC: link the target `duende_harness_explore` into executables (tests, programs),
+// without -fPIC: link the target `duende::harness_explore` into executables (tests, programs),
 // never into a shared library.
 //
-// A user's own property test of a daemon (see tests/harness/explore_example_test.cc):
+// A user's own property test of a daemon (the README's example, from
+// tests/harness/explore_example_test.cc; kMyDaemon is the scenario's TOML text, or use
+// LoadExploreScenario(path, ExploreFaultKinds()) for a file):
 //
-//   RC_GTEST_PROP(MyDaemon, KeepsAcknowledgedWrites, ()) {
-//     static auto base = duende::harness::LoadExploreScenario("my-daemon.toml").value();
-//     auto plan = *duende::harness::gen::FaultPlan(base.bounds);
-//     auto run = duende::harness::RunPlan(base, plan);
+// clang-format off
+//   RC_GTEST_PROP(MyDaemon, KeepsAcknowledgedWritesUnderFaults, ()) {
+//     using namespace duende::harness;
+//     static const auto loaded = ParseExploreScenario(kMyDaemon, "my-daemon.toml", ExploreFaultKinds());
+//     RC_ASSERT(loaded.ok());  // (bad input would print file:line:col messages here)
+//     const ExploreScenario& base = loaded.value();
+//     Plan plan = *gen::FaultPlan(base.bounds);
+//     PlanRun run = RunPlan(base, plan);
+//     RC_ASSERT(run.exit_code != 3);  // the environment worked (the daemon started, faults fired)
 //     RC_ASSERT(run.passed());
 //   }
+// clang-format on
 #pragma once
 
 #include <rapidcheck.h>

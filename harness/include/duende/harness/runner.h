@@ -71,9 +71,9 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options);
 /// wrong (and then every problem), no_such_file_or_directory when only programs are missing.
 framework::Result<void> PreflightScenario(const Scenario& scenario);
 
-/// The directory in which fixture programs are looked up after PATH (for commands without
-/// '/'): $DUENDE_FIXTURES_DIR, the directory of the running program, then the build tree's
-/// fixtures directory.
+/// The directories in which fixture programs are looked up after PATH (for commands without
+/// '/'): $DUENDE_FIXTURES_DIR, the directory of the running program, then PREFIX/libexec/duende
+/// of the install (or the build tree's fixtures/) it belongs to (framework::RuntimeDirs).
 std::vector<std::string> ProgramSearchDirs();
 
 /// Finds `program` (no '/') in PATH or ProgramSearchDirs(). Errors: ENOENT naming where it
