@@ -162,10 +162,11 @@ framework::Result<void> Validate(const std::vector<Operation>& ops, Model model)
 
 // Builds the violation of one key from its failing prepared history.
 Violation Explain(const std::vector<Operation>& key_ops, const std::vector<SearchOp>& prepared,
-                  const std::vector<size_t>& kept, int32_t initial, Clock::time_point deadline) {
+                  const std::vector<size_t>& kept, int32_t initial, Clock::time_point deadline,
+                  bool fast) {
   Violation v;
   v.key_ops = key_ops.size();
-  std::vector<size_t> small = internal::Shrink(prepared, initial, deadline, &v.minimal);
+  std::vector<size_t> small = internal::Shrink(prepared, initial, deadline, fast, &v.minimal);
   std::sort(small.begin(), small.end(), [&](size_t x, size_t y) {
     const Operation& a = key_ops[kept[x]];
     const Operation& b = key_ops[kept[y]];
@@ -203,6 +204,7 @@ framework::Result<CheckResult> CheckHistory(const std::vector<Operation>& ops,
   internal::SearchLimits limits;
   limits.deadline = start + options.budget;
   limits.max_states = options.max_states;
+  limits.max_bytes = options.max_memory_bytes;
   bool undecided = false;
   for (const auto& [key, key_ops] : keys) {
     ValueTable values;
@@ -210,16 +212,18 @@ framework::Result<CheckResult> CheckHistory(const std::vector<Operation>& ops,
     std::vector<size_t> kept;
     std::vector<SearchOp> prepared = internal::Prepare(key_ops, values, initial, &kept);
     result.stats.ops += prepared.size();
-    internal::SearchReport r = internal::Search(prepared, initial, limits);
+    internal::SearchReport r;
+    const internal::SearchOutcome outcome =
+        internal::Decide(prepared, initial, limits, options.zone_fast_path, &r);
     result.stats.states += r.states;
     result.stats.steps += r.steps;
-    if (r.outcome == internal::SearchOutcome::kOutOfBudget) {
+    if (outcome == internal::SearchOutcome::kOutOfBudget) {
       if (!undecided) result.undecided_key = key;
       undecided = true;
-    } else if (r.outcome == internal::SearchOutcome::kNotLinearizable) {
+    } else if (outcome == internal::SearchOutcome::kNotLinearizable) {
       result.verdict = Verdict::kNotLinearizable;
-      result.violation =
-          Explain(key_ops, prepared, kept, initial, Clock::now() + options.minimize_budget);
+      result.violation = Explain(key_ops, prepared, kept, initial,
+                                 Clock::now() + options.minimize_budget, options.zone_fast_path);
       result.violation->key = key;
       result.undecided_key.clear();
       break;

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -38,6 +39,7 @@ enum class SearchOutcome { kLinearizable, kNotLinearizable, kOutOfBudget };
 struct SearchLimits {
   Clock::time_point deadline = Clock::time_point::max();
   uint64_t max_states = UINT64_MAX;
+  uint64_t max_bytes = UINT64_MAX;  ///< the visited set's memory
 };
 
 struct SearchReport {
@@ -53,6 +55,16 @@ struct SearchReport {
 SearchReport Search(const std::vector<SearchOp>& ops, int32_t initial, const SearchLimits& limits,
                     bool record_longest = false);
 
+/// Gibbons and Korach's zone test (1997; as stated by Golab, Li and Shah 2011): decides a
+/// register history in O(n log n) when every value is written at most once (and never the
+/// initial value) and there is no cas and no indeterminate op, as with duende's {seq} writes.
+/// nullopt when it does not apply.
+std::optional<bool> ZoneDecision(const std::vector<SearchOp>& ops, int32_t initial);
+
+/// ZoneDecision when it applies (and `fast` is set), else Search.
+SearchOutcome Decide(const std::vector<SearchOp>& ops, int32_t initial, const SearchLimits& limits,
+                     bool fast, SearchReport* report = nullptr);
+
 /// The ops of one register that the search needs, interned: fail ops and indeterminate reads
 /// dropped, and indeterminate writes and cas whose values nothing reads or compares (placing
 /// those last, where nothing sees them, is as good as any other place). `kept` receives the
@@ -64,7 +76,8 @@ std::vector<SearchOp> Prepare(const std::vector<Operation>& ops, ValueTable& val
 /// smaller one that still fails, removing only what keeps "the smaller one fails" implying
 /// "this one fails". Returns indices into ops, sorted; `*minimal` says whether it is
 /// 1-minimal (no single op more could be removed) or the deadline cut shrinking short.
+/// `fast`: decide candidates with the zone test where it applies.
 std::vector<size_t> Shrink(const std::vector<SearchOp>& ops, int32_t initial,
-                           Clock::time_point deadline, bool* minimal);
+                           Clock::time_point deadline, bool fast, bool* minimal);
 
 }  // namespace duende::harness::linearizability::internal

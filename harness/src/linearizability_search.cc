@@ -61,6 +61,9 @@ class VisitedSet {
   }
 
   uint64_t size() const { return size_; }
+  uint64_t bytes() const {
+    return slots_.capacity() * sizeof(Slot) + arena_.capacity() * sizeof(uint32_t);
+  }
 
  private:
   struct Slot {
@@ -200,7 +203,8 @@ SearchReport Search(const std::vector<SearchOp>& ops, int32_t initial, const Sea
   uint32_t e = next[head];
   while (next[head] != kNone) {
     if ((++report.steps & 0xfff) == 0 &&
-        (Clock::now() > limits.deadline || visited.size() > limits.max_states)) {
+        (Clock::now() > limits.deadline || visited.size() > limits.max_states ||
+         visited.bytes() > limits.max_bytes)) {
       report.outcome = SearchOutcome::kOutOfBudget;
       report.states = visited.size();
       return report;
@@ -245,6 +249,84 @@ SearchReport Search(const std::vector<SearchOp>& ops, int32_t initial, const Sea
     for (const Frame& s : stack) report.longest.push_back(order[s.entry / 2]);
   }
   return report;
+}
+
+// The zone test. The cluster of a value is its write and the reads that returned it; its zone
+// runs from the earliest completion in the cluster to the latest invocation. When the
+// earliest completion comes first the zone is forward: the value must hold during all of it.
+// Otherwise (backward) all of the cluster's ops overlap and the value can hold for an instant
+// anywhere in it. Linearizable exactly when every read's write began before the read ended,
+// no two forward zones overlap, and no backward zone lies inside a forward one. The initial
+// value is written by a virtual write at -infinity.
+std::optional<bool> ZoneDecision(const std::vector<SearchOp>& ops, int32_t initial) {
+  int32_t max_id = initial;
+  for (const SearchOp& s : ops) {
+    if (s.f == Function::kCas || s.indeterminate) return std::nullopt;
+    max_id = std::max(max_id, s.a);
+  }
+  struct Cluster {
+    bool written = false;
+    bool read = false;
+    int64_t write_call = 0;
+    int64_t min_ret = INT64_MAX;
+    int64_t max_call = INT64_MIN;
+  };
+  std::vector<Cluster> clusters(static_cast<size_t>(max_id) + 1);
+  Cluster& init = clusters[static_cast<size_t>(initial)];
+  init.written = true;
+  init.write_call = INT64_MIN;
+  init.min_ret = INT64_MIN;
+  for (const SearchOp& s : ops) {
+    Cluster& c = clusters[static_cast<size_t>(s.a)];
+    if (s.f == Function::kWrite) {
+      if (c.written) return std::nullopt;  // a value written twice: the search decides
+      c.written = true;
+      c.write_call = s.call;
+    } else {
+      c.read = true;
+    }
+    c.min_ret = std::min(c.min_ret, s.ret);
+    c.max_call = std::max(c.max_call, s.call);
+  }
+  for (const SearchOp& s : ops) {
+    if (s.f != Function::kRead) continue;
+    const Cluster& c = clusters[static_cast<size_t>(s.a)];
+    if (!c.written || s.ret < c.write_call) return false;  // nothing wrote it before it ended
+  }
+  std::vector<std::pair<int64_t, int64_t>> forward, backward;
+  for (size_t v = 0; v < clusters.size(); ++v) {
+    const Cluster& c = clusters[v];
+    if (!c.written || (static_cast<int32_t>(v) == initial && !c.read)) continue;
+    if (c.min_ret < c.max_call) {
+      forward.emplace_back(c.min_ret, c.max_call);
+    } else {
+      backward.emplace_back(c.max_call, c.min_ret);
+    }
+  }
+  std::sort(forward.begin(), forward.end());
+  for (size_t i = 1; i < forward.size(); ++i) {
+    if (forward[i].first < forward[i - 1].second) return false;  // two values at once
+  }
+  for (const auto& [start, end] : backward) {
+    // The only forward zone that can hold it is the last one starting before it starts.
+    auto it = std::lower_bound(forward.begin(), forward.end(), std::make_pair(start, INT64_MIN));
+    if (it == forward.begin()) continue;
+    --it;
+    if (it->first < start && end < it->second) return false;
+  }
+  return true;
+}
+
+SearchOutcome Decide(const std::vector<SearchOp>& ops, int32_t initial, const SearchLimits& limits,
+                     bool fast, SearchReport* report) {
+  if (fast) {
+    if (auto zones = ZoneDecision(ops, initial)) {
+      return *zones ? SearchOutcome::kLinearizable : SearchOutcome::kNotLinearizable;
+    }
+  }
+  SearchReport r = Search(ops, initial, limits);
+  if (report != nullptr) *report = r;
+  return r.outcome;
 }
 
 }  // namespace duende::harness::linearizability::internal

@@ -17,8 +17,8 @@ namespace {
 
 class Shrinker {
  public:
-  Shrinker(const std::vector<SearchOp>& ops, int32_t initial, Clock::time_point deadline)
-      : ops_(ops), initial_(initial), deadline_(deadline) {
+  Shrinker(const std::vector<SearchOp>& ops, int32_t initial, Clock::time_point deadline, bool fast)
+      : ops_(ops), initial_(initial), deadline_(deadline), fast_(fast) {
     int32_t max_id = initial;
     for (const SearchOp& s : ops) max_id = std::max({max_id, s.a, s.b});
     mark_.assign(static_cast<size_t>(max_id) + 1, 0);
@@ -53,9 +53,9 @@ class Shrinker {
     for (size_t i : keep) sub.push_back(ops_[i]);
     SearchLimits limits;
     limits.deadline = deadline_;
-    SearchReport r = Search(sub, initial_, limits);
-    if (r.outcome == SearchOutcome::kOutOfBudget) cut_short_ = true;
-    return r.outcome == SearchOutcome::kNotLinearizable;
+    const SearchOutcome outcome = Decide(sub, initial_, limits, fast_);
+    if (outcome == SearchOutcome::kOutOfBudget) cut_short_ = true;
+    return outcome == SearchOutcome::kNotLinearizable;
   }
 
   bool cut_short() const { return cut_short_; }
@@ -64,6 +64,7 @@ class Shrinker {
   const std::vector<SearchOp>& ops_;
   int32_t initial_;
   Clock::time_point deadline_;
+  bool fast_;
   std::vector<char> mark_;
   bool cut_short_ = false;
 };
@@ -71,8 +72,8 @@ class Shrinker {
 }  // namespace
 
 std::vector<size_t> Shrink(const std::vector<SearchOp>& ops, int32_t initial,
-                           Clock::time_point deadline, bool* minimal) {
-  Shrinker shrinker(ops, initial, deadline);
+                           Clock::time_point deadline, bool fast, bool* minimal) {
+  Shrinker shrinker(ops, initial, deadline, fast);
   std::vector<size_t> current(ops.size());
   for (size_t i = 0; i < ops.size(); ++i) current[i] = i;
   // The shortest failing prefix in call order (binary search; each accepted prefix fails).

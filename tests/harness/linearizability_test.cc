@@ -315,6 +315,36 @@ RC_GTEST_PROP(LinearizabilityTest, AgreesWithBruteForceOnSmallHistories, ()) {
   }
 }
 
+// Histories whose writes all write distinct values (as duende's {seq} does): the zone test
+// decides them, and must agree with the search.
+RC_GTEST_PROP(LinearizabilityTest, ZoneTestAgreesWithTheSearch, ()) {
+  const auto n = *rc::gen::inRange<size_t>(0, 40);
+  std::vector<Operation> ops;
+  int written = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t invoke = *rc::gen::inRange<int64_t>(0, 200);
+    const int64_t length = *rc::gen::inRange<int64_t>(0, 40);
+    if (*rc::gen::inRange(0, 3) == 0) {
+      ops.push_back(W(0, invoke, invoke + length, std::to_string(++written).c_str()));
+    } else {
+      const int v = *rc::gen::inRange(0, written + 2);  // 0: nil; past `written`: never written
+      ops.push_back(R(1, invoke, invoke + length, v == 0 ? Value() : Value(std::to_string(v))));
+    }
+  }
+  CheckOptions fast;
+  fast.model = Model::kRegister;
+  CheckOptions slow = fast;
+  slow.zone_fast_path = false;
+  auto a = CheckHistory(ops, fast);
+  auto b = CheckHistory(ops, slow);
+  RC_ASSERT(a.ok() && b.ok());
+  RC_ASSERT(a->verdict == b->verdict);
+  RC_ASSERT(a->verdict != Verdict::kUndecided);
+  if (a->verdict == Verdict::kNotLinearizable) {
+    RC_ASSERT(!IsLinearizable(a->violation->ops, Model::kRegister));
+  }
+}
+
 // ---- properties over sequential executions -------------------------------------------------
 
 // A sequential execution of a cas-register by `clients` clients, each op's interval drawn

@@ -69,12 +69,17 @@ struct CheckOptions {
   Value initial;
   /// Wall-clock budget for the search (all keys together); past it the answer is kUndecided.
   std::chrono::nanoseconds budget = std::chrono::seconds(60);
-  /// At most this many distinct (linearized set, state) pairs are cached per search (about
-  /// 40 bytes each); past it the answer is kUndecided rather than a machine out of memory.
-  uint64_t max_states = 50'000'000;
+  /// At most this many distinct (linearized set, state) pairs are cached per search, in at
+  /// most `max_memory_bytes` (24 bytes a pair plus 4 per concurrent op, about 180 bytes with
+  /// 50 clients); past either the answer is kUndecided rather than a machine out of memory.
+  uint64_t max_states = 10'000'000;
+  uint64_t max_memory_bytes = uint64_t{1} << 30;
   /// Budget for shrinking a violation to a smaller failing sub-history (taken from what is
   /// left of `budget`); when it runs out, the smallest found so far is reported.
   std::chrono::nanoseconds minimize_budget = std::chrono::seconds(10);
+  /// Decide histories where every value is written once (no cas, no indeterminate op) with
+  /// the O(n log n) zone test instead of the search. Off only to compare the two.
+  bool zone_fast_path = true;
 };
 
 enum class Verdict : uint8_t {
@@ -124,8 +129,9 @@ struct CheckResult {
 framework::Result<CheckResult> CheckHistory(const std::vector<Operation>& ops,
                                             const CheckOptions& options);
 
-/// Whether `ops` of one register (the key is ignored) are linearizable, with no budget and no
-/// shrinking: the plain decision the shrinker and the tests use. Ops must be valid.
+/// Whether `ops` of one register (the key is ignored) are linearizable, by the search alone
+/// (no zone test), with no budget and no shrinking: what tests compare against. Ops must be
+/// valid.
 bool IsLinearizable(const std::vector<Operation>& ops, Model model, const Value& initial = {});
 
 /// The violation as text: the key, each operation of the sub-history on one line (client,
