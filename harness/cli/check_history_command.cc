@@ -33,6 +33,7 @@ nlohmann::json ResultJson(const lin::CheckResult& r, const lin::History& h, cons
                       {"keys", r.stats.keys},
                       {"states", r.stats.states},
                       {"steps", r.stats.steps},
+                      {"zone_keys", r.stats.zone_keys},
                       {"elapsed_ns", r.stats.elapsed.count()},
                       {"times_are_positions", h.times_are_positions}};
   if (r.verdict == lin::Verdict::kUndecided) j["undecided_key"] = r.undecided_key;
@@ -132,9 +133,14 @@ int CheckHistoryMain(int argc, char** argv) {
     std::cout << lin::VerdictName(r.verdict) << ": " << history->ops.size() << " operations of "
               << clients.size() << " clients";
     if (options.model == lin::Model::kKv) std::cout << " on " << r.stats.keys << " keys";
-    std::cout << ", model " << lin::ModelName(options.model) << ", " << r.stats.states
-              << " states searched in " << framework::FormatDuration(r.stats.elapsed) << " ("
-              << path << ", " << lin::HistoryFormatName(history->format) << ")\n";
+    std::cout << ", model " << lin::ModelName(options.model) << ", ";
+    if (r.stats.keys > 0 && r.stats.zone_keys == r.stats.keys) {
+      std::cout << "decided by the zone test";
+    } else {
+      std::cout << r.stats.states << " states searched";
+    }
+    std::cout << " in " << framework::FormatDuration(r.stats.elapsed) << " (" << path << ", "
+              << lin::HistoryFormatName(history->format) << ")\n";
     if (r.verdict == lin::Verdict::kUndecided) {
       std::cout << "the search" << (r.undecided_key.empty() ? "" : " of key " + r.undecided_key)
                 << " ran out of its budget of " << framework::FormatDuration(options.budget)

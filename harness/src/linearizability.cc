@@ -217,6 +217,7 @@ framework::Result<CheckResult> CheckHistory(const std::vector<Operation>& ops,
         internal::Decide(prepared, initial, limits, options.zone_fast_path, &r);
     result.stats.states += r.states;
     result.stats.steps += r.steps;
+    result.stats.zone_keys += r.by_zones ? 1 : 0;
     if (outcome == internal::SearchOutcome::kOutOfBudget) {
       if (!undecided) result.undecided_key = key;
       undecided = true;

@@ -46,6 +46,7 @@ struct SearchReport {
   SearchOutcome outcome = SearchOutcome::kLinearizable;
   uint64_t states = 0;
   uint64_t steps = 0;
+  bool by_zones = false;  ///< Decide: the zone test decided, there was no search
   /// With record_longest: the longest linearizable order found (indices into ops).
   std::vector<uint32_t> longest;
 };

@@ -321,6 +321,7 @@ SearchOutcome Decide(const std::vector<SearchOp>& ops, int32_t initial, const Se
                      bool fast, SearchReport* report) {
   if (fast) {
     if (auto zones = ZoneDecision(ops, initial)) {
+      if (report != nullptr) report->by_zones = true;
       return *zones ? SearchOutcome::kLinearizable : SearchOutcome::kNotLinearizable;
     }
   }

@@ -107,10 +107,11 @@ struct Violation {
 };
 
 struct Stats {
-  size_t ops = 0;       ///< operations checked (after dropping fail ops and info reads)
-  size_t keys = 0;      ///< independent sub-histories (1 unless kv)
-  uint64_t states = 0;  ///< (linearized set, state) pairs cached, all keys together
-  uint64_t steps = 0;   ///< search steps (linearize or backtrack)
+  size_t ops = 0;        ///< operations checked (after dropping fail ops and info reads)
+  size_t keys = 0;       ///< independent sub-histories (1 unless kv)
+  uint64_t states = 0;   ///< (linearized set, state) pairs cached, all keys together
+  uint64_t steps = 0;    ///< search steps (linearize or backtrack)
+  size_t zone_keys = 0;  ///< keys the zone test decided (no search)
   std::chrono::nanoseconds elapsed{0};
 };
 
