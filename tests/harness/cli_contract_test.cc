@@ -264,8 +264,29 @@ struct Case {
 TEST_F(CliContractTest, EveryVerbExitsWithTheCodeOfItsOutcome) {
   const TempDir& d = *dir_;
   const std::string set_fail = "check.hello.pattern=^bye$";
+  // check-history: 40 concurrent indeterminate writes whose values are all read later are
+  // more search than a zero budget allows (undecided, 3).
+  std::string undecided;
+  for (int c = 0; c < 40; ++c) {
+    undecided += "{\"client\":" + std::to_string(c) +
+                 ",\"f\":\"write\",\"value\":" + std::to_string(c) +
+                 ",\"invoke_ns\":0,\"outcome\":\"info\"}\n";
+  }
+  for (int c = 0; c < 40; ++c) {
+    undecided += "{\"client\":" + std::to_string(100 + c) +
+                 ",\"f\":\"read\",\"value\":" + std::to_string((c * 7) % 40) +
+                 ",\"invoke_ns\":" + std::to_string(10 + 20 * c) +
+                 ",\"complete_ns\":" + std::to_string(20 + 20 * c) + ",\"outcome\":\"ok\"}\n";
+  }
+  const std::string histories = DUENDE_SOURCE_DIR "/tests/harness/histories/";
   const std::vector<Case> cases = {
       {{"version"}, 0},
+      {{"check-history", histories + "register-ok.jsonl", "--model", "register"}, 0},
+      {{"check-history", histories + "register-stale.jsonl", "--model", "register"}, 1},
+      {{"check-history", histories + "register-stale.jsonl", "--model", "queue"}, 2},
+      {{"check-history", d.Write("undecided.jsonl", undecided), "--model", "register", "--budget",
+        "0"},
+       3},
       {{"validate", d / "pass.toml"}, 0},
       {{"validate", d / "bad.toml"}, 2},
       {{"validate", d / "missing.toml"}, 2},  // a program that is not installed: bad input
@@ -460,8 +481,10 @@ TEST_F(CliContractTest, EveryCommandThatListsAReportOptionWritesThatFile) {
     const std::string name = Joined(command);
     for (const auto& o : kReportOptions) {
       if (options.count(o + " FILE") > 0) listed.push_back(o);
-      // The same name with another meaning: only ctl's --json (the reply as JSON on stdout).
-      if (options.count(o) > 0 && name + " " + o != "ctl --json") {
+      // The same name with another meaning: only ctl's and check-history's --json (the reply
+      // or the verdict as JSON on stdout).
+      if (options.count(o) > 0 && name + " " + o != "ctl --json" &&
+          name + " " + o != "check-history --json") {
         ADD_FAILURE() << name << " lists " << o << " without a FILE (declare it with "
                       << "AddReportOptions, harness/cli/cli_util.h)";
       }
