@@ -221,20 +221,8 @@ TEST(CheckHistoryCliTest, ExitCodesFollowTheVerdict) {
 }
 
 TEST(CheckHistoryCliTest, UndecidedWithinTheBudgetExitsThree) {
-  testing::TempDir dir("check-history");
   // 40 concurrent indeterminate writes whose values are all read later: a large search.
-  std::string text;
-  for (int c = 0; c < 40; ++c) {
-    text += "{\"client\":" + std::to_string(c) + ",\"f\":\"write\",\"value\":" + std::to_string(c) +
-            ",\"invoke_ns\":0,\"outcome\":\"info\"}\n";
-  }
-  for (int c = 0; c < 40; ++c) {
-    text += "{\"client\":" + std::to_string(100 + c) +
-            ",\"f\":\"read\",\"value\":" + std::to_string((c * 7) % 40) +
-            ",\"invoke_ns\":" + std::to_string(10 + 20 * c) +
-            ",\"complete_ns\":" + std::to_string(20 + 20 * c) + ",\"outcome\":\"ok\"}\n";
-  }
-  auto r = testing::RunCli(Duende() + " check-history " + dir.Write("big.jsonl", text) +
+  auto r = testing::RunCli(Duende() + " check-history " + kHistories + "undecided.jsonl" +
                            " --model register --budget 0.2s");
   EXPECT_EQ(r.code, 3) << r.out;
   EXPECT_NE(r.out.find("undecided"), std::string::npos) << r.out;
