@@ -36,6 +36,8 @@ const Verb kVerbs[] = {
     {"bench", "benchmark a daemon's restart latency (SIGKILLs under the supervisor)",
      BenchMain},
     {"check", "re-check a finished run's event log against a scenario", CheckMain},
+    {"check-history", "is a history of register operations linearizable? (JSONL, Jepsen EDN/log)",
+     CheckHistoryMain},
     {"ctl", "status/start/stop/restart the services of a running 'duende supervise'", CtlMain},
     {"doctor", "heal what killed runs left; report what this machine supports", DoctorMain},
     {"explore", "generate fault plans, run them, shrink a failure to a minimal plan", ExploreMain},

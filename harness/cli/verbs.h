@@ -19,6 +19,9 @@ int ValidateMain(int argc, char** argv);
 int CheckMain(int argc, char** argv);
 int RunMain(int argc, char** argv);
 
+// Linearizability of a history file on its own: check_history_command.cc.
+int CheckHistoryMain(int argc, char** argv);
+
 // Reporting verbs: report_command.cc, gate_command.cc.
 int ReportMain(int argc, char** argv);
 int GateMain(int argc, char** argv);

@@ -267,8 +267,14 @@ struct Case {
 TEST_F(CliContractTest, EveryVerbExitsWithTheCodeOfItsOutcome) {
   const TempDir& d = *dir_;
   const std::string set_fail = "check.hello.pattern=^bye$";
+  const std::string histories = DUENDE_SOURCE_DIR "/tests/harness/histories/";
   const std::vector<Case> cases = {
       {{"version"}, 0},
+      {{"check-history", histories + "register-ok.jsonl", "--model", "register"}, 0},
+      {{"check-history", histories + "register-stale.jsonl", "--model", "register"}, 1},
+      {{"check-history", histories + "register-stale.jsonl", "--model", "queue"}, 2},
+      // 40 concurrent indeterminate writes, all read later: more search than a zero budget.
+      {{"check-history", histories + "undecided.jsonl", "--model", "register", "--budget", "0"}, 3},
       {{"validate", d / "pass.toml"}, 0},
       {{"validate", d / "bad.toml"}, 2},
       {{"validate", d / "missing.toml"}, 2},  // a program that is not installed: bad input
@@ -467,10 +473,10 @@ TEST_F(CliContractTest, EveryCommandThatListsAReportOptionWritesThatFile) {
     const std::string name = Joined(command);
     for (const auto& o : kReportOptions) {
       if (options.count(o + " FILE") > 0) listed.push_back(o);
-      // The same name with another meaning: only ctl's and bench restart's --json (the
-      // answer as one JSON object on stdout, instead of the table).
+      // The same name with another meaning: only ctl's, bench restart's and check-history's
+      // --json (the reply, measurements or verdict as one JSON object on stdout).
       if (options.count(o) > 0 && name + " " + o != "ctl --json" &&
-          name + " " + o != "bench restart --json") {
+          name + " " + o != "bench restart --json" && name + " " + o != "check-history --json") {
         ADD_FAILURE() << name << " lists " << o << " without a FILE (declare it with "
                       << "AddReportOptions, harness/cli/cli_util.h)";
       }
