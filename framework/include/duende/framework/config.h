@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "duende/framework/result.h"
+#include "duende/framework/sandbox_config.h"
 #include "duende/framework/toml_reader.h"
 
 namespace duende::framework {
@@ -116,6 +117,8 @@ struct DaemonConfig {
   RestartConfig restart;
   HealthConfig health;
   LogConfig log;
+  /// [sandbox]: confinement applied when duende or a platform starts the program.
+  SandboxConfig sandbox;
   /// The daemon's own settings ([app] table), validated by the daemon itself.
   toml::table app;
   /// The file it came from, for messages ("" when built in code).
@@ -150,6 +153,11 @@ void ReadProbeConfig(TomlReader& reader, ProbeConfig* out, bool readiness,
                      const ConfigReadOptions& options = {});
 /// [resources].
 void ReadResourceConfig(TomlReader& reader, ResourceConfig* out);
+
+/// After a [sandbox] table was read into `config->sandbox`: its user/group become the
+/// config's (they are one setting written in either place); a different top-level value is
+/// reported at the top-level key of `reader`.
+void MergeSandboxAccount(TomlReader& reader, DaemonConfig* config);
 
 /// Reads a DaemonConfig from a TOML table (the whole file, or one [[service]]). Problems go to
 /// the reader's Diagnostics with file:line:col; the returned config holds the defaults for
