@@ -67,7 +67,9 @@ const char* StepName(int step) {
     case kStepUid:
       return "setuid";
     default:
-      if (step > kStepSandbox) return SandboxStepName(static_cast<SandboxStep>(step - kStepSandbox));
+      if (step > kStepSandbox) {
+        return SandboxStepName(static_cast<SandboxStep>(step - kStepSandbox));
+      }
       return "execve";
   }
 }

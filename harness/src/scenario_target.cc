@@ -244,8 +244,9 @@ TargetSpec ReadTarget(TomlReader& r, const std::vector<std::string>& files) {
   if (auto rr = r.Table("resources")) framework::ReadResourceConfig(*rr, &t.daemon.resources);
   if (auto rr = r.Table("sandbox")) {
     if (t.external) {
-      r.Fail("sandbox", "[target.sandbox] needs duende to start the target; it cannot apply to "
-                        "external");
+      r.Fail("sandbox",
+             "[target.sandbox] needs duende to start the target; it cannot apply to "
+             "external");
     }
     framework::ReadSandboxConfig(*rr, &t.daemon.sandbox, {.variables = true});
     t.daemon.user = t.daemon.sandbox.user;

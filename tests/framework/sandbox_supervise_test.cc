@@ -18,7 +18,10 @@ namespace {
 
 TEST(SandboxSuperviseTest, SupervisedServiceRunsConfinedAsConfigured) {
   testing::TempDir dir("sandbox-supervise");
-  ASSERT_EQ(::mkdir((dir / "ro").c_str(), 0755), 0);
+  // Writable for nobody (the service's user) but for the read-only mount: EROFS, not EACCES.
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0711), 0);
+  ASSERT_EQ(::mkdir((dir / "ro").c_str(), 0777), 0);
+  ASSERT_EQ(::chmod((dir / "ro").c_str(), 0777), 0);
   ASSERT_EQ(::mkdir((dir / "logs").c_str(), 0700), 0);
   // Read through the daemon-config reader, as `duende supervise` reads each [[service]].
   auto c = ParseDaemonConfig(
