@@ -9,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "sandbox_render.h"
 #include "text_util.h"
 
 namespace duende::adapters {
@@ -102,6 +103,14 @@ Result<Translation> TranslateForOci(const DaemonConfig& c, const OciRenderOption
   t.resources.core_size = r.core_size;
   t.resources.lock_memory = r.lock_memory;
   t.resources.lock_memory_required = r.lock_memory_required;
+  if (c.sandbox != framework::SandboxConfig{}) {
+    // A container always gets a fresh /tmp and no_new_privileges; the account is numeric.
+    t.sandbox = c.sandbox;
+    t.sandbox.private_tmp = true;
+    t.sandbox.no_new_privileges = true;
+    if (!c.sandbox.user.empty()) t.sandbox.user = t.user;
+    if (!c.sandbox.group.empty()) t.sandbox.group = t.group;
+  }
   Translation out;
   out.config = std::move(t);
   return out;
@@ -222,6 +231,7 @@ Result<std::string> RenderOciConfig(const DaemonConfig& config, const OciRenderO
           "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi"}},
         {"readonlyPaths",
          {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}}}}};
+  internal::AddOciSandbox(c.sandbox, ids->uid == 0, &spec);
   return spec.dump(2) + "\n";
 }
 
@@ -273,6 +283,7 @@ Result<DaemonConfig> ParseOciConfig(std::string_view text, const OciRenderOption
     }
     if (res.contains("pids")) c.resources.pids_max = res["pids"].at("limit").get<uint64_t>();
     c.name = spec.at("annotations").at("org.duende.name").get<std::string>();
+    internal::ReadOciSandbox(spec, &c.sandbox);
     return c;
   } catch (const json::exception& e) {
     return MessageError(std::string("config.json: ") + e.what());

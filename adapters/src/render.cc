@@ -64,6 +64,12 @@ std::vector<std::string> Dropped(const DaemonConfig& original, const DaemonConfi
     defaults.name = original.name;
     defaults.command = original.command;
     auto d = toml::parse(framework::FormatDaemonConfig(defaults));
+    // A platform without a sandbox drops the whole table: warn key by key, as for the others.
+    if (const auto* sandbox = a.get_as<toml::table>("sandbox"); sandbox && !b.contains("sandbox")) {
+      toml::table empty;
+      if (sandbox->contains("seccomp")) empty.insert("seccomp", toml::table{});
+      b.insert("sandbox", empty);
+    }
     Diff(a, b, &d, "", PlatformName(platform), &out);
   } catch (const toml::parse_error& e) {
     out.push_back(std::string("(could not compare the settings: ") + e.what() + ")");
@@ -148,6 +154,7 @@ Result<Translation> Translate(Platform platform, const DaemonConfig& config,
       t.config.resources = framework::ResourceConfig{};
       t.config.user.clear();
       t.config.group.clear();
+      t.config.sandbox = framework::SandboxConfig{};
       t.config.pid_file.clear();
       t.config.health.liveness = framework::ProbeConfig{};
       break;

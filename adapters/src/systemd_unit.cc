@@ -8,6 +8,7 @@
 
 #include "duende/framework/command.h"
 #include "duende/framework/process.h"
+#include "sandbox_render.h"
 #include "text_util.h"
 
 namespace duende::adapters {
@@ -238,6 +239,7 @@ Translation TranslateForSystemd(const DaemonConfig& c, const SystemdRenderOption
   t.working_dir = c.working_dir;
   t.user = c.user;
   t.group = c.group;
+  t.sandbox = c.sandbox;  // every [sandbox] key has a directive (sandbox_render.cc)
   t.shutdown_timeout = RoundUs(c.shutdown_timeout);
   t.stop_signal = c.stop_signal;
   const auto& r = c.resources;
@@ -304,6 +306,7 @@ Result<std::string> RenderSystemdUnit(const DaemonConfig& config,
   if (!c.working_dir.empty()) u << "WorkingDirectory=" << PlainValue(c.working_dir) << '\n';
   if (!c.user.empty()) u << "User=" << PlainValue(c.user) << '\n';
   if (!c.group.empty()) u << "Group=" << PlainValue(c.group) << '\n';
+  u << internal::SystemdSandboxLines(c.sandbox);
   const char* restart = c.restart.policy == Policy::kAlways      ? "always"
                         : c.restart.policy == Policy::kOnFailure ? "on-failure"
                                                                  : "no";
@@ -385,6 +388,10 @@ Result<DaemonConfig> ParseSystemdUnit(std::string_view text) {
 #define DUENDE_GET(var, expr) \
   auto var = (expr);          \
   if (!var.ok()) return var.error();
+    if (section == "[Service]") {
+      DUENDE_GET(sandbox_key, internal::ReadSystemdSandboxKey(key, value, &c.sandbox));
+      if (*sandbox_key) continue;
+    }
     if (section == "[Unit]") {
       if (key == "Description") {
         c.description = UnescapePercent(value);

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <memory>
 #include <sstream>
+#include <tuple>
 
 #include "duende/framework/address.h"
 #include "duende/framework/backoff.h"
@@ -384,6 +385,21 @@ const char* LogLevelName(LogConfig::Level level) {
   return "info";
 }
 
+void MergeSandboxAccount(TomlReader& r, DaemonConfig* c) {
+  for (auto [key, top, in_sandbox] :
+       {std::tuple<const char*, std::string*, std::string*>{"user", &c->user, &c->sandbox.user},
+        std::tuple<const char*, std::string*, std::string*>{"group", &c->group,
+                                                            &c->sandbox.group}}) {
+    if (in_sandbox->empty()) continue;
+    if (top->empty()) {
+      *top = *in_sandbox;
+    } else if (*top != *in_sandbox) {
+      r.Fail(key, "'" + std::string(key) + "' is \"" + *top + "\" but [sandbox] says \"" +
+                      *in_sandbox + "\"; write it once");
+    }
+  }
+}
+
 void CheckExecLimits(TomlReader& r, std::string_view command_key, std::string_view env_key,
                      const std::vector<std::string>& argv,
                      const std::vector<std::pair<std::string, std::string>>& env) {
@@ -484,6 +500,10 @@ DaemonConfig ReadDaemonConfig(TomlReader& r) {
   if (auto t = r.Table("log")) ReadLog(*t, &c.log);
   if (auto t = r.Table("metrics")) ReadMetricsConfig(*t, &c.metrics);
   if (auto t = r.Table("policy")) ReadPolicyConfig(*t, &c.policy);
+  if (auto t = r.Table("sandbox")) {
+    ReadSandboxConfig(*t, &c.sandbox);
+    MergeSandboxAccount(r, &c);
+  }
   if (const toml::node* n = r.Raw("app")) {
     if (const toml::table* t = n->as_table()) {
       c.app = *t;
@@ -575,6 +595,7 @@ std::string FormatDaemonConfig(const DaemonConfig& c) {
   res.insert("lock_memory_required", r.lock_memory_required);
   res.insert("lock_on_fault", r.lock_on_fault);
   root.insert("resources", res);
+  if (c.sandbox != SandboxConfig{}) root.insert("sandbox", FormatSandboxConfig(c.sandbox));
 
   const RestartConfig& rs = c.restart;
   toml::table restart;

@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "duende/framework/process.h"
+#include "duende/framework/sandbox.h"
 #include "spawn_support.h"
 
 extern char** environ;
@@ -43,6 +44,8 @@ enum ChildStep : int {
   kStepGid,
   kStepUid,
   kStepExec,
+  // kStepSandbox + SandboxStep
+  kStepSandbox = 64,
 };
 
 const char* StepName(int step) {
@@ -64,6 +67,9 @@ const char* StepName(int step) {
     case kStepUid:
       return "setuid";
     default:
+      if (step > kStepSandbox) {
+        return SandboxStepName(static_cast<SandboxStep>(step - kStepSandbox));
+      }
       return "execve";
   }
 }
@@ -267,11 +273,23 @@ Result<Child> Spawn(const SpawnOptions& o) {
     }
     // Everything above the passed descriptors is closed on exec, whatever its flags.
     syscall(SYS_close_range, static_cast<unsigned>(max_target + 1), ~0U, CLOSE_RANGE_CLOEXEC);
+    // Namespaces, mounts and the bounding set need root's capabilities: before the ids.
+    if (o.sandbox != nullptr) {
+      if (SandboxStep st = ApplySandboxBeforeIds(*o.sandbox); st != SandboxStep::kNone) {
+        fail(kStepSandbox + static_cast<int>(st));
+      }
+    }
     if (o.gid && (setgroups(0, nullptr) != 0 || setgid(*o.gid) != 0)) fail(kStepGid);
     if (o.uid && setuid(*o.uid) != 0) fail(kStepUid);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
+    // Capabilities, no_new_privs and the seccomp filter last: nothing after it but execve.
+    if (o.sandbox != nullptr) {
+      if (SandboxStep st = ApplySandboxAfterIds(*o.sandbox); st != SandboxStep::kNone) {
+        fail(kStepSandbox + static_cast<int>(st));
+      }
+    }
     execve(exe_path, argv.data(), envp.data());
     fail(kStepExec);
   }

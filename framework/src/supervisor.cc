@@ -23,6 +23,7 @@
 #include "duende/framework/probe.h"
 #include "duende/framework/proc.h"
 #include "duende/framework/rotating_file.h"
+#include "duende/framework/sandbox.h"
 #include "duende/framework/toml_reader.h"
 
 namespace duende::framework {
@@ -614,6 +615,19 @@ void Supervisor::DoSpawn(Service& s, PolicyStep* out) {
       return;
     }
     o.gid = gr->gr_gid;
+  }
+  // Resolved (names, BPF) before the vfork; a service without [sandbox] pays nothing here.
+  std::optional<PreparedSandbox> sandbox;
+  if (c.sandbox.confines()) {
+    auto prepared = PrepareSandbox(c.sandbox, o.uid.has_value() && *o.uid != 0);
+    if (!prepared.ok()) {
+      s.policy.SpawnFailed(MonotonicNs(),
+                           "unable to spawn " + c.command[0] + ": " + prepared.error().Message(),
+                           out, /*permanent=*/true);
+      return;
+    }
+    sandbox = std::move(*prepared);
+    o.sandbox = &*sandbox;
   }
   // The event's time is when the spawn began: vfork returns only after the child's exec, which
   // on a loaded machine can take milliseconds that are not the supervisor's delay.

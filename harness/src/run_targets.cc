@@ -186,6 +186,7 @@ bool Run::StartTargets() {
       p->address = Expand(p->address);
       for (auto& a : p->command) a = Expand(a);
     }
+    for (auto& path : c.sandbox.read_only_paths) path = Expand(path);
     if (st.spec->fiu || st.spec->clock) {
       // libfiu's and libfaketime's preloads and settings reach the child through its
       // environment (one LD_PRELOAD: the last entry of a name wins, and each Prepare* folds

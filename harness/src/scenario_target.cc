@@ -243,6 +243,19 @@ TargetSpec ReadTarget(TomlReader& r, const std::vector<std::string>& files) {
     ReadTargetProbe(*rr, &t.daemon.health.liveness, false, t.address, files);
   }
   if (auto rr = r.Table("resources")) framework::ReadResourceConfig(*rr, &t.daemon.resources);
+  if (auto rr = r.Table("sandbox")) {
+    if (t.external) {
+      r.Fail("sandbox",
+             "[target.sandbox] needs duende to start the target; it cannot apply to "
+             "external");
+    }
+    framework::ReadSandboxConfig(*rr, &t.daemon.sandbox, {.variables = true});
+    t.daemon.user = t.daemon.sandbox.user;
+    t.daemon.group = t.daemon.sandbox.group;
+    for (const auto& path : t.daemon.sandbox.read_only_paths) {
+      CheckRunVariables(r, "sandbox", path, files);
+    }
+  }
   for (auto& fr : r.TableArray("file")) {
     t.files.push_back(ReadFile(
         fr, files,

@@ -75,7 +75,7 @@ std::string Catalog() {
                       kGolden + "PropertyList-1.0.dtd\"/>\n</catalog>\n");
 }
 
-const char* kConfigs[] = {"minimal", "full", "tricky"};
+const char* kConfigs[] = {"minimal", "full", "tricky", "sandboxed"};
 
 TEST(RenderTest, GoldenArtefactsForEveryPlatform) {
   struct Artefact {

@@ -16,6 +16,7 @@
 #include "duende/framework/metrics_config.h"
 #include "duende/framework/policy_config.h"
 #include "duende/framework/result.h"
+#include "duende/framework/sandbox_config.h"
 #include "duende/framework/toml_reader.h"
 
 namespace duende::framework {
@@ -122,6 +123,8 @@ struct DaemonConfig {
   MetricsConfig metrics;
   /// Resilience policies the daemon applies to its own requests ([policy], policy_config.h).
   PolicyConfig policy;
+  /// [sandbox]: confinement applied when duende or a platform starts the program.
+  SandboxConfig sandbox;
   /// The daemon's own settings ([app] table), validated by the daemon itself.
   toml::table app;
   /// The file it came from, for messages ("" when built in code).
@@ -156,6 +159,11 @@ void ReadProbeConfig(TomlReader& reader, ProbeConfig* out, bool readiness,
                      const ConfigReadOptions& options = {});
 /// [resources].
 void ReadResourceConfig(TomlReader& reader, ResourceConfig* out);
+
+/// After a [sandbox] table was read into `config->sandbox`: its user/group become the
+/// config's (they are one setting written in either place); a different top-level value is
+/// reported at the top-level key of `reader`.
+void MergeSandboxAccount(TomlReader& reader, DaemonConfig* config);
 
 /// Reads a DaemonConfig from a TOML table (the whole file, or one [[service]]). Problems go to
 /// the reader's Diagnostics with file:line:col; the returned config holds the defaults for

@@ -26,6 +26,8 @@ struct RlimitSetting {
   rlim_t hard = RLIM_INFINITY;
 };
 
+struct PreparedSandbox;  // sandbox.h
+
 struct SpawnOptions {
   /// argv[0] is looked up in PATH when it has no '/'. Must not be empty.
   std::vector<std::string> argv;
@@ -55,6 +57,9 @@ struct SpawnOptions {
   /// Drop to this user/group before exec (needs privilege).
   std::optional<uid_t> uid;
   std::optional<gid_t> gid;
+  /// Confinement applied between fork and exec (PrepareSandbox, sandbox.h); must outlive the
+  /// call. nullptr: none.
+  const PreparedSandbox* sandbox = nullptr;
 };
 
 struct Child {
