@@ -88,6 +88,8 @@ CheckResult CounterCheck(const CheckSpec& c, const Log& log);
 CheckResult SetCheck(const CheckSpec& c, const Log& log);
 CheckResult RegisterCheck(const CheckSpec& c, const Log& log);
 CheckResult QueueCheck(const CheckSpec& c, const Log& log);
+// Linearizability of the read/write history (checks_linearizable.cc).
+CheckResult LinearizableCheck(const CheckSpec& c, const Log& log);
 /// The implicit "faults-took-effect" check every scenario with faults gets.
 CheckResult FaultsTookEffect(const Log& log);
 

@@ -385,6 +385,18 @@ CheckResult QueueCheck(const CheckSpec& c, const Log& log) {
 
 namespace duende::harness {
 
+namespace {
+
+void LinearizableModelParam(framework::TomlReader& r, const CheckParam& p, CheckSpec& c) {
+  c.model = r.Enum(p.key, {"register", "cas-register", "kv"}, p.required).value_or("register");
+}
+
+void SearchBudgetParam(framework::TomlReader& r, const CheckParam& p, CheckSpec& c) {
+  c.within = r.Duration(p.key, p.required);
+}
+
+}  // namespace
+
 std::vector<CheckKind> WithModelChecks(const std::vector<CheckKind>& kinds) {
   using C = CheckSpec;
   using Events = std::vector<model::Event>;
@@ -420,6 +432,15 @@ std::vector<CheckKind> WithModelChecks(const std::vector<CheckKind>& kinds) {
                  {},
                  [](const C& c, const Scenario&, const Events& e) {
                    return check_internal::QueueCheck(c, Log(e));
+                 }});
+  out.push_back({"linearizable",
+                 "some order of the history's `read`s and `write`s, each placed between its "
+                 "invocation and its reply, explains every reply (`model` register, "
+                 "cas-register or kv: per key); indeterminate writes may or may not have "
+                 "happened; `within` bounds the search (default 60s)",
+                 {{"model", true, LinearizableModelParam}, {"within", false, SearchBudgetParam}},
+                 [](const C& c, const Scenario&, const Events& e) {
+                   return check_internal::LinearizableCheck(c, Log(e));
                  }});
   return out;
 }

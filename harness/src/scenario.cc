@@ -20,7 +20,7 @@ namespace {
 // The checks that read a mixed workload's history (checks_models.cc).
 bool IsModelCheck(const std::string& kind) {
   return kind == "counter" || kind == "set" || kind == "register" || kind == "kv" ||
-         kind == "queue";
+         kind == "queue" || kind == "linearizable";
 }
 
 using framework::Diagnostics;

@@ -56,7 +56,10 @@ duende::harness::LoadOp SomeOp(int64_t i) {
           static_cast<uint64_t>(i),
           static_cast<uint64_t>(i),
           {},
-          0};
+          0,
+          {},
+          {},
+          {}};
 }
 
 // The worker's side: one append to a buffer whose capacity survives from batch to batch.

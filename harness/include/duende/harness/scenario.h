@@ -176,10 +176,10 @@ struct CheckSpec {
   std::string kind;    ///< a CheckKinds() name (check_kinds.h)
   std::string target;  ///< the target it concerns ("" = every target / the load)
   // Thresholds; which ones a kind uses is its CheckKind's params (check_kinds.h).
-  std::optional<nanoseconds> within;       ///< restart_within, recovers_within
-  std::optional<nanoseconds> tolerance;    ///< backoff_policy: allowed timer error
-  std::optional<nanoseconds> window;       ///< availability window
-  std::optional<nanoseconds> grace;        ///< error_rate / p99_latency: ignored time after heal
+  std::optional<nanoseconds> within;     ///< restart_within, recovers_within; linearizable's budget
+  std::optional<nanoseconds> tolerance;  ///< backoff_policy: allowed timer error
+  std::optional<nanoseconds> window;     ///< availability window
+  std::optional<nanoseconds> grace;      ///< error_rate / p99_latency: ignored time after heal
   std::optional<nanoseconds> max_latency;  ///< p99_latency
   std::optional<double> min;               ///< availability (0..1)
   std::optional<double> max;               ///< error_rate (0..1)
@@ -187,6 +187,7 @@ struct CheckSpec {
   std::optional<int64_t> max_growth;       ///< fd_growth
   std::optional<uint64_t> min_bytes;       ///< memory_locked
   std::optional<double> min_rate;          ///< goodput: successful replies per second
+  std::string model;                       ///< linearizable: register, cas-register, kv
   std::vector<std::string> allowed;        ///< exit_codes: "0", "1", "SIGKILL", ...
   std::string pattern;                     ///< log_matches / log_never_matches (ECMAScript regex)
   std::vector<std::string> command;        ///< command_probe
