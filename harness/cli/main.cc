@@ -33,8 +33,7 @@ int SuperviseProgramMain(int argc, char** argv) {
 const Verb kVerbs[] = {
     {"adapter", "render a daemon config for systemd/oci/docker/launchd; detect the platform",
      AdapterMain},
-    {"bench", "benchmark a daemon's restart latency (SIGKILLs under the supervisor)",
-     BenchMain},
+    {"bench", "benchmark a daemon's restart latency (SIGKILLs under the supervisor)", BenchMain},
     {"check", "re-check a finished run's event log against a scenario", CheckMain},
     {"check-history", "is a history of register operations linearizable? (JSONL, Jepsen EDN/log)",
      CheckHistoryMain},
