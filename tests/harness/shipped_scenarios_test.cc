@@ -114,6 +114,15 @@ TEST(SelfTest, BufferedKvdIsNotLinearizable) {
   ExpectPlantedFails("linearizable", "linearizable", "cannot take effect next");
 }
 TEST(SelfTest, WalKvdIsLinearizable) { ExpectHealthyPasses("linearizable"); }
+
+// [target.sandbox] confines a scenario's target: the probe's write under a read-only path gets
+// EROFS and its denied uname(2) EPERM (unconfined, both print "ok" and the checks FAIL).
+TEST(ShippedExample, SandboxedTargetIsConfined) {
+  auto r = RunDuende(kScenarios + "/examples/sandboxed-target.toml");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(Verdict(r, "log_matches"), "PASS") << r.output;
+  EXPECT_EQ(Verdict(r, "log_matches-2"), "PASS") << r.output;
+}
 TEST(SelfTest, AckBeforePersistLosesSetAdds) {
   ExpectPlantedFails("set", "set", "missing from the final read");
 }
