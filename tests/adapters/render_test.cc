@@ -21,6 +21,7 @@
 #include "duende/framework/command.h"
 #include "duende/framework/config.h"
 #include "support/files.h"
+#include "support/temp_dir.h"
 
 namespace duende::adapters {
 namespace {
@@ -60,9 +61,11 @@ RenderOptions Pinned(int systemd_version = 252) {
   return o;
 }
 
+// Files go into a private directory of this process (removed at exit): ctest runs the tests
+// of this file as parallel processes, and units share names (kvd.service).
 std::string TempFile(const std::string& name, const std::string& text) {
-  std::string dir = ::testing::TempDir();
-  std::string path = dir + (dir.back() == '/' ? "" : "/") + name;
+  static const duende::testing::TempDir dir("render");
+  std::string path = dir.path() + "/" + name;
   WriteFile(path, text);
   return path;
 }
