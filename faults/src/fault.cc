@@ -64,8 +64,8 @@ const KindEntry kFactories[] = {
     {"disk", internal::MakeDisk},       {"fds", internal::MakeFds},
     {"kill", internal::MakeKill},       {"memory", internal::MakeMemory},
     {"network", internal::MakeNetwork}, {"oom", internal::MakeOom},
-    {"pause", internal::MakePause},     {"syscall", internal::MakeSyscall},
-    {"clock", internal::MakeClock},
+    {"pause", internal::MakePause},     {"pids", internal::MakePids},
+    {"syscall", internal::MakeSyscall}, {"clock", internal::MakeClock},
 };
 
 internal::Factory FindFactory(std::string_view kind) {
@@ -161,6 +161,11 @@ const std::vector<FaultKindInfo>& Catalogue() {
       {"pause",
        "SIGSTOP the target until healed, then SIGCONT",
        {{"scope", "string", "group", "main or group"}}},
+      {"pids",
+       "task exhaustion: the target's pids cgroup limit lowered to its task count (its next "
+       "fork, clone or thread creation fails with EAGAIN)",
+       {{"limit", "int", "current task count", "the pids.max to set"},
+        {"slack", "int", "0", "tasks allowed beyond the current count when no limit is given"}}},
       {"syscall",
        "libfiu failure point enabled at run time (target started under libfiu)",
        {{"point", "string", "(required)",
@@ -242,7 +247,8 @@ Result<std::unique_ptr<BorrowedCgroup>> BorrowedCgroup::Create(const std::string
                                                                UndoJournal* journal) {
   auto original = framework::CgroupDirOf(pid, controller);
   if (!original.ok()) return original.error();
-  framework::CgroupControllers which{controller == "memory", false, controller == "cpu"};
+  framework::CgroupControllers which{controller == "memory", controller == "pids",
+                                     controller == "cpu"};
   // Journal first with the directory the group will have (v2 may put it under an ancestor).
   auto planned = framework::Cgroup::PlannedDir(name, controller, which);
   if (!planned.ok()) return planned.error();

@@ -42,7 +42,7 @@ class FaultBase : public Fault {
 /// processes are moved in and, on Release(), moved back; the group is then removed.
 class BorrowedCgroup {
  public:
-  /// Creates `name` with one controller ("memory" or "cpu") and moves every process of the
+  /// Creates `name` with one controller ("memory", "pids" or "cpu") and moves every process of the
   /// target's group (or the pid alone) into it, journaled first.
   static framework::Result<std::unique_ptr<BorrowedCgroup>> Create(const std::string& name,
                                                                    const std::string& controller,
@@ -76,6 +76,7 @@ std::unique_ptr<Fault> MakeFds(framework::TomlReader& r, FaultEnv* env);
 std::unique_ptr<Fault> MakeOom(framework::TomlReader& r, FaultEnv* env);
 std::unique_ptr<Fault> MakeMemory(framework::TomlReader& r, FaultEnv* env);
 std::unique_ptr<Fault> MakeCpu(framework::TomlReader& r, FaultEnv* env);
+std::unique_ptr<Fault> MakePids(framework::TomlReader& r, FaultEnv* env);
 std::unique_ptr<Fault> MakeSyscall(framework::TomlReader& r, FaultEnv* env);
 std::unique_ptr<Fault> MakeDisk(framework::TomlReader& r, FaultEnv* env);
 std::unique_ptr<Fault> MakeNetwork(framework::TomlReader& r, FaultEnv* env);

@@ -44,7 +44,8 @@ std::string PlatformRefusesFault(const std::string& kind, const toml::table& fau
                             "daemon (no host libc between it and its system calls); run it on "
                             "native, systemd or oci";
   }
-  if (kind == "oom" || (kind == "cpu" && fault["mode"].value_or(std::string("burn")) == "quota")) {
+  if (kind == "oom" || kind == "pids" ||
+      (kind == "cpu" && fault["mode"].value_or(std::string("burn")) == "quota")) {
     return t.cgroup ? ""
                     : on + " keeps the daemon in a cgroup of its own that duende does not limit; "
                            "set [target.resources] (the platform applies them) or run it on "

@@ -108,7 +108,7 @@ TEST_P(CrashSafetyTest, KilledHarnessLeavesNothingAfterHeal) {
   if (SameProcessAlive(target, target_start)) {
     auto stat = framework::ReadSmallFile("/proc/" + std::to_string(target) + "/stat");
     EXPECT_EQ(stat->find(") T "), std::string::npos) << "target still stopped";
-    for (const char* ctrl : {"memory", "cpu"}) {
+    for (const char* ctrl : {"memory", "cpu", "pids"}) {
       auto mine = framework::CgroupDirOf(::getpid(), ctrl);
       auto its = framework::CgroupDirOf(target, ctrl);
       if (mine.ok() && its.ok()) {
@@ -134,8 +134,8 @@ TEST_P(CrashSafetyTest, KilledHarnessLeavesNothingAfterHeal) {
 
 INSTANTIATE_TEST_SUITE_P(EveryKind, CrashSafetyTest,
                          ::testing::Values("kill", "pause", "crash", "fds", "oom", "memory",
-                                           "cpu-burn", "cpu-quota", "syscall", "disk-enospc",
-                                           "disk-full", "network", "clock"),
+                                           "cpu-burn", "cpu-quota", "pids", "syscall",
+                                           "disk-enospc", "disk-full", "network", "clock"),
                          [](const auto& param_info) {
                            std::string n = param_info.param;
                            for (auto& c : n) {

@@ -45,8 +45,8 @@ TEST(FaultCliTest, ListShowsEveryKindWithItsParameters) {
   auto r = Fault("list");
   EXPECT_EQ(r.code, 0) << r.out;
   r.out = "\n" + r.out;
-  for (const char* kind :
-       {"kill", "pause", "crash", "oom", "memory", "cpu", "fds", "syscall", "disk", "network"}) {
+  for (const char* kind : {"kill", "pause", "crash", "oom", "memory", "cpu", "pids", "fds",
+                           "syscall", "disk", "network", "clock"}) {
     EXPECT_NE(r.out.find(std::string("\n") + kind + " "), std::string::npos) << kind;
   }
   EXPECT_NE(r.out.find("nth"), std::string::npos) << r.out;

@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
       {"memory", {"memory", "size = \"32MiB\""}},
       {"cpu-burn", {"cpu", "threads = 1"}},
       {"cpu-quota", {"cpu", "mode = \"quota\""}},
+      {"pids", {"pids", "slack = 8"}},
       {"syscall", {"syscall", "point = \"posix/io/rw/write\"\nerrno = \"ENOSPC\""}},
       {"disk-enospc", {"disk", "mode = \"enospc\""}},
       {"disk-full", {"disk", "mode = \"full\"\npath = \"" + scratch + "/data\""}},

@@ -201,25 +201,78 @@ TEST(CpuFaultTest, BurnersUseCpuAndAreGoneAfterHeal) {
   ASSERT_TRUE((*f)->Heal().ok());
 }
 
+// A shell loop whose `controller` group a fault borrows; `before` is the group it starts in.
+struct ShellInGroup {
+  std::unique_ptr<testing::TestChild> child;
+  pid_t pid = 0;
+  std::string before;
+};
+
+ShellInGroup StartShell(const std::string& script, const char* controller) {
+  framework::SpawnOptions o;
+  o.argv = {"sh", "-c", script};
+  auto c = testing::StartChild(o);
+  EXPECT_TRUE(c.ok());
+  if (!c.ok()) return {};
+  ShellInGroup s{std::move(*c), 0, ""};
+  s.pid = s.child->child.pid;
+  auto dir = framework::CgroupDirOf(s.pid, controller);
+  EXPECT_TRUE(dir.ok());
+  if (dir.ok()) s.before = *dir;
+  return s;
+}
+
 TEST(CpuFaultTest, QuotaThrottlesTheTargetAndMovesItBack) {
   if (!CgroupsUsable()) GTEST_SKIP() << "no writable cgroup here";
-  framework::SpawnOptions o;
-  o.argv = {"sh", "-c", "while :; do :; done"};
-  auto c = testing::StartChild(o);
-  ASSERT_TRUE(c.ok());
-  pid_t pid = (*c)->child.pid;
-  auto before = framework::CgroupDirOf(pid, "cpu");
-  ASSERT_TRUE(before.ok());
+  auto sh = StartShell("while :; do :; done", "cpu");
+  ASSERT_NE(sh.pid, 0);
   FaultEnv env;
   auto f = MakeFault("cpu", "mode = \"quota\"\nquota = 0.05", env);
   ASSERT_TRUE(f.ok());
-  ASSERT_TRUE((*f)->Inject({"spin", pid, pid, "", "", 0}).ok());
-  EXPECT_NE(*framework::CgroupDirOf(pid, "cpu"), *before);
+  ASSERT_TRUE((*f)->Inject({"spin", sh.pid, sh.pid, "", "", 0}).ok());
+  EXPECT_NE(*framework::CgroupDirOf(sh.pid, "cpu"), sh.before);
   std::this_thread::sleep_for(std::chrono::milliseconds(400));
   auto rec = (*f)->Record();
   EXPECT_TRUE(rec.took_effect) << testing::Joined(rec);
   ASSERT_TRUE((*f)->Heal().ok());
-  EXPECT_EQ(*framework::CgroupDirOf(pid, "cpu"), *before);
+  EXPECT_EQ(*framework::CgroupDirOf(sh.pid, "cpu"), sh.before);
+}
+
+// pids: the target's next fork is refused by the kernel (dash gives up: "Cannot fork", exit 2),
+// the refusal is the evidence, and the heal removes the borrowed group.
+TEST(PidsFaultTest, ForkIsRefusedUntilTheHeal) {
+  if (!CgroupsUsable()) GTEST_SKIP() << "no writable cgroup here";
+  auto sh = StartShell("while :; do sleep 0.02; done", "pids");
+  ASSERT_NE(sh.pid, 0);
+  FaultEnv env;
+  auto f = MakeFault("pids", "", env);
+  ASSERT_TRUE(f.ok()) << f.error().Message();
+  ASSERT_TRUE((*f)->Inject({"sh", sh.pid, sh.pid, "", "", 0}).ok());
+  EXPECT_NE(*framework::CgroupDirOf(sh.pid, "pids"), sh.before);
+  auto st = sh.child->Wait();  // the shell's next `sleep` cannot be forked
+  EXPECT_FALSE(st.signaled);
+  EXPECT_EQ(st.code, 2);
+  auto rec = (*f)->Record();
+  EXPECT_TRUE(rec.took_effect) << testing::Joined(rec);
+  EXPECT_NE(testing::Joined(rec).find("refused by pids.max"), std::string::npos)
+      << testing::Joined(rec);
+  ASSERT_TRUE((*f)->Heal().ok());
+}
+
+TEST(PidsFaultTest, SlackLetsTheTargetForkAndTheHealMovesItBack) {
+  if (!CgroupsUsable()) GTEST_SKIP() << "no writable cgroup here";
+  auto sh = StartShell("while :; do sleep 0.02; done", "pids");
+  ASSERT_NE(sh.pid, 0);
+  FaultEnv env;
+  auto f = MakeFault("pids", "slack = 4", env);
+  ASSERT_TRUE(f.ok()) << f.error().Message();
+  ASSERT_TRUE((*f)->Inject({"sh", sh.pid, sh.pid, "", "", 0}).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(::kill(sh.pid, 0), 0) << "the shell died though it had room to fork";
+  auto rec = (*f)->Record();
+  EXPECT_FALSE(rec.took_effect) << testing::Joined(rec);
+  ASSERT_TRUE((*f)->Heal().ok());
+  EXPECT_EQ(*framework::CgroupDirOf(sh.pid, "pids"), sh.before);
 }
 
 }  // namespace

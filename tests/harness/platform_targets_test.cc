@@ -183,7 +183,7 @@ TEST_P(PlatformTargetsTest, FaultsActOnTheDaemonInsideThePlatform) {
 // oom and cpu quota act on the daemon inside the platform: it is moved into a group of duende's
 // with the limit, the kernel OOM-kills it (seen in that group's own counters) and the platform
 // restarts it; under the quota it is throttled.
-TEST_P(PlatformTargetsTest, OomAndCpuQuotaActOnThePlatformsCgroup) {
+TEST_P(PlatformTargetsTest, OomCpuQuotaAndPidsActOnThePlatformsCgroup) {
   auto r = RunDuende(std::string(DUENDE_SOURCE_DIR) + "/scenarios/oom-kill.toml --set " +
                      "'target.leaky.platform=\"" + GetParam() + "\"'");
   EXPECT_EQ(r.exit_code, 0) << r.output;
@@ -199,6 +199,17 @@ TEST_P(PlatformTargetsTest, OomAndCpuQuotaActOnThePlatformsCgroup) {
                      "'target.kvd.platform=\"" + GetParam() + "\"'");
   EXPECT_EQ(q.exit_code, 0) << q.output;
   EXPECT_EQ(Verdict(q, "faults-took-effect"), "PASS") << q.output;
+  // A pids limit at the daemon's task count: its next fork is refused by the kernel, it exits
+  // and the platform restarts it.
+  auto p = RunDuende(std::string(DUENDE_SOURCE_DIR) + "/scenarios/pids-limit.toml --set " +
+                     "'target.forker.platform=\"" + GetParam() + "\"'");
+  EXPECT_EQ(p.exit_code, 0) << p.output;
+  EXPECT_EQ(Verdict(p, "faults-took-effect"), "PASS") << p.output;
+  std::string pids_evidence;
+  for (const auto& e : p.events) {
+    if (e.type == "fault.healed") pids_evidence += e.data.dump();
+  }
+  EXPECT_NE(pids_evidence.find("refused by pids.max"), std::string::npos) << pids_evidence;
 }
 
 // backoff_policy measures the platform's own restarts: on oci duende's supervisor restarts runc

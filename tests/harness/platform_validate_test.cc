@@ -33,6 +33,7 @@ constexpr const char* kPowerLoss = "[[fault]]\nkind = \"power-loss\"\nat = \"1s\
 constexpr const char* kSyscall =
     "[[fault]]\nkind = \"syscall\"\npoint = \"posix/io/rw/write\"\nat = \"1s\"\n";
 constexpr const char* kOom = "[[fault]]\nkind = \"oom\"\nat = \"1s\"\n";
+constexpr const char* kPids = "[[fault]]\nkind = \"pids\"\nat = \"1s\"\n";
 
 TEST(PlatformValidateTest, RunnablePlatformsTakeSignalAndNetworkFaults) {
   for (const char* p : {"native", "systemd", "oci"}) {
@@ -69,6 +70,9 @@ TEST(PlatformValidateTest, MicrovmAndWasiTakeWhatReachesThem) {
       << Errors(Scenario("microvm", kSyscall));
   EXPECT_NE(Errors(Scenario("microvm", kOom)).find("fault kind \"oom\" cannot act"),
             std::string::npos);
+  EXPECT_NE(Errors(Scenario("wasi", kPids)).find("fault kind \"pids\" cannot act"),
+            std::string::npos)
+      << Errors(Scenario("wasi", kPids));
   EXPECT_EQ(Errors(Scenario("wasi", "")), "");
   EXPECT_NE(Errors(Scenario("wasi", kPowerLoss)).find("platform wasi has no power to cut"),
             std::string::npos);
