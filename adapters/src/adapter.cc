@@ -78,6 +78,12 @@ std::string CannotRun(std::string_view platform) {
   return "";
 }
 
+std::string CannotRunService(const std::string& platform, const DaemonConfig& config) {
+  if (std::string why = CannotRun(platform); !why.empty()) return why;
+  if (ParsePlatform(platform) == Platform::kWasi) return WasiAddressProblem(config, {});
+  return "";
+}
+
 Result<std::unique_ptr<Adapter>> MakeAdapter(Platform platform, const DaemonConfig& config,
                                              const AdapterOptions& options) {
   DUENDE_TRY(CheckRenderable(config));

@@ -130,7 +130,8 @@ Result<std::string> CheckWasmToolchain() {
   return std::string("clang++-14 --target=wasm32-wasi (wasi-libc, libc++)");
 }
 
-Result<sockaddr_in> WasiAddress(const DaemonConfig& config, const WasiRenderOptions& options) {
+std::string WasiAddressProblem(const DaemonConfig& config, const WasiRenderOptions& options,
+                               sockaddr_in* out) {
   std::string address = options.address;
   for (const auto* p : {&config.health.readiness, &config.health.liveness}) {
     if (address.empty() && (p->kind == framework::ProbeConfig::Kind::kTcp ||
@@ -139,18 +140,24 @@ Result<sockaddr_in> WasiAddress(const DaemonConfig& config, const WasiRenderOpti
     }
   }
   if (address.empty()) {
-    return MessageError(Where(config) +
-                        ": the wasi platform bridges a TCP address to the module's stdin/stdout; "
-                        "give the target's address (\"127.0.0.1:PORT\") or a tcp readiness "
-                        "probe with one");
+    return "the wasi platform bridges a TCP address to the module's stdin/stdout; give the "
+           "target's address (\"127.0.0.1:PORT\") or a tcp readiness probe with one";
   }
   auto sa = framework::Ipv4SocketAddress(address);
-  if (!sa.ok()) return MessageError(Where(config) + ": " + sa.error().context);
+  if (!sa.ok()) return sa.error().context;
   if ((ntohl(sa->sin_addr.s_addr) >> 24) != 127) {
-    return MessageError(Where(config) + ": the wasi bridge listens on loopback only; '" + address +
-                        "' is not 127.x.x.x");
+    return "the wasi bridge listens on loopback only; '" + address + "' is not 127.x.x.x";
   }
-  return *sa;
+  if (out != nullptr) *out = *sa;
+  return "";
+}
+
+Result<sockaddr_in> WasiAddress(const DaemonConfig& config, const WasiRenderOptions& options) {
+  sockaddr_in sa{};
+  if (std::string why = WasiAddressProblem(config, options, &sa); !why.empty()) {
+    return MessageError(Where(config) + ": " + why);
+  }
+  return sa;
 }
 
 Result<std::vector<std::string>> WasiCommand(const DaemonConfig& config,

@@ -227,9 +227,8 @@ class DiskFullFault : public FaultBase {
                  mountinfo->find(" - tmpfs ") != std::string::npos;
     if (std::string(self_ns) == its_ns || !tmpfs) {
       return ErrnoError("mode full needs " + t.name + " started with a private tmpfs over " +
-                            path_ +
-                            " (faults::PreparePrivateTmpfs; on a target: "
-                            "data_tmpfs = \"16MiB\")",
+                            path_ + " (a scenario target: [target.data_tmpfs] path = \"" + path_ +
+                            "\"; a program: faults::PreparePrivateTmpfs)",
                         ENOTSUP);
     }
     // The directory is the target's: resolved inside its own root (its symbolic links cannot
@@ -352,8 +351,11 @@ std::unique_ptr<Fault> MakeSyscall(TomlReader& r, FaultEnv* env) {
 std::unique_ptr<Fault> MakeDisk(TomlReader& r, FaultEnv* env) {
   std::string mode = r.Enum("mode", {"enospc", "eio", "full"}).value_or("enospc");
   auto path = r.String("path", mode == "full");
-  if (path && (*path).rfind('/', 0) != 0) {
-    r.Fail("path", "'path' must be an absolute directory such as \"/var/lib/kvd\"");
+  // A scenario's run variable ("{run_dir}/kvd") is an absolute path once the runner expands it.
+  if (path && path->rfind('/', 0) != 0 && path->rfind("{run_dir}", 0) != 0) {
+    r.Fail("path",
+           "'path' must be an absolute directory such as \"/var/lib/kvd\" or "
+           "\"{run_dir}/kvd\"");
   }
   auto points = r.StringArray("points").value_or(std::vector<std::string>{
       "posix/io/rw/write", "posix/io/rw/pwrite", "posix/io/rw/writev", "posix/io/rw/pwritev"});

@@ -1206,13 +1206,11 @@ Result<ServicesFile> ReadServicesFile(const Result<toml::table>& table, const st
   std::set<std::string> names;
   for (TomlReader& r : root.TableArray("service", /*required=*/true)) {
     std::string platform;
-    if (check_platform) {
-      platform = r.String("platform").value_or("");
-      if (!platform.empty()) {
-        if (std::string why = check_platform(platform); !why.empty()) r.Fail("platform", why);
-      }
-    }
+    if (check_platform) platform = r.String("platform").value_or("");
     DaemonConfig c = ReadDaemonConfig(r);
+    if (!platform.empty()) {
+      if (std::string why = check_platform(platform, c); !why.empty()) r.Fail("platform", why);
+    }
     if (!r.Has("name")) {
       r.Fail("name", r.where() + " needs a name, e.g. name = \"kvd\"");
     } else if (!c.name.empty() && !names.insert(c.name).second) {

@@ -197,7 +197,7 @@ int SuperviseMain(int argc, char** argv) {
   AddQuietFlag(app, &quiet, "the service events on stderr");
   if (int rc = ParseArgs(app, argc, argv); rc >= 0) return rc;
 
-  auto loaded = framework::LoadServicesFile(file, adapters::CannotRun);
+  auto loaded = framework::LoadServicesFile(file, adapters::CannotRunService);
   if (!loaded.ok()) {
     if (loaded.error().code == std::errc::invalid_argument) {
       std::cerr << loaded.error().context << '\n';

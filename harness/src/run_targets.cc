@@ -216,6 +216,18 @@ bool Run::StartTargets() {
       }
       for (auto& [k, v] : env) c.env.emplace_back(k, v);
     }
+    if (!st.expanded.data_tmpfs_path.empty()) {
+      framework::SpawnOptions wrap;
+      wrap.argv = c.command;
+      auto r =
+          faults::PreparePrivateTmpfs(wrap, st.expanded.data_tmpfs_path, st.spec->data_tmpfs_bytes);
+      if (!r.ok()) {
+        Fail("target " + name +
+             " needs a private tmpfs ([target.data_tmpfs]): " + r.error().Message());
+        return false;
+      }
+      c.command = std::move(wrap.argv);
+    }
     if (st.spec->platform != "native") {
       platform_configs.emplace(name, std::move(c));
       continue;

@@ -157,6 +157,7 @@ bool Run::Prepare() {
     st.expanded.address = Expand(t.address);
     st.expanded.pid_file = Expand(t.pid_file);
     st.expanded.working_dir = Expand(t.working_dir);
+    st.expanded.data_tmpfs_path = Expand(t.data_tmpfs_path);
     st.port = PortOf(st.expanded.address);
     targets_[t.name] = std::move(st);
   }
@@ -185,7 +186,12 @@ bool Run::Prepare() {
     auto times = InjectionTimes(f);
     for (size_t i = 0; i < times.size(); ++i) {
       auto diags = std::make_shared<framework::Diagnostics>();
-      framework::TomlReader r(*f.table, f.file, "[[fault]] " + f.name, diags);
+      // String parameters may name run variables (a disk fault's path = "{run_dir}/kvd").
+      toml::table params = *f.table;
+      for (auto&& [key, value] : params) {
+        if (auto* text = value.as_string()) *text = Expand(text->get());
+      }
+      framework::TomlReader r(params, f.file, "[[fault]] " + f.name, diags);
       auto fault = f.kind == kPowerLossKind   ? PowerLossFault(f.target)
                    : SignalsThroughAdapter(f) ? AdapterSignalFault(f)
                                               : faults::CreateFault(f.kind, r, env_);

@@ -256,6 +256,27 @@ TargetSpec ReadTarget(TomlReader& r, const std::vector<std::string>& files) {
       CheckRunVariables(r, "sandbox", path, files);
     }
   }
+  if (auto rr = r.Table("data_tmpfs")) {
+    if (auto path = rr->String("path", /*required=*/true)) {
+      t.data_tmpfs_path = *path;
+      CheckRunVariables(*rr, "path", *path, files);
+    }
+    t.data_tmpfs_bytes = rr->ByteSize("size").value_or(16ull << 20);
+    if (t.data_tmpfs_bytes < (1ull << 20)) {
+      rr->Fail("size",
+               "a data_tmpfs of less than 1MiB cannot hold a daemon's files; e.g. "
+               "size = \"16MiB\"");
+    }
+    rr->Finish();
+    if (t.external) {
+      r.Fail("data_tmpfs",
+             "[target.data_tmpfs] needs duende to start the target; it cannot apply to external");
+    } else if (t.platform != "native") {
+      r.Fail("data_tmpfs", "[target.data_tmpfs]: platform " + t.platform +
+                               " mounts the daemon's filesystems itself; run the target on "
+                               "native for a disk fault of mode \"full\"");
+    }
+  }
   for (auto& fr : r.TableArray("file")) {
     t.files.push_back(ReadFile(
         fr, files,

@@ -25,6 +25,7 @@
 #include "duende/framework/process.h"
 #include "duende/model/event_log.h"
 #include "support/cli.h"
+#include "support/line_client.h"
 
 namespace duende::harness {
 namespace {
@@ -233,34 +234,30 @@ TEST_P(PlatformTargetsTest, BackoffPolicyMeasuresThePlatformsRestarts) {
   }
 }
 
-// `duende supervise` with `platform = P`: the platform runs the service and restarts it after a
-// SIGKILL; `duende ctl` shows it; SIGTERM removes it with nothing left.
-TEST_P(PlatformTargetsTest, SuperviseRunsAServiceOnThePlatform) {
-  char tmpl[] = "/tmp/duende-platform-supervise-XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
-  const std::string kvd = std::string(DUENDE_BINARY_DIR) + "/fixtures/duende-fixture-kvd";
+// `duende supervise` with `platform = P` and the service table `service` (its command and
+// readiness): the platform runs the service and restarts it after a SIGKILL; `duende ctl`
+// shows it; SIGTERM removes it with nothing left.
+void ExpectSupervisedAndRestarted(const std::string& platform, const std::string& dir,
+                                  const std::string& service) {
   std::ofstream(dir + "/s.toml") << "[supervisor]\ncontrol_socket = \"" << dir
                                  << "/ctl.sock\"\n[[service]]\nname = \"kvd\"\nplatform = \""
-                                 << GetParam() << "\"\ncommand = [\"" << kvd
-                                 << "\", \"--port\", \"0\", \"--data-dir\", \"" << dir
-                                 << "\"]\nworking_dir = \"" << dir
-                                 << "\"\n[service.health.readiness]\nkind = \"notify\"\n"
-                                    "[service.restart]\npolicy = \"always\"\n";
+                                 << platform << "\"\nworking_dir = \"" << dir << "\"\n"
+                                 << service << "[service.restart]\npolicy = \"always\"\n";
   framework::SpawnOptions so;
   so.argv = {kDuende, "supervise", "--quiet", dir + "/s.toml"};
   auto sup = framework::Spawn(so);
   ASSERT_TRUE(sup.ok()) << sup.error().Message();
   // The service as `duende ctl status --json` shows it (null when not there yet).
-  auto service = [&]() -> nlohmann::json {
+  auto status = [&]() -> nlohmann::json {
     auto o = duende::testing::RunCli(kDuende + " ctl --socket " + dir + "/ctl.sock status --json");
     auto j = nlohmann::json::parse(o.out, nullptr, false);
     if (o.code != 0 || j.is_discarded() || j["services"].empty()) return nullptr;
     return j["services"][0];
   };
+  // A microVM boots in seconds under TCG: up to 40 s for each state.
   auto wait_for = [&](const std::function<bool(const nlohmann::json&)>& pred) {
-    for (int i = 0; i < 400; ++i) {
-      auto s = service();
+    for (int i = 0; i < 1600; ++i) {
+      auto s = status();
       if (!s.is_null() && pred(s)) return s;
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
     }
@@ -268,11 +265,12 @@ TEST_P(PlatformTargetsTest, SuperviseRunsAServiceOnThePlatform) {
   };
   auto first = wait_for([](const auto& s) { return s["state"] == "running" && s["pid"] > 0; });
   ASSERT_FALSE(first.is_null()) << "the service did not run";
-  EXPECT_EQ(first["platform"], GetParam());
+  EXPECT_EQ(first["platform"], platform);
   const pid_t pid1 = first["pid"].get<pid_t>();
   ASSERT_EQ(::kill(pid1, SIGKILL), 0);
   auto second = wait_for([&](const auto& s) {
-    return s["restarts"].template get<int>() >= 1 && s["pid"] > 0 && s["pid"] != pid1;
+    return s["restarts"].template get<int>() >= 1 && s["pid"] > 0 && s["pid"] != pid1 &&
+           s["state"] == "running";
   });
   ASSERT_FALSE(second.is_null()) << "the platform did not restart it";
   const pid_t pid2 = second["pid"].get<pid_t>();
@@ -281,11 +279,21 @@ TEST_P(PlatformTargetsTest, SuperviseRunsAServiceOnThePlatform) {
   ASSERT_TRUE(exit.ok());
   EXPECT_TRUE(exit->success()) << exit->ToString();
   EXPECT_FALSE(Exists("/proc/" + std::to_string(pid2))) << "the service outlived supervise";
-  if (GetParam() == "oci") {
+  if (platform == "oci") {
     auto list = framework::RunCommand({"runc", "list", "-q"});
     ASSERT_TRUE(list.ok());
     EXPECT_EQ(list->out.find("duende-kvd\n"), std::string::npos) << list->out;
   }
+}
+
+TEST_P(PlatformTargetsTest, SuperviseRunsAServiceOnThePlatform) {
+  char tmpl[] = "/tmp/duende-platform-supervise-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  const std::string kvd = std::string(DUENDE_BINARY_DIR) + "/fixtures/duende-fixture-kvd";
+  ExpectSupervisedAndRestarted(GetParam(), dir,
+                               "command = [\"" + kvd + "\", \"--port\", \"0\", \"--data-dir\", \"" +
+                                   dir + "\"]\n[service.health.readiness]\nkind = \"notify\"\n");
   std::filesystem::remove_all(dir);
 }
 
@@ -356,6 +364,21 @@ TEST(PlatformSuperviseTest, APlatformWithoutAnAdapterIsRefusedAtItsKey) {
   std::filesystem::remove_all(tmpl);
 }
 
+// A wasi service needs a loopback address for the bridge: without one it is bad input at the
+// platform key (exit 2), not an environment failure once supervise is up.
+TEST(PlatformSuperviseTest, AWasiServiceWithoutAnAddressIsRefusedAtItsKey) {
+  char tmpl[] = "/tmp/duende-platform-bad-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string file = std::string(tmpl) + "/s.toml";
+  std::ofstream(file) << "[[service]]\nname = \"a\"\nplatform = \"wasi\"\n"
+                         "command = [\"/bin/true\"]\n";
+  auto o = duende::testing::RunCli(kDuende + " supervise --quiet " + file);
+  EXPECT_EQ(o.code, 2) << o.out;
+  EXPECT_NE(o.out.find(file + ":3:12: the wasi platform bridges a TCP address"), std::string::npos)
+      << o.out;
+  std::filesystem::remove_all(tmpl);
+}
+
 // The platforms with a runtime of their own: kvd.wasm under node:wasi behind duende's bridge,
 // and kvd in a qemu microVM (a fresh boot per restart, the data disk kept). SIGKILL under write
 // load loses no acknowledged write, the platform's restart is measured, nothing is left.
@@ -405,6 +428,31 @@ TEST_P(RuntimePlatformTest, ShippedScenarioPassesAndLeavesNothing) {
     std::getline(comm, name);
     EXPECT_NE(name, runtime.substr(0, 15)) << "pid " << pid << " still runs";
   }
+}
+
+// `duende supervise` runs kvd.wasm under node (behind the bridge on the readiness probe's
+// address) and kvd in its microVM, and restarts either after its host process is SIGKILLed.
+TEST_P(RuntimePlatformTest, SuperviseRunsAServiceOnThePlatform) {
+  char tmpl[] = "/tmp/duende-runtime-supervise-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  const int port = duende::testing::FreePort();
+  ASSERT_GT(port, 0);
+  const std::string address = "127.0.0.1:" + std::to_string(port);
+  const std::string readiness = "[service.health.readiness]\nkind = \"tcp\"\naddress = \"" +
+                                address + "\"\ngrace_period = \"60s\"\n";
+  if (GetParam() == "wasi") {
+    ExpectSupervisedAndRestarted("wasi", dir,
+                                 "command = [\"" + std::string(DUENDE_KVD_WASM) +
+                                     "\", \"--data-dir\", \"" + dir + "\"]\n" + readiness);
+  } else {
+    const std::string kvd = std::string(DUENDE_BINARY_DIR) + "/fixtures/duende-fixture-kvd";
+    ExpectSupervisedAndRestarted("microvm", dir,
+                                 "command = [\"" + kvd + "\", \"--port\", \"" +
+                                     std::to_string(port) + "\", \"--data-dir\", \"/data/kvd\"]\n" +
+                                     readiness);
+  }
+  std::filesystem::remove_all(dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(Runtimes, RuntimePlatformTest, ::testing::Values("wasi", "microvm"),

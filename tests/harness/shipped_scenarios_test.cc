@@ -206,7 +206,7 @@ INSTANTIATE_TEST_SUITE_P(Scenarios, ShippedScenarioTest,
                          ::testing::Values("kill-under-load", "crash-loop-backoff", "oom-kill",
                                            "enospc-wal", "memory-pressure", "network-partition",
                                            "sigstop-pause", "fd-exhaustion", "redis-pause",
-                                           "clock-step", "cpu-quota", "pids-limit"),
+                                           "clock-step", "cpu-quota", "pids-limit", "disk-full"),
                          [](const auto& param_info) {
                            std::string n = param_info.param;
                            for (auto& c : n) {

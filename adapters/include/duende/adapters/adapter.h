@@ -89,6 +89,11 @@ AdapterTraits TraitsOf(Platform platform);
 /// names the platforms that run ("native, systemd, oci").
 std::string CannotRun(std::string_view platform);
 
+/// CannotRun(), then what the platform needs of this daemon's config before it can start it
+/// (wasi: a loopback address to bridge, from a tcp/http probe). For services files, whose
+/// reader reports it at the `platform` key.
+std::string CannotRunService(const std::string& platform, const framework::DaemonConfig& config);
+
 struct AdapterOptions {
   RenderOptions render;
 

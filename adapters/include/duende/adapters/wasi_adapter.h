@@ -53,6 +53,11 @@ framework::Result<std::string> CheckWasmToolchain();
 framework::Result<sockaddr_in> WasiAddress(const framework::DaemonConfig& config,
                                            const WasiRenderOptions& options);
 
+/// What WasiAddress() would refuse, without the file name ("" = nothing; then `*out`, when
+/// given, is the address).
+std::string WasiAddressProblem(const framework::DaemonConfig& config,
+                               const WasiRenderOptions& options, sockaddr_in* out = nullptr);
+
 /// The runtime invocation (argv of the process the supervisor runs): node, the runner in
 /// options.run_dir, the FIFOs, the memory limit in pages, the preopens, the module's
 /// environment and the module with its arguments. Errors: invalid_argument (no command, a

@@ -258,9 +258,11 @@ struct ServicesFile {
   std::vector<std::string> platforms;
 };
 
-/// Why a service's `platform = NAME` cannot be run ("" = it can); the message is reported at
+/// Why a service's `platform = NAME` cannot run it, given the service's config ("" = it can:
+/// the platform exists here and has what it needs of the config); the message is reported at
 /// the key as file:line:col. The framework knows no platforms: the program that runs them does.
-using PlatformCheck = std::function<std::string(const std::string& platform)>;
+using PlatformCheck =
+    std::function<std::string(const std::string& platform, const DaemonConfig& config)>;
 
 /// Reads and validates a services file. Errors: the file's errno when it cannot be read;
 /// invalid_argument with every problem as "file:line:col: message" lines (unknown keys with

@@ -84,6 +84,12 @@ struct TargetSpec {
   bool fiu = false;
   /// Start it under libfaketime so `clock` faults can move its wall clock.
   bool clock = false;
+  /// `[target.data_tmpfs]`: start it in a mount namespace of its own with a tmpfs of
+  /// `data_tmpfs_bytes` over `data_tmpfs_path`, so a `disk` fault of mode "full" can fill its
+  /// filesystem without touching anyone else's. The tmpfs lives as long as the process: a
+  /// restarted target starts with an empty one. "" = none.
+  std::string data_tmpfs_path;
+  uint64_t data_tmpfs_bytes = 0;
   /// A daemon managed elsewhere: duende neither starts nor restarts it; it is found through
   /// `pid_file` or listens on `address`.
   bool external = false;
