@@ -29,6 +29,7 @@
 #include "duende/harness/gen.h"
 #include "duende/harness/runner.h"
 #include "duende/reporters/reporter.h"
+#include "shard_options.h"
 #include "verbs.h"
 
 namespace duende::cli {
@@ -41,8 +42,10 @@ std::string Fixed(double v, int digits) {
 }
 
 // Writes every report of the minimal failing run into `dir`; returns the files written.
-std::vector<std::string> WriteReports(const std::string& dir, const model::ScenarioResult& r) {
+std::vector<std::string> WriteReports(const std::string& dir, const model::ScenarioResult& r,
+                                      std::optional<model::Shard> shard) {
   model::RunReport report;
+  report.shard = shard;
   report.tool_version = DUENDE_VERSION;
   char host[256] = {};
   gethostname(host, sizeof host - 1);
@@ -173,7 +176,26 @@ int ExploreMain(int argc, char** argv) {
                  "directory for the minimal plan and its reports (default "
                  "./explore-<scenario name>)");
   AddQuietFlag(app, &quiet, "a line per plan tried and per shrink step");
+  std::string shard_text;
+  auto* shard_opt = AddShardOption(app, &shard_text,
+                                   "the --runs plans of the --seed's sequence are split into N "
+                                   "contiguous ranges (every shard needs the same --seed)");
   if (int rc = ParseArgs(app, argc, argv); rc >= 0) return rc;
+  std::optional<model::Shard> shard;
+  if (shard_opt->count() > 0) {
+    shard.emplace();
+    if (!ParseShardFlag(shard_text, &*shard)) return framework::kExitUsage;
+    if (seed_opt->count() == 0) {
+      PrintError("--shard " + shard_text +
+                 " needs --seed S, the same on every shard: the shards split the plans of one "
+                 "seed's sequence (in CI, e.g. --seed $GITHUB_RUN_ID or $CI_PIPELINE_ID)");
+      return framework::kExitUsage;
+    }
+    if (!reproduce.empty()) {
+      PrintError("--shard and --reproduce do not combine: --reproduce runs one plan");
+      return framework::kExitUsage;
+    }
+  }
 
   std::chrono::nanoseconds budget{}, shrink_budget{};
   if (!ParseDurationFlag("--budget", budget_text, &budget)) return framework::kExitUsage;
@@ -203,7 +225,10 @@ int ExploreMain(int argc, char** argv) {
     PrintError(base.error().Message());
     return framework::kExitUsage;
   }
-  if (out_dir.empty()) out_dir = "explore-" + base->scenario.meta.name;
+  if (out_dir.empty()) {
+    out_dir = "explore-" + base->scenario.meta.name +
+              (shard ? "-shard-" + std::to_string(shard->index) : std::string());
+  }
 
   sigset_t mask;
   sigemptyset(&mask);
@@ -224,6 +249,18 @@ int ExploreMain(int argc, char** argv) {
   options.widen = !no_widen;
   options.widen_budget = widen_budget;
   options.reproduce = reproduce;
+  if (shard) {
+    const model::PlanRange range = model::ShardPlanRange(*shard, static_cast<uint64_t>(runs));
+    options.first_plan = range.begin;
+    options.end_plan = range.end;
+    std::cout << "shard " << model::ShardName(*shard) << ": "
+              << (range.begin == range.end
+                      ? "no plans (" + std::to_string(runs) + " plans over " +
+                            std::to_string(shard->count) + " shards)"
+                      : "plans " + std::to_string(range.begin + 1) + "-" +
+                            std::to_string(range.end) + " of " + std::to_string(runs))
+              << " of seed " << seed << std::endl;
+  }
   if (!quiet) options.log = [](const std::string& line) { std::cout << line << std::endl; };
   bool interrupted = false;
   uint64_t run_serial = 0;
@@ -326,7 +363,10 @@ int ExploreMain(int argc, char** argv) {
            << "\n";
   }
   header << "Run it: duende run " << plan_path << "\n"
-         << "Explore again: duende explore " << file << " --seed " << res.seed << "\n"
+         << "Explore again: duende explore " << file << " --seed " << res.seed
+         << (shard ? " --runs " + std::to_string(runs) + " --shard " + model::ShardName(*shard)
+                   : std::string())
+         << "\n"
          << "Only the shrunk plan (then measured and widened again): duende explore " << file
          << " --reproduce '" << res.reproduce << "'\n";
   if (auto e = WriteFileNoFollow(plan_path, harness::PlanToToml(es, res.minimal, header.str()))) {
@@ -340,7 +380,7 @@ int ExploreMain(int argc, char** argv) {
                         "duende explore, seed " + std::to_string(res.seed) + ": " + rate;
   report.file = plan_path;
   report.replay_command = "duende run " + plan_path + " --seed " + std::to_string(report.seed);
-  auto reports = WriteReports(out_dir, report);
+  auto reports = WriteReports(out_dir, report, shard);
   const double total = res.first_failure_seconds + res.shrink_seconds + res.widen_seconds;
   std::cout << "FAILED after " << res.plans_tried << " plans ("
             << Fixed(res.first_failure_seconds, 1) << " s, " << Fixed(res.PlansPerMinute(), 1)

@@ -13,7 +13,13 @@
 namespace duende::cli {
 
 int ReportMain(int argc, char** argv) {
-  CLI::App app{"Re-render a finished run from its event log (JSON Lines).", "report"};
+  // `duende report merge A.json B.json ...` (an event log named "merge": ./merge).
+  if (argc >= 2 && std::string(argv[1]) == "merge") return ReportMergeMain(argc - 1, argv + 1);
+  CLI::App app{
+      "Re-render a finished run from its event log (JSON Lines).\n"
+      "  duende report merge A.json B.json ... merges the JSON reports of a sharded run\n"
+      "  (duende run --shard K/N; see 'duende report merge --help').",
+      "report"};
   std::string events_path;
   ReportPaths reports;
   bool quiet = false;

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@
 #include "duende/harness/scenario.h"
 #include "duende/reporters/reporter.h"
 #include "run_metrics.h"
+#include "shard_options.h"
 #include "verbs.h"
 
 namespace duende::cli {
@@ -47,12 +49,20 @@ int RunMain(int argc, char** argv) {
                "where it is; without it, a run that does not pass keeps its event log and "
                "logs there");
   AddQuietFlag(app, &quiet, "the scenario header and event lines");
+  std::string shard_text;
+  auto* shard_opt = AddShardOption(
+      app, &shard_text, "the scenarios given are split by a stable hash of their [scenario] name");
   framework::MetricsConfig metrics_config;
   app.add_option("--metrics", metrics_config.listen,
                  "serve the run's load, faults and restarts at http://ADDR/metrics while it "
                  "runs (docs/metrics.md)")
       ->type_name("ADDR");
   if (int rc = ParseArgs(app, argc, argv); rc >= 0) return rc;
+  std::optional<model::Shard> shard;
+  if (shard_opt->count() > 0) {
+    shard.emplace();
+    if (!ParseShardFlag(shard_text, &*shard)) return framework::kExitUsage;
+  }
   if (!metrics_config.listen.empty()) {
     if (std::string why = framework::MetricsListenProblem(metrics_config.listen); !why.empty()) {
       PrintError("--metrics: " + why);
@@ -77,6 +87,26 @@ int RunMain(int argc, char** argv) {
     scenarios.push_back(std::move(s).value());
   }
   if (bad) return framework::kExitUsage;
+  // The whole suite is validated on every shard (a bad file fails each shard alike) and named
+  // in the reports, so that `duende report merge` can tell the shards of one suite apart.
+  auto suite = SuiteOf(scenarios, overrides);
+  if (!suite.ok()) {
+    PrintError(suite.error().Message());
+    return framework::kExitEnvironment;
+  }
+  if (shard) {
+    std::vector<harness::Scenario> mine;
+    std::string names;
+    const size_t total = scenarios.size();
+    for (auto& s : scenarios) {
+      if (model::ShardOfScenario(s.meta.name, shard->count) != shard->index) continue;
+      names += (names.empty() ? ": " : ", ") + s.meta.name;
+      mine.push_back(std::move(s));
+    }
+    scenarios = std::move(mine);
+    std::cout << "shard " << model::ShardName(*shard) << ": " << scenarios.size() << " of " << total
+              << " scenario(s)" << names << '\n';
+  }
   // What the generator would refuse (exit 2) or the machine lacks (a program that is not
   // installed: exit 3) stops the run before anything starts; `duende validate` reports the
   // same problems.
@@ -127,6 +157,8 @@ int RunMain(int argc, char** argv) {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   report.hostname = host;
+  report.suite = std::move(suite).value();
+  report.shard = shard;
   std::vector<model::Verdict> verdicts;
   for (const auto& s : scenarios) {
     harness::RunOptions o;

@@ -24,6 +24,8 @@ int CheckHistoryMain(int argc, char** argv);
 
 // Reporting verbs: report_command.cc, gate_command.cc.
 int ReportMain(int argc, char** argv);
+/// `duende report merge ...` (report_merge_command.cc), dispatched from ReportMain.
+int ReportMergeMain(int argc, char** argv);
 int GateMain(int argc, char** argv);
 
 // Property-based chaos: explore_command.cc.

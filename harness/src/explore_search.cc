@@ -214,6 +214,7 @@ ExploreResult Explore(const ExploreScenario& base, const ExploreOptions& options
   Clock::time_point shrink_start{};
   int consecutive_errors = 0;
   bool interrupted = false;
+  uint64_t plan_number = 0;  // search cases drawn so far (in or out of this shard's range)
 
   // --reproduce: rapidcheck walks the recorded shrink path, evaluating each plan on it. Those
   // plans all failed when they were found; running each again (up to shrink_replays times)
@@ -236,12 +237,16 @@ ExploreResult Explore(const ExploreScenario& base, const ExploreOptions& options
       RC_FAIL("a plan on the reproduce string's shrink path");
     }
     if (phase == Phase::kSearch) {
+      // rapidcheck gives case i the i-th split of the seed's random state, so plan i is the same
+      // in every shard; plans of other shards pass without a run.
+      const uint64_t number = plan_number++;
+      if (number < options.first_plan || number >= options.end_plan) return;
       // Out of budget (or the environment broke): the remaining cases pass without a run.
       if (res.environment_error || Clock::now() - start > options.budget) return;
       ++res.plans_tried;
       ++res.runs;
       PlanRun r = run(plan);
-      log("plan " + std::to_string(res.plans_tried) + ": " +
+      log("plan " + std::to_string(number + 1) + ": " +
           (r.OnlyFaultsMissed() ? std::string("DISCARDED")
                                 : std::string(model::VerdictName(r.result.verdict))) +
           "  " + DescribePlan(plan) + (r.passed() ? "" : "  -> " + r.Summary()));

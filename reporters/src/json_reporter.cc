@@ -2,6 +2,7 @@
 #include <memory>
 
 #include "duende/model/event_log.h"
+#include "duende/reporters/json_report.h"
 #include "duende/reporters/reporter.h"
 #include "report_util.h"
 
@@ -63,6 +64,7 @@ std::string RenderJson(const RunReport& report) {
            {"hostname", report.hostname},
            {"verdict", VerdictName(report.verdict)},
            {"scenarios", std::move(scenarios)}};
+  internal::AddShardIdentity(report, doc);
   return doc.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 

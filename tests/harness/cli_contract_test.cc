@@ -94,9 +94,9 @@ class CliContractTest : public ::testing::Test {
     d.Write("daemon-never.toml",
             "name = \"d\"\ncommand = [\"sleep\", \"30\"]\n[restart]\npolicy = \"never\"\n");
     // Event logs of a passing, a failing, an errored and an interrupted run.
-    Duende({"run", d / "pass.toml", "-q", "--events", d / "pass.jsonl"});
+    Duende({"run", d / "pass.toml", "-q", "--events", d / "pass.jsonl", "--json", d / "pass.json"});
     Duende({"run", d / "pass.toml", "-q", "--set", "check.hello.pattern=^bye$", "--events",
-            d / "fail.jsonl"});
+            d / "fail.jsonl", "--json", d / "fail.json"});
     Duende({"run", d / "error.toml", "-q", "--events", d / "error.jsonl"});
     interrupted_exit_ =
         Interrupt({kDuende, "run", d / "long.toml", "-q", "--events", d / "aborted.jsonl"},
@@ -185,7 +185,8 @@ std::vector<std::vector<std::string>> Commands() {
                    {"bench", "restart"},
                    {"fault", "inject"},
                    {"fault", "exec"},
-                   {"fault", "list"}}) {
+                   {"fault", "list"},
+                   {"report", "merge"}}) {
     out.push_back(sub);
   }
   return out;
@@ -296,6 +297,11 @@ TEST_F(CliContractTest, EveryVerbExitsWithTheCodeOfItsOutcome) {
       {{"report", "-q", d / "aborted.jsonl"}, 130},
       {{"report", "-q", d / "no-such.jsonl"}, 2},
       {{"report", "-q", d / "pass.jsonl", "--html", "/nonexistent/x.html"}, 3},
+      {{"report", "merge", "-q", d / "pass.json"}, 0},
+      {{"report", "merge", "-q", d / "fail.json"}, 1},
+      {{"report", "merge", "-q", d / "no-such.json"}, 2},
+      {{"report", "merge", "-q", d / "pass.json", d / "pass.json"}, 2},  // the same shard twice
+      {{"report", "merge", "-q", d / "pass.json", "--html", "/nonexistent/x.html"}, 3},
       {{"gate", "-q", "--config", d / "gates.toml", "--tier", "1"}, 0},
       {{"gate", "-q", "--config", d / "gates.toml", "--tier", "2"}, 1},
       {{"gate", "-q", "--config", d / "gates.toml", "--tier", "3"}, 3},  // a step cannot run
@@ -369,6 +375,8 @@ TEST_F(CliContractTest, EveryCommandThatListsQuietPrintsNoProgressWithIt) {
   const std::map<std::string, QuietProbe> probes = {
       {"run", {{"run", d / "pass.toml"}, std::regex("^== |t: spawned"), "tiny: PASS"}},
       {"report", {{"report", d / "pass.jsonl"}, std::regex("^== |t: spawned"), "tiny: PASS"}},
+      {"report merge",
+       {{"report", "merge", d / "pass.json"}, std::regex("^== |t: spawned"), "tiny: PASS"}},
       {"gate",
        {{"gate", "--config", d / "gates.toml", "--tier", "1"},
         std::regex("step ok \\(command\\) started"),
@@ -461,6 +469,7 @@ TEST_F(CliContractTest, EveryCommandThatListsAReportOptionWritesThatFile) {
   const std::map<std::string, std::vector<std::string>> probes = {
       {"run", {"run", "-q", d / "pass.toml"}},
       {"report", {"report", "-q", d / "pass.jsonl"}},
+      {"report merge", {"report", "merge", "-q", d / "pass.json"}},
       {"gate", {"gate", "-q", "--config", d / "gates.toml", "--tier", "1"}},
   };
   // mutate's --json/--junit/--html need a built CMake project with tests: MutateCliTest

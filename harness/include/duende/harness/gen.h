@@ -102,6 +102,12 @@ struct ExploreOptions {
   std::chrono::nanoseconds widen_budget = std::chrono::minutes(5);
   /// A reproduce string from an earlier report: runs only the minimal plan it names.
   std::string reproduce;
+  /// Run only plans number [first_plan, end_plan) (0-based) of the seed's sequence: plan i is
+  /// the i-th case rapidcheck draws from the seed, whatever happened before it, so shards that
+  /// share a seed and split [0, runs) into ranges (--shard K/N) together run the plans of one
+  /// search. Plans outside the range pass without a run.
+  uint64_t first_plan = 0;
+  uint64_t end_plan = UINT64_MAX;
   /// Progress lines ("plan 7: PASS kill(...)..."); may be empty.
   std::function<void(const std::string&)> log;
 };

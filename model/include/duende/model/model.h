@@ -8,10 +8,12 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "duende/framework/exit_code.h"
+#include "duende/model/shard.h"
 
 namespace duende::model {
 
@@ -66,6 +68,10 @@ struct RunReport {
   std::string hostname;
   std::vector<ScenarioResult> scenarios;
   Verdict verdict = Verdict::kPass;
+  /// What `duende run` was given before sharding (empty: not recorded, e.g. a re-render from
+  /// an event log), and which shard of it this report is (nullopt: the whole suite).
+  Suite suite;
+  std::optional<Shard> shard;
 };
 
 /// The verdict of several: any abort -> ABORTED (an interrupted invocation is reported as
