@@ -266,10 +266,9 @@ std::vector<std::string> RenderTopText(const TopFrame& f, const std::string& sou
   }
   lines.insert(lines.end(), rows.begin(), rows.end());
   if (!status.empty()) lines.push_back(Clean(status));
-  if (width > 0) {
-    for (auto& l : lines) {
-      if (l.size() > width) l.resize(width);
-    }
+  for (auto& l : lines) {
+    if (width > 0 && l.size() > width) l.resize(width);
+    while (!l.empty() && l.back() == ' ') l.pop_back();
   }
   return lines;
 }
