@@ -8,6 +8,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
 #include <iostream>
@@ -30,6 +31,14 @@ using namespace std::chrono_literals;
 
 constexpr auto kMinInterval = 100ms;
 constexpr auto kMaxInterval = std::chrono::nanoseconds(std::chrono::hours(1));
+
+// How long a status reply may take: the interval, kept within 2 to 10 s (a reply that takes
+// longer than the interval only delays the next frame; the keys are read meanwhile only
+// after it, so it is capped).
+std::chrono::milliseconds ReplyTimeout(std::chrono::nanoseconds interval) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::clamp<std::chrono::nanoseconds>(interval, 2s, 10s));
+}
 
 // Asks for one status. Errors: as RequestControl; a reply top cannot read (invalid_argument).
 framework::Result<TopSample> Fetch(const std::string& socket, std::chrono::milliseconds timeout) {
@@ -122,8 +131,7 @@ int Live(const std::string& socket, std::chrono::nanoseconds interval) {
         "in scripts");
     return framework::kExitUsage;
   }
-  const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::max<std::chrono::nanoseconds>(2s, interval));
+  const auto timeout = ReplyTimeout(interval);
   // The first status before the terminal changes: a missing socket is a plain error.
   auto first = Fetch(socket, timeout);
   if (!first.ok()) {
@@ -247,8 +255,7 @@ int TopMain(int argc, char** argv) {
   }
   if (!once && !as_json) return Live(socket, *interval);
 
-  const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::max<std::chrono::nanoseconds>(2s, *interval));
+  const auto timeout = ReplyTimeout(*interval);
   auto first = Fetch(socket, timeout);
   if (!first.ok()) {
     PrintError(first.error().Message());

@@ -377,7 +377,7 @@ TEST(TopCliTest, LiveViewUnderTmuxFollowsRestartsAndCostsLittle) {
   EXPECT_EQ(tmux.Format("#{cursor_flag}"), "1") << "the cursor is still hidden";
 }
 
-TEST(TopCliTest, TmuxResizeRedrawsAndSigtermRestoresTheTerminal) {
+TEST(TopCliTest, TmuxResizeRedrawsCtrlZAndSigtermRestoreTheTerminal) {
   TempDir dir("top-resize");
   Tmux tmux(dir);
   if (std::string why; !TmuxWorks(tmux, &why)) GTEST_SKIP() << why;
@@ -408,6 +408,20 @@ TEST(TopCliTest, TmuxResizeRedrawsAndSigtermRestoresTheTerminal) {
 
   const pid_t top = tmux.CommandPid();
   ASSERT_GT(top, 0);
+  // Ctrl-Z gives the terminal back and stops top; SIGCONT (the shell's fg) brings the view back.
+  ASSERT_EQ(tmux.Run({"send-keys", "-t", "top", "C-z"}).code, 0);
+  auto state = [&] {
+    const std::string stat = testing::ReadFile("/proc/" + std::to_string(top) + "/stat");
+    const size_t close = stat.rfind(')');
+    return close == std::string::npos || close + 2 >= stat.size() ? '?' : stat[close + 2];
+  };
+  EXPECT_TRUE(Eventually([&] { return state() == 'T'; }, 5s)) << state();
+  EXPECT_EQ(tmux.Format("#{alternate_on}"), "0") << "stopped with the terminal still taken";
+  ASSERT_EQ(::kill(top, SIGCONT), 0);
+  EXPECT_TRUE(Eventually(
+      [&] { return tmux.Format("#{alternate_on}") == "1" && !Row(tmux.Screen(), "burn").empty(); },
+      5s))
+      << tmux.Screen();
   ASSERT_EQ(::kill(top, SIGTERM), 0);
   ASSERT_TRUE(Eventually([&] { return tmux.ExitCode() >= 0; }, 5s)) << tmux.Screen();
   EXPECT_EQ(tmux.ExitCode(), 130);
