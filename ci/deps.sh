@@ -54,6 +54,8 @@ test_packages=(
   # the microvm platform: an ext4 data disk (mkfs.ext4), the kernel decompressed for a fast
   # TCG boot (xz), strip(1) for a smaller initramfs (binutils), ldd (libc-bin)
   e2fsprogs xz-utils binutils libc-bin
+  # `duende top` is tested live in a detached tmux session (send-keys, capture-pane)
+  tmux
   # a real Prometheus server scrapes the metrics in tests (and promtool checks them)
   prometheus
   # clusters: a three-node etcd in network namespaces

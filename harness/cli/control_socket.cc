@@ -6,6 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <iostream>
@@ -253,6 +254,63 @@ void ControlServer::OnConn(Conn* c, uint32_t events) {
     return;
   }
   (void)loop_->Modify(c->fd.get(), EPOLLOUT);
+}
+
+std::string ControlPathProblem(const std::string& path) {
+  auto addr = Address(path);
+  return addr.ok() ? "" : addr.error().context;
+}
+
+Result<std::string> RequestControl(const std::string& path, const std::string& line,
+                                   std::chrono::milliseconds timeout) {
+  auto addr = Address(path);
+  if (!addr.ok()) return addr.error();
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return ErrnoError("unable to create socket");
+  const auto ms = std::max<int64_t>(1, timeout.count());
+  timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+  (void)::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  (void)::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0) {
+    return ErrnoError("unable to connect to " + path +
+                      " (is `duende supervise` or `duende run --control` running?)");
+  }
+  // Requests go only to a server run by root or by us, never to a socket someone else put at
+  // that path.
+  ucred peer{};
+  socklen_t plen = sizeof peer;
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &plen) != 0) {
+    return ErrnoError("unable to read the credentials of " + path);
+  }
+  if (peer.uid != 0 && peer.uid != ::geteuid()) {
+    return ErrnoError(path + " is served by uid " + std::to_string(peer.uid) + " (pid " +
+                          std::to_string(peer.pid) + "), not by root or us; refused to talk to it",
+                      EPERM);
+  }
+  std::string req = line + "\n";
+  if (::send(fd.get(), req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+    return ErrnoError("unable to send to " + path);
+  }
+  std::string reply;
+  char buf[65536];
+  ssize_t n = 0;
+  while ((n = ::read(fd.get(), buf, sizeof buf)) != 0) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        return ErrnoError("no reply from " + path + " within " +
+                              framework::FormatDuration(std::chrono::milliseconds(ms)),
+                          ETIMEDOUT);
+      }
+      return ErrnoError("unable to read from " + path);
+    }
+    reply.append(buf, static_cast<size_t>(n));
+    if (reply.size() > kMaxControlReply) {
+      return framework::MessageError("the reply from " + path + " is longer than " +
+                                     std::to_string(kMaxControlReply) + " bytes");
+    }
+  }
+  return reply;
 }
 
 }  // namespace duende::cli

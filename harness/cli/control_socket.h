@@ -38,6 +38,24 @@ framework::Result<framework::UniqueFd> ListenControlSocket(const std::string& pa
 /// else why not ("uid 65534 (pid 123) is neither root, uid 0, nor in group 7").
 std::string CheckControlPeer(int fd, const ControlAccess& access);
 
+/// Why `path` cannot name a unix socket ("" when it can): empty or longer than sun_path
+/// allows. For checking a path option before anything starts (exit 2).
+std::string ControlPathProblem(const std::string& path);
+
+/// The client side: sends `line` to the control socket at `path` (of `duende supervise`, or of
+/// `duende run --control`) and returns the whole reply. The server must run as root or as our
+/// effective uid (else EPERM: a socket someone else put at that path gets no request); each of
+/// connect, send and the reply must come within `timeout`. Errors: connect's errno (ENOENT: no
+/// socket, ECONNREFUSED: nobody serves it, EACCES: no permission), EPERM, ETIMEDOUT, a reply
+/// longer than kMaxControlReply.
+framework::Result<std::string> RequestControl(
+    const std::string& path, const std::string& line,
+    std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+/// A reply bigger than this is not from a supervisor (a status of thousands of services is a
+/// few MB).
+inline constexpr size_t kMaxControlReply = 16u << 20;
+
 /// Serves the control socket on the supervisor's event loop, without ever blocking it: reads
 /// and writes are non-blocking, each connection must finish within `timeout` (else it is
 /// closed), at most kMaxConnections are open at once (more are accepted and closed), and when

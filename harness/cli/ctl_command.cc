@@ -1,11 +1,6 @@
 // duende ctl [--socket P] [--json] status|start|stop|restart [NAME]: talks to a running
 // `duende supervise` through its control socket. See docs/supervise.md.
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -13,6 +8,7 @@
 #include <string>
 
 #include "cli_util.h"
+#include "control_socket.h"
 #include "duende/framework/clock.h"
 #include "duende/framework/exit_code.h"
 #include "duende/framework/supervisor.h"
@@ -22,66 +18,6 @@ namespace duende::cli {
 namespace {
 
 using nlohmann::json;
-
-// A reply bigger than this is not from a supervisor (a status of thousands of services is a
-// few MB).
-constexpr size_t kMaxReply = 16u << 20;
-// How long ctl waits for the supervisor to accept, answer and finish its reply.
-constexpr int kReplyTimeoutS = 10;
-
-framework::Result<std::string> Request(const std::string& path, const std::string& line) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) {
-    return framework::MessageError("control socket path is too long: " + path);
-  }
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  framework::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return framework::ErrnoError("unable to create socket");
-  timeval tv{kReplyTimeoutS, 0};
-  (void)::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  (void)::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    return framework::ErrnoError("unable to connect to " + path +
-                                 " (is `duende supervise` running?)");
-  }
-  // Commands go only to a supervisor run by root or by us, never to a socket someone else
-  // put at that path.
-  ucred peer{};
-  socklen_t plen = sizeof peer;
-  if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &plen) != 0) {
-    return framework::ErrnoError("unable to read the credentials of " + path);
-  }
-  if (peer.uid != 0 && peer.uid != ::geteuid()) {
-    return framework::ErrnoError(path + " is served by uid " + std::to_string(peer.uid) + " (pid " +
-                                     std::to_string(peer.pid) +
-                                     "), not by root or us; refused to talk to it",
-                                 EPERM);
-  }
-  std::string req = line + "\n";
-  if (::send(fd.get(), req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
-    return framework::ErrnoError("unable to send to " + path);
-  }
-  std::string reply;
-  char buf[65536];
-  ssize_t n = 0;
-  while ((n = ::read(fd.get(), buf, sizeof buf)) != 0) {
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) {
-        return framework::ErrnoError(
-            "no reply from " + path + " within " + std::to_string(kReplyTimeoutS) + "s", ETIMEDOUT);
-      }
-      return framework::ErrnoError("unable to read from " + path);
-    }
-    reply.append(buf, static_cast<size_t>(n));
-    if (reply.size() > kMaxReply) {
-      return framework::MessageError("the reply from " + path + " is longer than " +
-                                     std::to_string(kMaxReply) + " bytes");
-    }
-  }
-  return reply;
-}
 
 // What PrintTable and the verbs read, checked before use: "" when `j` has that shape, else
 // what is wrong. (A reply is data from another process: it must not be able to abort ctl.)
@@ -172,7 +108,7 @@ int CtlMain(int argc, char** argv) {
     PrintError("'" + command + "' needs a service name (see 'duende ctl --help')");
     return framework::kExitUsage;
   }
-  auto reply = Request(socket_path, name.empty() ? command : command + " " + name);
+  auto reply = RequestControl(socket_path, name.empty() ? command : command + " " + name);
   if (!reply.ok()) {
     PrintError(reply.error().Message());
     return framework::kExitEnvironment;

@@ -49,6 +49,7 @@ const Verb kVerbs[] = {
     {"supervise", "run services in the foreground and keep them running (services.toml)",
      SuperviseProgramMain},
     {"run", "run chaos scenarios and check their invariants", RunMain},
+    {"top", "live view of a running 'duende supervise' or 'duende run --control'", TopMain},
     {"validate", "check scenario files without running them", ValidateMain},
     {"version", "print the version", VersionMain},
 };

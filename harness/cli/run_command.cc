@@ -23,6 +23,7 @@
 #include "duende/harness/runner.h"
 #include "duende/harness/scenario.h"
 #include "duende/reporters/reporter.h"
+#include "run_control.h"
 #include "run_metrics.h"
 #include "shard_options.h"
 #include "verbs.h"
@@ -57,11 +58,21 @@ int RunMain(int argc, char** argv) {
                  "serve the run's load, faults and restarts at http://ADDR/metrics while it "
                  "runs (docs/metrics.md)")
       ->type_name("ADDR");
+  std::string control_path;
+  app.add_option("--control", control_path,
+                 "serve a control socket at PATH while the run lasts, for `duende top --socket "
+                 "PATH` (docs/top.md)")
+      ->type_name("PATH");
   if (int rc = ParseArgs(app, argc, argv); rc >= 0) return rc;
   std::optional<model::Shard> shard;
   if (shard_opt->count() > 0) {
     shard.emplace();
     if (!ParseShardFlag(shard_text, &*shard)) return framework::kExitUsage;
+  }
+  if (std::string why = control_path.empty() ? "" : ControlPathProblem(control_path);
+      !why.empty()) {
+    PrintError("--control: " + why);
+    return framework::kExitUsage;
   }
   if (!metrics_config.listen.empty()) {
     if (std::string why = framework::MetricsListenProblem(metrics_config.listen); !why.empty()) {
@@ -139,17 +150,32 @@ int RunMain(int argc, char** argv) {
   }
 
   // Started after the signals are blocked: its threads inherit the mask.
+  // One tally of the events feeds both the metrics and the control socket.
   std::unique_ptr<framework::MetricsEndpoint> metrics;
-  if (!metrics_config.listen.empty()) {
+  std::unique_ptr<RunControl> control;
+  if (!metrics_config.listen.empty() || !control_path.empty()) {
     auto tally = std::make_unique<RunTally>();
-    auto ep = StartRunMetrics(*tally, metrics_config);
-    if (!ep.ok()) {
-      PrintError(ep.error().Message());
-      return framework::kExitEnvironment;
+    if (!metrics_config.listen.empty()) {
+      auto ep = StartRunMetrics(*tally, metrics_config);
+      if (!ep.ok()) {
+        PrintError(ep.error().Message());
+        return framework::kExitEnvironment;
+      }
+      metrics = std::move(ep).value();
+      std::cerr << "duende run: metrics on " << metrics->url() << '\n';
     }
-    metrics = std::move(ep).value();
+    if (!control_path.empty()) {
+      auto c = RunControl::Start(control_path, *tally);
+      if (!c.ok()) {
+        PrintError("--control: " + c.error().Message());
+        metrics.reset();  // it reads the tally, which goes with this block
+        return framework::kExitEnvironment;
+      }
+      control = std::move(c).value();
+      std::cerr << "duende run: control socket " << control_path << " (duende top --socket "
+                << control_path << ")\n";
+    }
     multi.Add(std::move(tally));
-    std::cerr << "duende run: metrics on " << metrics->url() << '\n';
   }
 
   model::RunReport report;
@@ -169,6 +195,8 @@ int RunMain(int argc, char** argv) {
     // Without --events the event log goes to the run directory and stays there (with the
     // targets' logs) when the run does not pass; with it, the log is where the user asked.
     o.keep_evidence_on_failure = reports.events.empty();
+    if (control)
+      o.on_supervisor = [&control](framework::Supervisor* sup) { control->SetSupervisor(sup); };
     auto outcome = harness::RunScenario(s, o);
     if (outcome.run_dir_kept) {
       std::cout << (keep ? "run directory (kept): "
@@ -187,6 +215,7 @@ int RunMain(int argc, char** argv) {
   report.verdict = model::Combine(verdicts);
   multi.OnRunEnd(report);
   metrics.reset();
+  control.reset();
   int exit_code = model::ExitCodeFor(report.verdict);
   if (auto e = multi.error()) {
     PrintError(e->Message());

@@ -20,6 +20,7 @@
 #include "duende/framework/clock.h"
 #include "duende/framework/exit_code.h"
 #include "duende/framework/supervisor.h"
+#include "status_reply.h"
 #include "supervise_metrics.h"
 #include "verbs.h"
 
@@ -77,19 +78,33 @@ json PlatformStatusJson(framework::ServiceStatus st, const PlatformService& p, i
 using PlatformServices = std::map<std::string, PlatformService>;
 
 // One request line -> one JSON reply line.
-std::string Handle(Supervisor& sup, PlatformServices& platforms, const std::string& line) {
+std::string Handle(Supervisor& sup, const ServiceEventTally& tally, PlatformServices& platforms,
+                   const std::string& line) {
   std::string verb = line.substr(0, line.find(' '));
   std::string name = line.find(' ') == std::string::npos ? "" : line.substr(line.find(' ') + 1);
   json reply;
   const int64_t now = framework::MonotonicNs();
   if (verb == "status" && name.empty()) {
     reply["ok"] = true;
+    reply["kind"] = "supervise";
     reply["services"] = json::array();
-    for (const auto& st : sup.StatusAll()) reply["services"].push_back(StatusJson(st, now));
+    // What each service's processes cost now, for `duende top` (status_reply.h).
+    for (const auto& sample : SampleServices(sup, tally)) {
+      json j = StatusJson(sample.status, now);
+      j["usage"] = UsageJson(sample.usage);
+      reply["services"].push_back(std::move(j));
+    }
     for (const auto& [n, p] : platforms) {
       auto st = p.adapter->Status();
-      if (st.ok()) reply["services"].push_back(PlatformStatusJson(*st, p, now));
+      if (!st.ok()) continue;
+      json j = PlatformStatusJson(*st, p, now);
+      if (st->pid > 0) j["usage"] = UsageJson(framework::SumProcessUsage({st->pid}));
+      reply["services"].push_back(std::move(j));
     }
+    auto self = framework::ReadProcessUsage(0);
+    reply["supervisor"] = {{"pid", ::getpid()},
+                           {"usage", UsageJson(self.ok() ? *self : framework::ProcessUsage{})}};
+    reply[kSampledNsKey] = framework::MonotonicNs();
     return reply.dump() + "\n";
   }
   auto on_platform = platforms.find(name);
@@ -266,9 +281,10 @@ int SuperviseMain(int argc, char** argv) {
     return framework::kExitEnvironment;
   }
   Supervisor* raw = sup->get();
-  ControlServer control(
-      &raw->loop(), std::move(*listener), access, sf.control_timeout,
-      [raw, &platforms](const std::string& line) { return Handle(*raw, platforms, line); });
+  ControlServer control(&raw->loop(), std::move(*listener), access, sf.control_timeout,
+                        [raw, &tally, &platforms](const std::string& line) {
+                          return Handle(*raw, tally, platforms, line);
+                        });
   if (auto r = control.Start(); !r.ok()) {
     PrintError(r.error().Message());
     return framework::kExitEnvironment;

@@ -41,6 +41,9 @@ int MutateMain(int argc, char** argv);
 int SuperviseMain(int argc, char** argv);
 int CtlMain(int argc, char** argv);
 
+// Live view of a supervisor or a scenario run: top_command.cc (top_view.cc renders).
+int TopMain(int argc, char** argv);
+
 // Platform adapters: adapter_command.cc.
 int AdapterMain(int argc, char** argv);
 

@@ -165,6 +165,7 @@ bool Run::StartTargets() {
     return false;
   }
   sup_ = std::move(sup).value();
+  if (o_.on_supervisor) o_.on_supervisor(sup_.get());
   sup_->Subscribe([this](const framework::ServiceEvent& ev) { OnServiceEvent(ev); });
   std::map<std::string, framework::DaemonConfig> platform_configs;
   for (auto& [name, st] : targets_) {

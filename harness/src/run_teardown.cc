@@ -3,6 +3,7 @@
 namespace duende::harness::internal {
 
 void Run::StopEverything() {
+  if (sup_ && o_.on_supervisor) o_.on_supervisor(nullptr);
   stopping_ = true;
   rec_.Record(events::kRunPhase, "", {{"phase", "stopping"}});
   if (load_) load_->Stop();

@@ -317,6 +317,8 @@ TEST_F(CliContractTest, EveryVerbExitsWithTheCodeOfItsOutcome) {
       {{"supervise", d / "bad.toml"}, 2},
       {{"ctl", "--socket", d / "nobody.sock", "status"}, 3},
       {{"ctl", "--socket", d / "nobody.sock", "stop"}, 2},  // needs a service name
+      {{"top", "--once", "--socket", d / "nobody.sock"}, 3},
+      {{"top", "--once", "--interval", "1ms", "--socket", d / "nobody.sock"}, 2},
       {{"mutate", "-q", "-p", d / "no-such-dir"}, 2},
       {{"doctor", "--journal-dir", d / "journals"}, 0},
       {{"adapter", "detect"}, 0},
@@ -482,10 +484,11 @@ TEST_F(CliContractTest, EveryCommandThatListsAReportOptionWritesThatFile) {
     const std::string name = Joined(command);
     for (const auto& o : kReportOptions) {
       if (options.count(o + " FILE") > 0) listed.push_back(o);
-      // The same name with another meaning: only ctl's, bench restart's and check-history's
-      // --json (the reply, measurements or verdict as one JSON object on stdout).
+      // The same name with another meaning: only ctl's, bench restart's, check-history's and
+      // top's --json (the reply, measurements, verdict or frame as one JSON object on stdout).
       if (options.count(o) > 0 && name + " " + o != "ctl --json" &&
-          name + " " + o != "bench restart --json" && name + " " + o != "check-history --json") {
+          name + " " + o != "bench restart --json" && name + " " + o != "check-history --json" &&
+          name + " " + o != "top --json") {
         ADD_FAILURE() << name << " lists " << o << " without a FILE (declare it with "
                       << "AddReportOptions, harness/cli/cli_util.h)";
       }

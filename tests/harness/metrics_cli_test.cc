@@ -13,6 +13,7 @@
 
 #include "duende/framework/process.h"
 #include "duende/framework/unique_fd.h"
+#include "support/background.h"
 #include "support/cli.h"
 #include "support/files.h"
 #include "support/http_get.h"
@@ -24,6 +25,7 @@ namespace duende {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::Background;
 using testing::Eventually;
 using testing::FreePort;
 using testing::HeldPort;
@@ -32,63 +34,6 @@ using testing::PromtoolProblems;
 using testing::ReadFile;
 using testing::SampleValue;
 using testing::TempDir;
-
-// A background process with stderr in a file; SIGKILLed (by pid) and reaped at the end.
-class Background {
- public:
-  Background(std::vector<std::string> argv, const std::string& stderr_path)
-      : stderr_path_(stderr_path) {
-    framework::UniqueFd err(
-        ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
-    framework::SpawnOptions o;
-    o.argv = std::move(argv);
-    o.stdout_fd = -1;
-    o.stderr_fd = err.get();
-    o.parent_death_signal = SIGKILL;
-    auto c = framework::Spawn(o);
-    EXPECT_TRUE(c.ok()) << c.error().Message();
-    if (c.ok()) {
-      pid_ = c->pid;
-      pidfd_ = std::move(c->pidfd);
-    }
-  }
-  ~Background() {
-    if (!status_ && pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      (void)Wait(10s);
-    }
-  }
-  pid_t pid() const { return pid_; }
-  std::string Stderr() const { return ReadFile(stderr_path_); }
-  /// The port of the first "metrics on http://HOST:PORT/metrics" line on stderr (0: none).
-  int WaitMetricsPort(std::chrono::milliseconds timeout = 20s) {
-    int port = 0;
-    Eventually(
-        [&] {
-          const std::string err = Stderr();
-          size_t at = err.find("metrics on http://127.0.0.1:");
-          if (at == std::string::npos) return false;
-          port = std::atoi(err.c_str() + at + std::strlen("metrics on http://127.0.0.1:"));
-          return true;
-        },
-        timeout);
-    return port;
-  }
-  std::optional<framework::ExitStatus> Wait(std::chrono::milliseconds timeout) {
-    if (status_) return status_;
-    pollfd p{pidfd_.get(), POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return std::nullopt;
-    auto st = framework::WaitExit(pidfd_.get());
-    if (st.ok()) status_ = *st;
-    return status_;
-  }
-
- private:
-  std::string stderr_path_;
-  pid_t pid_ = -1;
-  framework::UniqueFd pidfd_;
-  std::optional<framework::ExitStatus> status_;
-};
 
 std::string ServicesFile(const std::string& metrics, const std::string& stamp_args = "") {
   return "[supervisor]\nmetrics = \"" + metrics +

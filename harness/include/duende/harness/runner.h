@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,6 +22,10 @@
 #include "duende/harness/scenario.h"
 #include "duende/model/model.h"
 #include "duende/reporters/reporter.h"
+
+namespace duende::framework {
+class Supervisor;
+}  // namespace duende::framework
 
 namespace duende::harness {
 
@@ -42,6 +47,10 @@ struct RunOptions {
   /// (its event log and the targets' output; their data goes). `duende run` without --events
   /// sets it; false (library callers, the explorer's many runs): remove it all.
   bool keep_evidence_on_failure = false;
+  /// Told the supervisor of the scenario's targets once it exists, and nullptr when the run
+  /// begins to stop them (both on the run's thread), so that another thread may ask it for
+  /// the targets' status and processes meanwhile (`duende run --control`, for `duende top`).
+  std::function<void(framework::Supervisor*)> on_supervisor;
 };
 
 /// The outcome of one scenario run.
