@@ -99,7 +99,8 @@ std::string SummaryLine(const TargetTrace& t) {
         "; raw trace cut at its size cap (" + Compact(D(d, "dropped_bytes")) + " bytes not kept)";
   }
   if (!S(d, "dir").empty()) line += "; raw trace in " + S(d, "dir");
-  return line;
+  // Honest about the cost: strace slows the daemon it traces (docs/tracing.md, Overhead).
+  return line + "; traced, so slower than untraced (docs/tracing.md, Overhead)";
 }
 
 std::vector<std::pair<std::string, std::string>> TraceIds(const Json& ids) {
