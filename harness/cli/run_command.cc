@@ -53,6 +53,10 @@ int RunMain(int argc, char** argv) {
   std::string shard_text;
   auto* shard_opt = AddShardOption(
       app, &shard_text, "the scenarios given are split by a stable hash of their [scenario] name");
+  bool trace = false;
+  app.add_flag("--trace", trace,
+               "record the targets' system calls with strace (as trace = true on every target; "
+               "docs/tracing.md): failed and slow calls per fault window in the report");
   framework::MetricsConfig metrics_config;
   app.add_option("--metrics", metrics_config.listen,
                  "serve the run's load, faults and restarts at http://ADDR/metrics while it "
@@ -95,6 +99,7 @@ int RunMain(int argc, char** argv) {
       bad = true;
       continue;
     }
+    if (trace) harness::EnableTracing(*s);
     scenarios.push_back(std::move(s).value());
   }
   if (bad) return framework::kExitUsage;
@@ -200,12 +205,15 @@ int RunMain(int argc, char** argv) {
     auto outcome = harness::RunScenario(s, o);
     if (outcome.run_dir_kept) {
       std::cout << (keep ? "run directory (kept): "
-                         : "run directory (kept: the run did not pass): ")
+                    : outcome.result.verdict != model::Verdict::kPass
+                        ? "run directory (kept: the run did not pass): "
+                        : "run directory (kept: it holds the syscall traces): ")
                 << outcome.run_dir << '\n';
       if (reports.events.empty() && !outcome.events_path.empty()) {
         std::cout << "event log: " << outcome.events_path << '\n';
       }
       std::cout << "target output: " << outcome.run_dir << "/logs/\n";
+      if (!outcome.trace_dir.empty()) std::cout << "syscall traces: " << outcome.trace_dir << "/\n";
     }
     verdicts.push_back(outcome.result.verdict);
     report.scenarios.push_back(std::move(outcome.result));

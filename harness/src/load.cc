@@ -19,6 +19,7 @@
 
 #include "duende/framework/address.h"
 #include "duende/framework/clock.h"
+#include "duende/framework/trace_context.h"
 #include "duende/framework/unique_fd.h"
 #include "duende/harness/load_history.h"
 #include "duende/harness/load_protocol.h"
@@ -110,6 +111,8 @@ framework::Result<LoadPlan> MakeLoadPlan(const LoadConfig& config) {
     return framework::MessageError("load.http_method: HEAD replies carry no body length; use GET");
   plan.builder.method = config.http_method;
   plan.builder.host = config.address;
+  plan.builder.traceparent = config.traceparent;
+  plan.builder.trace_seed = config.seed;
   plan.threads = std::min(config.threads, config.connections);
   if (!config.ops.empty()) {
     if (plan.kv)
@@ -300,6 +303,9 @@ class Worker {
         ++cur_.errors;
     }
     if (in_histogram) hist_.Record(now - invoke);
+    if (plan_.config.traceparent && seq != 0 && outcome != OpOutcome::kAbandoned) {
+      NoteTraced(seq, (now - invoke) / 1000, outcome);
+    }
     if (history_) {
       LoadOp op;
       op.client = client;
@@ -318,7 +324,32 @@ class Worker {
     }
   }
   uint32_t NoClient() const { return plan_.config.connections; }
+  // Keeps the trace ids of the first failed requests and of the slowest ones (under mu_).
+  void NoteTraced(uint64_t seq, int64_t latency_us, OpOutcome outcome) {
+    auto make = [&] {
+      return TracedRequest{framework::TraceContextFor(plan_.config.seed, seq).trace_id, latency_us,
+                           outcome == OpOutcome::kOk        ? "ok"
+                           : outcome == OpOutcome::kTimeout ? "timeout"
+                                                            : "error"};
+    };
+    if (outcome != OpOutcome::kOk && failed_traces.size() < kMaxTracedRequests) {
+      failed_traces.push_back(make());
+    }
+    if (slowest_traces.size() < kMaxTracedRequests) {
+      slowest_traces.push_back(make());
+      return;
+    }
+    auto min = std::min_element(
+        slowest_traces.begin(), slowest_traces.end(),
+        [](const TracedRequest& a, const TracedRequest& b) { return a.latency_us < b.latency_us; });
+    if (latency_us > min->latency_us) *min = make();
+  }
 
+ public:
+  // Valid after the thread ended (written under mu_ while it runs).
+  std::vector<TracedRequest> failed_traces, slowest_traces;
+
+ private:
   const LoadPlan& plan_;
   const uint32_t index_;
   std::atomic<bool>* stop_;
@@ -736,6 +767,7 @@ struct LoadGenerator::Impl {
   std::vector<AckedWrite> acked_writes;
   uint64_t abandoned = 0, connects = 0, drops = 0;
   std::vector<std::string> error_examples;
+  std::vector<TracedRequest> failed_traces, slowest_traces;
 
   void Report();
 };
@@ -858,6 +890,11 @@ void LoadGenerator::Finish() {
     m.drops += w->drops;
     for (auto& e : w->error_examples)
       if (m.error_examples.size() < kMaxErrorExamples) m.error_examples.push_back(e);
+    for (auto& t : w->failed_traces) {
+      if (m.failed_traces.size() < kMaxTracedRequests) m.failed_traces.push_back(t);
+    }
+    m.slowest_traces.insert(m.slowest_traces.end(), w->slowest_traces.begin(),
+                            w->slowest_traces.end());
     for (size_t k = 0; k < w->last_acked_.size(); ++k) {
       if (w->last_acked_[k] > acked[k]) {
         acked[k] = w->last_acked_[k];
@@ -921,6 +958,12 @@ LoadSummary LoadGenerator::Summary() const {
   s.mean_us = h.Mean() / 1000.0;
   s.histogram = std::make_shared<const Histogram>(h);
   s.error_examples = m.error_examples;
+  s.failed_traces = m.failed_traces;
+  s.slowest_traces = m.slowest_traces;
+  std::sort(
+      s.slowest_traces.begin(), s.slowest_traces.end(),
+      [](const TracedRequest& a, const TracedRequest& b) { return a.latency_us > b.latency_us; });
+  if (s.slowest_traces.size() > kMaxTracedRequests) s.slowest_traces.resize(kMaxTracedRequests);
   return s;
 }
 

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <optional>
 
+#include "duende/framework/trace_context.h"
+
 namespace duende::harness {
 namespace {
 
@@ -516,6 +518,12 @@ void RequestBuilder::Build(const TemplateValues& values, std::string* out) const
       out->append(" HTTP/1.1\r\nHost: ");
       out->append(host);
       out->append("\r\n");
+      if (traceparent) {
+        out->append("traceparent: ");
+        out->append(
+            framework::FormatTraceparent(framework::TraceContextFor(trace_seed, values.seq)));
+        out->append("\r\n");
+      }
       if (method == "POST" || method == "PUT" || method == "PATCH") {
         std::string content;
         body.AppendTo(values, &content);

@@ -47,6 +47,12 @@ framework::Result<void> PreflightScenario(const Scenario& scenario) {
   framework::Diagnostics diags;  // what this machine lacks
   framework::Diagnostics input;  // what the file gets wrong
   for (const auto& t : scenario.targets) {
+    if (t.trace && !framework::FindExecutable("strace").ok()) {
+      diags.Add(t.trace_pos.line > 0 ? t.trace_pos : t.pos,
+                "trace = true on target " + t.name +
+                    " needs strace, which is not in PATH (apt-get install strace; or drop "
+                    "trace/--trace)");
+    }
     if (!t.external) {
       CheckProgram(diags, t.command_pos.line > 0 ? t.command_pos : t.pos,
                    "'command' of target " + t.name, t.command, true);

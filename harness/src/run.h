@@ -55,6 +55,7 @@
 #include "duende/model/events.h"
 #include "probes.h"
 #include "run_support.h"
+#include "syscall_tracer.h"
 #include "variables.h"
 
 namespace duende::harness::internal {
@@ -170,6 +171,11 @@ class Run {
   std::vector<pid_t> OurProcesses(const std::string& except);
   void SamplerLoop();
   void RecoveryLoop();
+  // Syscall traces (run_trace.cc).
+  bool StartTracing();
+  void TraceProcess(const std::string& target, pid_t pid);
+  bool WaitTraceAttached();
+  void FinishTracing();
 
   const Scenario& s_;
   const RunOptions& o_;
@@ -200,6 +206,9 @@ class Run {
   std::vector<uint64_t> systemd_journal_;
   json platform_leftovers_ = json::array();  // processes a platform still ran after removal
   std::thread sup_thread_;
+  std::unique_ptr<SyscallTracer> tracer_;  // with a target that has trace = true
+  std::set<pid_t> traced_pids_;            // guarded by mu_: strace attached to these
+  std::string trace_error_;                // guarded by mu_: a refused trace (ends the run)
   std::unique_ptr<faults::UndoJournal> journal_;
   faults::FaultEnv env_;
   std::vector<FaultInstance> faults_;

@@ -80,6 +80,7 @@ LoadConfig LoadConfigFor(const LoadSpec& l, std::chrono::nanoseconds timeline, u
   c.keys = l.keys != 0 ? l.keys : l.readback_request.empty() ? 64 : 0;
   c.seed = seed;
   c.http_path = l.http_path;
+  c.traceparent = l.traceparent;
   if (!l.readback_request.empty()) {
     c.write_template = l.request;
     c.read_template = l.readback_request;

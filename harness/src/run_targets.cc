@@ -142,6 +142,9 @@ void Run::OnServiceEvent(const framework::ServiceEvent& ev) {
   }
   cv_.notify_all();
   rec_.Append(model::Event{ev.ts_ns, type, ev.service, d});
+  if (ev.type == framework::EventType::kSpawned || ev.type == framework::EventType::kMainPid) {
+    TraceProcess(ev.service, ev.pid);
+  }
   if (ev.type == framework::EventType::kExited && UnexpectedExit(ev.service, ev.ts_ns)) {
     RecordOutputTail(ev.service, "exited", ev.pid);
   }

@@ -95,11 +95,14 @@ void Run::KeepOrRemoveRunDir(Verdict verdict) {
   std::error_code ec;
   if (o_.keep_run_dir) {
     run_dir_kept_ = true;
-  } else if (verdict != Verdict::kPass && o_.keep_evidence_on_failure) {
-    // Evidence stays: the event log and the targets' output; their data goes.
+  } else if ((verdict != Verdict::kPass || tracer_) && o_.keep_evidence_on_failure) {
+    // Evidence stays: the event log, the targets' output and their syscall traces (asked for
+    // with trace = true, so kept on a pass too); their data goes.
     for (const auto& entry : fs::directory_iterator(run_dir_, ec)) {
       const std::string leaf = entry.path().filename().string();
-      if (leaf != "events.jsonl" && leaf != "logs") fs::remove_all(entry.path(), ec);
+      if (leaf != "events.jsonl" && leaf != "logs" && leaf != "trace") {
+        fs::remove_all(entry.path(), ec);
+      }
     }
     run_dir_kept_ = true;
   } else {

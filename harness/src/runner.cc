@@ -275,10 +275,10 @@ RunOutcome Run::Go() {
     o_.reporter->OnScenarioStart(header);
   }
 
-  bool ok = Prepare() && StartTargets();
+  bool ok = Prepare() && StartTracing() && StartTargets();
   if (ok) {
     sampler_ = std::thread([this] { SamplerLoop(); });
-    ok = WaitReady();
+    ok = WaitReady() && WaitTraceAttached();
   }
   if (ok) {
     rec_.Record(events::kRunPhase, "", {{"phase", "steady"}});
@@ -321,26 +321,36 @@ RunOutcome Run::Go() {
     load_->Wait();
     auto sum = load_->Summary();
     json ex = sum.error_examples;
+    json traced = json::object();  // trace ids of failed and slowest requests (traceparent)
+    for (const auto* list : {&sum.failed_traces, &sum.slowest_traces}) {
+      json a = json::array();
+      for (const auto& t : *list) {
+        a.push_back(
+            {{"trace_id", t.trace_id}, {"latency_us", t.latency_us}, {"outcome", t.outcome}});
+      }
+      if (!a.empty()) traced[list == &sum.failed_traces ? "failed" : "slowest"] = std::move(a);
+    }
     load_summary_ = json{{"sent", sum.sent},           {"ok", sum.ok},
                          {"errors", sum.errors},       {"timeouts", sum.timeouts},
                          {"abandoned", sum.abandoned}, {"achieved_rate", sum.achieved_rate},
                          {"p50_us", sum.p50_us},       {"p99_us", sum.p99_us},
                          {"max_us", sum.max_us}};
-    rec_.Record(events::kLoadSummary, "load",
-                {{"sent", sum.sent},
-                 {"ok", sum.ok},
-                 {"errors", sum.errors},
-                 {"timeouts", sum.timeouts},
-                 {"abandoned", sum.abandoned},
-                 {"connects", sum.connects},
-                 {"achieved_rate", sum.achieved_rate},
-                 {"target_rate", sum.target_rate},
-                 {"p50_us", sum.p50_us},
-                 {"p90_us", sum.p90_us},
-                 {"p99_us", sum.p99_us},
-                 {"p999_us", sum.p999_us},
-                 {"max_us", sum.max_us},
-                 {"error_examples", ex}});
+    json summary = {{"sent", sum.sent},
+                    {"ok", sum.ok},
+                    {"errors", sum.errors},
+                    {"timeouts", sum.timeouts},
+                    {"abandoned", sum.abandoned},
+                    {"connects", sum.connects},
+                    {"achieved_rate", sum.achieved_rate},
+                    {"target_rate", sum.target_rate},
+                    {"p50_us", sum.p50_us},
+                    {"p90_us", sum.p90_us},
+                    {"p99_us", sum.p99_us},
+                    {"p999_us", sum.p999_us},
+                    {"max_us", sum.max_us},
+                    {"error_examples", ex}};
+    if (!traced.empty()) summary["trace_ids"] = std::move(traced);
+    rec_.Record(events::kLoadSummary, "load", std::move(summary));
   }
   if (ok) {
     rec_.Record(events::kRunPhase, "", {{"phase", "recovery"}});
@@ -392,6 +402,7 @@ RunOutcome Run::Go() {
     }
   }
   StopEverything();
+  FinishTracing();
   RecordLeftovers();
   RecordLogs();
   {
@@ -428,6 +439,7 @@ RunOutcome Run::Go() {
   RunOutcome out;
   out.run_dir = run_dir_;
   out.run_dir_kept = run_dir_kept_;
+  if (tracer_ && run_dir_kept_) out.trace_dir = run_dir_ + "/trace";
   out.events_path = !o_.events_path.empty() ? o_.events_path
                     : run_dir_kept_         ? events_path_
                                             : std::string();

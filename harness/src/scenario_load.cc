@@ -40,6 +40,11 @@ LoadSpec ReadLoad(TomlReader& r) {
   l.expect = r.String("expect").value_or(l.protocol == "http" ? "" : redis ? "OK" : "^OK");
   CheckRegex(r, "expect", l.expect);
   l.http_path = r.String("path").value_or("/");
+  l.traceparent = r.Bool("traceparent").value_or(false);
+  if (l.traceparent && l.protocol != "http") {
+    r.Fail("traceparent", "traceparent = true in " + r.where() +
+                              " needs protocol = \"http\" (it is an HTTP header)");
+  }
   l.keys = static_cast<uint32_t>(r.Int("keys", 1, 10000000).value_or(0));
   l.value = r.String("value").value_or("{seq}");
   ReadTerminator(r, &l.terminator);

@@ -39,6 +39,12 @@ void ReadFraming(framework::TomlReader& r, uint32_t* lines, std::string* end);
 std::vector<std::string> DeclaredFiles(const toml::table& doc);
 /// One [[target]] with its restart, probe, resources and file tables.
 TargetSpec ReadTarget(framework::TomlReader& r, const std::vector<std::string>& files);
+/// A target's `trace`, `trace_syscalls` and `trace_slow` (scenario_trace.cc); a name strace
+/// would not know is reported at its element.
+void ReadTargetTrace(framework::TomlReader& r, TargetSpec* t);
+/// Refuses trace = true where strace cannot follow the target (external, a platform without
+/// host pids).
+void CheckTargetTrace(framework::TomlReader& r, const TargetSpec& t);
 /// [load] with its [load.readback].
 LoadSpec ReadLoad(framework::TomlReader& r);
 /// One [[steady_state.probe]] (`index` numbers unnamed ones).

@@ -174,6 +174,7 @@ TargetSpec ReadTarget(TomlReader& r, const std::vector<std::string>& files) {
   t.working_dir = r.String("working_dir").value_or("");
   t.fiu = r.Bool("fiu").value_or(false);
   t.clock = r.Bool("clock").value_or(false);
+  ReadTargetTrace(r, &t);
   t.pid_file = r.String("pid_file").value_or("");
   t.address = r.String("address").value_or("");
   t.proxy = r.Bool("proxy").value_or(false);
@@ -216,6 +217,7 @@ TargetSpec ReadTarget(TomlReader& r, const std::vector<std::string>& files) {
   if (t.external && t.clock) {
     r.Fail("clock", "clock = true needs duende to start the target; it cannot apply to external");
   }
+  CheckTargetTrace(r, t);
   if (t.external && t.fiu) {
     r.Fail("fiu", "fiu = true needs duende to start the target; it cannot apply to external");
   }

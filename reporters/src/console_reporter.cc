@@ -15,6 +15,7 @@
 #include "duende/model/events.h"
 #include "duende/reporters/reporter.h"
 #include "report_util.h"
+#include "trace_report.h"
 
 namespace duende::reporters {
 namespace {
@@ -391,6 +392,13 @@ std::string RenderConsoleSummary(const ScenarioResult& s, bool color) {
       if (c.evidence.size() > kMaxEvidence) {
         out += "      ... " + std::to_string(c.evidence.size() - kMaxEvidence) + " more\n";
       }
+    }
+  }
+  {
+    // Syscall traces and trace ids (trace_report.cc); each line made safe on its own.
+    std::string trace = internal::TraceConsole(s);
+    for (size_t pos = 0, nl; (nl = trace.find('\n', pos)) != std::string::npos; pos = nl + 1) {
+      out += Safe(std::string_view(trace).substr(pos, nl - pos)) + "\n";
     }
   }
   if (!s.replay_command.empty() && s.verdict != Verdict::kPass) {

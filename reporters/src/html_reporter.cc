@@ -12,6 +12,7 @@
 #include "duende/reporters/markup.h"
 #include "duende/reporters/reporter.h"
 #include "report_util.h"
+#include "trace_report.h"
 
 namespace duende::reporters {
 namespace {
@@ -309,6 +310,7 @@ std::string Scenario(const ScenarioResult& s) {
     o += "</tbody></table>\n";
   }
 
+  o += internal::TraceHtml(s);
   o += "<details class=\"events\"><summary>Event log (" + std::to_string(s.events.size()) +
        " events)</summary><table><thead><tr><th>Time</th><th>Type</th><th>Target</th>"
        "<th>Data</th></tr></thead><tbody>\n";

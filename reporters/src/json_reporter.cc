@@ -5,6 +5,7 @@
 #include "duende/reporters/json_report.h"
 #include "duende/reporters/reporter.h"
 #include "report_util.h"
+#include "trace_report.h"
 
 namespace duende::reporters {
 
@@ -27,20 +28,23 @@ Json ScenarioToJson(const ScenarioResult& s) {
   for (const auto& c : s.checks) checks.push_back(CheckToJson(c));
   Json events = Json::array();
   for (const auto& e : s.events) events.push_back(model::EventToJson(e));
-  return Json{{"name", s.name},
-              {"file", s.file},
-              {"description", s.description},
-              {"seed", s.seed},
-              {"replay_command", s.replay_command},
-              {"start_ns", s.start_ns},
-              {"end_ns", s.end_ns},
-              {"duration_s", internal::DurationSeconds(s)},
-              {"wall_start_ns", s.wall_start_ns},
-              {"wall_start", internal::IsoTime(s.wall_start_ns)},
-              {"verdict", VerdictName(s.verdict)},
-              {"error", s.error},
-              {"checks", std::move(checks)},
-              {"events", std::move(events)}};
+  Json out{{"name", s.name},
+           {"file", s.file},
+           {"description", s.description},
+           {"seed", s.seed},
+           {"replay_command", s.replay_command},
+           {"start_ns", s.start_ns},
+           {"end_ns", s.end_ns},
+           {"duration_s", internal::DurationSeconds(s)},
+           {"wall_start_ns", s.wall_start_ns},
+           {"wall_start", internal::IsoTime(s.wall_start_ns)},
+           {"verdict", VerdictName(s.verdict)},
+           {"error", s.error},
+           {"checks", std::move(checks)},
+           {"events", std::move(events)}};
+  // Syscall traces and request trace ids, when the run had them (docs/tracing.md).
+  if (Json t = internal::TraceJson(s); !t.is_null()) out["trace"] = std::move(t);
+  return out;
 }
 
 // Appends each event to the file as it arrives, so a run killed half-way leaves its log.

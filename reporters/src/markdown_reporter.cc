@@ -6,6 +6,7 @@
 
 #include "duende/reporters/reporter.h"
 #include "report_util.h"
+#include "trace_report.h"
 
 namespace duende::reporters {
 namespace {
@@ -161,6 +162,7 @@ void RenderScenario(const ScenarioResult& s, std::string& out) {
   facts.push_back("**Seed:** `" + std::to_string(s.seed) + "`");
   for (size_t i = 0; i < facts.size(); ++i) out += (i ? " · " : "") + facts[i];
   out += "\n";
+  out += internal::TraceMarkdown(s);
 
   for (const auto& c : s.checks) {
     if (c.verdict == Verdict::kPass || c.evidence.empty()) continue;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "duende/framework/clock.h"
+#include "duende/framework/trace_context.h"
 #include "duende/harness/load_protocol.h"
 
 namespace duende::harness {
@@ -598,6 +599,59 @@ TEST(LoadGeneratorTest, HttpKeepAliveCountsNon2xxAsErrors) {
   EXPECT_EQ(s.errors, server.requests() / 10);
   EXPECT_EQ(s.connects, 4u) << "keep-alive connections were not reused";
   ExpectAccounted(s);
+}
+
+// traceparent = true: every request carries a valid W3C traceparent header (seen by the
+// loopback server), and the summary names the failed requests by the trace ids they carried.
+TEST(LoadGeneratorTest, HttpSendsTraceparentAndNamesFailedRequestsByTraceId) {
+  std::mutex mu;
+  std::map<std::string, int> status_of;  // trace id -> the status the server answered
+  int without = 0;
+  std::atomic<int> n{0};
+  TestServer server([&](std::string_view in) {
+    TestServer::Answer a;
+    const size_t end = in.find("\r\n\r\n");
+    if (end == std::string_view::npos) return a;
+    a.used = end + 4;
+    const int code = ++n % 7 == 0 ? 500 : 200;
+    auto tc = framework::TraceparentOfRequest(in.substr(0, end + 4));
+    {
+      std::lock_guard lock(mu);
+      if (tc) {
+        status_of[tc->trace_id] = code;
+      } else {
+        ++without;
+      }
+    }
+    a.reply = "HTTP/1.1 " + std::to_string(code) + " X\r\nContent-Length: 2\r\n\r\nok";
+    return a;
+  });
+  LoadConfig c;
+  c.protocol = "http";
+  c.address = server.address();
+  c.mode = "closed";
+  c.connections = 2;
+  c.duration = 300ms;
+  c.expect = "ok";
+  c.traceparent = true;
+  c.seed = 42;
+  LoadRun run = RunLoad(c);
+  std::lock_guard lock(mu);
+  EXPECT_EQ(without, 0);
+  EXPECT_GT(status_of.size(), 20u);
+  EXPECT_EQ(status_of.size(), server.requests()) << "trace ids repeat across requests";
+  ASSERT_FALSE(run.summary.failed_traces.empty());
+  for (const auto& t : run.summary.failed_traces) {
+    ASSERT_EQ(status_of.count(t.trace_id), 1u) << t.trace_id;
+    EXPECT_EQ(status_of[t.trace_id], 500);
+    EXPECT_EQ(t.outcome, "error");
+  }
+  ASSERT_EQ(run.summary.slowest_traces.size(), kMaxTracedRequests);
+  for (size_t i = 1; i < run.summary.slowest_traces.size(); ++i) {
+    EXPECT_GE(run.summary.slowest_traces[i - 1].latency_us,
+              run.summary.slowest_traces[i].latency_us);
+    EXPECT_EQ(status_of.count(run.summary.slowest_traces[i].trace_id), 1u);
+  }
 }
 
 TEST(LoadGeneratorTest, HttpPostSendsTheBody) {

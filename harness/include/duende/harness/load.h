@@ -76,7 +76,10 @@ struct LoadConfig {
   std::string http_method = "GET";  ///< http: GET | POST | PUT | DELETE | PATCH
   std::string http_path = "/";      ///< http: path template
   uint64_t seed = 1;                ///< drives key choice
-  uint32_t threads = 2;             ///< worker threads (each with its own epoll loop)
+  /// http: a W3C `traceparent` header on every request, its ids a function of (seed, seq)
+  /// (framework::TraceContextFor); the summary lists the failed and slowest requests' ids.
+  bool traceparent = false;
+  uint32_t threads = 2;  ///< worker threads (each with its own epoll loop)
 };
 
 /// One second of load (completions in that second of the run).
@@ -87,6 +90,14 @@ struct LoadSecond {
   int64_t span_ns = 0;  ///< how long the second was: 1 s, or less for the load's last
   int64_t p50_us = 0, p90_us = 0, p99_us = 0, p999_us = 0, max_us = 0;
 };
+
+/// A request the summary names by its W3C trace id.
+struct TracedRequest {
+  std::string trace_id;
+  int64_t latency_us = 0;
+  std::string outcome;  ///< "ok", "timeout", "error"
+};
+inline constexpr size_t kMaxTracedRequests = 10;
 
 /// The whole run.
 struct LoadSummary {
@@ -107,6 +118,9 @@ struct LoadSummary {
   std::shared_ptr<const Histogram> histogram;
   /// The first few error messages ("connect: Connection refused", "unexpected reply 'ERR'").
   std::vector<std::string> error_examples;
+  /// With LoadConfig::traceparent: the trace ids of the first failed requests and of the
+  /// slowest ones (each at most kMaxTracedRequests), slowest first.
+  std::vector<TracedRequest> failed_traces, slowest_traces;
 };
 
 /// An acknowledged write (key-value mode).

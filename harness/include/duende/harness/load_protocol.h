@@ -144,6 +144,9 @@ struct RequestBuilder {
   std::string host;
   std::string terminator = "\n";  ///< tcp-line: ends every request
   ReplyFraming framing;           ///< tcp-line: how the replies to these requests are framed
+  /// http: add "traceparent: " + TraceContextFor(trace_seed, seq) to every request.
+  bool traceparent = false;
+  uint64_t trace_seed = 0;
 
   void Build(const TemplateValues& values, std::string* out) const;
 };

@@ -60,6 +60,9 @@ struct RunOutcome {
   /// run did not pass: its event log and the targets' output are in it).
   std::string run_dir;
   bool run_dir_kept = false;
+  /// The raw syscall traces (NAME.PID.strace) when a target had trace = true and the run
+  /// directory was kept (it is, with traces, whenever keep_evidence_on_failure is set).
+  std::string trace_dir;
   /// Where the event log was written: RunOptions::events_path, or else (with keep_run_dir or
   /// keep_evidence_on_failure) events.jsonl in the run directory; "" when none was.
   std::string events_path;

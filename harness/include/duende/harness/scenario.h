@@ -90,6 +90,13 @@ struct TargetSpec {
   /// restarted target starts with an empty one. "" = none.
   std::string data_tmpfs_path;
   uint64_t data_tmpfs_bytes = 0;
+  /// Record its system calls with strace for the report (syscall_trace.h, docs/tracing.md),
+  /// following restarts; `trace_syscalls` narrows strace's `-e trace=` set (empty: all).
+  bool trace = false;
+  std::vector<std::string> trace_syscalls;
+  /// A call that took at least this long is "slow" in the report's fault windows.
+  nanoseconds trace_slow = std::chrono::milliseconds(10);
+  framework::SourcePos trace_pos;
   /// A daemon managed elsewhere: duende neither starts nor restarts it; it is found through
   /// `pid_file` or listens on `address`.
   bool external = false;
@@ -142,6 +149,8 @@ struct LoadSpec {
   std::string request = "SET {key} {seq}";
   std::string expect = "^OK";
   std::string http_path = "/";
+  /// http: send a W3C traceparent header per request (docs/tracing.md).
+  bool traceparent = false;
   uint32_t keys = 0;  ///< 0: not given (unique keys with a read-back, else 64)
   /// Read-back after recovery (for the lost-write check): request and expected reply.
   std::string readback_request;
@@ -259,6 +268,10 @@ framework::Result<Scenario> LoadScenario(const std::string& path,
 framework::Result<Scenario> ParseScenario(std::string_view text, const std::string& name,
                                           const std::vector<std::string>& overrides = {},
                                           const FaultKindTable& fault_kinds = {});
+
+/// `duende run --trace`: trace = true on every target duende starts as a host process (not on
+/// external targets, nor on platforms whose daemon is no host process). Returns how many.
+size_t EnableTracing(Scenario& scenario);
 
 /// The instants (offsets from the timeline start) at which `fault` is injected.
 std::vector<nanoseconds> InjectionTimes(const FaultSpec& fault);

@@ -64,6 +64,12 @@ inline constexpr char kReadbackResult[] = "readback.result";
 inline constexpr char kProbeResult[] = "probe.result";
 inline constexpr char kCheckResult[] = "check.result";
 
+// Syscall traces of targets with trace = true (docs/tracing.md).
+inline constexpr char kTraceStarted[] = "trace.started";
+inline constexpr char kTraceError[] = "trace.error";
+inline constexpr char kTraceSummary[] = "trace.summary";
+inline constexpr char kTraceWindow[] = "trace.window";
+
 // Gates.
 inline constexpr char kGateStepStarted[] = "gate.step.started";
 inline constexpr char kGateStepFinished[] = "gate.step.finished";
