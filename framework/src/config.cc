@@ -184,7 +184,7 @@ void ReadRestartConfig(TomlReader& r, RestartConfig* out) {
 
 void ReadProbeConfig(TomlReader& r, ProbeConfig* out, bool readiness,
                      const ConfigReadOptions& options) {
-  std::vector<std::string> kinds = {"none", "tcp", "http", "command"};
+  std::vector<std::string> kinds = {"none", "tcp", "http", "command", "daemon"};
   if (readiness) kinds.insert(kinds.begin() + 1, "notify");
   if (auto k = r.Enum("kind", kinds)) {
     if (*k == "none") out->kind = ProbeConfig::Kind::kNone;
@@ -192,6 +192,7 @@ void ReadProbeConfig(TomlReader& r, ProbeConfig* out, bool readiness,
     if (*k == "tcp") out->kind = ProbeConfig::Kind::kTcp;
     if (*k == "http") out->kind = ProbeConfig::Kind::kHttp;
     if (*k == "command") out->kind = ProbeConfig::Kind::kCommand;
+    if (*k == "daemon") out->kind = ProbeConfig::Kind::kDaemon;
   } else if (!r.Has("kind") && !readiness) {
     // A liveness probe spelled as kind = "notify" is reported by Enum() with the list.
   }
@@ -355,6 +356,8 @@ const char* ProbeKindName(ProbeConfig::Kind kind) {
       return "http";
     case ProbeConfig::Kind::kCommand:
       return "command";
+    case ProbeConfig::Kind::kDaemon:
+      return "daemon";
   }
   return "none";
 }

@@ -6,12 +6,14 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
 
 #include "duende/framework/address.h"
 #include "duende/framework/clock.h"
+#include "duende/framework/health_channel.h"
 
 namespace duende::framework {
 
@@ -29,11 +31,25 @@ Result<std::pair<std::string, uint16_t>> ParseHostPort(const std::string& addres
   return std::make_pair(hp->host, hp->port);
 }
 
+namespace {
+
+constexpr char kNotAFrameworkDaemon[] =
+    "; kind = \"daemon\" needs a program built on duende::framework (Run()) -- for other "
+    "programs use kind = \"tcp\", \"http\" or \"command\"";
+
+constexpr char kClosedChannel[] = "the program closed its health channel (fd 3, DUENDE_HEALTH_FD)";
+
+// Sequence numbers of daemon probes, unique in this process so a late reply to an earlier
+// probe is never taken for the current one.
+std::atomic<uint64_t> next_health_seq{1};
+
+}  // namespace
+
 ProbeRun::ProbeRun(EventLoop* loop, const ProbeConfig& config, Done done)
     : loop_(loop), config_(config), done_(std::move(done)) {}
 
 Result<std::unique_ptr<ProbeRun>> ProbeRun::Start(EventLoop* loop, const ProbeConfig& config,
-                                                  Done done) {
+                                                  Done done, int health_fd) {
   std::unique_ptr<ProbeRun> run(new ProbeRun(loop, config, std::move(done)));
   switch (config.kind) {
     case ProbeConfig::Kind::kTcp:
@@ -43,6 +59,9 @@ Result<std::unique_ptr<ProbeRun>> ProbeRun::Start(EventLoop* loop, const ProbeCo
     case ProbeConfig::Kind::kCommand:
       DUENDE_TRY(run->StartCommand());
       break;
+    case ProbeConfig::Kind::kDaemon:
+      DUENDE_TRY(run->StartDaemon(health_fd));
+      break;
     default:
       return MessageError("probe kind has no attempt to run");
   }
@@ -50,7 +69,12 @@ Result<std::unique_ptr<ProbeRun>> ProbeRun::Start(EventLoop* loop, const ProbeCo
   const int64_t timeout = config.timeout.count() > 0 ? config.timeout.count() : 1000000000;
   raw->timeout_timer_ = loop->AddTimer(MonotonicNs() + timeout, [raw] {
     raw->timeout_timer_ = 0;
-    raw->Finish(false, "timed out after " + FormatDuration(raw->config_.timeout));
+    std::string why = "timed out after " + FormatDuration(raw->config_.timeout);
+    if (raw->config_.kind == ProbeConfig::Kind::kDaemon) {
+      why += " with no report on the health channel (fd 3, DUENDE_HEALTH_FD)";
+      why += kNotAFrameworkDaemon;
+    }
+    raw->Finish(false, why);
   });
   return run;
 }
@@ -69,6 +93,10 @@ void ProbeRun::Cleanup() {
   if (sock_) {
     loop_->Unwatch(sock_.get());
     sock_.Reset();
+  }
+  if (health_fd_ >= 0) {
+    loop_->Unwatch(health_fd_);
+    health_fd_ = -1;
   }
   if (child_.pidfd) {
     loop_->Unwatch(child_.pidfd.get());
@@ -184,6 +212,48 @@ void ProbeRun::OnCommandExit() {
     return;
   }
   Finish((*status)->success(), (*status)->ToString());
+}
+
+Result<void> ProbeRun::StartDaemon(int health_fd) {
+  if (health_fd < 0) return MessageError("kind = \"daemon\" probe without a health channel");
+  health_seq_ = next_health_seq.fetch_add(1);
+  const std::string request = HealthRequest(health_seq_);
+  if (::send(health_fd, request.data(), request.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+    const int err = errno;
+    // EAGAIN: earlier requests were never read. Either way the answer is a clear failure,
+    // reported through the loop like every other result.
+    immediate_timer_ = loop_->AddTimer(0, [this, err] {
+      immediate_timer_ = 0;
+      Finish(false, (err == EPIPE || err == ECONNRESET
+                         ? std::string(kClosedChannel)
+                         : std::string("health request not taken: ") + std::strerror(err)) +
+                        kNotAFrameworkDaemon);
+    });
+    return {};
+  }
+  health_fd_ = health_fd;
+  return loop_->Watch(health_fd_, EPOLLIN | EPOLLRDHUP, [this](uint32_t) { OnHealthReply(); });
+}
+
+void ProbeRun::OnHealthReply() {
+  char buf[kHealthReplyMax + 1];
+  while (true) {
+    ssize_t n = ::recv(health_fd_, buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // wait for ours
+    if (n <= 0) {
+      Finish(false, std::string(kClosedChannel) + kNotAFrameworkDaemon);
+      return;
+    }
+    auto answer = ParseHealthReply(std::string(buf, std::min(sizeof buf, static_cast<size_t>(n))));
+    if (!answer.ok()) {
+      Finish(false, answer.error().Message());
+      return;
+    }
+    if (answer->seq != health_seq_) continue;  // the late answer to an earlier probe
+    Finish(answer->state != HealthState::kUnhealthy, "daemon health: " + answer->text);
+    return;
+  }
 }
 
 }  // namespace duende::framework

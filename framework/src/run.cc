@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "duende/framework/clock.h"
+#include "duende/framework/health_channel.h"
 #include "duende/framework/log.h"
 #include "duende/framework/metrics_endpoint.h"
 #include "duende/framework/mlock.h"
@@ -121,6 +122,7 @@ class Driver {
   UniqueFd stop_fd_;      // eventfd: tells the control thread to end
   UniqueFd deadline_fd_;  // timerfd: shutdown_timeout after the stop signal
   UniqueFd watchdog_fd_;  // timerfd: WATCHDOG=1 every WATCHDOG_USEC/2
+  UniqueFd health_fd_;    // DUENDE_HEALTH_FD: the supervisor's kind = "daemon" probes
   std::atomic<int64_t> shutdown_timeout_ns_{0};
   std::atomic<int64_t> stop_requested_ns_{0};
   std::atomic<bool> stopping_sent_{false};
@@ -134,15 +136,17 @@ void Driver::ControlLoop() {
     LogError("unable to create the control epoll; signals will not be handled");
     return;
   }
-  for (int fd : {signal_fd_.get(), stop_fd_.get(), deadline_fd_.get(), watchdog_fd_.get()}) {
+  for (int fd : {signal_fd_.get(), stop_fd_.get(), deadline_fd_.get(), watchdog_fd_.get(),
+                 health_fd_.get()}) {
+    if (fd < 0) continue;
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = fd;
     ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &ev);
   }
   while (true) {
-    epoll_event events[4];
-    int n = ::epoll_wait(ep.get(), events, 4, -1);
+    epoll_event events[5];
+    int n = ::epoll_wait(ep.get(), events, 5, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       LogError("control loop: epoll_wait failed; signals will not be handled");
@@ -162,6 +166,10 @@ void Driver::ControlLoop() {
       } else if (fd == watchdog_fd_.get()) {
         uint64_t ticks = 0;
         if (::read(fd, &ticks, sizeof ticks) > 0) OnWatchdog();
+      } else if (fd == health_fd_.get()) {
+        if (!AnswerHealthRequests(fd, [this] { return daemon_.HealthCheck(); })) {
+          ::epoll_ctl(ep.get(), EPOLL_CTL_DEL, fd, nullptr);  // the supervisor is gone
+        }
       }
     }
   }
@@ -306,6 +314,12 @@ int Driver::Main(DaemonConfig config, const sigset_t& signals) {
   if (notifier_.watchdog_interval().count() > 0) {
     nanoseconds every = notifier_.watchdog_interval();
     ArmTimer(watchdog_fd_.get(), every, every);
+  }
+
+  if (auto health = TakeHealthChannelFromEnvironment(); !health.ok()) {
+    LogWarn(health.error().Message() + "; the supervisor's health probes will not be answered");
+  } else if (*health) {
+    health_fd_ = std::move(**health);
   }
 
   auto context = DaemonContext::Create(daemon_, config, &notifier_);

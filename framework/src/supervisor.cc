@@ -18,6 +18,7 @@
 
 #include "duende/framework/cgroup.h"
 #include "duende/framework/clock.h"
+#include "duende/framework/health_channel.h"
 #include "duende/framework/notify_socket.h"
 #include "duende/framework/pid_file.h"
 #include "duende/framework/probe.h"
@@ -111,6 +112,7 @@ struct Supervisor::Service {
   int64_t timer_at = -1;
   enum class ProbeMode { kNone, kReadiness, kLiveness } probe_mode = ProbeMode::kNone;
   std::unique_ptr<ProbeRun> probe;
+  UniqueFd health_fd;  // our end of the current child's health channel (kind = "daemon")
   EventLoop::TimerId probe_timer = 0;
   uint32_t liveness_failures = 0;
   pid_t probe_pid = -1;  // the child the probes are about
@@ -629,6 +631,19 @@ void Supervisor::DoSpawn(Service& s, PolicyStep* out) {
     sandbox = std::move(*prepared);
     o.sandbox = &*sandbox;
   }
+  UniqueFd child_health;  // closed here once the child holds its copy
+  if (c.health.liveness.kind == ProbeConfig::Kind::kDaemon ||
+      c.health.readiness.kind == ProbeConfig::Kind::kDaemon) {
+    auto channel = CreateHealthChannel();
+    if (!channel.ok()) {
+      s.policy.SpawnFailed(MonotonicNs(), channel.error().Message(), out);
+      return;
+    }
+    s.health_fd = std::move(channel->first);
+    child_health = std::move(channel->second);
+    o.pass_fds.emplace_back(child_health.get(), kHealthChildFd);
+    o.env_overrides.push_back(std::string(kHealthFdEnv) + "=" + std::to_string(kHealthChildFd));
+  }
   // The event's time is when the spawn began: vfork returns only after the child's exec, which
   // on a loaded machine can take milliseconds that are not the supervisor's delay.
   const int64_t spawn_began = MonotonicNs();
@@ -1098,7 +1113,7 @@ void Supervisor::RunProbe(Service& s) {
     Apply(sv, step);
     if (options_.handle_signals) SweepAll();
   };
-  auto run = ProbeRun::Start(loop_.get(), cfg, on_result);
+  auto run = ProbeRun::Start(loop_.get(), cfg, on_result, s.health_fd.get());
   if (run.ok()) {
     s.probe = std::move(*run);
   } else {

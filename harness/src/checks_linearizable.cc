@@ -95,7 +95,8 @@ CheckResult LinearizableCheck(const CheckSpec& c, const Log& log) {
       // The checker's text, kept short for the console: the key's line (marking what '*'
       // means), the operations, and the longest order found; not its column header.
       r.verdict = model::Verdict::kFail;
-      std::string text = lin::FormatViolation(*result->violation);
+      // Times from the run's start, as every check cites them (and the HTML report draws them).
+      std::string text = lin::FormatViolation(*result->violation, false, log.start_ns);
       size_t start = 0;
       bool first = true;
       while (start < text.size()) {

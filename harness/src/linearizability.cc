@@ -264,7 +264,8 @@ std::string FormatOperation(const Operation& op) {
   return s + " " + OutcomeName(op.outcome);
 }
 
-std::string FormatViolation(const Violation& v, bool times_are_positions) {
+std::string FormatViolation(const Violation& v, bool times_are_positions,
+                            std::optional<int64_t> origin_ns) {
   std::ostringstream out;
   if (!v.key.empty()) out << "key " << v.key << ": ";
   out << "no order explains these " << v.ops.size() << " of "
@@ -273,7 +274,7 @@ std::string FormatViolation(const Violation& v, bool times_are_positions) {
       << (v.minimal ? " (shrunk to 1-minimal)"
                     : " (shrinking ran out of budget: a smaller failing set may exist)")
       << '\n';
-  const int64_t t0 = v.ops.empty() ? 0 : v.ops.front().invoke_ns;
+  const int64_t t0 = origin_ns ? *origin_ns : v.ops.empty() ? 0 : v.ops.front().invoke_ns;
   auto when = [&](int64_t t) {
     if (times_are_positions) return "#" + std::to_string(t);
     return "+" + framework::FormatDuration(std::chrono::nanoseconds(t - t0));

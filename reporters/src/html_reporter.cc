@@ -11,6 +11,7 @@
 #include "duende/model/event_log.h"
 #include "duende/reporters/markup.h"
 #include "duende/reporters/reporter.h"
+#include "html_cited_ops.h"
 #include "report_util.h"
 #include "trace_report.h"
 
@@ -18,6 +19,7 @@ namespace duende::reporters {
 namespace {
 
 using internal::Fixed;
+using internal::NiceStep;
 
 // Events listed in the page's event table; the JSON Lines file has all of them.
 constexpr size_t kMaxEventRows = 5000;
@@ -42,16 +44,6 @@ std::string Badge(Verdict v) {
   return "<span class=\"badge " + VerdictClass(v) + "\">" + VerdictName(v) + "</span>";
 }
 
-// A "nice" step (1, 2, 5 x 10^k) giving about `ticks` intervals over `range`.
-double NiceStep(double range, int ticks) {
-  if (range <= 0) return 1;
-  double raw = range / ticks;
-  double mag = std::pow(10.0, std::floor(std::log10(raw)));
-  double norm = raw / mag;
-  double nice = norm <= 1 ? 1 : norm <= 2 ? 2 : norm <= 5 ? 5 : 10;
-  return nice * mag;
-}
-
 std::string N(double v) { return Fixed(v, 1); }
 
 // The SVG timeline of one scenario.
@@ -62,13 +54,7 @@ std::string Timeline(const ScenarioResult& s, const internal::RunStats& st) {
   const double lat_top = kTop + kTputH + kGap;
   const double height = lat_top + kLatH + kBottom;
 
-  // The planned length when known (checks after it are not on the timeline), else the
-  // measured one; stretched to cover every point drawn, rounded up to a whole second.
-  double t_end = st.duration_s > 0 ? st.duration_s : internal::DurationSeconds(s);
-  for (const auto& l : st.load) t_end = std::max(t_end, l.t_s);
-  for (const auto& m : st.markers) t_end = std::max(t_end, m.t_s);
-  for (const auto& w : st.faults) t_end = std::max(t_end, w.start_s);
-  t_end = std::max(1.0, std::ceil(t_end - 1e-6));
+  const double t_end = internal::TimelineEnd(s, st);
   double x_step = NiceStep(t_end, 10);
   auto X = [&](double t) { return kLeft + std::clamp(t, 0.0, t_end) / t_end * plot_w; };
 
@@ -274,6 +260,10 @@ std::string Scenario(const ScenarioResult& s) {
   }
 
   o += "<h3>Timeline</h3>\n<div class=\"chart\">" + Timeline(s, st) + "</div>\n";
+  if (std::string cited = internal::CitedOpsChart(s, st, internal::TimelineEnd(s, st));
+      !cited.empty()) {
+    o += "<h3>Operations cited by failed checks</h3>\n<div class=\"chart\">" + cited + "</div>\n";
+  }
 
   o += "<h3>Checks</h3>\n";
   if (s.checks.empty()) {
@@ -413,7 +403,8 @@ std::string RenderHtml(const RunReport& report) {
       "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
       "style-src 'unsafe-inline'\">\n"
       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>" +
-      H(title) + "</title>\n<style>" + std::string(kStyle) + "</style>\n</head>\n<body>\n";
+      H(title) + "</title>\n<style>" + std::string(kStyle) + internal::CitedOpsCss() +
+      "</style>\n</head>\n<body>\n";
   o += "<div class=\"top\"><span class=\"brand\">duende</span>" + Badge(report.verdict) +
        "<span class=\"meta\">";
   std::string meta;

@@ -236,4 +236,21 @@ RunStats ComputeStats(const ScenarioResult& s) {
   return st;
 }
 
+double NiceStep(double range, int ticks) {
+  if (range <= 0) return 1;
+  double raw = range / ticks;
+  double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  double norm = raw / mag;
+  double nice = norm <= 1 ? 1 : norm <= 2 ? 2 : norm <= 5 ? 5 : 10;
+  return nice * mag;
+}
+
+double TimelineEnd(const ScenarioResult& s, const RunStats& st) {
+  double t_end = st.duration_s > 0 ? st.duration_s : DurationSeconds(s);
+  for (const auto& l : st.load) t_end = std::max(t_end, l.t_s);
+  for (const auto& m : st.markers) t_end = std::max(t_end, m.t_s);
+  for (const auto& w : st.faults) t_end = std::max(t_end, w.start_s);
+  return std::max(1.0, std::ceil(t_end - 1e-6));
+}
+
 }  // namespace duende::reporters::internal

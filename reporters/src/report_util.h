@@ -123,4 +123,12 @@ struct RunStats {
 
 RunStats ComputeStats(const ScenarioResult& s);
 
+/// A "nice" step (1, 2, 5 x 10^k) giving about `ticks` intervals over `range`.
+double NiceStep(double range, int ticks);
+
+/// The HTML timeline's right edge in seconds: the planned length when known (checks after it
+/// are not on the timeline), else the measured one; stretched to cover every point drawn,
+/// rounded up to a whole second.
+double TimelineEnd(const ScenarioResult& s, const RunStats& st);
+
 }  // namespace duende::reporters::internal

@@ -157,7 +157,7 @@ TEST(ConfigTest, CrossFieldRulesNameTheFix) {
             "it, or remove lock_memory_required)");
   EXPECT_EQ(ErrorOf("[health.liveness]\nkind = \"notify\"\n"),
             "t.toml:2:8: 'kind' in [health].liveness is \"notify\"; it must be one of \"none\", "
-            "\"tcp\", \"http\", \"command\"");
+            "\"tcp\", \"http\", \"command\", \"daemon\"");
   EXPECT_EQ(ErrorOf("[health.readiness]\nkind = \"notify\"\naddress = \"x:1\"\n"),
             "t.toml:3:11: 'address' in [health].readiness is only used by kind = \"tcp\" or "
             "\"http\" probes; remove it");
@@ -236,7 +236,7 @@ rc::Gen<std::chrono::nanoseconds> GenDuration(int64_t min_ns) {
 rc::Gen<ProbeConfig> GenProbe(bool readiness) {
   return rc::gen::exec([readiness] {
     ProbeConfig p;
-    int kind = *rc::gen::inRange(0, 5);
+    int kind = *rc::gen::inRange(0, 6);
     if (!readiness && kind == 1) kind = 0;
     p.kind = static_cast<ProbeConfig::Kind>(kind);
     if (p.kind == ProbeConfig::Kind::kTcp || p.kind == ProbeConfig::Kind::kHttp) {

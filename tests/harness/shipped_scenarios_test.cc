@@ -19,6 +19,7 @@
 #include "duende/framework/process.h"
 #include "duende/framework/temp_dir.h"
 #include "duende/model/event_log.h"
+#include "support/html_elements.h"
 #include "support/sanitizer_skip.h"
 
 namespace duende::harness {
@@ -82,6 +83,53 @@ void ExpectPlantedFails(const std::string& pair, const std::string& check,
   EXPECT_NE(Evidence(r, check).find(evidence_part), std::string::npos) << Evidence(r, check);
 }
 
+// As ExpectPlantedFails, and the run's HTML report draws every operation the check's
+// evidence cites in its client's lane, at the cited times.
+void ExpectPlantedFailsAndHtmlDrawsCitedOps(const std::string& pair, const std::string& check,
+                                            const std::string& evidence_part) {
+  auto dir = framework::PrivateTempDir::Make("duende-cited-ops");
+  ASSERT_TRUE(dir.ok()) << dir.error().Message();
+  const std::string html_path = dir->path() + "/report.html";
+  auto r = RunDuende(kScenarios + "/self-test/" + pair + "-planted.toml --html " + html_path);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_EQ(Verdict(r, check), "FAIL") << r.output;
+  EXPECT_NE(Evidence(r, check).find(evidence_part), std::string::npos) << Evidence(r, check);
+  std::ifstream in(html_path);
+  const std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(html.empty());
+  const Event* result = CheckResult(r, check);
+  ASSERT_NE(result, nullptr);
+  std::string evidence;
+  for (const auto& line : result->data.value("evidence", std::vector<std::string>())) {
+    evidence += line + "\n";
+  }
+  auto lanes = duende::testing::ElementsWithClass(html, "lane");
+  auto ops = duende::testing::ElementsWithClass(html, "cited-op");
+  ASSERT_FALSE(ops.empty()) << evidence;
+  for (const auto& op : ops) {
+    // Its lane is the check's and the client's.
+    const duende::testing::HtmlElement* lane = nullptr;
+    for (const auto& l : lanes) {
+      if (l.offset < op.offset) lane = &l;
+    }
+    ASSERT_NE(lane, nullptr);
+    EXPECT_EQ(lane->attrs.at("data-check"), check);
+    EXPECT_EQ(lane->attrs.at("data-client"), op.attrs.at("data-client"));
+    // The tooltip is a citation of the evidence, naming the same client.
+    EXPECT_NE(evidence.find(op.title), std::string::npos) << op.title << "\n" << evidence;
+    EXPECT_TRUE(op.title.rfind("client " + op.attrs.at("data-client") + " ", 0) == 0 ||
+                op.title.rfind(op.attrs.at("data-client") + " ", 0) == 0)
+        << op.title;
+    // Invoke before complete, both inside the run.
+    const double invoke = std::stod(op.attrs.at("data-invoke"));
+    EXPECT_GE(invoke, 0);
+    EXPECT_LT(invoke, 30);
+    if (op.attrs.at("data-complete") != "never") {
+      EXPECT_LE(invoke, std::stod(op.attrs.at("data-complete"))) << op.title;
+    }
+  }
+}
+
 void ExpectHealthyPasses(const std::string& pair) {
   auto r = RunDuende(kScenarios + "/self-test/" + pair + "-healthy.toml");
   EXPECT_EQ(r.exit_code, 0) << r.output;
@@ -103,7 +151,7 @@ TEST(SelfTest, DurableKvdKeepsEveryUniqueKeyWrite) { ExpectHealthyPasses("lost-w
 // written loses increments and adds under kill -9 (the evidence cites the read and the
 // increments it misses); fsynced before the reply, it loses none.
 TEST(SelfTest, AckBeforePersistLosesIncrements) {
-  ExpectPlantedFails("counter", "counter", "lost increments: client ");
+  ExpectPlantedFailsAndHtmlDrawsCitedOps("counter", "counter", "lost increments: client ");
 }
 TEST(SelfTest, FsyncedCounterKeepsIncrements) { ExpectHealthyPasses("counter"); }
 
@@ -111,9 +159,32 @@ TEST(SelfTest, FsyncedCounterKeepsIncrements) { ExpectHealthyPasses("counter"); 
 // kill -9, and a read after the restart returns a value older than an acknowledged write
 // (FAIL, the violation shrunk to a few operations); kvd writing its WAL first is linearizable.
 TEST(SelfTest, BufferedKvdIsNotLinearizable) {
-  ExpectPlantedFails("linearizable", "linearizable", "cannot take effect next");
+  ExpectPlantedFailsAndHtmlDrawsCitedOps("linearizable", "linearizable", "cannot take effect next");
 }
 TEST(SelfTest, WalKvdIsLinearizable) { ExpectHealthyPasses("linearizable"); }
+
+// The register model check (model kv) on the same history: a read after the restart misses
+// an acknowledged write (the evidence cites the read and the write it should have seen).
+TEST(SelfTest, BufferedKvdLosesRegisterWrites) {
+  ExpectPlantedFailsAndHtmlDrawsCitedOps("register", "kv", "lost write: client ");
+}
+TEST(SelfTest, WalKvdKeepsRegisterWrites) { ExpectHealthyPasses("register"); }
+
+// The queue model check against a daemon nobody here wrote: redis-server without persistence
+// loses the queued values at kill -9 (a dequeue finds the queue empty while acknowledged
+// enqueues were never dequeued); with appendfsync always it loses none.
+TEST(SelfTest, RedisWithoutPersistenceLosesEnqueues) {
+  if (!framework::FindExecutable("redis-server").ok()) {
+    GTEST_SKIP() << "redis-server is not installed (ci/deps.sh installs it)";
+  }
+  ExpectPlantedFailsAndHtmlDrawsCitedOps("queue", "queue", "lost enqueues: client ");
+}
+TEST(SelfTest, RedisWithAppendfsyncAlwaysKeepsEnqueues) {
+  if (!framework::FindExecutable("redis-server").ok()) {
+    GTEST_SKIP() << "redis-server is not installed (ci/deps.sh installs it)";
+  }
+  ExpectHealthyPasses("queue");
+}
 
 // [target.sandbox] confines a scenario's target: the probe's write under a read-only path gets
 // EROFS and its denied uname(2) EPERM (unconfined, both print "ok" and the checks FAIL).

@@ -57,7 +57,9 @@ struct RestartConfig {
 
 /// A readiness or liveness probe.
 struct ProbeConfig {
-  enum class Kind { kNone, kNotify, kTcp, kHttp, kCommand };
+  /// kDaemon: asks a duende::framework daemon's HealthCheck() over its health channel
+  /// (health_channel.h); unhealthy fails the probe, degraded passes.
+  enum class Kind { kNone, kNotify, kTcp, kHttp, kCommand, kDaemon };
   Kind kind = Kind::kNone;
   std::string address;               ///< "127.0.0.1:7000" for tcp/http
   std::string http_path = "/";       ///< for http (key 'path'): GET path; 2xx is healthy

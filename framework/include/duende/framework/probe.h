@@ -29,12 +29,14 @@ class ProbeRun {
  public:
   using Done = std::function<void(const ProbeResult&)>;
 
-  /// Starts one attempt of `config` (kind tcp, http or command). `done` runs once on the loop
-  /// thread, never from inside Start() and never after the ProbeRun is destroyed.
-  /// Errors: invalid address, or the socket/spawn could not be created (ENOENT for a missing
-  /// command, EMFILE) -- callers count those as failed attempts.
+  /// Starts one attempt of `config` (kind tcp, http, command or daemon). `done` runs once on
+  /// the loop thread, never from inside Start() and never after the ProbeRun is destroyed.
+  /// A daemon probe asks over `health_fd`, the supervisor's end of the child's health channel
+  /// (health_channel.h; borrowed, not closed).
+  /// Errors: invalid address, no health channel, or the socket/spawn could not be created
+  /// (ENOENT for a missing command, EMFILE) -- callers count those as failed attempts.
   static Result<std::unique_ptr<ProbeRun>> Start(EventLoop* loop, const ProbeConfig& config,
-                                                 Done done);
+                                                 Done done, int health_fd = -1);
 
   ProbeRun(const ProbeRun&) = delete;
   ProbeRun& operator=(const ProbeRun&) = delete;
@@ -47,6 +49,8 @@ class ProbeRun {
   ProbeRun(EventLoop* loop, const ProbeConfig& config, Done done);
   Result<void> StartTcp();
   Result<void> StartCommand();
+  Result<void> StartDaemon(int health_fd);
+  void OnHealthReply();
   void OnSocket(uint32_t events);
   void OnCommandExit();
   void Finish(bool healthy, std::string detail);
@@ -56,6 +60,8 @@ class ProbeRun {
   ProbeConfig config_;
   Done done_;
   UniqueFd sock_;
+  int health_fd_ = -1;  // borrowed: the supervisor's end of the health channel
+  uint64_t health_seq_ = 0;
   bool request_sent_ = false;
   std::string response_;
   Child child_;

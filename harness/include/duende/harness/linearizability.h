@@ -139,7 +139,10 @@ bool IsLinearizable(const std::vector<Operation>& ops, Model model, const Value&
 /// function and values, outcome, times relative to its first invocation, file line), the
 /// operations that could not be ordered marked with '*', and the longest order found.
 /// `times_are_positions`: times are event positions in a file, not nanoseconds.
-std::string FormatViolation(const Violation& violation, bool times_are_positions = false);
+/// `origin_ns`: times are "+duration" from it instead (a run's start, so that a report can
+/// place the operations on the run's timeline).
+std::string FormatViolation(const Violation& violation, bool times_are_positions = false,
+                            std::optional<int64_t> origin_ns = std::nullopt);
 
 /// One operation as text: "client 2 cas 1->3 ok" (no times).
 std::string FormatOperation(const Operation& op);
