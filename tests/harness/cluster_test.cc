@@ -7,6 +7,8 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <string>
 
@@ -108,9 +110,9 @@ name = "n2"
 
 // Target a on n1 and target b on `second`.
 std::string Targets(const std::string& second) {
-  return "\n[[target]]\nname = \"a\"\nnode = \"n1\"\ncommand = [\"sleep\", \"5\"]\n"
+  return "\n[[target]]\nname = \"a\"\nnode = \"n1\"\ncommand = [\"/bin/sleep\", \"5\"]\n"
          "\n[[target]]\nname = \"b\"\nnode = \"" +
-         second + "\"\ncommand = [\"sleep\", \"5\"]\n";
+         second + "\"\ncommand = [\"/bin/sleep\", \"5\"]\n";
 }
 
 TEST(ClusterValidateTest, NodeWithoutTargetIsAnError) {
@@ -195,6 +197,47 @@ kind = "partition"
   EXPECT_NE(r.out.find(":10:8: a partition cuts links between [[node]]s"), std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("toxic = \"partition\""), std::string::npos) << r.out;
+}
+
+TEST(ClusterTest, ExploreFindsAndShrinksAPartitionScheduleThatExposesStaleReads) {
+  SkipWithoutCluster();
+  // The shipped exploration, read with serializable (stale-capable) ranges.
+  std::ifstream in(kScenarios + "/explore/etcd-partition.toml");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string linearizable = R"({"key":"azA="})";
+  ASSERT_NE(text.find(linearizable), std::string::npos);
+  text.replace(text.find(linearizable), linearizable.size(),
+               R"({"key":"azA=","serializable":true})");
+  testing::TempDir dir;
+  const std::string file = dir.Write("stale.toml", text);
+  auto r = testing::RunCli(kDuende + " explore --quiet " + file +
+                           " --runs 8 --seed 3 --shrink-replays 1 --final-replays 0 --out " +
+                           dir.path() + "/out");
+  EXPECT_EQ(r.code, 1) << r.out;
+  std::ifstream minimal(dir.path() + "/out/minimal.toml");
+  std::string plan((std::istreambuf_iterator<char>(minimal)), std::istreambuf_iterator<char>());
+  size_t faults = 0;
+  for (size_t at = plan.find("[[fault]]"); at != std::string::npos;
+       at = plan.find("[[fault]]", at + 1)) {
+    ++faults;
+  }
+  EXPECT_EQ(faults, 1u) << "one partition is enough to expose a stale read:\n" << plan;
+  EXPECT_NE(plan.find("kind = \"partition\""), std::string::npos) << plan;
+}
+
+TEST(ClusterValidateTest, MissingIpIsAnEnvironmentFailure) {
+  testing::TempDir dir;
+  // The nodes are made before any target's program is looked up.
+  const std::string file = dir.Write("cluster.toml", std::string(kHead) + Targets("n2"));
+  auto r = testing::RunCli("env PATH=/nonexistent " + kDuende + " run --quiet " + file);
+  EXPECT_EQ(r.code, 3) << r.out;
+  EXPECT_NE(r.out.find("ip is not installed"), std::string::npos) << r.out;
+}
+
+TEST(ClusterValidateTest, ShippedExplorationOfPartitionsIsValid) {
+  auto r = testing::RunCli(kDuende + " validate " + kScenarios + "/explore/etcd-partition.toml");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("up to 3 fault(s) from 2 kind(s)"), std::string::npos) << r.out;
 }
 
 }  // namespace
