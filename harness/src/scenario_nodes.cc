@@ -32,7 +32,8 @@ void ReadNodes(TomlReader& root, std::vector<TomlReader>& targets, Scenario& s) 
   auto tables = root.TableArray("node");
   std::set<std::string> names;
   uint32_t subnet = 0;
-  const auto routes = faults::HostRoutes();
+  // The host's routes are read only for a scenario with nodes.
+  const auto routes = tables.empty() ? std::vector<faults::HostRoute>{} : faults::HostRoutes();
   for (auto& r : tables) {
     NodeSpec n;
     n.pos = r.pos();
