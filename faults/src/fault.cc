@@ -66,6 +66,7 @@ const KindEntry kFactories[] = {
     {"network", internal::MakeNetwork}, {"oom", internal::MakeOom},
     {"pause", internal::MakePause},     {"pids", internal::MakePids},
     {"syscall", internal::MakeSyscall}, {"clock", internal::MakeClock},
+    {"partition", internal::MakePartition},
 };
 
 internal::Factory FindFactory(std::string_view kind) {
@@ -141,10 +142,20 @@ const std::vector<FaultKindInfo>& Catalogue() {
        {{"size", "bytes", "(required)", "bytes to allocate and touch, e.g. \"512MiB\""},
         {"mlock", "bool", "false", "lock the pages (no swap, no reclaim)"},
         {"max_fraction", "float", "0.5", "refuse sizes above this share of MemAvailable"}}},
+      {"partition",
+       "cuts links between [[node]]s (blackhole routes in their network namespaces); the "
+       "harness still reaches every node",
+       {{"mode", "string", "halves",
+         "isolate, halves, majority-minority, bridge or ring (Jepsen's nemeses)"},
+        {"node", "string", "random", "mode isolate: the node cut off from all others"},
+        {"groups", "list of lists", "",
+         "explicit groups instead of a mode: nodes in different groups are cut"}}},
       {"network",
        "a toxic on the TCP proxy in front of the target's port",
        {{"toxic", "string", "latency",
-         "latency, bandwidth, slicer, blackhole, reset, down, or partition (= down)"},
+         "latency, bandwidth, slicer, blackhole, reset, down, or partition (= down: the proxy "
+         "in front of one target stops forwarding; to cut links between [[node]]s use the "
+         "partition kind)"},
         {"direction", "string", "both", "upstream (client->target), downstream or both"},
         {"latency", "duration", "100ms", "added delay per chunk (toxic latency)"},
         {"jitter", "duration", "0ms", "plus a random 0..jitter"},
@@ -213,7 +224,7 @@ Result<std::unique_ptr<Fault>> CreateFault(std::string_view kind, TomlReader& pa
 namespace internal {
 
 void AcceptCommonKeys(TomlReader& r) {
-  for (const char* k : {"name", "kind", "target", "at", "duration", "repeat", "every"}) {
+  for (const char* k : {"name", "kind", "target", "at", "duration", "repeat", "every", "node"}) {
     r.Accept(k);
   }
 }

@@ -79,6 +79,7 @@ std::unique_ptr<Fault> MakeCpu(framework::TomlReader& r, FaultEnv* env);
 std::unique_ptr<Fault> MakePids(framework::TomlReader& r, FaultEnv* env);
 std::unique_ptr<Fault> MakeSyscall(framework::TomlReader& r, FaultEnv* env);
 std::unique_ptr<Fault> MakeDisk(framework::TomlReader& r, FaultEnv* env);
+std::unique_ptr<Fault> MakePartition(framework::TomlReader& r, FaultEnv* env);
 std::unique_ptr<Fault> MakeNetwork(framework::TomlReader& r, FaultEnv* env);
 std::unique_ptr<Fault> MakeClock(framework::TomlReader& r, FaultEnv* env);
 

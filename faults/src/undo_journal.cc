@@ -311,6 +311,37 @@ bool IsMountPoint(const std::string& path) {
   return false;
 }
 
+// A node's network namespace ("duende-*", /run/netns/NAME) or a link of the nodes' network
+// ("dn" + 8 hex digits + an index or "b", node_network.h): `ip netns delete` / `ip link
+// delete`. Anything named otherwise is refused; one already gone is fine.
+Result<void> UndoNodeResource(const std::string& type, const std::string& name) {
+  const bool netns = type == "netns";
+  auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); };
+  bool ours = false;
+  if (netns) {
+    ours = StartsWithDuende(name) && name.size() <= 200 &&
+           name.find_first_of("/\0") == std::string::npos && name != "." && name != "..";
+  } else {
+    ours = name.size() >= 11 && name.size() <= 15 && name.compare(0, 2, "dn") == 0 &&
+           std::all_of(name.begin() + 2, name.begin() + 10, hex) &&
+           (name.substr(10) == "b" || std::all_of(name.begin() + 10, name.end(),
+                                                  [](char c) { return c >= '0' && c <= '9'; }));
+  }
+  if (!ours) return Refused("deleting " + type + " " + name + ": not one of duende's nodes");
+  if (!Exists(netns ? "/run/netns/" + name : "/sys/class/net/" + name)) return {};
+  framework::CommandOptions co;
+  co.timeout = std::chrono::seconds(10);
+  auto r = framework::RunCommand(netns ? std::vector<std::string>{"ip", "netns", "delete", name}
+                                       : std::vector<std::string>{"ip", "link", "delete", name},
+                                 co);
+  if (!r.ok()) return r.error();
+  if ((r->status.signaled || r->status.code != 0) &&
+      Exists(netns ? "/run/netns/" + name : "/sys/class/net/" + name)) {
+    return framework::MessageError("unable to delete " + type + " " + name + ": " + r->err);
+  }
+  return {};
+}
+
 }  // namespace
 
 std::string UndoAction::ToString() const {
@@ -784,6 +815,10 @@ Result<void> Undo(const UndoAction& a) {
     auto r = framework::RunCommand({"runc", "delete", "--force", g[0]}, co);
     if (!r.ok() && r.error().code != std::errc::no_such_file_or_directory) return r.error();
     return {};
+  }
+  if (a.type == "netns" || a.type == "link") {
+    DUENDE_TRY(need(1));
+    return UndoNodeResource(a.type, g[0]);
   }
   if (a.type == "proxy") return {};
   return framework::MessageError("unknown journal entry type '" + a.type + "'");

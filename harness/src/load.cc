@@ -68,6 +68,14 @@ framework::Result<LoadPlan> MakeLoadPlan(const LoadConfig& config) {
   auto addr = ParseLoopbackAddress(config.address);
   if (!addr) return addr.error();
   plan.addr = *addr;
+  for (const auto& [node, address] : config.nodes) {
+    auto a = ParseLoopbackAddress(address);
+    if (!a) return framework::MessageError("node " + node + ": " + a.error().context);
+    plan.node_addrs.push_back(*a);
+  }
+  if (config.spread != "round-robin" && config.spread != "random" && config.spread != "pinned")
+    return framework::MessageError("load.spread: unknown spread '" + config.spread +
+                                   "' (use \"round-robin\", \"random\" or \"pinned\")");
   if (plan.open_loop && !(config.rate > 0 && config.rate <= 10'000'000))
     return framework::MessageError("load.rate: must be > 0 and <= 10000000 requests/s, got " +
                                    std::to_string(config.rate));
@@ -119,8 +127,6 @@ framework::Result<LoadPlan> MakeLoadPlan(const LoadConfig& config) {
       return framework::MessageError(
           "load.ops: a mixed workload records its own history; it cannot be combined with "
           "key-value mode (write_template)");
-    if (plan.protocol == LoadProtocol::kHttp)
-      return framework::MessageError("load.ops: mixed workloads speak tcp-line or redis");
     double total = 0;
     for (size_t i = 0; i < config.ops.size(); ++i) {
       const LoadOpKind& k = config.ops[i];
@@ -135,6 +141,7 @@ framework::Result<LoadPlan> MakeLoadPlan(const LoadConfig& config) {
       op.matcher = *m;
       op.builder = plan.builder;
       op.builder.body = RequestTemplate(k.request, config.value);
+      if (!k.path.empty()) op.builder.path = RequestTemplate(k.path);
       if (op.builder.body.empty())
         return framework::MessageError(where + ".request: empty request template");
       total += k.weight;
@@ -150,9 +157,13 @@ framework::Result<sockaddr_in> ParseLoopbackAddress(const std::string& address) 
   if (!addr.ok())
     return framework::MessageError("load.address: '" + address +
                                    "' is not HOST:PORT (e.g. \"127.0.0.1:8080\")");
-  if ((ntohl(addr->sin_addr.s_addr) >> 24) != 127)
-    return framework::MessageError("load.address: '" + address +
-                                   "' is not a loopback address; load only targets 127.0.0.0/8");
+  const uint32_t ip = ntohl(addr->sin_addr.s_addr);
+  // Loopback, or the testing range duende's nodes (network namespaces it creates) live in.
+  if ((ip >> 24) != 127 && (ip & 0xFFFE0000u) != 0xC6120000u)
+    return framework::MessageError(
+        "load.address: '" + address +
+        "' is not a loopback address; load only targets 127.0.0.0/8 (and the [[node]]s of a "
+        "cluster scenario, in 198.18.0.0/15)");
   return addr;
 }
 
@@ -255,8 +266,9 @@ class Worker {
     std::string in;
     int64_t base_ns = 0;  // latency origin: intended (open loop) or actual send time
     uint64_t key = 0, seq = 0;
-    uint32_t op = UINT32_MAX;  // mixed workload: the kind of the request in flight
-    std::string value;         // mixed workload: the value it writes (history only)
+    uint32_t op = UINT32_MAX;    // mixed workload: the kind of the request in flight
+    uint32_t node = UINT32_MAX;  // load spread over nodes: the node it is connected to
+    std::string value;           // mixed workload: the value it writes (history only)
     int64_t reconnect_at = 0;
     int64_t backoff = 0;
     bool in_idle = false;
@@ -320,6 +332,9 @@ class Worker {
         op.value = conn->value;
         if (read) op.read = TruncateOpValue(*read);
       }
+      if (conn != nullptr && conn->node < plan_.config.nodes.size()) {
+        op.node = plan_.config.nodes[conn->node].first;
+      }
       ops_.push_back(std::move(op));
     }
   }
@@ -365,6 +380,7 @@ class Worker {
   std::deque<Conn*> idle_;
   std::deque<int64_t> queue_;  // open loop: intended times waiting for a connection
   uint64_t local_seq_ = 0;
+  uint64_t next_node_ = 0;  // round-robin spread: the node of the next (re)connect
   std::string last_connect_error_ = "no connection";
 
   std::mutex mu_;
@@ -400,7 +416,16 @@ void Worker::Connect(Conn& c, int64_t now) {
   c.out.clear();
   c.out_off = 0;
   ++up_;
-  if (connect(c.fd, reinterpret_cast<const sockaddr*>(&plan_.addr), sizeof(plan_.addr)) == 0) {
+  const sockaddr_in* to = &plan_.addr;
+  if (!plan_.node_addrs.empty()) {
+    const size_t n = plan_.node_addrs.size();
+    const std::string& spread = plan_.config.spread;
+    c.node = static_cast<uint32_t>(spread == "pinned"   ? c.id % n
+                                   : spread == "random" ? rng_() % n
+                                                        : next_node_++ % n);
+    to = &plan_.node_addrs[c.node];
+  }
+  if (connect(c.fd, reinterpret_cast<const sockaddr*>(to), sizeof(*to)) == 0) {
     c.state = State::kConnecting;
     Connected(c, now);
   } else if (errno == EINPROGRESS) {

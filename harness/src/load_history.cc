@@ -60,11 +60,12 @@ nlohmann::json EncodeOps(const std::vector<LoadOp>& ops, bool readback) {
                           std::string(1, static_cast<char>(op.outcome)),
                           op.key,
                           readback ? op.found : op.seq};
-    if (!op.f.empty()) {
+    if (!op.f.empty() || !op.node.empty()) {
       row.push_back(op.text);
       row.push_back(op.f);
       row.push_back(op.value);
       row.push_back(op.read ? nlohmann::json(*op.read) : nlohmann::json(nullptr));
+      if (!op.node.empty()) row.push_back(op.node);
     } else if (!op.text.empty()) {
       row.push_back(op.text);
     }
@@ -93,9 +94,12 @@ std::vector<LoadOp> DecodeOps(const nlohmann::json& data, bool readback, size_t*
         !ParseOutcome(row[3].get_ref<const std::string&>()[0], &outcome) ||
         !row[4].is_number_unsigned() || !row[5].is_number_unsigned() ||
         (row.size() > 6 && !row[6].is_string()) || row.size() == 8 || row.size() == 9 ||
-        row.size() > 10 ||
-        (row.size() == 10 && (!row[7].is_string() || row[7].get_ref<const std::string&>().empty() ||
-                              !row[8].is_string() || !(row[9].is_string() || row[9].is_null())))) {
+        row.size() > 11 ||
+        (row.size() >= 10 && (!row[7].is_string() ||
+                              (row.size() == 10 && row[7].get_ref<const std::string&>().empty()) ||
+                              !row[8].is_string() || !(row[9].is_string() || row[9].is_null()))) ||
+        (row.size() == 11 &&
+         (!row[10].is_string() || row[10].get_ref<const std::string&>().empty()))) {
       ++bad;
       continue;
     }
@@ -107,11 +111,12 @@ std::vector<LoadOp> DecodeOps(const nlohmann::json& data, bool readback, size_t*
     op.key = row[4].get<uint64_t>();
     (readback ? op.found : op.seq) = row[5].get<uint64_t>();
     if (row.size() > 6) op.text = row[6].get<std::string>();
-    if (row.size() == 10) {
+    if (row.size() >= 10) {
       op.f = row[7].get<std::string>();
       op.value = row[8].get<std::string>();
       if (row[9].is_string()) op.read = row[9].get<std::string>();
     }
+    if (row.size() == 11) op.node = row[10].get<std::string>();
     out.push_back(std::move(op));
   }
   if (bad_rows != nullptr) *bad_rows += bad;

@@ -28,6 +28,7 @@ struct LoadPlan {
   uint32_t keys = 1;
   uint32_t threads = 1;
   sockaddr_in addr{};
+  std::vector<sockaddr_in> node_addrs;  ///< config.nodes' addresses (empty: `addr` only)
   RequestBuilder builder;
   ReplyMatcher matcher;
   std::vector<LoadOpPlan> ops;  ///< mixed workload (empty: every request is `builder`)
@@ -36,7 +37,8 @@ struct LoadPlan {
 /// Validates `config` for the generator. Errors: EINVAL naming the field ("load.rate: ...").
 framework::Result<LoadPlan> MakeLoadPlan(const LoadConfig& config);
 
-/// "127.0.0.1:PORT" (or "localhost:PORT"); anything outside 127.0.0.0/8 is refused.
+/// "127.0.0.1:PORT" (or "localhost:PORT"), or a node's address in 198.18.0.0/15 (the testing
+/// range duende's own network namespaces use); anything else is refused.
 framework::Result<sockaddr_in> ParseLoopbackAddress(const std::string& address);
 
 }  // namespace duende::harness

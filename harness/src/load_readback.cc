@@ -197,7 +197,8 @@ void ReadShard(const LoadPlan& plan, const RequestTemplate& extractor, uint32_t 
     ++result.keys;
     uint64_t seq = 0;
     const bool found = reply.protocol_ok && extractor.Match(reply.text, index, &seq);
-    LoadOp op{client, invoke, complete, OpOutcome::kOk, index, 0, {}, found ? seq : 0, {}, {}, {}};
+    LoadOp op{client, invoke, complete, OpOutcome::kOk, index, 0, {}, found ? seq : 0, {},
+              {},     {},     {}};
     if (acked == 0) {
       result.reads.push_back(std::move(op));
       continue;

@@ -33,6 +33,7 @@
 #include "duende/faults/fault.h"
 #include "duende/faults/launch.h"
 #include "duende/faults/libfiu.h"
+#include "duende/faults/node_network.h"
 #include "duende/faults/proxy.h"
 #include "duende/faults/undo_journal.h"
 #include "duende/framework/address.h"
@@ -152,6 +153,14 @@ class Run {
   void RecordOutputTail(const std::string& target, const std::string& reason, pid_t pid);
   void KeepOrRemoveRunDir(Verdict verdict);
   void OnServiceEvent(const framework::ServiceEvent& ev);
+  // Nodes of a cluster scenario (run_nodes.cc).
+  bool CreateNodes();
+  void RemoveNodes();
+  std::optional<std::string> NodeVariable(std::string_view name) const;
+  /// Prefixes `command` so that it runs in the target's node's namespace (no node: unchanged).
+  bool EnterNode(const std::string& target, std::vector<std::string>* command);
+  /// Points the load at the nodes when [load] spreads over them.
+  void SpreadLoad(LoadConfig& c);
   // Platform targets (run_platforms.cc).
   bool StartOnPlatform(const std::string& name, TargetState& st, framework::DaemonConfig c);
   void RemovePlatformTargets();
@@ -211,6 +220,7 @@ class Run {
   std::string trace_error_;                // guarded by mu_: a refused trace (ends the run)
   std::unique_ptr<faults::UndoJournal> journal_;
   faults::FaultEnv env_;
+  std::unique_ptr<faults::NodeNetwork> nodes_;  // [[node]]s (declared before the faults)
   std::vector<FaultInstance> faults_;
   std::map<std::string, std::string> active_kind_;  // target -> kind of an active fault
 

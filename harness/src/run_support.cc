@@ -88,7 +88,11 @@ LoadConfig LoadConfigFor(const LoadSpec& l, std::chrono::nanoseconds timeline, u
   }
   c.request = l.request;
   c.expect = l.expect;
-  for (const LoadOpSpec& op : l.ops) c.ops.push_back({op.f, op.request, op.expect, op.weight});
+  for (const LoadOpSpec& op : l.ops) {
+    c.ops.push_back({op.f, op.request, op.expect, op.weight, op.path});
+  }
+  c.http_method = l.http_method;
+  if (!l.spread.empty()) c.spread = l.spread;
   // A mixed workload names its keys itself ("INCR {key}"); one key unless `keys` says more.
   if (!l.ops.empty() && l.keys == 0) c.keys = 1;
   c.value = l.value;

@@ -182,6 +182,7 @@ bool Run::StartTargets() {
       return false;
     }
     c.command[0] = *exe;
+    if (!EnterNode(name, &c.command)) return false;
     c.env = st.expanded.env;
     c.working_dir = st.expanded.working_dir;
     c.pid_file = st.expanded.pid_file;
@@ -247,7 +248,8 @@ bool Run::StartTargets() {
   sup_thread_ = std::thread([this] { (void)sup_->Run(); });
   for (auto& [name, st] : targets_) {
     if (st.spec->external) continue;
-    if (!CheckPortsFree(name, st)) return false;
+    // A node's ports are its namespace's own: the host's listeners do not matter there.
+    if (st.spec->node.empty() && !CheckPortsFree(name, st)) return false;
     if (auto pc = platform_configs.find(name); pc != platform_configs.end()) {
       if (!StartOnPlatform(name, st, std::move(pc->second))) return false;
       continue;

@@ -28,6 +28,7 @@ void Run::StopEverything() {
     if (!t.fiu_prefix.empty()) faults::RemoveFiuFifos(t.fiu_prefix);
   }
   faults_.clear();  // destructors heal whatever is left
+  RemoveNodes();    // after the targets: their namespaces go last
 }
 
 void Run::RecordLeftovers() {

@@ -103,7 +103,9 @@ void Run::Inject(FaultInstance& f, int64_t scheduled_ns) {
   }
   // A platform target's main process is the one the platform reports now (systemd's
   // MainPID, the daemon under the container's init), not the process duende spawned.
-  const bool by_adapter = f.spec->kind == kPowerLossKind || SignalsThroughAdapter(*f.spec);
+  // A partition acts between nodes, not on the target's process.
+  const bool by_adapter = f.spec->kind == kPowerLossKind || SignalsThroughAdapter(*f.spec) ||
+                          f.spec->kind == "partition";
   if (ref.pid > 0 || by_adapter) {
     if (pid_t main = PlatformMainPid(f.spec->target); main != 0) {
       ref.pid = main;

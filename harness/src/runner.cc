@@ -57,6 +57,7 @@ std::string Run::Expand(const std::string& text) {
         if (var == "events") return o_.events_path.empty() ? events_path_ : o_.events_path;
         if (var.rfind("load.", 0) == 0) return LoadVariable(var.substr(5));
         if (var == "seed") return std::to_string(seed_);
+        if (var.rfind("node.", 0) == 0) return NodeVariable(var.substr(5));
         if (var.rfind("env.", 0) == 0) {
           const char* v = std::getenv(std::string(var.substr(4)).c_str());
           return v == nullptr ? "" : v;
@@ -147,6 +148,7 @@ bool Run::Prepare() {
     auto it = targets_.find(target);
     return it == targets_.end() ? nullptr : it->second.proxy.get();
   };
+  if (!CreateNodes()) return false;
 
   for (const auto& t : s_.targets) {
     TargetState st;
@@ -217,6 +219,7 @@ bool Run::Prepare() {
       address = t.proxy ? "127.0.0.1:" + std::to_string(t.proxy_port) : t.expanded.address;
     }
     c.address = Expand(address);
+    SpreadLoad(c);
     if (c.address.empty()) {
       Fail("[load] has no address: give address = \"127.0.0.1:PORT\" or an address to target " +
            l.target);

@@ -36,7 +36,7 @@ using internal::ReadProbe;
 using internal::ReadTarget;
 
 const char* const kFaultCommonKeys[] = {"name",     "kind",   "target", "at",
-                                        "duration", "repeat", "every"};
+                                        "duration", "repeat", "every",  "node"};
 
 FaultSpec ReadFault(TomlReader& r, const std::shared_ptr<const toml::table>& doc,
                     const FaultKindTable& kinds) {
@@ -52,6 +52,7 @@ FaultSpec ReadFault(TomlReader& r, const std::shared_ptr<const toml::table>& doc
     f.kind = r.Enum("kind", kinds.kinds, true).value_or("");
   }
   f.target = r.String("target").value_or("");
+  f.node = r.String("node").value_or("");
   f.at = r.Duration("at", true).value_or(nanoseconds{0});
   f.duration = r.Duration("duration");
   f.repeat = static_cast<uint32_t>(r.Int("repeat", 1, 10000).value_or(1));
@@ -136,9 +137,11 @@ Scenario Build(toml::table root_in, const std::string& file,
       t.Fail("name", "target name \"" + n + "\" is used twice; target names must be unique");
     }
   }
+  internal::ReadNodes(root, targets, s);
   auto has_target = [&](const std::string& n) { return names.count(n) != 0; };
   if (auto l = root.Table("load")) {
     s.load = ReadLoad(*l);
+    internal::CheckLoadNodes(*l, s);
     CheckRunVariables(*l, "address", s.load->address, files);
     if (s.load->target.empty() && !s.targets.empty()) s.load->target = s.targets[0].name;
     if (!s.load->target.empty() && !has_target(s.load->target)) {
@@ -155,6 +158,7 @@ Scenario Build(toml::table root_in, const std::string& file,
   std::set<std::string> fault_names;
   for (auto& f : root.TableArray("fault")) {
     FaultSpec spec = ReadFault(f, doc, kinds);
+    const std::vector<std::string> node_targets = internal::ResolveFaultNode(f, spec, s);
     if (spec.target.empty() && !s.targets.empty()) spec.target = s.targets[0].name;
     if (!spec.target.empty() && !has_target(spec.target)) {
       std::string hint = framework::DidYouMean(spec.target, {names.begin(), names.end()});
@@ -189,6 +193,13 @@ Scenario Build(toml::table root_in, const std::string& file,
              f.where() + " ends at " + framework::FormatDuration(last) +
                  ", after the scenario's duration (" + framework::FormatDuration(s.meta.duration) +
                  "); make [scenario] duration longer or the fault earlier");
+    }
+    for (const auto& t : node_targets) {
+      FaultSpec more = spec;
+      more.target = t;
+      more.name = spec.name + "@" + t;
+      fault_names.insert(more.name);
+      s.faults.push_back(std::move(more));
     }
     s.faults.push_back(std::move(spec));
   }

@@ -45,6 +45,12 @@ LoadSpec ReadLoad(TomlReader& r) {
     r.Fail("traceparent", "traceparent = true in " + r.where() +
                               " needs protocol = \"http\" (it is an HTTP header)");
   }
+  l.http_method = r.Enum("method", {"GET", "POST", "PUT", "DELETE", "PATCH"}).value_or("GET");
+  if (r.Has("method") && l.protocol != "http") {
+    r.Fail("method", "'method' in " + r.where() + " applies to protocol = \"http\" only");
+  }
+  l.spread = r.Enum("spread", {"round-robin", "random", "pinned"}).value_or("");
+  l.nodes = r.StringArray("nodes").value_or(std::vector<std::string>{});
   l.keys = static_cast<uint32_t>(r.Int("keys", 1, 10000000).value_or(0));
   l.value = r.String("value").value_or("{seq}");
   ReadTerminator(r, &l.terminator);
@@ -74,15 +80,17 @@ LoadSpec ReadLoad(TomlReader& r) {
     CheckRegex(o, "expect", op.expect);
     CheckLoadPlaceholders(o, "request", op.request);
     op.weight = o.Double("weight", 0.000001, 1e6).value_or(1);
+    op.path = o.String("path").value_or("");
+    CheckLoadPlaceholders(o, "path", op.path);
+    if (o.Has("path") && l.protocol != "http") {
+      o.Fail("path", "'path' in [[load.op]] applies to protocol = \"http\" only");
+    }
     if (has_request) {
       o.Fail("f", "[[load.op]] in " + r.where() +
                       " replaces 'request' and 'expect' of [load]: remove those, or the ops");
     }
     o.Finish();
     l.ops.push_back(std::move(op));
-  }
-  if (!l.ops.empty() && l.protocol == "http") {
-    r.Fail("protocol", "[[load.op]] mixed workloads speak tcp-line or redis, not http");
   }
   if (auto rb = r.Table("readback")) {
     if (!l.ops.empty()) {

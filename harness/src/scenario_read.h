@@ -47,6 +47,20 @@ void ReadTargetTrace(framework::TomlReader& r, TargetSpec* t);
 void CheckTargetTrace(framework::TomlReader& r, const TargetSpec& t);
 /// [load] with its [load.readback].
 LoadSpec ReadLoad(framework::TomlReader& r);
+
+/// Reads [[node]] into `s.nodes` and checks the nodes against `s.targets` (read from
+/// `targets`, in order): each target's `node` names a node, each node runs a target, node
+/// targets are native and not external, addresses are node addresses in one /24 that no host
+/// route overlaps (scenario_nodes.cc, docs/cluster.md).
+void ReadNodes(framework::TomlReader& root, std::vector<framework::TomlReader>& targets,
+               Scenario& s);
+/// Checks [load]'s `spread` and `nodes` against the scenario's nodes.
+void CheckLoadNodes(framework::TomlReader& load, const Scenario& s);
+/// Checks a fault's `node` (and a partition's groups) against the scenario's nodes; for a
+/// kind other than partition, points `spec.target` at the node's first target and returns
+/// the node's other targets (the fault acts on each).
+std::vector<std::string> ResolveFaultNode(framework::TomlReader& f, FaultSpec& spec,
+                                          const Scenario& s);
 /// One [[steady_state.probe]] (`index` numbers unnamed ones).
 ProbeSpec ReadProbe(framework::TomlReader& r, size_t index);
 void CheckProbeVariables(framework::TomlReader& r, const ProbeSpec& p,

@@ -179,6 +179,7 @@ TargetSpec ReadTarget(TomlReader& r, const std::vector<std::string>& files) {
   t.address = r.String("address").value_or("");
   t.proxy = r.Bool("proxy").value_or(false);
   t.await_ready = r.Bool("await_ready").value_or(true);
+  t.node = r.String("node").value_or("");  // checked against [[node]] by ReadNodes
   t.platform_pos = r.PosOf("platform");
   if (auto p = r.String("platform")) {
     t.platform = *p;

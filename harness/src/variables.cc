@@ -83,6 +83,13 @@ bool IsRunVariable(std::string_view name, const std::vector<std::string>& files,
   if (StartsWith(name, "port.") || StartsWith(name, "proxy.") || StartsWith(name, "env.")) {
     return true;
   }
+  if (StartsWith(name, "node.")) {
+    // {node.NAME.addr} (its address) or {node.NAME.netns} (its namespace's name).
+    const size_t dot = name.rfind('.');
+    if (dot > 5 && (name.substr(dot) == ".addr" || name.substr(dot) == ".netns")) return true;
+    *hint = "a node's variables are {node.NAME.addr} and {node.NAME.netns}";
+    return false;
+  }
   if (StartsWith(name, "file.")) {
     std::string file(name.substr(5));
     if (std::find(files.begin(), files.end(), file) != files.end()) return true;
@@ -95,7 +102,7 @@ bool IsRunVariable(std::string_view name, const std::vector<std::string>& files,
   std::vector<std::string> known = {"run_dir", "seed", "events"};
   std::string close = framework::DidYouMean(std::string(name), known);
   *hint = close.empty() ? "use {port.NAME}, {proxy.NAME}, {run_dir}, {seed}, {events}, "
-                          "{load.FIELD}, {env.VAR} or {file.NAME}"
+                          "{load.FIELD}, {env.VAR}, {file.NAME} or {node.NAME.addr}"
                         : "did you mean {" + close + "}?";
   return false;
 }

@@ -34,7 +34,8 @@ std::vector<VariableRef> FindVariables(std::string_view text);
 bool IsLoadVariable(std::string_view name);
 
 /// Whether `name` is a run variable: run_dir, seed, events, load.X (IsLoadVariable), port.X,
-/// proxy.X, env.X, or file.X for a file in `files`. Otherwise sets `hint` to the fix.
+/// proxy.X, env.X, node.X.addr, node.X.netns, or file.X for a file in `files`. Otherwise sets
+/// `hint` to the fix.
 bool IsRunVariable(std::string_view name, const std::vector<std::string>& files, std::string* hint);
 
 }  // namespace duende::harness::internal

@@ -59,6 +59,7 @@ duende::harness::LoadOp SomeOp(int64_t i) {
           0,
           {},
           {},
+          {},
           {}};
 }
 

@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -69,6 +70,12 @@ TEST_P(CrashSafetyTest, KilledHarnessLeavesNothingAfterHeal) {
   }
   ASSERT_EQ(injected, "injected") << which;
   std::vector<Entry> entries = ReadEntries(jdir);
+  if (which == "partition") {
+    const auto count = std::count_if(entries.begin(), entries.end(), [](const Entry& e) {
+      return e.type == "netns" || e.type == "link";
+    });
+    EXPECT_EQ(count, 5) << "the bridge, and a namespace and a veth per node";
+  }
 
   ::kill((*victim)->child.pid, SIGKILL);
   (*victim)->Wait();
@@ -89,6 +96,10 @@ TEST_P(CrashSafetyTest, KilledHarnessLeavesNothingAfterHeal) {
       EXPECT_EQ(GlobCount(e.args[0] + "-*"), 0u);
     } else if (e.type == "file") {
       EXPECT_FALSE(fs::exists(e.args[0])) << e.args[0];
+    } else if (e.type == "netns") {
+      EXPECT_FALSE(fs::exists("/run/netns/" + e.args[0])) << "namespace " << e.args[0];
+    } else if (e.type == "link") {
+      EXPECT_FALSE(fs::exists("/sys/class/net/" + e.args[0])) << "link " << e.args[0];
     }
   }
   // No group of the dead run is left anywhere under ours.
@@ -135,7 +146,8 @@ TEST_P(CrashSafetyTest, KilledHarnessLeavesNothingAfterHeal) {
 INSTANTIATE_TEST_SUITE_P(EveryKind, CrashSafetyTest,
                          ::testing::Values("kill", "pause", "crash", "fds", "oom", "memory",
                                            "cpu-burn", "cpu-quota", "pids", "syscall",
-                                           "disk-enospc", "disk-full", "network", "clock"),
+                                           "disk-enospc", "disk-full", "network", "clock",
+                                           "partition"),
                          [](const auto& param_info) {
                            std::string n = param_info.param;
                            for (auto& c : n) {

@@ -80,7 +80,7 @@ TEST(FaultParamsTest, CatalogueListsEveryCreatableKind) {
                                                 : "";
     EXPECT_EQ(ErrorOf(k.kind, minimal), "") << k.kind;
   }
-  EXPECT_EQ(kinds.size(), 11u);
+  EXPECT_EQ(kinds.size(), 12u);
 }
 
 TEST(FaultParamsTest, ValidatorReportsThroughTheReadersDiagnostics) {

@@ -14,6 +14,7 @@
 #include "duende/faults/fault.h"
 #include "duende/faults/launch.h"
 #include "duende/faults/libfiu.h"
+#include "duende/faults/node_network.h"
 #include "duende/framework/process.h"
 
 namespace {
@@ -59,6 +60,7 @@ int main(int argc, char** argv) {
       {"disk-full", {"disk", "mode = \"full\"\npath = \"" + scratch + "/data\""}},
       {"network", {"network", "toxic = \"latency\""}},
       {"clock", {"clock", "offset = \"-1h\""}},
+      {"partition", {"partition", "mode = \"isolate\""}},
   };
   auto it = kCases.find(which);
   if (it == kCases.end()) return Fail("unknown case " + which);
@@ -101,6 +103,14 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   ::usleep(200000);  // let the target exec (libfiu FIFO, tmpfs mount)
 
+  // A partition acts between nodes: the victim makes two (namespaces, veths, a bridge).
+  std::unique_ptr<faults::NodeNetwork> nodes;
+  if (which == "partition") {
+    auto net = faults::NodeNetwork::Create({{"a", ""}, {"b", ""}}, journal->get(), 1);
+    if (!net.ok()) return Fail(net.error().Message());
+    nodes = std::move(net).value();
+    env.nodes = nodes.get();
+  }
   auto table = framework::ParseTomlString(it->second.second, which);
   if (!table.ok()) return Fail(table.error().Message());
   auto diags = std::make_shared<framework::Diagnostics>();

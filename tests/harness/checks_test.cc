@@ -487,7 +487,7 @@ TEST(ChecksTest, NoLostWritesFromTheHistoryNamesTheFirstLoss) {
 
 TEST(LoadHistoryTest, EncodeDecodeRoundTrip) {
   std::vector<LoadOp> ops = {
-      {3, 1'000'000'123, 1'000'500'000, OpOutcome::kOk, 17, 204, "", 0, {}, {}, {}},
+      {3, 1'000'000'123, 1'000'500'000, OpOutcome::kOk, 17, 204, "", 0, {}, {}, {}, {}},
       {0,
        999'000'000,
        1'300'000'000,
@@ -496,6 +496,7 @@ TEST(LoadHistoryTest, EncodeDecodeRoundTrip) {
        9,
        "no reply within 300ms",
        0,
+       {},
        {},
        {},
        {}},
@@ -509,8 +510,9 @@ TEST(LoadHistoryTest, EncodeDecodeRoundTrip) {
        0,
        {},
        {},
+       {},
        {}},
-      {1, 1'200'000'000, 1'200'100'000, OpOutcome::kWrongReply, 2, 11, "bad\n", 0, {}, {}, {}}};
+      {1, 1'200'000'000, 1'200'100'000, OpOutcome::kWrongReply, 2, 11, "bad\n", 0, {}, {}, {}, {}}};
   auto json = EncodeOps(ops);
   EXPECT_EQ(json["base_ns"], 999'000'000);
   auto back = DecodeOps(json);

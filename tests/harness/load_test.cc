@@ -868,5 +868,43 @@ TEST(LoadReadBackTest, UnreachableTargetIsAnErrorNotAVerdict) {
   EXPECT_NE(rb.error().Message().find("read-back of k1"), std::string::npos);
 }
 
+// Spread over nodes: each connection talks to the node `spread` picks, and each op of the
+// history names it.
+TEST(LoadHistoryTest, SpreadOverNodesRecordsEachRequestsNode) {
+  TestServer a(LineHandler(Pong)), b(LineHandler(Pong));
+  for (const char* spread : {"pinned", "round-robin", "random"}) {
+    LoadConfig c = LineConfig(a.address());
+    c.mode = "closed";
+    c.connections = 4;
+    c.duration = 300ms;
+    c.nodes = {{"a", a.address()}, {"b", b.address()}};
+    c.spread = spread;
+    const size_t before_a = a.requests(), before_b = b.requests();
+    LoadRun run = RunLoad(c);
+    std::map<std::string, size_t> per_node;
+    size_t unnamed = 0;
+    for (const LoadOp& op : run.ops) {
+      if (op.outcome != OpOutcome::kOk) continue;
+      if (op.node != "a" && op.node != "b") ++unnamed;
+      ++per_node[op.node];
+      if (std::string(spread) == "pinned") {
+        EXPECT_EQ(op.node, op.client % 2 == 0 ? "a" : "b") << "connection i to node i mod 2";
+      }
+    }
+    // Each server answered the ops that name it (plus at most one in flight per connection
+    // when the load stopped).
+    for (auto [node, got] :
+         {std::pair{"a", a.requests() - before_a}, std::pair{"b", b.requests() - before_b}}) {
+      EXPECT_LE(per_node[node], got) << spread;
+      EXPECT_LE(got, per_node[node] + c.connections) << spread;
+    }
+    if (std::string(spread) != "random") {
+      EXPECT_GT(per_node["a"], 0u) << spread;
+      EXPECT_GT(per_node["b"], 0u) << spread;
+    }
+    EXPECT_EQ(unnamed, 0u) << spread << ": every ok op names its node";
+  }
+}
+
 }  // namespace
 }  // namespace duende::harness

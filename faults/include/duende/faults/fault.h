@@ -22,6 +22,7 @@
 namespace duende::faults {
 
 class Proxy;
+class NodeNetwork;
 
 /// The process (and its surroundings) a fault acts on.
 struct TargetRef {
@@ -88,6 +89,9 @@ struct FaultEnv {
   /// The proxy in front of a target (network faults), or nullptr: the fault then starts its
   /// own proxy on `listen_port`.
   std::function<Proxy*(const std::string& target)> find_proxy;
+  /// The nodes of a cluster scenario (the `partition` fault cuts links between them), or
+  /// nullptr when it has none.
+  NodeNetwork* nodes = nullptr;
   /// Counter that makes names unique within the run (CreateFault increments it).
   uint32_t serial = 0;
 };

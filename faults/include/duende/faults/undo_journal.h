@@ -46,6 +46,9 @@ namespace duende::faults {
 ///   proxy ADDRESS                an in-process proxy: gone with its process (record only)
 ///   oci-container ID             `runc delete --force ID` (a container of a platform target;
 ///                                ID starts with "duende-")
+///   netns NAME                   `ip netns delete NAME` (a node's namespace; "duende-*")
+///   link NAME                    `ip link delete NAME` (a node's veth or the nodes' bridge;
+///                                "dn" + 8 hex digits + an index or "b")
 /// START is the process start time (field 22 of /proc/PID/stat), so a recycled pid is never hit;
 /// an entry without one (0) is refused. For stopped-group it is the time of the pause (clock
 /// ticks since boot): only members of the group that started before it are continued.

@@ -36,6 +36,7 @@ struct LoadOpKind {
   /// value read ("VALUE (\\d+)").
   std::string expect;
   double weight = 1;  ///< share of the requests, relative to the other kinds' weights
+  std::string path;   ///< http: this kind's path template ("" = LoadConfig::http_path)
 };
 
 /// What load to drive. Templates expand {seq} (a sequence number, unique and increasing per
@@ -43,9 +44,15 @@ struct LoadOpKind {
 /// keys) the index is the request's own seq: every request names a key no other one names.
 struct LoadConfig {
   std::string protocol = "tcp-line";  ///< "tcp-line" | "http" | "redis"
-  std::string address;                ///< "127.0.0.1:PORT" (loopback only)
-  std::string mode = "open";          ///< "open" (at `rate`) | "closed" (`connections`)
-  double rate = 100;                  ///< requests per second, open loop
+  std::string address;                ///< "127.0.0.1:PORT" (loopback, or a node in 198.18.0.0/15)
+  /// Load spread over the nodes of a cluster: (node name, "ADDR:PORT") each; empty: every
+  /// connection talks to `address`. Which node a connection talks to is `spread`'s choice,
+  /// made at each (re)connect: "round-robin" (the next node in turn), "random" (from `seed`)
+  /// or "pinned" (connection i always to node i mod N). Each history op names its node.
+  std::vector<std::pair<std::string, std::string>> nodes;
+  std::string spread = "round-robin";
+  std::string mode = "open";  ///< "open" (at `rate`) | "closed" (`connections`)
+  double rate = 100;          ///< requests per second, open loop
   uint32_t connections = 4;
   std::chrono::nanoseconds duration = std::chrono::seconds(5);
   std::chrono::nanoseconds timeout = std::chrono::milliseconds(500);

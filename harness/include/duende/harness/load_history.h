@@ -56,6 +56,8 @@ struct LoadOp {
   /// that group did not match); none when the reply was not ok or `expect` captures nothing.
   /// At most kMaxOpValue bytes (a longer capture is cut: see ValueCut()).
   std::optional<std::string> read;
+  /// Load spread over nodes (LoadConfig::nodes): the node the request went to; "" otherwise.
+  std::string node;
 };
 
 inline constexpr size_t kMaxOpText = 64;

@@ -118,6 +118,8 @@ struct TargetSpec {
   framework::DaemonConfig daemon;
   /// Config files rendered before the target starts.
   std::vector<FileSpec> files;
+  /// The [[node]] it runs on (its network namespace), or "" for the host.
+  std::string node;
   /// Where the table starts, and its `command` (for messages).
   framework::SourcePos pos;
   framework::SourcePos command_pos;
@@ -131,6 +133,7 @@ struct LoadOpSpec {
   std::string request;  ///< request template
   std::string expect;   ///< regex for the whole reply; its first capture group is the value read
   double weight = 1;
+  std::string path;  ///< http: this kind's path ("" = the load's `path`)
   framework::SourcePos pos;
 };
 
@@ -151,7 +154,12 @@ struct LoadSpec {
   std::string http_path = "/";
   /// http: send a W3C traceparent header per request (docs/tracing.md).
   bool traceparent = false;
-  uint32_t keys = 0;  ///< 0: not given (unique keys with a read-back, else 64)
+  std::string http_method = "GET";  ///< http: `method`
+  /// Spread over the nodes of a cluster ("round-robin", "random", "pinned"; "" = not
+  /// spread): each node is reached at the address of the target that runs on it.
+  std::string spread;
+  std::vector<std::string> nodes;  ///< the nodes spread over (empty: every node)
+  uint32_t keys = 0;               ///< 0: not given (unique keys with a read-back, else 64)
   /// Read-back after recovery (for the lost-write check): request and expected reply.
   std::string readback_request;
   std::string readback_expect;
@@ -174,7 +182,10 @@ struct FaultSpec {
   std::string name;    ///< unique in the scenario (default "<kind>" or "<kind>-<n>")
   std::string kind;    ///< a kind of faults::Catalogue(): "kill", "pause", "oom", ...
   std::string target;  ///< the target it acts on
-  nanoseconds at{0};   ///< offset from the start of the timeline
+  /// `node = "n1"`: a partition's isolated node; other kinds act on the node's targets (the
+  /// reader makes one fault per target, named "<name>@<target>" past the first).
+  std::string node;
+  nanoseconds at{0};                    ///< offset from the start of the timeline
   std::optional<nanoseconds> duration;  ///< how long until healed (instant faults: none)
   uint32_t repeat = 1;                  ///< injections, `every` apart
   nanoseconds every{0};
@@ -222,9 +233,18 @@ struct SteadyStateSpec {
   nanoseconds recover_timeout = std::chrono::seconds(5);
 };
 
+/// A node of a cluster scenario ([[node]]): a network namespace duende creates, with one
+/// address in 198.18.0.0/15 (docs/cluster.md).
+struct NodeSpec {
+  std::string name;
+  std::string addr;  ///< "" = chosen at run time
+  framework::SourcePos pos;
+};
+
 struct Scenario {
   std::string file;
   ScenarioMeta meta;
+  std::vector<NodeSpec> nodes;
   std::vector<TargetSpec> targets;
   std::optional<LoadSpec> load;
   std::vector<FaultSpec> faults;

@@ -52,6 +52,8 @@ inline constexpr char kFaultHealed[] = "fault.healed";
 inline constexpr char kFaultError[] = "fault.error";
 inline constexpr char kProxyStarted[] = "proxy.started";
 inline constexpr char kProxyStopped[] = "proxy.stopped";
+inline constexpr char kNodesCreated[] = "nodes.created";
+inline constexpr char kNodesRemoved[] = "nodes.removed";
 
 // Load and its request history.
 inline constexpr char kLoadSecond[] = "load.second";
