@@ -60,12 +60,18 @@ struct KindEntry {
 };
 
 const KindEntry kFactories[] = {
-    {"cpu", internal::MakeCpu},         {"crash", internal::MakeCrash},
-    {"disk", internal::MakeDisk},       {"fds", internal::MakeFds},
-    {"kill", internal::MakeKill},       {"memory", internal::MakeMemory},
-    {"network", internal::MakeNetwork}, {"oom", internal::MakeOom},
-    {"pause", internal::MakePause},     {"pids", internal::MakePids},
-    {"syscall", internal::MakeSyscall}, {"clock", internal::MakeClock},
+    {"cpu", internal::MakeCpu},
+    {"crash", internal::MakeCrash},
+    {"disk", internal::MakeDisk},
+    {"fds", internal::MakeFds},
+    {"kill", internal::MakeKill},
+    {"memory", internal::MakeMemory},
+    {"network", internal::MakeNetwork},
+    {"oom", internal::MakeOom},
+    {"pause", internal::MakePause},
+    {"pids", internal::MakePids},
+    {"syscall", internal::MakeSyscall},
+    {"clock", internal::MakeClock},
     {"partition", internal::MakePartition},
 };
 
