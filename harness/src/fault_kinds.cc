@@ -38,6 +38,13 @@ std::string PlatformRefusesFault(const std::string& kind, const toml::table& fau
                       : on + " gives the host no pid of the daemon's process (" + kind +
                             " acts on the process itself); use kill or pause";
   }
+  if (kind == "disk" && *p != adapters::Platform::kNative &&
+      fault["mode"].value_or(std::string("enospc")) == "full") {
+    return on +
+           " mounts the daemon's filesystems itself; disk mode \"full\" fills a private "
+           "tmpfs that only a native target gets ([target.data_tmpfs]); use mode "
+           "\"enospc\" here";
+  }
   if (kind == "syscall" || kind == "clock" || kind == "disk") {
     return t.preload ? ""
                      : on + " cannot load duende's preload shims (libfiu, libfaketime) into the "

@@ -80,7 +80,7 @@ TEST(FaultParamsTest, CatalogueListsEveryCreatableKind) {
                                                 : "";
     EXPECT_EQ(ErrorOf(k.kind, minimal), "") << k.kind;
   }
-  EXPECT_EQ(kinds.size(), 12u);
+  EXPECT_EQ(kinds.size(), 13u);
 }
 
 TEST(FaultParamsTest, ValidatorReportsThroughTheReadersDiagnostics) {

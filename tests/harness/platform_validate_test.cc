@@ -33,6 +33,8 @@ constexpr const char* kPowerLoss = "[[fault]]\nkind = \"power-loss\"\nat = \"1s\
 constexpr const char* kSyscall =
     "[[fault]]\nkind = \"syscall\"\npoint = \"posix/io/rw/write\"\nat = \"1s\"\n";
 constexpr const char* kOom = "[[fault]]\nkind = \"oom\"\nat = \"1s\"\n";
+constexpr const char* kDiskFull =
+    "[[fault]]\nkind = \"disk\"\nmode = \"full\"\npath = \"/data\"\nat = \"1s\"\n";
 constexpr const char* kPids = "[[fault]]\nkind = \"pids\"\nat = \"1s\"\n";
 
 TEST(PlatformValidateTest, RunnablePlatformsTakeSignalAndNetworkFaults) {
@@ -70,6 +72,11 @@ TEST(PlatformValidateTest, MicrovmAndWasiTakeWhatReachesThem) {
       << Errors(Scenario("microvm", kSyscall));
   EXPECT_NE(Errors(Scenario("microvm", kOom)).find("fault kind \"oom\" cannot act"),
             std::string::npos);
+  for (const char* p : {"systemd", "oci"}) {
+    EXPECT_NE(Errors(Scenario(p, kDiskFull)).find("disk mode \"full\" fills a private tmpfs"),
+              std::string::npos)
+        << Errors(Scenario(p, kDiskFull));
+  }
   EXPECT_NE(Errors(Scenario("wasi", kPids)).find("fault kind \"pids\" cannot act"),
             std::string::npos)
       << Errors(Scenario("wasi", kPids));
