@@ -238,27 +238,54 @@ CheckResult Availability(const CheckSpec& c, const Log& log) {
 namespace {
 
 // The requests judged by error_rate and p99_latency: every finished request that was not in
-// flight during a fault window (sent before one and answered in it, or sent in it).
+// flight during a fault window (sent before one and answered in it, or sent in it), nor during
+// a stall of the load generator itself (its thread ran late: what such a request measured is
+// the machine's scheduling of duende, not the target).
 struct Judged {
   std::vector<LoadOp> ops;             // the whole history
-  std::vector<const LoadOp*> outside;  // not in flight during any window: judged
+  std::vector<const LoadOp*> outside;  // not in flight during any window or stall: judged
   size_t inside = 0;                   // in flight during a window: not judged
+  size_t in_stall = 0;                 // in flight during a load-generator stall: not judged
   std::vector<FaultWindow> windows;
+  std::vector<events::LoadStall> stalls;
 };
 
 Judged JudgeByWindows(const Log& log, int64_t grace) {
   Judged j;
   j.ops = OpsFromEvents(log.events);
   j.windows = FaultWindows(log.events, grace);
+  j.stalls = events::LoadStalls(log.events);
   for (const auto& op : j.ops) {
     if (op.outcome == OpOutcome::kAbandoned) continue;  // cut short by the run's own stop
     if (InFaultWindow(j.windows, op.invoke_ns, op.complete_ns)) {
       ++j.inside;
+    } else if (std::any_of(j.stalls.begin(), j.stalls.end(), [&](const events::LoadStall& st) {
+                 return op.invoke_ns <= st.end_ns && op.complete_ns >= st.start_ns;
+               })) {
+      ++j.in_stall;
     } else {
       j.outside.push_back(&op);
     }
   }
   return j;
+}
+
+// What was not judged: the fault windows, and the load generator's own stalls.
+void NotJudgedEvidence(CheckResult& r, const Log& log, const Judged& j, int64_t grace) {
+  WindowEvidence(r, log, j.windows, grace);
+  for (const auto& st : j.stalls) {
+    Evidence(r, "the load generator itself stalled " + Dur(st.end_ns - st.start_ns) + " at " +
+                    log.At(st.start_ns) +
+                    " (its thread ran late: the machine did not schedule it); requests in "
+                    "flight then are not judged");
+  }
+}
+
+// "; 193 in fault windows[; 12 during load-generator stalls]"
+std::string NotJudgedCounts(const Judged& j) {
+  std::string out = "; " + std::to_string(j.inside) + " in fault windows";
+  if (j.in_stall > 0) out += "; " + std::to_string(j.in_stall) + " during load-generator stalls";
+  return out;
 }
 
 }  // namespace
@@ -292,11 +319,11 @@ CheckResult ErrorRate(const CheckSpec& c, const Scenario& s, const Log& log) {
       }
     }
   }
-  WindowEvidence(r, log, j.windows, grace);
+  NotJudgedEvidence(r, log, j, grace);
   if (sent == 0) return Fail(r, "no request was sent outside the fault windows");
   double rate = static_cast<double>(bad) / static_cast<double>(sent);
   r.measured = Pct(rate) + " (" + std::to_string(bad) + " of " + std::to_string(sent) + ")";
-  if (!j.ops.empty()) r.measured += "; " + std::to_string(j.inside) + " in fault windows";
+  if (!j.ops.empty()) r.measured += NotJudgedCounts(j);
   if (rate > max) r.verdict = Verdict::kFail;
   return r;
 }
@@ -334,7 +361,7 @@ CheckResult P99Latency(const CheckSpec& c, const Log& log) {
       timed.push_back(op);
   }
   if (timed.empty()) {
-    WindowEvidence(r, log, j.windows, grace);
+    NotJudgedEvidence(r, log, j, grace);
     return Fail(r, "no request was answered outside the fault windows");
   }
   auto latency = [](const LoadOp* op) { return op->complete_ns - op->invoke_ns; };
@@ -354,8 +381,7 @@ CheckResult P99Latency(const CheckSpec& c, const Log& log) {
     if (first_slow == nullptr) first_slow = op;
     if (slowest == nullptr || latency(op) > latency(slowest)) slowest = op;
   }
-  r.measured = "p99 " + Dur(p99) + " of " + std::to_string(timed.size()) + "; " +
-               std::to_string(j.inside) + " in fault windows";
+  r.measured = "p99 " + Dur(p99) + " of " + std::to_string(timed.size()) + NotJudgedCounts(j);
   if (p99 > max) {
     r.verdict = Verdict::kFail;
     Evidence(r, std::to_string(slow) + " of " + std::to_string(timed.size()) +
@@ -376,7 +402,7 @@ CheckResult P99Latency(const CheckSpec& c, const Log& log) {
                       std::to_string(b.second) + " slower than " + Dur(max));
     }
   }
-  WindowEvidence(r, log, j.windows, grace);
+  NotJudgedEvidence(r, log, j, grace);
   return r;
 }
 

@@ -43,6 +43,13 @@ constexpr int64_t kTicksPerSecond = kSecondNs / kOpsFlushNs;
 // per connection per second.
 constexpr int64_t kReconnectFirstNs = 10'000'000;
 constexpr int64_t kReconnectMaxNs = 100'000'000;
+// A worker that runs this much later than it asked to (its epoll wait overslept, or one turn
+// of its loop took this long) was not scheduled: a stall of the load generator itself, which
+// the checks must not blame on the target. Capped at a third of the request timeout, so a
+// stall that can time a request out is always seen.
+constexpr int64_t kStallMinNs = 20'000'000;
+constexpr int64_t kStallMaxNs = 100'000'000;
+constexpr size_t kMaxStalls = 64;
 constexpr size_t kMaxErrorExamples = 5;
 constexpr uint32_t kWakeTag = UINT32_MAX;
 
@@ -253,6 +260,7 @@ class Worker {
   std::vector<uint64_t> last_acked_;
   std::vector<int64_t> last_ack_ns_;
   std::vector<std::pair<uint64_t, int64_t>> acked_unique_;  // unique keys: (seq, ack time)
+  std::vector<LoadStall> stalls;  // this worker's own stalls (at most kMaxStalls)
 
  private:
   enum class State { kDown, kConnecting, kIdle, kBusy };
@@ -288,6 +296,9 @@ class Worker {
   void Dispatch(int64_t intended, int64_t now);
   void Complete(Conn& c, int64_t now, const Reply& reply);
   void Error(const std::string& message);
+  void HandleEvents(const epoll_event* events, int n, int64_t now);
+  bool Overdue(int64_t now, int64_t timeout) const;
+  void NoteStall(int64_t expected, int64_t now, int64_t threshold);
 
   void CountSent() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -654,6 +665,53 @@ void Worker::Drop(Conn& c, int64_t now, bool reachable) {
   if (c.reconnect_at > now) FailQueued();  // (an immediate reconnect may still take them)
 }
 
+bool Worker::Overdue(int64_t now, int64_t timeout) const {
+  if (!queue_.empty() && now - queue_.front() >= timeout) return true;
+  for (const Conn& c : conns_) {
+    if (c.state == State::kBusy && now - c.base_ns >= timeout) return true;
+  }
+  return false;
+}
+
+void Worker::NoteStall(int64_t expected, int64_t now, int64_t threshold) {
+  if (now - expected < threshold) return;
+  if (!stalls.empty() && expected <= stalls.back().end_ns) {
+    stalls.back().end_ns = std::max(stalls.back().end_ns, now);  // the same stall goes on
+  } else if (stalls.size() < kMaxStalls) {
+    stalls.push_back({expected, now});
+  }
+}
+
+void Worker::HandleEvents(const epoll_event* events, int n, int64_t now) {
+  for (int i = 0; i < n; ++i) {
+    const uint32_t tag = events[i].data.u32;
+    if (tag == kWakeTag) continue;
+    Conn& c = conns_[tag];
+    if (c.fd < 0) continue;
+    if (c.state == State::kConnecting) {
+      int err = 0;
+      socklen_t len = sizeof(err);
+      getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err == 0 && (events[i].events & EPOLLOUT)) {
+        Connected(c, now);
+      } else {
+        if (err == 0) err = ECONNREFUSED;
+        close(c.fd);
+        c.fd = -1;
+        c.events = 0;
+        --up_;
+        ConnectFailed(c, err, now);
+      }
+      continue;
+    }
+    if ((events[i].events & EPOLLOUT) && c.state == State::kBusy && c.out_off < c.out.size()) {
+      FlushOut(c, now);
+      if (c.fd < 0) continue;
+    }
+    if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) OnReadable(c, now);
+  }
+}
+
 void Worker::Run(int64_t start_ns, int64_t end_ns) {
   // Precise wake-ups for the open-loop schedule: the default 50 us timer slack would add
   // that much to every latency measured from the intended time.
@@ -669,8 +727,11 @@ void Worker::Run(int64_t start_ns, int64_t end_ns) {
   int64_t now = MonotonicNs();
   for (Conn& c : conns_) Connect(c, now);
   epoll_event events[128];
+  const int64_t stall_threshold = std::clamp(timeout / 3, kStallMinNs, kStallMaxNs);
   for (;;) {
+    const int64_t turn_start = now;
     now = MonotonicNs();
+    NoteStall(turn_start, now, stall_threshold);  // one turn of the loop took too long
     if (stop_->load(std::memory_order_relaxed)) break;
     if (plan_.open_loop && sending_) {
       // Everything due by now, up to the end of the window (a late wake-up catches up).
@@ -682,6 +743,13 @@ void Worker::Run(int64_t start_ns, int64_t end_ns) {
     }
     // From here on nothing new is sent; queued requests still go out or time out.
     if (sending_ && now >= end_ns) sending_ = false;
+    // Replies that arrived while this thread was not running are taken before anything is
+    // declared timed out: a late wake-up must not turn an answered request into a timeout.
+    if (Overdue(now, timeout)) {
+      const timespec zero{0, 0};
+      const int n = epoll_pwait2(epoll_.get(), events, 128, &zero, nullptr);
+      if (n > 0) HandleEvents(events, n, now);
+    }
     while (!queue_.empty() && now - queue_.front() >= timeout) {
       Finished(NoClient(), queue_.front(), now, OpOutcome::kTimeout, 0, 0,
                "waited for a free connection", false, true);
@@ -719,35 +787,10 @@ void Worker::Run(int64_t start_ns, int64_t end_ns) {
     const int64_t wait_ns = std::max<int64_t>(0, wake - now);
     timespec ts{static_cast<time_t>(wait_ns / kSecondNs), static_cast<long>(wait_ns % kSecondNs)};
     const int n = epoll_pwait2(epoll_.get(), events, 128, &ts, nullptr);
-    if (n < 0) continue;
+    const int64_t asked = now + wait_ns;
     now = MonotonicNs();
-    for (int i = 0; i < n; ++i) {
-      const uint32_t tag = events[i].data.u32;
-      if (tag == kWakeTag) continue;
-      Conn& c = conns_[tag];
-      if (c.fd < 0) continue;
-      if (c.state == State::kConnecting) {
-        int err = 0;
-        socklen_t len = sizeof(err);
-        getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
-        if (err == 0 && (events[i].events & EPOLLOUT)) {
-          Connected(c, now);
-        } else {
-          if (err == 0) err = ECONNREFUSED;
-          close(c.fd);
-          c.fd = -1;
-          c.events = 0;
-          --up_;
-          ConnectFailed(c, err, now);
-        }
-        continue;
-      }
-      if ((events[i].events & EPOLLOUT) && c.state == State::kBusy && c.out_off < c.out.size()) {
-        FlushOut(c, now);
-        if (c.fd < 0) continue;
-      }
-      if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) OnReadable(c, now);
-    }
+    NoteStall(asked, now, stall_threshold);  // the wait overslept its deadline
+    if (n > 0) HandleEvents(events, n, now);
   }
   now = MonotonicNs();
   for (Conn& c : conns_) {
@@ -793,6 +836,7 @@ struct LoadGenerator::Impl {
   uint64_t abandoned = 0, connects = 0, drops = 0;
   std::vector<std::string> error_examples;
   std::vector<TracedRequest> failed_traces, slowest_traces;
+  std::vector<LoadStall> stalls;
 
   void Report();
 };
@@ -920,6 +964,7 @@ void LoadGenerator::Finish() {
     }
     m.slowest_traces.insert(m.slowest_traces.end(), w->slowest_traces.begin(),
                             w->slowest_traces.end());
+    m.stalls.insert(m.stalls.end(), w->stalls.begin(), w->stalls.end());
     for (size_t k = 0; k < w->last_acked_.size(); ++k) {
       if (w->last_acked_[k] > acked[k]) {
         acked[k] = w->last_acked_[k];
@@ -989,6 +1034,9 @@ LoadSummary LoadGenerator::Summary() const {
       s.slowest_traces.begin(), s.slowest_traces.end(),
       [](const TracedRequest& a, const TracedRequest& b) { return a.latency_us > b.latency_us; });
   if (s.slowest_traces.size() > kMaxTracedRequests) s.slowest_traces.resize(kMaxTracedRequests);
+  s.stalls = m.stalls;
+  std::sort(s.stalls.begin(), s.stalls.end(),
+            [](const LoadStall& a, const LoadStall& b) { return a.start_ns < b.start_ns; });
   return s;
 }
 

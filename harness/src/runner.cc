@@ -353,6 +353,13 @@ RunOutcome Run::Go() {
                     {"max_us", sum.max_us},
                     {"error_examples", ex}};
     if (!traced.empty()) summary["trace_ids"] = std::move(traced);
+    if (!sum.stalls.empty()) {
+      json stalls = json::array();
+      for (const LoadStall& st : sum.stalls) {
+        stalls.push_back({{"start_ns", st.start_ns}, {"end_ns", st.end_ns}});
+      }
+      summary["stalls"] = std::move(stalls);
+    }
     rec_.Record(events::kLoadSummary, "load", std::move(summary));
   }
   if (ok) {

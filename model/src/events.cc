@@ -1,5 +1,6 @@
 #include "duende/model/events.h"
 
+#include <algorithm>
 #include <limits>
 #include <map>
 
@@ -104,6 +105,23 @@ std::vector<LoadSecond> LoadSeconds(const std::vector<Event>& events) {
   for (const Event& e : events) {
     if (auto s = DecodeLoadSecond(e)) out.push_back(*s);
   }
+  return out;
+}
+
+std::vector<LoadStall> LoadStalls(const std::vector<Event>& events) {
+  std::vector<LoadStall> out;
+  for (const Event& e : events) {
+    if (e.type != kLoadSummary || !e.data.contains("stalls") || !e.data["stalls"].is_array()) {
+      continue;
+    }
+    for (const auto& st : e.data["stalls"]) {
+      if (!st.is_object()) continue;
+      LoadStall s{IntField(st, "start_ns"), IntField(st, "end_ns")};
+      if (s.end_ns > s.start_ns) out.push_back(s);
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const LoadStall& a, const LoadStall& b) { return a.start_ns < b.start_ns; });
   return out;
 }
 

@@ -241,7 +241,7 @@ class ConsoleReporter : public Reporter {
              Num(d, "errors") + ", timeouts " + Num(d, "timeouts") + ", " +
              internal::Compact(events::NumberField(d, "achieved_rate", 0.0)) + " of " +
              internal::Compact(events::NumberField(d, "target_rate", 0.0)) + " req/s, p99 " +
-             internal::Micros(events::NumberField(d, "p99_us", 0.0));
+             internal::Micros(events::NumberField(d, "p99_us", 0.0)) + StallNote(e);
     }
     if (e.type == events::kReadbackResult) {
       return "readback: " + Num(d, "keys") + " keys, " + Num(d, "acked_writes") +
@@ -267,6 +267,19 @@ class ConsoleReporter : public Reporter {
       return "probe " + Safe(Str(d, "name")) + " failed: " + Safe(Str(d, "detail"));
     }
     return "";
+  }
+
+  // "; the load generator itself stalled 2 times, 702ms in all (...)" when it did.
+  static std::string StallNote(const Event& e) {
+    const auto stalls = events::LoadStalls({e});
+    if (stalls.empty()) return "";
+    int64_t total = 0;
+    for (const auto& st : stalls) total += st.end_ns - st.start_ns;
+    const size_t n = stalls.size();
+    return "; the load generator itself stalled " + std::to_string(n) +
+           (n == 1 ? " time, " : " times, ") +
+           internal::Micros(static_cast<double>(total) / 1000.0) +
+           " in all (duende was not scheduled: requests in flight then are not judged)";
   }
 
   // The last output lines of a target that exited unexpectedly or never got ready, indented

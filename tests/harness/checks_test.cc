@@ -407,6 +407,35 @@ TEST(ChecksTest, ErrorRateJudgesEveryRequestAfterTheLastFault) {
   EXPECT_NE(r.measured.find("(0 of 368)"), std::string::npos) << Joined(r);
 }
 
+TEST(ChecksTest, ErrorRateLeavesOutRequestsInFlightDuringALoadGeneratorStall) {
+  // Requests 100..129 (sent 1.0-1.29 s) "failed" while duende's own load generator was not
+  // scheduled (a stall 1.0-1.3 s in load.summary): not the target's doing, not judged.
+  auto s = OneTarget("[[check]]\nkind = \"error_rate\"\nmax = 0.01\ngrace = \"100ms\"\n");
+  auto log = [](bool with_stall) {
+    LogBuilder b;
+    b.Add(0, "run.started", "").Add(5, "target.ready", "kvd", {{"pid", 1}});
+    AddOps(b, 0, 300, [](int i) { return i >= 100 && i < 130 ? "timeout" : "OK"; });
+    nlohmann::json summary = {{"sent", 300}};
+    if (with_stall) {
+      summary["stalls"] =
+          nlohmann::json::array({{{"start_ns", 1000 * kMs}, {"end_ns", 1300 * kMs}}});
+    }
+    b.Add(3100, "load.summary", "load", summary);
+    return Sorted(b.events());
+  };
+  auto r = Check(s, log(true));
+  EXPECT_EQ(r.verdict, Verdict::kPass) << Joined(r);
+  EXPECT_NE(r.measured.find("(0 of 269)"), std::string::npos) << Joined(r);  // 31 overlap it
+  EXPECT_NE(r.measured.find("31 during load-generator stalls"), std::string::npos) << Joined(r);
+  EXPECT_NE(Joined(r).find("the load generator itself stalled 300.0ms at +1.00s"),
+            std::string::npos)
+      << Joined(r);
+  // The same history without the stall: the target is blamed, as it must be.
+  r = Check(s, log(false));
+  EXPECT_EQ(r.verdict, Verdict::kFail) << Joined(r);
+  EXPECT_NE(r.measured.find("(30 of 300)"), std::string::npos) << Joined(r);
+}
+
 TEST(ChecksTest, ErrorRateReportsATargetThatNeverCameBack) {
   auto s = OneTarget("[[check]]\nkind = \"error_rate\"\nmax = 0.01\n");
   LogBuilder b;

@@ -18,7 +18,11 @@
 
 #include "duende/framework/temp_dir.h"
 #include "duende/model/event_log.h"
+#include "support/background.h"
 #include "support/cli.h"
+#include "support/files.h"
+#include "support/scenario_text.h"
+#include "support/wait.h"
 
 namespace {
 
@@ -246,6 +250,62 @@ template = "x"
   EXPECT_NE(r.out.find("file log: unable to create"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("File exists"), std::string::npos) << r.out;
   RemoveRunDir(PrintedPath(r.out, "run directory (kept: the run did not pass): "));
+}
+
+// The load generator's own stalls are not blamed on the target: duende itself is stopped
+// (SIGSTOP, 1.2 s) under open-loop load on a healthy kvd. The requests in flight then, and
+// those due while it was stopped, would all look timed out; error_rate leaves them unjudged,
+// names the stall, and the run passes.
+TEST(RunOutputTest, AStalledLoadGeneratorIsNotBlamedOnTheTarget) {
+  const std::string scenario = Write("stall.toml", std::string(R"([scenario]
+name = "harness-stall"
+duration = "4s"
+)") + duende::testing::kKvdTarget + R"([load]
+protocol = "tcp-line"
+mode = "open"
+rate = 200
+connections = 4
+timeout = "500ms"
+request = "SET {key} {seq}"
+expect = "OK"
+[[check]]
+kind = "error_rate"
+max = 0.01
+grace = "100ms"
+)");
+  const std::string events = ScratchDir() + "/stall.jsonl";
+  const std::string err = ScratchDir() + "/stall.err";
+  duende::testing::Background run({kDuende, "run", scenario, "--events", events}, err);
+  ASSERT_GT(run.pid(), 0);
+  // Stop duende once its load is running (its first second was recorded).
+  ASSERT_TRUE(duende::testing::Eventually(
+      [&] {
+        return duende::testing::ReadFile(events).find("\"load.second\"") != std::string::npos;
+      },
+      std::chrono::seconds(20)))
+      << run.Stderr();
+  ASSERT_EQ(::kill(run.pid(), SIGSTOP), 0);
+  ::usleep(1'200'000);
+  ASSERT_EQ(::kill(run.pid(), SIGCONT), 0);
+  auto status = run.Wait(std::chrono::seconds(60));
+  ASSERT_TRUE(status.has_value()) << "duende run did not end";
+  const auto log = Events(events);
+  const duende::model::Event* summary = Find(log, "load.summary", "load");
+  ASSERT_NE(summary, nullptr) << run.Stderr();
+  ASSERT_TRUE(summary->data.contains("stalls")) << summary->data.dump();
+  int64_t longest = 0;
+  for (const auto& st : summary->data["stalls"]) {
+    longest =
+        std::max<int64_t>(longest, st["end_ns"].get<int64_t>() - st["start_ns"].get<int64_t>());
+  }
+  EXPECT_GE(longest, 1'000'000'000) << summary->data.dump();
+  const duende::model::Event* check = Find(log, "check.result", "error_rate");
+  ASSERT_NE(check, nullptr);
+  const std::string text = check->data.dump();
+  EXPECT_FALSE(status->signaled);
+  EXPECT_EQ(status->code, 0) << text;
+  EXPECT_NE(text.find("during load-generator stalls"), std::string::npos) << text;
+  EXPECT_NE(text.find("the load generator itself stalled"), std::string::npos) << text;
 }
 
 TEST(RunOutputTest, ProbesMatchTheWholeReply) {

@@ -106,6 +106,13 @@ struct TracedRequest {
 };
 inline constexpr size_t kMaxTracedRequests = 10;
 
+/// A span in which a worker of the load generator itself ran late (it asked to wake at
+/// `start_ns` and ran again only at `end_ns`, CLOCK_MONOTONIC): the machine did not schedule
+/// it. Requests in flight then measure the load generator, not the target.
+struct LoadStall {
+  int64_t start_ns = 0, end_ns = 0;
+};
+
 /// The whole run.
 struct LoadSummary {
   uint64_t sent = 0;         ///< requests issued (each ends as ok, error, timeout or abandoned)
@@ -128,6 +135,9 @@ struct LoadSummary {
   /// With LoadConfig::traceparent: the trace ids of the first failed requests and of the
   /// slowest ones (each at most kMaxTracedRequests), slowest first.
   std::vector<TracedRequest> failed_traces, slowest_traces;
+  /// The load generator's own stalls of at least a third of the timeout (20-100 ms), in time
+  /// order (at most 64 per worker thread).
+  std::vector<LoadStall> stalls;
 };
 
 /// An acknowledged write (key-value mode).

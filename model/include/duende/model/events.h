@@ -105,6 +105,14 @@ std::optional<LoadSecond> DecodeLoadSecond(const Event& event);
 /// Every load.second of a log, in log order.
 std::vector<LoadSecond> LoadSeconds(const std::vector<Event>& events);
 
+/// A stall of the load generator itself (load.summary's "stalls"): from when a worker asked
+/// to run to when it ran (CLOCK_MONOTONIC ns).
+struct LoadStall {
+  int64_t start_ns = 0, end_ns = 0;
+};
+/// Every stall the log's load.summary lists, in time order.
+std::vector<LoadStall> LoadStalls(const std::vector<Event>& events);
+
 /// One injection of a fault: its fault.injected and what followed it until the next injection
 /// of the same fault (fault.fired, fault.healed).
 struct FaultSpan {
