@@ -3,8 +3,9 @@
 // unhealthy) and under runc (the health channel passed into the container as fd 3 with
 // --preserve-fds). Real processes: `duende supervise` runs duende-fixture-healthflip on the
 // platform; healthy it stays up with the same pid, unhealthy (a flag file) it is restarted,
-// healed it stays up again. Platforms that cannot carry the channel (microvm, wasi) refuse
-// such a probe as bad input with file:line:col, for scenarios and services files alike.
+// healed it stays up again; `duende run` does the same with it as a scenario target. Platforms that
+// cannot carry the channel (microvm, wasi) refuse such a probe as bad input with file:line:col, for
+// scenarios and services files alike.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -21,6 +22,7 @@
 #include "duende/adapters/systemd_unit.h"
 #include "duende/framework/command.h"
 #include "duende/framework/process.h"
+#include "duende/model/event_log.h"
 #include "support/cli.h"
 #include "support/temp_dir.h"
 
@@ -155,6 +157,42 @@ TEST_P(PlatformDaemonHealthTest, UnhealthyDaemonIsRestartedAndAHealthyOneIsNot) 
   } else {
     EXPECT_NE(text.find("killed by signal 6 (SIGABRT)"), std::string::npos) << text;
   }
+}
+
+// The same through `duende run`: a scenario target on the platform with a daemon liveness
+// probe runs 3 s with one spawn while healthy, and is restarted again and again when it is
+// unhealthy from the start (ready by notify, then failing its liveness).
+TEST_P(PlatformDaemonHealthTest, ScenarioTargetIsRestartedOnlyWhileUnhealthy) {
+  duende::testing::TempDir tmp("platform-daemon-health");
+  const std::string dir = tmp.path();
+  std::ofstream(dir + "/flip.toml") << "[app]\nunhealthy_file = \"" << dir << "/sick\"\n";
+  std::ofstream(dir + "/s.toml") << "[scenario]\nname = \"flip\"\nduration = \"3s\"\n"
+                                 << "[[target]]\nname = \"flip\"\nplatform = \"" << GetParam()
+                                 << "\"\nworking_dir = \"" << dir << "\"\ncommand = [\""
+                                 << kHealthFlip << "\", \"--config\", \"" << dir
+                                 << "/flip.toml\"]\n[target.readiness]\nkind = \"notify\"\n"
+                                 << "[target.liveness]\nkind = \"daemon\"\ninterval = "
+                                 << "\"200ms\"\nfailure_threshold = 3\n";
+  // target.spawned events of `duende run`, and the run's exit code.
+  auto run = [&](const std::string& name, int* spawns) {
+    const std::string events = dir + "/" + name + ".jsonl";
+    auto o =
+        duende::testing::RunCli(kDuende + " run --quiet " + dir + "/s.toml --events " + events);
+    auto ev = model::ReadEventLog(events);
+    *spawns = 0;
+    for (const auto& e : ev.ok() ? *ev : std::vector<model::Event>{}) {
+      *spawns += e.type == "target.spawned" ? 1 : 0;
+    }
+    return o;
+  };
+  int spawns = 0;
+  auto healthy = run("healthy", &spawns);
+  EXPECT_EQ(healthy.code, 0) << healthy.out;
+  EXPECT_EQ(spawns, 1) << healthy.out;
+  std::ofstream(dir + "/sick") << "disk on fire\n";
+  auto sick = run("sick", &spawns);
+  EXPECT_EQ(sick.code, 0) << sick.out;  // no check fails: the restarts are what is measured
+  EXPECT_GE(spawns, 2) << sick.out;
 }
 
 INSTANTIATE_TEST_SUITE_P(Platforms, PlatformDaemonHealthTest, ::testing::Values("systemd", "oci"),
