@@ -23,18 +23,23 @@ Result<void> Adapter::PowerLoss() {
 AdapterTraits TraitsOf(Platform platform) {
   switch (platform) {
     case Platform::kNative:
-      return {.runs = true, .host_pid = true, .preload = true, .cgroup = true};
+      return {
+          .runs = true, .host_pid = true, .preload = true, .cgroup = true, .daemon_health = true};
     case Platform::kSystemd:
       // The unit's Environment= carries LD_PRELOAD; the user manager's processes share the
       // host's pid namespace and file system (only /run/systemd is private). oom and cpu
-      // quota move MainPID into a group of duende's for the window.
-      return {.runs = true, .host_pid = true, .preload = true, .cgroup = true};
+      // quota move MainPID into a group of duende's for the window. A daemon liveness probe
+      // becomes WatchdogSec= (the framework withholds WATCHDOG=1 while it is unhealthy).
+      return {
+          .runs = true, .host_pid = true, .preload = true, .cgroup = true, .daemon_health = true};
     case Platform::kOci:
       // The shims are bound into the container with the run directory (their FIFOs and clock
       // file), and the FIFOs are found by the daemon's pid in its namespace. oom and cpu
       // quota move the daemon into a group of duende's (runc makes the container's group anew
-      // at each restart, so its own counters cannot show an OOM kill).
-      return {.runs = true, .host_pid = true, .preload = true, .cgroup = true};
+      // at each restart, so its own counters cannot show an OOM kill). runc passes the health
+      // channel through (--preserve-fds).
+      return {
+          .runs = true, .host_pid = true, .preload = true, .cgroup = true, .daemon_health = true};
     case Platform::kMicrovm:
       // Status().pid is qemu; Kill() reaches the daemon in the guest through the control
       // channel. No shims, cgroups or host pid inside the guest; power to cut.
@@ -80,8 +85,27 @@ std::string CannotRun(std::string_view platform) {
 
 std::string CannotRunService(const std::string& platform, const DaemonConfig& config) {
   if (std::string why = CannotRun(platform); !why.empty()) return why;
+  if (std::string why = DaemonProbeProblem(platform, config); !why.empty()) return why;
   if (ParsePlatform(platform) == Platform::kWasi) return WasiAddressProblem(config, {});
   return "";
+}
+
+std::string DaemonProbeProblem(std::string_view platform, const DaemonConfig& config) {
+  using Kind = framework::ProbeConfig::Kind;
+  auto p = ParsePlatform(std::string(platform));
+  if (!p || TraitsOf(*p).daemon_health) return "";
+  const char* which = config.health.liveness.kind == Kind::kDaemon    ? "liveness"
+                      : config.health.readiness.kind == Kind::kDaemon ? "readiness"
+                                                                      : nullptr;
+  if (which == nullptr) return "";
+  return std::string("a kind = \"daemon\" ") + which +
+         " probe cannot reach the daemon on platform " + std::string(platform) +
+         (*p == Platform::kMicrovm
+              ? " (its health channel, a socket passed as fd 3, cannot cross into the guest)"
+          : *p == Platform::kWasi
+              ? " (a WebAssembly module is no framework daemon and gets no health channel)"
+              : "") +
+         "; use a tcp or http probe there, or run it on native, systemd or oci";
 }
 
 Result<std::unique_ptr<Adapter>> MakeAdapter(Platform platform, const DaemonConfig& config,

@@ -11,6 +11,7 @@
 
 #include "duende/adapters/oci_spec.h"
 #include "duende/framework/command.h"
+#include "duende/framework/health_channel.h"
 #include "text_util.h"
 
 namespace duende::adapters {
@@ -117,7 +118,16 @@ Result<std::unique_ptr<OciAdapter>> OciAdapter::Create(const DaemonConfig& confi
       for (auto& d : ExtraDirsFor(lib, oci.host_binds)) oci.host_binds.push_back(d);
     }
   }
-  DUENDE_TRY(WriteOciBundle(dir, config, oci));
+  // kind = "daemon" probes: the supervisor hands `runc run` the daemon's health channel as
+  // fd 3, and runc passes it on into the container (--preserve-fds 1) under the same number.
+  using Kind = framework::ProbeConfig::Kind;
+  const bool health_channel =
+      config.health.liveness.kind == Kind::kDaemon || config.health.readiness.kind == Kind::kDaemon;
+  DaemonConfig contained = config;
+  if (health_channel) {
+    contained.env.emplace_back(framework::kHealthFdEnv, std::to_string(framework::kHealthChildFd));
+  }
+  DUENDE_TRY(WriteOciBundle(dir, contained, oci));
   std::string id =
       options.oci_container_id.empty() ? "duende-" + config.name : options.oci_container_id;
   std::unique_ptr<OciAdapter> a(new OciAdapter(config, options, dir, own, id));
@@ -128,7 +138,8 @@ Result<std::unique_ptr<OciAdapter>> OciAdapter::Create(const DaemonConfig& confi
   using internal::ShellQuote;
   service.command = {"/bin/sh", "-c",
                      ShellQuote(*runc) + " delete --force " + ShellQuote(id) +
-                         " >/dev/null 2>&1; exec " + ShellQuote(*runc) + " run --bundle " +
+                         " >/dev/null 2>&1; exec " + ShellQuote(*runc) + " run " +
+                         (health_channel ? "--preserve-fds 1 " : "") + "--bundle " +
                          ShellQuote(dir) + " " + ShellQuote(id)};
   service.env.clear();
   service.working_dir.clear();

@@ -166,6 +166,18 @@ Result<std::vector<std::string>> SplitWords(std::string_view v, bool exec) {
   return words;
 }
 
+// A kind = "daemon" liveness probe as WatchdogSec=: the supervisor acts after
+// failure_threshold failed probes `interval` apart; systemd's watchdog fires after as long
+// without WATCHDOG=1, which the framework sends (every half of WATCHDOG_USEC) only while the
+// daemon's HealthCheck() is not unhealthy. The shorter of that and the config's own watchdog.
+nanoseconds DaemonLivenessWatchdog(const DaemonConfig& c) {
+  const auto& l = c.health.liveness;
+  if (l.kind != Kind::kDaemon || l.interval.count() <= 0) return c.health.watchdog;
+  const nanoseconds window =
+      l.interval * static_cast<int64_t>(std::max<uint32_t>(l.failure_threshold, 1));
+  return c.health.watchdog.count() > 0 ? std::min(c.health.watchdog, window) : window;
+}
+
 }  // namespace
 
 int LocalSystemdVersion() {
@@ -269,11 +281,12 @@ Translation TranslateForSystemd(const DaemonConfig& c, const SystemdRenderOption
     // systemd <254 restarts at a constant RestartSec=; keep the config valid (max >= initial).
     t.restart.backoff.max = t.restart.backoff.initial;
   }
-  if (c.health.readiness.kind == Kind::kNotify) {
+  // A framework daemon (what kind = "daemon" probes need) notifies readiness itself.
+  if (c.health.readiness.kind == Kind::kNotify || c.health.readiness.kind == Kind::kDaemon) {
     t.health.readiness.kind = Kind::kNotify;
     t.health.readiness.grace_period = RoundUs(c.health.readiness.grace_period);
   }
-  t.health.watchdog = RoundUs(c.health.watchdog);
+  t.health.watchdog = RoundUs(DaemonLivenessWatchdog(c));
   Translation out;
   out.config = std::move(t);
   return out;

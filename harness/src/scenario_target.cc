@@ -245,6 +245,11 @@ TargetSpec ReadTarget(TomlReader& r, const std::vector<std::string>& files) {
   if (auto rr = r.Table("liveness")) {
     ReadTargetProbe(*rr, &t.daemon.health.liveness, false, t.address, files);
   }
+  if (std::string why = adapters::DaemonProbeProblem(t.platform, t.daemon); !why.empty()) {
+    const bool live = t.daemon.health.liveness.kind == framework::ProbeConfig::Kind::kDaemon;
+    if (auto rr = r.Table(live ? "liveness" : "readiness"))
+      rr->Fail("kind", "target " + t.name + ": " + why);
+  }
   if (auto rr = r.Table("resources")) framework::ReadResourceConfig(*rr, &t.daemon.resources);
   if (auto rr = r.Table("sandbox")) {
     if (t.external) {

@@ -50,7 +50,8 @@ foreach(f lib/libduende_mutate.a libexec/duende/duende-mutate bin/duende
 endforeach()
 foreach(f lib/libduende_harness_explore.a include/duende/harness/explore.h
           include/duende/harness/gen.h lib/duende/libduende-fiu-shim.so
-          libexec/duende/duende-fixture-kvd lib/cmake/duende/duendeExploreTargets.cmake)
+          libexec/duende/duende-fixture-kvd libexec/duende/duende-fixture-counterd
+          lib/cmake/duende/duendeExploreTargets.cmake)
   if(NOT EXISTS ${lib_prefix}/${f})
     message(FATAL_ERROR "the library component lacks ${f}")
   endif()
@@ -67,24 +68,34 @@ endforeach()
 set(src ${WORK_DIR}/src)
 file(COPY ${CONSUMER_SOURCE_DIR}/ DESTINATION ${src})
 file(READ ${DUENDE_SOURCE_DIR}/README.md readme)
-function(readme_block heading var)
-  string(FIND "${readme}" "\n${heading}\n" at)
+# The first ```cpp block after the line `heading` of the markdown text `doc` (named `name`).
+function(doc_block doc name heading var)
+  string(FIND "${doc}" "\n${heading}\n" at)
   if(at EQUAL -1)
-    message(FATAL_ERROR "README.md has no section '${heading}'")
+    message(FATAL_ERROR "${name} has no section '${heading}'")
   endif()
-  string(SUBSTRING "${readme}" ${at} -1 rest)
+  string(SUBSTRING "${doc}" ${at} -1 rest)
   string(FIND "${rest}" "```cpp\n" begin)
   string(FIND "${rest}" "\n```\n" end)
   if(begin EQUAL -1 OR end LESS begin)
-    message(FATAL_ERROR "README.md's '${heading}' has no ```cpp block")
+    message(FATAL_ERROR "${name}'s '${heading}' has no ```cpp block")
   endif()
   math(EXPR begin "${begin} + 7")
   math(EXPR len "${end} - ${begin} + 1")
   string(SUBSTRING "${rest}" ${begin} ${len} block)
   set(${var} "${block}" PARENT_SCOPE)
 endfunction()
-readme_block("## Framework" hello_cc)
-readme_block("## Property tests of your own daemon" property_cc)
+doc_block("${readme}" README.md "## Framework" hello_cc)
+doc_block("${readme}" README.md "## Property tests of your own daemon" property_cc)
+# docs/explore.md shows the counter's property from consumer/counter_test.cc: word for word.
+file(READ ${DUENDE_SOURCE_DIR}/docs/explore.md explore_md)
+doc_block("${explore_md}" docs/explore.md "## A counter's property test, from an install" counter_cc)
+file(READ ${CONSUMER_SOURCE_DIR}/counter_test.cc counter_src)
+string(FIND "${counter_src}" "${counter_cc}" at)
+if(at EQUAL -1)
+  message(FATAL_ERROR "docs/explore.md's counter example is not in consumer/counter_test.cc:\n"
+                      "${counter_cc}")
+endif()
 # The README's property test names kMyDaemon, the scenario text of
 # tests/harness/explore_example_test.cc (where the README says it is).
 file(READ ${DUENDE_SOURCE_DIR}/tests/harness/explore_example_test.cc example)
@@ -134,6 +145,43 @@ if(NOT out MATCHES "PASSED +\\] 1 test")
   message(FATAL_ERROR "the README's property test ran no cases:\n${out}${err}")
 endif()
 message("README property test: ok")
+
+# docs/explore.md's counter property (consumer/counter_test.cc) against the installed counter
+# fixture: its planted twin (acknowledging before persisting) FAILS, and rapidcheck shrinks
+# the failing fault plan to exactly one kill; the fsyncing counter passes the same property.
+# Each case is a real run of about 1.5 s: the seed's first failure comes at its second case.
+set(ENV{RC_PARAMS} "seed=20261206 max_success=4")
+execute_process(COMMAND ${WORK_DIR}/build/counter_test --gtest_filter=MyPlantedCounter.*
+                TIMEOUT 150 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(rc EQUAL 0 OR NOT out MATCHES "FAILED +\\] MyPlantedCounter.KeepsEveryAcknowledgedIncrement")
+  message(FATAL_ERROR "the planted counter's property did not fail (${rc}):\n${out}${err}")
+endif()
+if(NOT out MATCHES "Falsifiable after ([0-9]+) tests? and ([0-9]+) shrinks?")
+  message(FATAL_ERROR "rapidcheck did not shrink the planted counter's failure:\n${out}${err}")
+endif()
+set(shrinks ${CMAKE_MATCH_2})
+if(NOT out MATCHES "\nduende::harness::Plan:\n([^\n]*)\n")
+  message(FATAL_ERROR "rapidcheck printed no counterexample plan:\n${out}${err}")
+endif()
+set(minimal "${CMAKE_MATCH_1}")
+if(NOT minimal MATCHES "^kill\\(signal=\"SIGKILL\"\\) on counterd at [0-9]+ms$")
+  message(FATAL_ERROR "the shrunk plan is not one kill: '${minimal}'\n${out}${err}")
+endif()
+if(NOT out MATCHES "counter: [0-9]+ of [0-9]+ reads out of bounds\n +lost increments: ")
+  message(FATAL_ERROR "the counter check cited no lost increment:\n${out}${err}")
+endif()
+message("planted counter: FAILS, shrunk in ${shrinks} steps to: ${minimal}")
+# rapidcheck's progress (stderr): a '.' per passed case, an 'x' per discarded one.
+set(ENV{RC_PARAMS} "seed=20261206 max_success=3 verbose_progress=1")
+must("the counter's property" COMMAND ${WORK_DIR}/build/counter_test --gtest_filter=MyCounter.*
+     TIMEOUT 120)
+string(REGEX MATCH "verbose_progress=1\n([.x]+)\n" progress "${err}")
+string(REGEX REPLACE "[^.]" "" passed "${CMAKE_MATCH_1}")
+string(LENGTH "${passed}" passed)
+if(NOT passed EQUAL 3 OR NOT out MATCHES "PASSED +\\] 1 test")
+  message(FATAL_ERROR "the counter's property did not pass 3 cases:\n${out}${err}")
+endif()
+message("docs/explore.md counter property test: ok")
 
 # The installed `duende` runs its verbs' programs from the install tree (libexec/duende), not
 # from the build tree: `duende mutate` lists the mutants of a one-file project through the

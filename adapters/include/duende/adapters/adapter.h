@@ -79,6 +79,9 @@ struct AdapterTraits {
   /// Kill() reaches the daemon although Status().pid is not its process (microvm: qemu):
   /// kill and pause faults go through the adapter.
   bool signals = false;
+  /// A framework daemon's HealthCheck() drives kind = "daemon" probes (its health channel
+  /// reaches it, or the platform's watchdog carries its verdict).
+  bool daemon_health = false;
 };
 
 /// The traits of `platform`'s adapter (all false for render-only platforms).
@@ -93,6 +96,10 @@ std::string CannotRun(std::string_view platform);
 /// (wasi: a loopback address to bridge, from a tcp/http probe). For services files, whose
 /// reader reports it at the `platform` key.
 std::string CannotRunService(const std::string& platform, const framework::DaemonConfig& config);
+
+/// Why `config`'s kind = "daemon" readiness or liveness probe cannot work on `platform` ("" =
+/// it can, or the config has none): the platform cannot carry the daemon's health channel.
+std::string DaemonProbeProblem(std::string_view platform, const framework::DaemonConfig& config);
 
 struct AdapterOptions {
   RenderOptions render;
