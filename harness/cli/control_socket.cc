@@ -199,12 +199,16 @@ void ControlServer::Accept() {
   }
 }
 
+std::string ControlReplyLine(const nlohmann::json& reply) {
+  return reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
 void ControlServer::Refuse(UniqueFd fd, const std::string& why) {
   ++refused_;
   nlohmann::json reply;
   reply["ok"] = false;
   reply["error"] = "permission denied: " + why;
-  const std::string line = reply.dump() + "\n";
+  const std::string line = ControlReplyLine(reply);
   (void)::send(fd.get(), line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
   const int64_t now = framework::MonotonicNs();
   if (now - last_refusal_note_ns_ >= kRefusalNoteEveryNs) {

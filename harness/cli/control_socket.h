@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -51,6 +52,11 @@ std::string ControlPathProblem(const std::string& path);
 framework::Result<std::string> RequestControl(
     const std::string& path, const std::string& line,
     std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+/// One reply line of a control socket: `reply` as JSON and a newline. Text that is not UTF-8
+/// (a service's STATUS=, a client's request echoed back) is replaced, never thrown on: a
+/// strict dump would end the supervisor or the run on its own event loop.
+std::string ControlReplyLine(const nlohmann::json& reply);
 
 /// A reply bigger than this is not from a supervisor (a status of thousands of services is a
 /// few MB).

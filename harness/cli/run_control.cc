@@ -51,7 +51,7 @@ std::string RunControl::Handle(const std::string& line) {
     reply["usage"] = true;
     reply["error"] = "unknown request '" + line.substr(0, 64) +
                      "'; the control socket of `duende run` answers only status";
-    return reply.dump() + "\n";
+    return ControlReplyLine(reply);
   }
   const RunSnapshot snap = tally_.Snapshot();
   reply["ok"] = true;
@@ -106,7 +106,7 @@ std::string RunControl::Handle(const std::string& line) {
   }
   reply["targets"] = std::move(targets);
   reply[kSampledNsKey] = framework::MonotonicNs();
-  return reply.dump() + "\n";
+  return ControlReplyLine(reply);
 }
 
 }  // namespace duende::cli

@@ -105,7 +105,7 @@ std::string Handle(Supervisor& sup, const ServiceEventTally& tally, PlatformServ
     reply["supervisor"] = {{"pid", ::getpid()},
                            {"usage", UsageJson(self.ok() ? *self : framework::ProcessUsage{})}};
     reply[kSampledNsKey] = framework::MonotonicNs();
-    return reply.dump() + "\n";
+    return ControlReplyLine(reply);
   }
   auto on_platform = platforms.find(name);
   adapters::Adapter* a =
@@ -128,7 +128,7 @@ std::string Handle(Supervisor& sup, const ServiceEventTally& tally, PlatformServ
     reply["ok"] = false;
     reply["usage"] = true;
     reply["error"] = "unknown request '" + verb + "'; use status, start, stop or restart";
-    return reply.dump() + "\n";
+    return ControlReplyLine(reply);
   }
   auto st = a != nullptr ? a->Status() : sup.Status(name);
   if (!r.ok() || !st.ok()) {
@@ -136,12 +136,12 @@ std::string Handle(Supervisor& sup, const ServiceEventTally& tally, PlatformServ
     reply["ok"] = false;
     reply["usage"] = err.context.rfind("no service named", 0) == 0;
     reply["error"] = err.context;
-    return reply.dump() + "\n";
+    return ControlReplyLine(reply);
   }
   reply["ok"] = true;
   reply["services"] = json::array(
       {a != nullptr ? PlatformStatusJson(*st, on_platform->second, now) : StatusJson(*st, now)});
-  return reply.dump() + "\n";
+  return ControlReplyLine(reply);
 }
 
 // Makes the adapters of the services that name a platform. systemd: the system manager when

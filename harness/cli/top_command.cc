@@ -269,7 +269,9 @@ int TopMain(int argc, char** argv) {
   }
   const TopFrame frame = MakeTopFrame(&*first, *second);
   if (as_json) {
-    std::cout << RenderTopJson(frame, socket).dump() << '\n';
+    std::cout << RenderTopJson(frame, socket)
+                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+              << '\n';
   } else {
     for (const auto& line : RenderTopText(frame, socket, Clock(), 0, 0, "")) {
       std::cout << line << '\n';

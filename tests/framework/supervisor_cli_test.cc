@@ -333,6 +333,39 @@ TEST_F(SuperviseCliTest, BadServicesFileExitsTwoWithPositions) {
   EXPECT_EQ(RunArgv({DUENDE_PATH, "supervise", dir_ + "/missing.toml"}).code, 2);
 }
 
+// A service's STATUS= text is the service's, not ours: bytes that are not UTF-8 are shown
+// replaced, and the supervisor (whose control replies are JSON) keeps serving. Before, the
+// first `status` after such a notification threw in the supervisor and ended it.
+TEST_F(SuperviseCliTest, AServiceStatusThatIsNotUtf8DoesNotEndTheSupervisor) {
+  const std::string script =
+      "import os, socket, time\n"
+      "a = os.environ['NOTIFY_SOCKET']\n"
+      "a = '\\0' + a[1:] if a.startswith('@') else a\n"
+      "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+      "s.sendto(b'READY=1\\nSTATUS=bad \\xff\\xfe bytes', a)\n"
+      "time.sleep(60)\n";
+  Write("notify.py", script);
+  Write("services.toml", std::string("[supervisor]\ncontrol_socket = \"ctl.sock\"\n\n") +
+                             "[[service]]\nname = \"a\"\ncommand = [\"python3\", \"" + dir_ +
+                             "/notify.py\"]\n[service.health.readiness]\nkind = \"notify\"\n");
+  SpawnOptions o;
+  o.argv = {DUENDE_PATH, "supervise", "--quiet", dir_ + "/services.toml"};
+  auto child = Spawn(o);
+  ASSERT_TRUE(child.ok());
+  sup_ = std::move(*child);
+  ASSERT_TRUE(WaitStatus([](const nlohmann::json& j) {
+    return j["services"].size() == 1 && j["services"][0]["state"] == "running";
+  }));
+  for (int i = 0; i < 3; ++i) {
+    Output table = Ctl({"status"});
+    EXPECT_EQ(table.code, 0) << table.err;
+  }
+  auto j = StatusJson();
+  EXPECT_NE(j["services"][0]["status"].get<std::string>().find("bad"), std::string::npos) << j;
+  EXPECT_EQ(::kill(sup_.pid, 0), 0);  // still serving
+  ::unlink((dir_ + "/notify.py").c_str());
+}
+
 TEST_F(SuperviseCliTest, CtlControlsARunningSupervisorAndSigtermStopsAll) {
   Write("services.toml", std::string("[supervisor]\ncontrol_socket = \"ctl.sock\"\n") +
                              "log_dir = \"logs\"\n\n[[service]]\nname = \"a\"\ncommand = [\"" +

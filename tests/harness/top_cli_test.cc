@@ -7,7 +7,9 @@
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -15,6 +17,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -471,6 +474,25 @@ at = "3500ms"
       20s))
       << run.Stderr();
   EXPECT_EQ(::access(socket.c_str(), F_OK), 0);
+  {
+    // A request that is not UTF-8 (cut mid-character where the reply quotes it) is refused
+    // with a reply, and the run goes on (below): it once ended the run from inside.
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, socket.c_str(), socket.size() + 1);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
+    const std::string bad = std::string(63, 'x') + "\xc3\xa9\xff\xfe\n";
+    ASSERT_EQ(::send(fd, bad.data(), bad.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bad.size()));
+    timeval tv{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[512];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    ::close(fd);
+    ASSERT_GT(n, 0) << run.Stderr();
+    EXPECT_NE(std::string(buf, static_cast<size_t>(n)).find("answers only status"),
+              std::string::npos);
+  }
   auto top = [&] {
     auto r = RunArgv({DUENDE_PATH, "top", "--json", "--interval", "500ms", "--socket", socket});
     auto j = json::parse(r.out, nullptr, false);
