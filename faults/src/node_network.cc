@@ -263,6 +263,7 @@ Result<void> NodeNetwork::Build(const std::vector<NodeDef>& defs, uint64_t seed)
     n.host_link = std::string("dn") + tag + std::to_string(i);
     uint32_t addr = given[i];
     while (addr == 0) {
+      if (next_host > 254) return framework::MessageError("more nodes than addresses in one /24");
       const uint32_t c = subnet | next_host++;
       if (std::find(given.begin(), given.end(), c) == given.end()) addr = c;
     }

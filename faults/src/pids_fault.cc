@@ -26,12 +26,12 @@ class PidsFault : public FaultBase {
     }
     borrowed_ = std::move(*b);
     auto before = borrowed_->group().Stats();
-    if (!before.ok()) return before.error();
+    if (!before.ok()) return GiveBack(before.error());
     denied_before_ = before->pids_denied;
     // Never 0: pids.max 0 is written as "max" (unlimited) by SetPidsLimit.
     uint64_t limit = std::max<uint64_t>(limit_ != 0 ? limit_ : before->pids_current + slack_, 1);
     MarkInjected();
-    if (auto r = borrowed_->group().SetPidsLimit(limit); !r.ok()) return r.error();
+    if (auto r = borrowed_->group().SetPidsLimit(limit); !r.ok()) return GiveBack(r.error());
     set_ = true;
     Evidence("moved " + t.name + " into " + borrowed_->group().pids_dir() + " with pids.max " +
              std::to_string(limit) + " (" + std::to_string(before->pids_current) + " tasks now)");
@@ -54,6 +54,14 @@ class PidsFault : public FaultBase {
   }
 
  private:
+  // A failed inject after the move: the target goes back to its own group at once, not at
+  // the end of the run (Heal only undoes a limit that was set).
+  framework::Error GiveBack(framework::Error error) {
+    (void)borrowed_->Release();
+    borrowed_.reset();
+    return error;
+  }
+
   void Poll() {
     if (!set_) return;
     auto s = borrowed_->group().Stats();

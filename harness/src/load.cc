@@ -72,14 +72,32 @@ framework::Result<LoadPlan> MakeLoadPlan(const LoadConfig& config) {
     return framework::MessageError("load.mode: unknown mode '" + config.mode +
                                    "' (use \"open\" or \"closed\")");
   plan.open_loop = config.mode == "open";
-  auto addr = ParseLoopbackAddress(config.address);
-  if (!addr) return addr.error();
-  plan.addr = *addr;
   for (const auto& [node, address] : config.nodes) {
-    auto a = ParseLoopbackAddress(address);
+    auto a = ParseLoopbackAddress(address, true);
     if (!a) return framework::MessageError("node " + node + ": " + a.error().context);
     plan.node_addrs.push_back(*a);
   }
+  // The load's own address is loopback, or one of the nodes' (never elsewhere in the range:
+  // 198.18.0.0/15 may be routed off the host where no node of ours lives).
+  auto addr = ParseLoopbackAddress(config.address, true);
+  if (!addr) return addr.error();
+  const bool loopback = (ntohl(addr->sin_addr.s_addr) >> 24) == 127;
+  bool a_node =
+      std::any_of(plan.node_addrs.begin(), plan.node_addrs.end(),
+                  [&](const sockaddr_in& n) { return n.sin_addr.s_addr == addr->sin_addr.s_addr; });
+  for (const auto& node_ip : config.node_addresses) {
+    in_addr ip{};
+    if (inet_pton(AF_INET, node_ip.c_str(), &ip) == 1 && ip.s_addr == addr->sin_addr.s_addr &&
+        (ntohl(ip.s_addr) & 0xFFFE0000u) == 0xC6120000u) {
+      a_node = true;
+    }
+  }
+  if (!loopback && !a_node) {
+    return framework::MessageError("load.address: '" + config.address +
+                                   "' is not a loopback address nor one of this scenario's "
+                                   "[[node]]s; load only targets 127.0.0.0/8 and the nodes");
+  }
+  plan.addr = *addr;
   if (config.spread != "round-robin" && config.spread != "random" && config.spread != "pinned")
     return framework::MessageError("load.spread: unknown spread '" + config.spread +
                                    "' (use \"round-robin\", \"random\" or \"pinned\")");
@@ -159,14 +177,14 @@ framework::Result<LoadPlan> MakeLoadPlan(const LoadConfig& config) {
   return plan;
 }
 
-framework::Result<sockaddr_in> ParseLoopbackAddress(const std::string& address) {
+framework::Result<sockaddr_in> ParseLoopbackAddress(const std::string& address, bool node_range) {
   auto addr = framework::Ipv4SocketAddress(address);
   if (!addr.ok())
     return framework::MessageError("load.address: '" + address +
                                    "' is not HOST:PORT (e.g. \"127.0.0.1:8080\")");
   const uint32_t ip = ntohl(addr->sin_addr.s_addr);
   // Loopback, or the testing range duende's nodes (network namespaces it creates) live in.
-  if ((ip >> 24) != 127 && (ip & 0xFFFE0000u) != 0xC6120000u)
+  if ((ip >> 24) != 127 && !(node_range && (ip & 0xFFFE0000u) == 0xC6120000u))
     return framework::MessageError(
         "load.address: '" + address +
         "' is not a loopback address; load only targets 127.0.0.0/8 (and the [[node]]s of a "

@@ -37,8 +37,10 @@ struct LoadPlan {
 /// Validates `config` for the generator. Errors: EINVAL naming the field ("load.rate: ...").
 framework::Result<LoadPlan> MakeLoadPlan(const LoadConfig& config);
 
-/// "127.0.0.1:PORT" (or "localhost:PORT"), or a node's address in 198.18.0.0/15 (the testing
-/// range duende's own network namespaces use); anything else is refused.
-framework::Result<sockaddr_in> ParseLoopbackAddress(const std::string& address);
+/// "127.0.0.1:PORT" (or "localhost:PORT"); with `node_range`, also an address in
+/// 198.18.0.0/15 (the testing range duende's own network namespaces use, for the nodes of a
+/// cluster scenario); anything else is refused.
+framework::Result<sockaddr_in> ParseLoopbackAddress(const std::string& address,
+                                                    bool node_range = false);
 
 }  // namespace duende::harness

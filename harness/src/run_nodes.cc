@@ -63,6 +63,9 @@ bool Run::EnterNode(const std::string& target, std::vector<std::string>* command
 }
 
 void Run::SpreadLoad(LoadConfig& c) {
+  if (nodes_) {
+    for (const auto& n : nodes_->nodes()) c.node_addresses.push_back(n.addr);
+  }
   const LoadSpec& l = *s_.load;
   if (l.spread.empty()) return;
   std::vector<std::string> over = l.nodes;

@@ -26,6 +26,9 @@ const NodeSpec* FindNode(const Scenario& s, const std::string& name) {
   return nullptr;
 }
 
+// Nodes share one /24 whose .1 is the host's; chosen addresses start at .10 and end at .254.
+constexpr size_t kMaxNodes = 200;
+
 }  // namespace
 
 void ReadNodes(TomlReader& root, std::vector<TomlReader>& targets, Scenario& s) {
@@ -35,6 +38,11 @@ void ReadNodes(TomlReader& root, std::vector<TomlReader>& targets, Scenario& s) 
   // The host's routes are read only for a scenario with nodes.
   const auto routes = tables.empty() ? std::vector<faults::HostRoute>{} : faults::HostRoutes();
   for (auto& r : tables) {
+    if (tables.size() > kMaxNodes && &r == &tables[kMaxNodes]) {
+      r.Fail("name", "this is node " + std::to_string(kMaxNodes + 1) + " of " +
+                         std::to_string(tables.size()) + "; a scenario has at most " +
+                         std::to_string(kMaxNodes) + " nodes (they share one /24)");
+    }
     NodeSpec n;
     n.pos = r.pos();
     n.name = r.String("name", true).value_or("");

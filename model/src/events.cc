@@ -1,6 +1,7 @@
 #include "duende/model/events.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <map>
 
@@ -56,6 +57,17 @@ const std::vector<const char*>& AllTypes() {
 int64_t IntField(const nlohmann::json& data, const char* key, int64_t fallback) {
   auto it = data.find(key);
   if (it == data.end() || !it->is_number()) return fallback;
+  if (it->is_number_float()) {
+    // A log's 1e300 or NaN must not be undefined behaviour in a cast: clamp, NaN = fallback.
+    const double v = it->get<double>();
+    if (std::isnan(v)) return fallback;
+    if (v >= 9.2e18) return std::numeric_limits<int64_t>::max();
+    if (v <= -9.2e18) return std::numeric_limits<int64_t>::min();
+    return static_cast<int64_t>(v);
+  }
+  if (it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+    return std::numeric_limits<int64_t>::max();
+  }
   return it->get<int64_t>();
 }
 
@@ -117,7 +129,7 @@ std::vector<LoadStall> LoadStalls(const std::vector<Event>& events) {
     for (const auto& st : e.data["stalls"]) {
       if (!st.is_object()) continue;
       LoadStall s{IntField(st, "start_ns"), IntField(st, "end_ns")};
-      if (s.end_ns > s.start_ns) out.push_back(s);
+      if (s.start_ns >= 0 && s.end_ns > s.start_ns) out.push_back(s);
     }
   }
   std::sort(out.begin(), out.end(),

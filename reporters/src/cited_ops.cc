@@ -10,6 +10,9 @@
 namespace duende::reporters {
 namespace {
 
+// The longest evidence line searched for cited operations.
+constexpr size_t kMaxCitationLine = 4096;
+
 std::optional<double> Seconds(const std::string& text) {
   std::chrono::nanoseconds d{0};
   if (!framework::ParseDuration(text, &d)) return std::nullopt;
@@ -51,12 +54,16 @@ std::vector<CitedOp> CitedOps(const model::CheckResult& check) {
   };
   for (size_t i = 0; i < check.evidence.size(); ++i) {
     const std::string& line = check.evidence[i];
+    // Ours are a line of a few dozen characters; a report from elsewhere may hold anything,
+    // and libstdc++'s std::regex recurses per character matched (a long line could overflow
+    // the stack).
+    if (line.size() > kMaxCitationLine) continue;
     std::smatch m;
     if (std::regex_match(line, m, LinearizableRow())) {
       auto invoke = Seconds(m[3]);
       std::optional<double> complete;
       if (m[4].matched) complete = Seconds(m[4]);
-      if (!invoke || (m[4].matched && !complete)) continue;
+      if (!invoke || (m[4].matched && !complete) || m[2].length() > 18) continue;
       CitedOp op;
       op.stuck = m[1] == "*";
       op.client = std::stoull(m[2]);

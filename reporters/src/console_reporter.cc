@@ -273,12 +273,11 @@ class ConsoleReporter : public Reporter {
   static std::string StallNote(const Event& e) {
     const auto stalls = events::LoadStalls({e});
     if (stalls.empty()) return "";
-    int64_t total = 0;
-    for (const auto& st : stalls) total += st.end_ns - st.start_ns;
+    double total = 0;  // (a double: a log's spans are checked, not their sum)
+    for (const auto& st : stalls) total += static_cast<double>(st.end_ns - st.start_ns);
     const size_t n = stalls.size();
     return "; the load generator itself stalled " + std::to_string(n) +
-           (n == 1 ? " time, " : " times, ") +
-           internal::Micros(static_cast<double>(total) / 1000.0) +
+           (n == 1 ? " time, " : " times, ") + internal::Micros(total / 1000.0) +
            " in all (duende was not scheduled: requests in flight then are not judged)";
   }
 

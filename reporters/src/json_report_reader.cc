@@ -1,4 +1,5 @@
 // The JSON report read back (json_report.h) and the shard identity members it carries.
+#include <limits>
 #include <string>
 
 #include "duende/framework/read_limits.h"
@@ -61,6 +62,14 @@ T Integer(const Json& obj, const std::string& where, const std::string& key) {
   if constexpr (std::is_unsigned_v<T>) {
     if (!v->is_number_unsigned()) throw BadReport{At(where, key), "must not be negative"};
   }
+  // In range, never truncated (a shard index of 2^32 + 1 is not shard 1).
+  const bool fits =
+      v->is_number_unsigned()
+          ? v->get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<T>::max())
+          : v->get<int64_t>() >= static_cast<int64_t>(std::numeric_limits<T>::min()) &&
+                (std::is_unsigned_v<T> ||
+                 v->get<int64_t>() <= static_cast<int64_t>(std::numeric_limits<T>::max()));
+  if (!fits) throw BadReport{At(where, key), "is out of range"};
   return v->get<T>();
 }
 

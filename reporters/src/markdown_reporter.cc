@@ -30,55 +30,7 @@ const char* Icon(Verdict v) {
 
 std::string Badge(Verdict v) { return std::string(Icon(v)) + " " + VerdictName(v); }
 
-// Text safe inside a table cell or a line of prose: Markdown and HTML specials escaped,
-// line breaks as <br>, control characters and non-UTF-8 bytes as visible \xNN.
-std::string Md(std::string_view s) {
-  std::string out;
-  internal::ForEachCodepoint(
-      s,
-      [&](uint32_t cp, std::string_view bytes) {
-        switch (cp) {
-          case '|':
-          case '\\':
-          case '`':
-          case '*':
-          case '_':
-          case '[':
-          case ']':
-          case '#':
-          case '~':
-            out += '\\';
-            out += static_cast<char>(cp);
-            return;
-          case '<':
-            out += "&lt;";
-            return;
-          case '>':
-            out += "&gt;";
-            return;
-          case '&':
-            out += "&amp;";
-            return;
-          case '\n':
-            out += "<br>";
-            return;
-          case '\r':
-            return;
-          case '\t':
-            out += ' ';
-            return;
-          default:
-            break;
-        }
-        if (cp < 0x20 || cp == 0x7f) {
-          out += "\\\\x" + internal::HexByte(static_cast<unsigned char>(cp)).substr(2);
-          return;
-        }
-        out += bytes;
-      },
-      [&](unsigned char b) { out += "\\\\x" + internal::HexByte(b).substr(2); });
-  return out;
-}
+using internal::Md;
 
 // Text for a code block: valid UTF-8, control characters visible; and a fence longer than any
 // run of backticks inside.

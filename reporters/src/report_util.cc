@@ -253,4 +253,54 @@ double TimelineEnd(const ScenarioResult& s, const RunStats& st) {
   return std::max(1.0, std::ceil(t_end - 1e-6));
 }
 
+// Text safe inside a table cell or a line of prose: Markdown and HTML specials escaped,
+// line breaks as <br>, control characters and non-UTF-8 bytes as visible \xNN.
+std::string Md(std::string_view s) {
+  std::string out;
+  ForEachCodepoint(
+      s,
+      [&](uint32_t cp, std::string_view bytes) {
+        switch (cp) {
+          case '|':
+          case '\\':
+          case '`':
+          case '*':
+          case '_':
+          case '[':
+          case ']':
+          case '#':
+          case '~':
+            out += '\\';
+            out += static_cast<char>(cp);
+            return;
+          case '<':
+            out += "&lt;";
+            return;
+          case '>':
+            out += "&gt;";
+            return;
+          case '&':
+            out += "&amp;";
+            return;
+          case '\n':
+            out += "<br>";
+            return;
+          case '\r':
+            return;
+          case '\t':
+            out += ' ';
+            return;
+          default:
+            break;
+        }
+        if (cp < 0x20 || cp == 0x7f) {
+          out += "\\\\x" + HexByte(static_cast<unsigned char>(cp)).substr(2);
+          return;
+        }
+        out += bytes;
+      },
+      [&](unsigned char b) { out += "\\\\x" + HexByte(b).substr(2); });
+  return out;
+}
+
 }  // namespace duende::reporters::internal

@@ -53,6 +53,10 @@ std::string Compact(double value);
 /// Microseconds as "850us", "12.3ms", "1.20s".
 std::string Micros(double us);
 
+/// Text safe inside a Markdown table cell or a line of prose: Markdown and HTML specials
+/// escaped, line breaks as <br>, control characters and non-UTF-8 bytes as visible \xNN.
+std::string Md(std::string_view s);
+
 /// CLOCK_REALTIME ns as "2026-11-27T07:04:12Z" (UTC); "" when 0.
 std::string IsoTime(int64_t wall_ns);
 

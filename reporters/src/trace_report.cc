@@ -35,6 +35,15 @@ double D(const Json& d, const char* key) {
   auto it = d.find(key);
   return it != d.end() && it->is_number() ? it->get<double>() : 0;
 }
+// An integer member (clamped, never undefined: events::IntField), 0 when absent.
+int64_t I(const Json& d, const char* key) { return events::IntField(d, key, 0); }
+// An array member, or an empty array when absent or not an array (the event came from a
+// file: any member may have any type, and a wrong one is never an exception).
+const Json& Arr(const Json& d, const char* key) {
+  static const Json kEmpty = Json::array();
+  auto it = d.find(key);
+  return it != d.end() && it->is_array() ? *it : kEmpty;
+}
 
 TraceView Decode(const ScenarioResult& s) {
   TraceView v;
@@ -44,11 +53,11 @@ TraceView Decode(const ScenarioResult& s) {
     } else if (e.type == events::kTraceWindow) {
       Window w;
       w.fault = e.target;
-      w.start_s = SecondsSince(s, static_cast<int64_t>(D(e.data, "start_ns")));
-      w.end_s = SecondsSince(s, static_cast<int64_t>(D(e.data, "end_ns")));
+      w.start_s = SecondsSince(s, I(e.data, "start_ns"));
+      w.end_s = SecondsSince(s, I(e.data, "end_ns"));
       w.data = e.data;
       v.windows.push_back(std::move(w));
-    } else if (e.type == events::kTraceError && !e.data.value("process_gone", false)) {
+    } else if (e.type == events::kTraceError && !events::BoolField(e.data, "process_gone", false)) {
       v.errors.push_back(e.target + ": " + S(e.data, "error"));
     } else if (e.type == events::kLoadSummary) {
       auto it = e.data.find("trace_ids");
@@ -68,14 +77,14 @@ std::string CallText(const Json& c) {
 }
 
 std::string CallTime(const ScenarioResult& s, const Json& c) {
-  return Fixed(SecondsSince(s, static_cast<int64_t>(D(c, "t_ns"))), 3) + " s";
+  return Fixed(SecondsSince(s, I(c, "t_ns")), 3) + " s";
 }
 
 std::string Us(const Json& row, const char* key) { return Micros(D(row, key)); }
 
 // One summary row's cells: name, count, errors (with errnos), p50, p99, total.
 std::vector<std::string> SummaryCells(const Json& row) {
-  std::string errs = std::to_string(static_cast<int64_t>(D(row, "errors")));
+  std::string errs = std::to_string(I(row, "errors"));
   auto en = row.find("errnos");
   if (en != row.end() && en->is_object() && !en->empty()) {
     std::string list;
@@ -83,7 +92,7 @@ std::vector<std::string> SummaryCells(const Json& row) {
     errs += " (" + list + ")";
   }
   return {S(row, "name"),
-          std::to_string(static_cast<int64_t>(D(row, "count"))),
+          std::to_string(I(row, "count")),
           errs,
           Us(row, "p50_us"),
           Us(row, "p99_us"),
@@ -92,8 +101,8 @@ std::vector<std::string> SummaryCells(const Json& row) {
 
 std::string SummaryLine(const TargetTrace& t) {
   const Json& d = t.summary;
-  std::string line = std::to_string(static_cast<int64_t>(D(d, "calls"))) + " calls from " +
-                     std::to_string(d.value("pids", Json::array()).size()) + " process(es)";
+  std::string line = std::to_string(I(d, "calls")) + " calls from " +
+                     std::to_string(Arr(d, "pids").size()) + " process(es)";
   if (D(d, "dropped_bytes") > 0) {
     line +=
         "; raw trace cut at its size cap (" + Compact(D(d, "dropped_bytes")) + " bytes not kept)";
@@ -133,7 +142,7 @@ std::string TraceConsole(const ScenarioResult& s) {
     o += "  syscalls of " + t.target + ": " + SummaryLine(t) + "\n";
     o += "    SYSCALL            COUNT   ERRORS          P50      P99    TOTAL\n";
     size_t n = 0;
-    for (const auto& row : t.summary.value("syscalls", Json::array())) {
+    for (const auto& row : Arr(t.summary, "syscalls")) {
       if (n++ >= kSummaryRowsShown) break;
       auto c = SummaryCells(row);
       char line[256];
@@ -145,9 +154,9 @@ std::string TraceConsole(const ScenarioResult& s) {
   for (const auto& w : v.windows) {
     o += "  fault " + w.fault + " (" + S(w.data, "kind") + " on " + S(w.data, "on") + ", " +
          Fixed(w.start_s, 3) + "-" + Fixed(w.end_s, 3) +
-         " s): " + std::to_string(static_cast<int64_t>(D(w.data, "failed"))) + " failed, " +
-         std::to_string(static_cast<int64_t>(D(w.data, "slow"))) + " slow syscalls\n";
-    const Json calls = w.data.value("calls", Json::array());
+         " s): " + std::to_string(I(w.data, "failed")) + " failed, " +
+         std::to_string(I(w.data, "slow")) + " slow syscalls\n";
+    const Json calls = Arr(w.data, "calls");
     size_t shown = 0;
     for (const auto& c : calls) {
       if (shown++ == kConsoleCallsShown) {
@@ -155,10 +164,9 @@ std::string TraceConsole(const ScenarioResult& s) {
              " more in the HTML, Markdown and JSON reports\n";
         break;
       }
-      o += "    " + CallTime(s, c) + " [" + S(c, "why") + "] pid " +
-           Json(c.value("tid", 0)).dump() + " " + CallText(c) + "\n";
-      for (const auto& nx : c.value("next", Json::array()))
-        o += "        then " + CallText(nx) + "\n";
+      o += "    " + CallTime(s, c) + " [" + S(c, "why") + "] pid " + std::to_string(I(c, "tid")) +
+           " " + CallText(c) + "\n";
+      for (const auto& nx : Arr(c, "next")) o += "        then " + CallText(nx) + "\n";
     }
   }
   auto ids = TraceIds(v.trace_ids);
@@ -172,20 +180,31 @@ std::string TraceConsole(const ScenarioResult& s) {
 std::string TraceMarkdown(const ScenarioResult& s) {
   TraceView v = Decode(s);
   if (v.empty()) return "";
+  // Inline code: no backtick, pipe or line break inside; control characters and bytes that
+  // are not UTF-8 as visible \xNN (a trace's arguments are the daemon's bytes).
   auto code = [](const std::string& t) {
-    std::string c = t;
-    for (auto& ch : c) {
-      if (ch == '`' || ch == '|' || ch == '\n') ch = ' ';
-    }
+    std::string c;
+    ForEachCodepoint(
+        t,
+        [&](uint32_t cp, std::string_view bytes) {
+          if (cp == '`' || cp == '|' || cp == '\n' || cp == '\r' || cp == '\t') {
+            c += ' ';
+          } else if (cp < 0x20 || cp == 0x7f) {
+            c += "\\x" + HexByte(static_cast<unsigned char>(cp)).substr(2);
+          } else {
+            c += bytes;
+          }
+        },
+        [&](unsigned char b) { c += "\\x" + HexByte(b).substr(2); });
     return "`" + c + "`";
   };
   std::string o;
   for (const auto& e : v.errors) o += "\n**Trace error:** " + code(e) + "\n";
   for (const auto& t : v.targets) {
-    o += "\n#### Syscalls of " + code(t.target) + "\n\n" + SummaryLine(t) + "\n\n";
+    o += "\n#### Syscalls of " + code(t.target) + "\n\n" + Md(SummaryLine(t)) + "\n\n";
     o += "| Syscall | Count | Errors | p50 | p99 | Total |\n|---|---|---|---|---|---|\n";
     size_t n = 0;
-    for (const auto& row : t.summary.value("syscalls", Json::array())) {
+    for (const auto& row : Arr(t.summary, "syscalls")) {
       if (n++ >= kSummaryRowsShown) break;
       auto c = SummaryCells(row);
       o += "| " + code(c[0]) + " | " + c[1] + " | " + code(c[2]) + " | " + c[3] + " | " + c[4] +
@@ -195,24 +214,24 @@ std::string TraceMarkdown(const ScenarioResult& s) {
   for (const auto& w : v.windows) {
     o += "\n#### Syscalls in fault " + code(w.fault) + " (" + code(S(w.data, "kind")) + " on " +
          code(S(w.data, "on")) + ", " + Fixed(w.start_s, 3) + "–" + Fixed(w.end_s, 3) + " s)\n\n";
-    o += std::to_string(static_cast<int64_t>(D(w.data, "failed"))) + " failed, " +
-         std::to_string(static_cast<int64_t>(D(w.data, "slow"))) + " slow.\n\n";
-    auto calls = w.data.value("calls", Json::array());
+    o += std::to_string(I(w.data, "failed")) + " failed, " + std::to_string(I(w.data, "slow")) +
+         " slow.\n\n";
+    auto calls = Arr(w.data, "calls");
     if (calls.empty()) continue;
     o += "| Time | Why | Call | Then |\n|---|---|---|---|\n";
     for (const auto& c : calls) {
       std::string then;
-      for (const auto& nx : c.value("next", Json::array())) {
+      for (const auto& nx : Arr(c, "next")) {
         then += (then.empty() ? "" : "<br>") + code(CallText(nx));
       }
-      o += "| " + CallTime(s, c) + " | " + S(c, "why") + " | " + code(CallText(c)) + " | " + then +
-           " |\n";
+      o += "| " + CallTime(s, c) + " | " + Md(S(c, "why")) + " | " + code(CallText(c)) + " | " +
+           then + " |\n";
     }
   }
   auto ids = TraceIds(v.trace_ids);
   if (!ids.empty()) {
     o += "\n#### Trace ids of failed and slowest requests\n\n| Trace id | Request |\n|---|---|\n";
-    for (const auto& [label, id] : ids) o += "| " + code(id) + " | " + label + " |\n";
+    for (const auto& [label, id] : ids) o += "| " + code(id) + " | " + Md(label) + " |\n";
   }
   return o;
 }
@@ -229,7 +248,7 @@ std::string TraceHtml(const ScenarioResult& s) {
     o += "<h3>Syscalls of " + h(t.target) + "</h3>\n<p class=\"muted\">" + h(SummaryLine(t)) +
          "</p>\n<table><thead><tr><th>Syscall</th><th>Count</th><th>Errors</th><th>p50</th>"
          "<th>p99</th><th>Total</th></tr></thead><tbody>\n";
-    for (const auto& row : t.summary.value("syscalls", Json::array())) {
+    for (const auto& row : Arr(t.summary, "syscalls")) {
       auto c = SummaryCells(row);
       o += "<tr><td><code>" + h(c[0]) + "</code></td><td class=\"num\">" + c[1] + "</td><td>" +
            h(c[2]) + "</td><td class=\"num\">" + c[3] + "</td><td class=\"num\">" + c[4] +
@@ -240,15 +259,15 @@ std::string TraceHtml(const ScenarioResult& s) {
   for (const auto& w : v.windows) {
     o += "<h3>Syscalls in fault " + h(w.fault) + "</h3>\n<p class=\"muted\">" +
          h(S(w.data, "kind")) + " on " + h(S(w.data, "on")) + ", " + Fixed(w.start_s, 3) + "–" +
-         Fixed(w.end_s, 3) + " s: " + std::to_string(static_cast<int64_t>(D(w.data, "failed"))) +
-         " failed, " + std::to_string(static_cast<int64_t>(D(w.data, "slow"))) + " slow</p>\n";
-    auto calls = w.data.value("calls", Json::array());
+         Fixed(w.end_s, 3) + " s: " + std::to_string(I(w.data, "failed")) + " failed, " +
+         std::to_string(I(w.data, "slow")) + " slow</p>\n";
+    auto calls = Arr(w.data, "calls");
     if (calls.empty()) continue;
     o += "<table><thead><tr><th>Time</th><th>Why</th><th>Call</th><th>What it called next</th>"
          "</tr></thead><tbody>\n";
     for (const auto& c : calls) {
       std::string then;
-      for (const auto& nx : c.value("next", Json::array())) {
+      for (const auto& nx : Arr(c, "next")) {
         then += "<div><code>" + h(CallText(nx)) + "</code></div>";
       }
       o += "<tr><td class=\"num\">" + h(CallTime(s, c)) + "</td><td>" + h(S(c, "why")) +

@@ -323,6 +323,16 @@ TEST(LoadGeneratorTest, RejectsBadConfigNamingTheField) {
   r = LoadGenerator::Create(c);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().Message().find("loopback"), std::string::npos);
+  // The testing range is for the nodes duende created, not for any address in it.
+  c = LineConfig("198.18.0.10:80");
+  r = LoadGenerator::Create(c);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().Message().find("nor one of this scenario's [[node]]s"), std::string::npos)
+      << r.error().Message();
+  c.node_addresses = {"198.18.0.11"};
+  EXPECT_FALSE(LoadGenerator::Create(c).ok());
+  c.node_addresses = {"198.18.0.10"};
+  EXPECT_TRUE(LoadGenerator::Create(c).ok());
   c = LineConfig("127.0.0.1:1");
   c.write_template = "SET {key} {seq}";
   c.keys = 1;

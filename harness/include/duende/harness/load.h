@@ -44,12 +44,15 @@ struct LoadOpKind {
 /// keys) the index is the request's own seq: every request names a key no other one names.
 struct LoadConfig {
   std::string protocol = "tcp-line";  ///< "tcp-line" | "http" | "redis"
-  std::string address;                ///< "127.0.0.1:PORT" (loopback, or a node in 198.18.0.0/15)
+  std::string address;                ///< "127.0.0.1:PORT" (loopback, or one of node_addresses)
   /// Load spread over the nodes of a cluster: (node name, "ADDR:PORT") each; empty: every
   /// connection talks to `address`. Which node a connection talks to is `spread`'s choice,
   /// made at each (re)connect: "round-robin" (the next node in turn), "random" (from `seed`)
   /// or "pinned" (connection i always to node i mod N). Each history op names its node.
   std::vector<std::pair<std::string, std::string>> nodes;
+  /// The IPv4 addresses of the nodes duende created for this run (198.18.0.0/15): `address`
+  /// may be one of them; any other address outside 127.0.0.0/8 is refused.
+  std::vector<std::string> node_addresses;
   std::string spread = "round-robin";
   std::string mode = "open";  ///< "open" (at `rate`) | "closed" (`connections`)
   double rate = 100;          ///< requests per second, open loop
