@@ -69,6 +69,12 @@ bool IsLoadVariable(std::string_view name) {
   return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
 }
 
+bool IsSelectVariable(std::string_view name) {
+  static constexpr std::string_view kNames[] = {"select.target", "select.address", "select.host",
+                                                "select.port",   "select.node",    "select.pid"};
+  return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
+}
+
 bool IsRunVariable(std::string_view name, const std::vector<std::string>& files,
                    std::string* hint) {
   if (name == "run_dir" || name == "seed" || name == "events") return true;
