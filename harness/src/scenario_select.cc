@@ -43,9 +43,12 @@ bool CheckSelectVariables(TomlReader& r, const ProbeSpec& p,
       }
       std::string hint;
       if (IsRunVariable(ref.name, files, &hint)) continue;
+      const std::string close = framework::DidYouMean(ref.name, SelectVariables());
+      if (!close.empty()) hint = "did you mean {" + close + "}?";
       r.Fail(key, "unknown variable {" + ref.name + "} in '" + key + "' of " + r.where() + "; " +
-                      hint + " (the candidate: {select.target}, {select.address}, " +
-                      "{select.host}, {select.port}, {select.node}, {select.pid})");
+                      hint +
+                      " (the candidate's: {select.target}, {select.address}, {select.host}, "
+                      "{select.port}, {select.node}, {select.pid})");
     }
   }
   return needs_address;
