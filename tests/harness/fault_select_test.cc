@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "duende/harness/explore.h"
 #include "duende/harness/fault_kinds.h"
@@ -56,6 +57,12 @@ Scenario Parse(const std::string& text) {
 std::string Errors(const std::string& text) {
   auto s = ParseScenario(text, "s.toml", {}, DefaultFaultKinds());
   return s.ok() ? "" : s.error().context;
+}
+
+// Each of `expected` is in `errors`.
+void ExpectAll(const std::string& errors, const std::vector<std::string>& expected) {
+  for (const auto& x : expected)
+    EXPECT_NE(errors.find(x), std::string::npos) << x << "\n" << errors;
 }
 
 TEST(FaultSelectTest, ReadsTheProbeAndDefaultsToEveryTargetWithAnAddress) {
@@ -173,34 +180,20 @@ kind = "command"
 command = ["true"]
 targets = []
 )"));
-  EXPECT_NE(e.find("s.toml:22:10: give either 'target' or [fault.select]"), std::string::npos) << e;
-  EXPECT_NE(e.find("s.toml:24:8: 'kind' in [[fault]] #1.select is \"htp\""), std::string::npos)
-      << e;
-  EXPECT_NE(e.find("s.toml:25:8: 'pick' in [[fault]] #1.select is \"some\"; it must be one of "
-                   "\"one\", \"all\""),
-            std::string::npos)
-      << e;
-  EXPECT_NE(e.find("s.toml:26:11: 'targets' in [[fault]] #1.select names \"bb\", which is not a "
-                   "[[target]]; did you mean \"b\"?"),
-            std::string::npos)
-      << e;
-  EXPECT_NE(e.find("s.toml:27:10: 'within' in [[fault]] #1.select is \"-1s\""), std::string::npos)
-      << e;
-  EXPECT_NE(e.find("s.toml:28:8: unknown variable {select.tagret} in 'send' of [[fault]] "
-                   "#1.select; did you mean {select.target}?"),
-            std::string::npos)
-      << e;
-  EXPECT_NE(e.find("s.toml:29:1: unknown key 'bogus' in [[fault]] #1.select"), std::string::npos)
-      << e;
-  EXPECT_NE(e.find("s.toml:34:10: 'select' in [[fault]] #2 must be a table"), std::string::npos)
-      << e;
-  EXPECT_NE(e.find("s.toml:42:11: candidate c of [[fault]] #3.select has no address for the probe "
-                   "to reach"),
-            std::string::npos)
-      << e;
-  EXPECT_NE(e.find("s.toml:50:11: an empty list of candidates in [[fault]] #4.select"),
-            std::string::npos)
-      << e;
+  ExpectAll(e, {"s.toml:22:10: give either 'target' or [fault.select]",
+                "s.toml:24:8: 'kind' in [[fault]] #1.select is \"htp\"",
+                "s.toml:25:8: 'pick' in [[fault]] #1.select is \"some\"; it must be one of "
+                "\"one\", \"all\"",
+                "s.toml:26:11: 'targets' in [[fault]] #1.select names \"bb\", which is not a "
+                "[[target]]; did you mean \"b\"?",
+                "s.toml:27:10: 'within' in [[fault]] #1.select is \"-1s\"",
+                "s.toml:28:8: unknown variable {select.tagret} in 'send' of [[fault]] "
+                "#1.select; did you mean {select.target}?",
+                "s.toml:29:1: unknown key 'bogus' in [[fault]] #1.select",
+                "s.toml:34:10: 'select' in [[fault]] #2 must be a table",
+                "s.toml:42:11: candidate c of [[fault]] #3.select has no address for the probe "
+                "to reach",
+                "s.toml:50:11: an empty list of candidates in [[fault]] #4.select"});
 }
 
 TEST(FaultSelectTest, NodeAndPartitionMisuseAreRefused) {
@@ -221,17 +214,11 @@ at = "1s"
 kind = "tcp"
 pick = "all"
 )"));
-  EXPECT_NE(e.find(":29:8: give either 'node' or [fault.select] (name the node in its 'nodes'"),
-            std::string::npos)
-      << e;
-  EXPECT_NE(e.find(":32:9: 'nodes' in [[fault]] #1.select names \"n4\", which is not a [[node]]"),
-            std::string::npos)
-      << e;
-  EXPECT_NE(e.find("[fault.select] chooses the node a partition isolates: it needs mode = "
-                   "\"isolate\""),
-            std::string::npos)
-      << e;
-  EXPECT_NE(e.find(":40:8: a partition isolates one node: pick = \"one\""), std::string::npos) << e;
+  ExpectAll(e, {":29:8: give either 'node' or [fault.select] (name the node in its 'nodes'",
+                ":32:9: 'nodes' in [[fault]] #1.select names \"n4\", which is not a [[node]]",
+                "[fault.select] chooses the node a partition isolates: it needs mode = "
+                "\"isolate\"",
+                ":40:8: a partition isolates one node: pick = \"one\""});
 }
 
 TEST(FaultSelectTest, APartitionCandidateMustRunOnANode) {
