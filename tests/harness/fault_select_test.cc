@@ -261,5 +261,47 @@ kind = "kill"
   EXPECT_TRUE(es->scenario.faults[0].select.has_value());
 }
 
+// An [[explore.fault]] may carry a select table: each planned fault keeps it (and no target),
+// so the probe chooses the target when the planned fault fires.
+TEST(FaultSelectTest, ExploredFaultsKeepTheirSelectTable) {
+  auto es = ParseExploreScenario(Targets(R"(
+[explore]
+window = ["100ms", "1s"]
+[[explore.fault]]
+kind = "kill"
+signal = ["SIGKILL", "SIGTERM"]
+[explore.fault.select]
+role = "leader"
+kind = "request"
+send = "ROLE"
+expect = '^leader\n?$'
+targets = ["a", "b"]
+)"),
+                                 "e.toml", DefaultFaultKinds());
+  ASSERT_TRUE(es.ok()) << es.error().context;
+  PlannedFault f;
+  f.kind = "kill";
+  f.target = "b";
+  f.at_ms = 300;
+  for (const auto& p : es->bounds.faults[0].params) {
+    f.params.emplace_back(p.name, p.choices.front());  // select: its one choice, the table
+  }
+  ASSERT_EQ(f.params.size(), 2u);
+  const std::string toml = PlanToToml(*es, Plan{{f}});
+  EXPECT_NE(toml.find("select = { \"expect\" = \"^leader\\\\n?$\", \"kind\" = \"request\", "
+                      "\"role\" = \"leader\", \"send\" = \"ROLE\", \"targets\" = [\"a\", \"b\"] }"),
+            std::string::npos)
+      << toml;
+  EXPECT_EQ(toml.find("target = \"b\""), std::string::npos) << toml;
+  auto planned = PlanScenario(*es, Plan{{f}}, DefaultFaultKinds());
+  ASSERT_TRUE(planned.ok()) << planned.error().context << "\n" << toml;
+  ASSERT_EQ(planned->faults.size(), 1u);
+  ASSERT_TRUE(planned->faults[0].select.has_value());
+  EXPECT_EQ(planned->faults[0].select->probe.expect, "^leader\\n?$");
+  EXPECT_EQ(planned->faults[0].select->candidates, (std::vector<std::string>{"a", "b"}));
+  EXPECT_NE(DescribePlan(Plan{{f}}).find("on the target its select probe finds"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace duende::harness
