@@ -153,8 +153,9 @@ void Run::InjectSelected(FaultInstance& f, int64_t scheduled_ns) {
                  {"lag_ns", MonotonicNs() - scheduled_ns},
                  {"params", FaultParams(spec)},
                  {"select", selection}});
+    // effects = 0: a counted miss, which failed requests around it cannot turn into an effect.
     rec_.Record(events::kFaultHealed, spec.name,
-                {{"took_effect", false}, {"evidence", "not injected: " + why}});
+                {{"took_effect", false}, {"effects", 0}, {"evidence", "not injected: " + why}});
     return;
   }
   selection["reason"] = reason;

@@ -162,6 +162,7 @@ within = "300ms"
   auto healed = o.Of("fault.healed");
   ASSERT_EQ(healed.size(), 1u) << o.out;
   EXPECT_FALSE(healed[0]->data.value("took_effect", true));
+  EXPECT_EQ(healed[0]->data.value("effects", -1), 0);  // counted: no reaction makes it an effect
   const std::string why = healed[0]->data.value("evidence", "");
   EXPECT_NE(why.find("not injected: no candidate passed the leader probe (request 'INFO') within "
                      "300.0ms"),
