@@ -110,6 +110,10 @@ void Run::InjectSelected(FaultInstance& f, int64_t scheduled_ns) {
     if (!passed.empty() || MonotonicNs() >= deadline) break;
     if (!SleepUntil(std::min(deadline, MonotonicNs() + kSelectRoundEveryNs))) break;
   }
+  if (passed.empty() && aborted_) {
+    f.injected = f.healed = true;  // interrupted while looking: nothing to record or heal
+    return;
+  }
   const int64_t took = MonotonicNs() - start;
   std::vector<std::string> chosen = passed;
   if (!sel.all && passed.size() > 1) {
