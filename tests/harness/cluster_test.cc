@@ -130,7 +130,7 @@ TEST(ClusterTest, EtcdUnderPartitionsAndKillsIsLinearizable) {
                 ev.find(" | " + node + " (cut") != std::string::npos)
         << ev;
   }
-  for (const char* fault : {"kill-leader", "kill-new-leader"}) {
+  for (const char* fault : {"kill-leader", "kill-leader-again"}) {
     const std::string leader = ExpectChoseTheLeader(o, fault);
     for (const auto& e : o.events) {
       if (e.type == "fault.injected" && e.target == fault) {
