@@ -179,6 +179,36 @@ within = "300ms"
   EXPECT_TRUE(failed) << o.out;
 }
 
+// An http probe whose expect has a capture group names the captured text as the reason (a long
+// body, such as etcd's /metrics, says nothing in its first bytes).
+TEST(FaultSelectRunTest, AnHttpProbeNamesWhatItsCaptureGroupMatched) {
+  testing::TempDir dir("select");
+  auto o = RunScenario(dir, R"([scenario]
+name = "select-http"
+duration = "1s"
+
+[[target]]
+name = "web"
+command = ["duende-fixture-httpd", "--port", "{port.web}", "--threads", "1"]
+address = "127.0.0.1:{port.web}"
+
+[[fault]]
+kind = "kill"
+at = "200ms"
+[fault.select]
+kind = "http"
+path = "/status"
+expect = '(o)k'
+)");
+  ASSERT_EQ(o.code, 0) << o.out;
+  auto injected = o.Of("fault.injected");
+  ASSERT_EQ(injected.size(), 1u) << o.out;
+  EXPECT_EQ(injected[0]->data["select"]["candidates"]["web"].value("detail", ""),
+            "HTTP 200, matched 'o'")
+      << injected[0]->data.dump();
+  EXPECT_EQ(o.Spawns(), (std::map<std::string, int>{{"web", 2}})) << o.out;
+}
+
 // The probe passes only from its sixth call on (about 500 ms of rounds): the pause still lasts
 // its full 400 ms from the injection, not until the heal its schedule had planned.
 TEST(FaultSelectRunTest, AFaultKeepsItsDurationFromWhenTheProbeLetItFire) {
