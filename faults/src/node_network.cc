@@ -178,6 +178,63 @@ std::vector<std::pair<size_t, size_t>> PartitionCuts(
   return cuts;
 }
 
+std::string DescribePartition(const std::vector<std::string>& names,
+                              const std::vector<std::pair<size_t, size_t>>& cuts) {
+  const size_t n = names.size();
+  if (cuts.empty()) return "no link cut";
+  std::vector<std::vector<bool>> reach(n, std::vector<bool>(n, true));
+  for (const auto& [a, b] : cuts) {
+    if (a < n && b < n) reach[a][b] = reach[b][a] = false;
+  }
+  auto join = [&](const std::vector<size_t>& nodes) {
+    std::string out;
+    for (size_t i : nodes) out += (out.empty() ? "" : " ") + names[i];
+    return out;
+  };
+  std::vector<size_t> everywhere;           // nodes no cut touches
+  std::vector<std::vector<size_t>> groups;  // the others, by what they reach
+  for (size_t i = 0; i < n; ++i) {
+    if (std::find(reach[i].begin(), reach[i].end(), false) == reach[i].end()) {
+      everywhere.push_back(i);
+      continue;
+    }
+    auto same = std::find_if(groups.begin(), groups.end(),
+                             [&](const std::vector<size_t>& g) { return reach[g[0]] == reach[i]; });
+    if (same == groups.end()) {
+      groups.push_back({i});
+    } else {
+      same->push_back(i);
+    }
+  }
+  // Clean groups: each reaches exactly its own members and the untouched nodes.
+  bool clean = true;
+  for (const auto& g : groups) {
+    for (size_t j = 0; j < n; ++j) {
+      const bool member = std::find(g.begin(), g.end(), j) != g.end() ||
+                          std::find(everywhere.begin(), everywhere.end(), j) != everywhere.end();
+      clean = clean && reach[g[0]][j] == member;
+    }
+  }
+  std::string out;
+  if (clean) {
+    for (const auto& g : groups) out += (out.empty() ? "" : " | ") + join(g);
+    if (!everywhere.empty()) {
+      out += "; " + join(everywhere) + (everywhere.size() == 1 ? " reaches" : " reach") +
+             " every group";
+    }
+    return out;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    std::vector<size_t> seen;
+    for (size_t j = 0; j < n; ++j) {
+      if (j != i && reach[i][j]) seen.push_back(j);
+    }
+    out +=
+        (out.empty() ? "" : "; ") + names[i] + " reaches " + (seen.empty() ? "none" : join(seen));
+  }
+  return out;
+}
+
 // --- NodeNetwork
 
 Result<std::unique_ptr<NodeNetwork>> NodeNetwork::Create(const std::vector<NodeDef>& defs,

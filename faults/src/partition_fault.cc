@@ -57,8 +57,12 @@ class PartitionFault : public FaultBase {
         return r.error();
       }
     }
-    std::string line = "cut";
+    // Which nodes are cut from which first ("n1 | n2 n3"), then the links.
+    std::vector<std::string> names;
+    for (const auto& node : nodes) names.push_back(node.name);
+    std::string line = DescribePartition(names, cuts_) + " (cut";
     for (const auto& [a, b] : cuts_) line += " " + nodes[a].name + "-" + nodes[b].name;
+    line += ")";
     if (cuts_.empty())
       line = "mode " + spec_.mode + " cut no link among " + std::to_string(nodes.size()) + " nodes";
     Evidence(line);

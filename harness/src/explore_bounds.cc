@@ -70,6 +70,27 @@ std::optional<std::string> Literal(const toml::node& node) {
   return std::nullopt;
 }
 
+// An inline table of literals and lists of literals ([fault.select] of an [[explore.fault]]):
+// `{ kind = "http", path = "/metrics" }`; nullopt for anything deeper.
+std::optional<std::string> InlineTable(const toml::table& table) {
+  std::string out;
+  for (const auto& [key, value] : table) {
+    std::optional<std::string> text = Literal(value);
+    if (const toml::array* list = value.as_array()) {
+      text = "[";
+      for (const auto& element : *list) {
+        auto lit = Literal(element);
+        if (!lit) return std::nullopt;
+        *text += (text->size() == 1 ? "" : ", ") + *lit;
+      }
+      *text += "]";
+    }
+    if (!text) return std::nullopt;
+    out += (out.empty() ? "{ " : ", ") + Quote(key.str()) + " = " + *text;
+  }
+  return out.empty() ? "{}" : out + " }";
+}
+
 const std::string kDurationRangeText =
     framework::DescribeDurationRange(std::chrono::nanoseconds(0), framework::kMaxDuration);
 
@@ -231,6 +252,12 @@ std::string StripTables(std::string_view text, bool* had_explore) {
   return out;
 }
 
+// A planned fault whose target its [fault.select] probe chooses when it fires.
+bool HasSelect(const PlannedFault& f) {
+  return std::any_of(f.params.begin(), f.params.end(),
+                     [](const auto& p) { return p.first == "select"; });
+}
+
 std::vector<std::string> TargetNames(const toml::table& root) {
   std::vector<std::string> names;
   if (auto arr = root["target"].as_array()) {
@@ -256,7 +283,8 @@ std::string DescribePlan(const Plan& plan) {
       out += (first ? "" : ", ") + k + "=" + v;
       first = false;
     }
-    out += ") on " + f.target + " at " + Ms(f.at_ms);
+    out += ") on " + (HasSelect(f) ? std::string("the target its select probe finds") : f.target) +
+           " at " + Ms(f.at_ms);
     if (f.duration_ms) out += " for " + Ms(*f.duration_ms);
   }
   return out;
@@ -361,6 +389,23 @@ ExploreBounds ReadExploreBounds(const toml::table& explore, const std::string& f
     for (const auto& [key, node] : f.table()) {
       std::string k(key.str());
       if (k == "kind" || k == "targets" || k == "duration") continue;
+      if (k == "select") {
+        // Kept as it is: the probe chooses the target when the planned fault fires.
+        const toml::table* sel = f.Raw(k)->as_table();
+        auto text = sel == nullptr ? std::nullopt : InlineTable(*sel);
+        if (!text) {
+          f.Fail(k, "'select' in " + f.where() +
+                        " is a [fault.select] table of values and lists of values (see "
+                        "docs/cluster.md)");
+          continue;
+        }
+        ParamBound fixed;
+        fixed.name = k;
+        fixed.kind = ParamBound::Kind::kFixed;
+        fixed.choices.push_back(*text);
+        t.params.push_back(std::move(fixed));
+        continue;
+      }
       if (k == "at" || k == "target" || k == "name" || k == "repeat" || k == "every") {
         f.Fail(k, "'" + k + "' is chosen by the explorer (use [explore] window/targets)");
         continue;
@@ -485,7 +530,7 @@ std::string PlanToToml(const ExploreScenario& base, const Plan& plan, const std:
     out += "\n[[fault]]\n";
     out += "name = " + Quote(f.kind + "-" + std::to_string(++counts[f.kind])) + "\n";
     out += "kind = " + Quote(f.kind) + "\n";
-    out += "target = " + Quote(f.target) + "\n";
+    if (!HasSelect(f)) out += "target = " + Quote(f.target) + "\n";
     out += "at = " + Quote(Ms(f.at_ms)) + "\n";
     if (f.duration_ms) out += "duration = " + Quote(Ms(*f.duration_ms)) + "\n";
     for (const auto& [k, v] : f.params) out += k + " = " + v + "\n";

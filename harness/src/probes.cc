@@ -91,10 +91,16 @@ ProbeOutcome Exchange(int fd, const ProbeSpec& probe, int64_t deadline) {
   const std::string what =
       http ? "HTTP " + std::to_string(reply.status) + ", body " + Quoted(reply.text)
            : "reply " + Quoted(reply.text);
-  if (!matcher->Matches(reply.text)) {
+  std::string group;
+  bool captured = false;
+  if (!matcher->Matches(reply.text, &group, &captured)) {
     return {false, what + " does not match " + Quoted(probe.expect) + " (the whole " +
                        (http ? "body" : "reply") + " must match)"};
   }
+  // A long body says little in its first bytes: a capture group names the part that mattered
+  // ("(?s).*(etcd_server_is_leader 1).*").
+  if (http && captured)
+    return {true, "HTTP " + std::to_string(reply.status) + ", matched " + Quoted(group)};
   return {true, http && probe.expect.empty() ? "HTTP " + std::to_string(reply.status) : what};
 }
 

@@ -116,7 +116,17 @@ struct FaultInstance {
   bool injected = false;
   bool failed = false;
   bool healed = false;
+  // [fault.select] (run_select.cc): once the probe chose, `spec` points to `selected_spec`, a
+  // copy of the scenario's naming the chosen target; `selection` goes into fault.injected;
+  // with pick = "all" the other chosen targets' instances are `more`, healed with this one.
+  bool selection_done = false;
+  std::shared_ptr<FaultSpec> selected_spec;
+  json selection;
+  std::vector<FaultInstance> more;
 };
+
+/// A fault's parameters for fault.injected: its table without the keys every fault shares.
+json FaultParams(const FaultSpec& f);
 
 class Run {
  public:
@@ -145,6 +155,12 @@ class Run {
   bool Timeline();
   void Inject(FaultInstance& f, int64_t scheduled_ns);
   void Heal(FaultInstance& f);
+  // Faults (run_select.cc): the injector of `f` as its target needs it (a platform's kill goes
+  // through the adapter); a selecting fault's probe rounds and its injection into the targets
+  // chosen, or a record that it did not take effect when no candidate passed within the bound.
+  framework::Result<std::unique_ptr<faults::Fault>> MakeFault(const FaultSpec& f);
+  void InjectSelected(FaultInstance& f, int64_t scheduled_ns);
+  ProbeSpec CandidateProbe(const ProbeSpec& probe, const std::string& target);
   void StopEverything();
   void RecordLeftovers();
   void RecordLogs();

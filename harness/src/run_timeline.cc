@@ -87,6 +87,7 @@ bool Run::WaitSteady(const std::string& phase, const std::string& fault, int64_t
 }
 
 void Run::Inject(FaultInstance& f, int64_t scheduled_ns) {
+  if (f.spec->select && !f.selection_done) return InjectSelected(f, scheduled_ns);
   const int64_t start = MonotonicNs();
   faults::TargetRef ref;
   ref.name = f.spec->target;
@@ -112,17 +113,16 @@ void Run::Inject(FaultInstance& f, int64_t scheduled_ns) {
       ref.pgid = -1;
     }
   }
-  json params = TomlToJson(*f.spec->table);
-  for (const char* k : {"name", "kind", "target", "at", "duration", "repeat", "every"}) {
-    params.erase(k);
-  }
-  rec_.Record(events::kFaultInjected, f.spec->name,
-              {{"kind", f.spec->kind},
-               {"on", f.spec->target},
-               {"pid", ref.pid},
-               {"scheduled_ns", scheduled_ns},
-               {"lag_ns", start - scheduled_ns},
-               {"params", params}});
+  // A partition acts on links between nodes, not on one target: its groups are in the
+  // evidence of fault.fired.
+  json injected = {{"kind", f.spec->kind},
+                   {"on", f.spec->kind == "partition" ? "" : f.spec->target},
+                   {"pid", ref.pid},
+                   {"scheduled_ns", scheduled_ns},
+                   {"lag_ns", start - scheduled_ns},
+                   {"params", FaultParams(*f.spec)}};
+  if (!f.selection.is_null()) injected["select"] = f.selection;
+  rec_.Record(events::kFaultInjected, f.spec->name, std::move(injected));
   auto r = ref.pid > 0 || by_adapter
                ? f.fault->Inject(ref)
                : framework::Result<void>(framework::ErrnoError(
@@ -147,6 +147,7 @@ void Run::Inject(FaultInstance& f, int64_t scheduled_ns) {
 }
 
 void Run::Heal(FaultInstance& f) {
+  for (auto& other : f.more) Heal(other);
   if (f.healed) return;
   f.healed = true;
   if (f.failed) {
@@ -212,13 +213,21 @@ bool Run::Timeline() {
       }
     }
   };
-  for (const auto& a : actions) {
+  for (size_t k = 0; k < actions.size(); ++k) {
+    const Action a = actions[k];  // a copy: a deferred heal below inserts into `actions`
     int64_t when = t0_ + a.at;
     if (!wait_until(when)) return false;
     FaultInstance& f = faults_[a.index];
     if (a.inject) {
       Inject(f, when);
       if (f.heal_at == f.inject_at) Heal(f);
+    } else if (f.injected && f.heal_at > a.at) {
+      // Its injection moved its heal later (a [fault.select] probe took time): keep its duration.
+      const Action later{f.heal_at, false, a.index};
+      actions.insert(
+          std::upper_bound(actions.begin() + static_cast<ptrdiff_t>(k) + 1, actions.end(), later,
+                           [](const Action& x, const Action& y) { return x.at < y.at; }),
+          later);
     } else if (f.injected) {
       Heal(f);
     }

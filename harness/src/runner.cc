@@ -187,16 +187,7 @@ bool Run::Prepare() {
   for (const auto& f : s_.faults) {
     auto times = InjectionTimes(f);
     for (size_t i = 0; i < times.size(); ++i) {
-      auto diags = std::make_shared<framework::Diagnostics>();
-      // String parameters may name run variables (a disk fault's path = "{run_dir}/kvd").
-      toml::table params = *f.table;
-      for (auto&& [key, value] : params) {
-        if (auto* text = value.as_string()) *text = Expand(text->get());
-      }
-      framework::TomlReader r(params, f.file, "[[fault]] " + f.name, diags);
-      auto fault = f.kind == kPowerLossKind   ? PowerLossFault(f.target)
-                   : SignalsThroughAdapter(f) ? AdapterSignalFault(f)
-                                              : faults::CreateFault(f.kind, r, env_);
+      auto fault = MakeFault(f);
       if (!fault.ok()) {
         Fail("fault " + f.name + ": " + fault.error().Message());
         return false;

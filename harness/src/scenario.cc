@@ -65,6 +65,7 @@ FaultSpec ReadFault(TomlReader& r, const std::shared_ptr<const toml::table>& doc
     r.Fail("duration", "'duration' in " + r.where() +
                            " must be shorter than 'every' (each injection heals before the next)");
   }
+  r.Accept("select");  // [fault.select]: ReadFaultSelect, once the targets are known
   if (kinds.validate != nullptr && !f.kind.empty()) {
     kinds.validate(f.kind, r);
   } else {
@@ -158,6 +159,7 @@ Scenario Build(toml::table root_in, const std::string& file,
   std::set<std::string> fault_names;
   for (auto& f : root.TableArray("fault")) {
     FaultSpec spec = ReadFault(f, doc, kinds);
+    if (f.Has("select")) internal::ReadFaultSelect(f, files, s, spec);
     const std::vector<std::string> node_targets = internal::ResolveFaultNode(f, spec, s);
     if (spec.target.empty() && !s.targets.empty()) spec.target = s.targets[0].name;
     if (!spec.target.empty() && !has_target(spec.target)) {

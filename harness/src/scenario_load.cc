@@ -117,10 +117,17 @@ LoadSpec ReadLoad(TomlReader& r) {
 
 ProbeSpec ReadProbe(TomlReader& r, size_t index) {
   ProbeSpec p;
-  p.pos = r.pos();
   p.name = r.String("name").value_or("probe-" + std::to_string(index));
+  ReadProbeFields(r, true, &p);
+  r.Finish();
+  return p;
+}
+
+void ReadProbeFields(TomlReader& r, bool address_required, ProbeSpec* out) {
+  ProbeSpec& p = *out;
+  p.pos = r.pos();
   p.kind = ProbeKindFrom(r.Enum("kind", kProbeKinds, true).value_or("tcp"));
-  bool needs_address = p.kind != ProbeSpec::Kind::kCommand;
+  bool needs_address = address_required && p.kind != ProbeSpec::Kind::kCommand;
   p.address = r.String("address", needs_address).value_or("");
   p.path = r.String("path").value_or("/");
   p.command = r.StringArray("command", p.kind == ProbeSpec::Kind::kCommand)
@@ -138,8 +145,6 @@ ProbeSpec ReadProbe(TomlReader& r, size_t index) {
     r.Fail("expect", "'expect' in " + r.where() + " applies to kind = \"request\" or \"http\"");
   }
   p.timeout = r.Duration("timeout").value_or(std::chrono::seconds(1));
-  r.Finish();
-  return p;
 }
 
 void CheckProbeVariables(TomlReader& r, const ProbeSpec& p, const std::vector<std::string>& files) {

@@ -63,6 +63,15 @@ std::vector<std::string> ResolveFaultNode(framework::TomlReader& f, FaultSpec& s
                                           const Scenario& s);
 /// One [[steady_state.probe]] (`index` numbers unnamed ones).
 ProbeSpec ReadProbe(framework::TomlReader& r, size_t index);
+/// A probe's keys other than `name` (kind, address, path, command, send, expect, protocol,
+/// framing, timeout) into `*p`, without Finish(); `address` is optional unless
+/// `address_required` and the kind needs one.
+void ReadProbeFields(framework::TomlReader& r, bool address_required, ProbeSpec* p);
+/// `[fault.select]` of fault `f` (scenario_select.cc): the probe, `what`, `pick`, `within` and the
+/// candidates (`targets`, `nodes`, else every target a probe can reach); refuses `target` and
+/// `node` beside it. Sets `spec.target` to the first candidate.
+void ReadFaultSelect(framework::TomlReader& f, const std::vector<std::string>& files,
+                     const Scenario& s, FaultSpec& spec);
 void CheckProbeVariables(framework::TomlReader& r, const ProbeSpec& p,
                          const std::vector<std::string>& files);
 

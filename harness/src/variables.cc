@@ -69,6 +69,17 @@ bool IsLoadVariable(std::string_view name) {
   return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
 }
 
+const std::vector<std::string>& SelectVariables() {
+  static const std::vector<std::string> kNames = {"select.target", "select.address", "select.host",
+                                                  "select.port",   "select.node",    "select.pid"};
+  return kNames;
+}
+
+bool IsSelectVariable(std::string_view name) {
+  const auto& names = SelectVariables();
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
 bool IsRunVariable(std::string_view name, const std::vector<std::string>& files,
                    std::string* hint) {
   if (name == "run_dir" || name == "seed" || name == "events") return true;

@@ -33,6 +33,11 @@ std::vector<VariableRef> FindVariables(std::string_view text);
 /// (all of them as one JSON object).
 bool IsLoadVariable(std::string_view name);
 
+/// Whether `name` names the candidate of a `[fault.select]` probe (only there): select.target,
+/// select.address, select.host, select.port, select.node, select.pid.
+bool IsSelectVariable(std::string_view name);
+const std::vector<std::string>& SelectVariables();
+
 /// Whether `name` is a run variable: run_dir, seed, events, load.X (IsLoadVariable), port.X,
 /// proxy.X, env.X, node.X.addr, node.X.netns, or file.X for a file in `files`. Otherwise sets
 /// `hint` to the fix.

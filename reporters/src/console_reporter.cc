@@ -214,7 +214,12 @@ class ConsoleReporter : public Reporter {
       std::string what = Safe(Str(d, "kind"));
       std::string on = Safe(Str(d, "on"));
       faults_[e.target] = what + (on.empty() ? "" : "@" + on);
-      return "fault " + who + ": " + what + (on.empty() ? "" : " on " + on) + " injected";
+      // A target chosen by a probe when the fault fired ([fault.select]): say why.
+      std::string why;
+      if (auto sel = d.find("select"); sel != d.end() && sel->is_object()) {
+        why = " (" + Safe(Str(*sel, "reason")) + ")";
+      }
+      return "fault " + who + ": " + what + (on.empty() ? "" : " on " + on) + " injected" + why;
     }
     if (e.type == events::kFaultFired) {
       std::string ev = Safe(Str(d, "evidence"));

@@ -93,6 +93,27 @@ TEST(PartitionCutsTest, ExplicitGroupsCutBetweenGroupsOnly) {
   EXPECT_EQ(cuts, (Cuts{{0, 1}, {0, 2}}));  // node 3 is in no group: it keeps every link
 }
 
+// Messages name which nodes are cut from which: the groups, a node that reaches every group,
+// or, for a ring (no clean groups), what each node still reaches.
+TEST(DescribePartitionTest, NamesTheGroupsOrEachNodesReach) {
+  const std::vector<std::string> names = {"n1", "n2", "n3", "n4", "n5"};
+  std::mt19937_64 rng(3);
+  EXPECT_EQ(DescribePartition({"n1", "n2", "n3"}, PartitionCuts("isolate", 3, rng, 1, {})),
+            "n1 n3 | n2");
+  EXPECT_EQ(DescribePartition(names, PartitionCuts("groups", 5, rng, -1, {{0, 4}, {1}, {2}})),
+            "n1 n5 | n2 | n3; n4 reaches every group");
+  // Halves: two groups that together hold every node.
+  const std::string halves = DescribePartition(names, PartitionCuts("halves", 5, rng, -1, {}));
+  EXPECT_EQ(std::count(halves.begin(), halves.end(), '|'), 1) << halves;
+  EXPECT_EQ(std::count(halves.begin(), halves.end(), 'n'), 5) << halves;
+  // A ring of five: each node reaches its two neighbours only.
+  const std::string ring = DescribePartition(names, {{0, 2}, {0, 3}, {1, 3}, {1, 4}, {2, 4}});
+  EXPECT_EQ(ring,
+            "n1 reaches n2 n5; n2 reaches n1 n3; n3 reaches n2 n4; n4 reaches n3 n5; "
+            "n5 reaches n1 n4");
+  EXPECT_EQ(DescribePartition(names, {}), "no link cut");
+}
+
 TEST(NodeAddressTest, OverlapAndRange) {
   uint32_t a = 0;
   ASSERT_TRUE(ParseIpv4("198.19.4.20", &a));

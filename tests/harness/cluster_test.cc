@@ -33,7 +33,7 @@ struct Outcome {
 Outcome RunScenarioFile(const std::string& scenario, const std::string& dir) {
   const std::string events = dir + "/events.jsonl";
   Outcome o;
-  auto r = testing::RunCli(kDuende + " run --quiet " + scenario + " --events " + events);
+  auto r = testing::RunCli(kDuende + " run " + scenario + " --events " + events);
   o.code = r.code;
   o.out = r.out;
   auto ev = model::ReadEventLog(events);
@@ -65,6 +65,44 @@ void ExpectNothingLeft(const Outcome& o) {
   }
 }
 
+// The fault `name` acted on the leader its [fault.select] found: the one member whose /metrics
+// said etcd_server_is_leader 1 when it fired. Returns that member.
+std::string ExpectChoseTheLeader(const Outcome& o, const std::string& name) {
+  for (const auto& e : o.events) {
+    if (e.type != "fault.injected" || e.target != name) continue;
+    const auto& sel = e.data["select"];
+    EXPECT_EQ(sel.value("passed", nlohmann::json()).size(), 1u) << name << ": " << sel.dump();
+    const std::string chosen = sel.value("chosen", "");
+    EXPECT_NE(
+        sel["candidates"][chosen].value("detail", "").find("matched 'etcd_server_is_leader 1'"),
+        std::string::npos)
+        << name << ": " << sel.dump();
+    EXPECT_NE(o.out.find("fault " + name + ": " + e.data.value("kind", "") +
+                         (e.data.value("kind", "") == "partition" ? "" : " on " + chosen) +
+                         " injected (leader by probe http GET /metrics: " + chosen + " passed"),
+              std::string::npos)
+        << o.out;
+    return chosen;
+  }
+  ADD_FAILURE() << "no fault.injected of " << name << "\n" << o.out;
+  return "";
+}
+
+// `target` exited by SIGKILL at or after `from_ns` and was spawned again after that.
+void ExpectKilledAndRestarted(const Outcome& o, const std::string& target, int64_t from_ns) {
+  int64_t killed = 0;
+  bool restarted = false;
+  for (const auto& e : o.events) {
+    if (e.target != target || e.ts_ns < from_ns) continue;
+    if (killed == 0 && e.type == "target.exited" && e.data.value("signal", 0) == 9) {
+      killed = e.ts_ns;
+    }
+    if (killed != 0 && e.type == "target.spawned") restarted = true;
+  }
+  EXPECT_NE(killed, 0) << target << " was not SIGKILLed\n" << o.out;
+  EXPECT_TRUE(restarted) << target << " was not restarted\n" << o.out;
+}
+
 TEST(ClusterTest, EtcdUnderPartitionsAndKillsIsLinearizable) {
   SkipWithoutCluster();
   testing::TempDir dir;
@@ -81,6 +119,25 @@ TEST(ClusterTest, EtcdUnderPartitionsAndKillsIsLinearizable) {
     }
   }
   EXPECT_EQ(nodes, (std::set<std::string>{"n1", "n2", "n3"}));
+  // The leader of the moment was isolated (its node alone on one side), then killed twice:
+  // each fault acted on the member whose metrics said it was the leader when it fired.
+  const std::string isolated = ExpectChoseTheLeader(o, "isolate-leader");
+  for (const auto& e : o.events) {
+    if (e.type != "fault.fired" || e.target != "isolate-leader") continue;
+    const std::string ev = e.data.value("evidence", "");
+    const std::string node = "n" + isolated.substr(isolated.size() - 1);  // etcd-nK runs on nK
+    EXPECT_TRUE(ev.rfind(node + " | ", 0) == 0 ||
+                ev.find(" | " + node + " (cut") != std::string::npos)
+        << ev;
+  }
+  for (const char* fault : {"kill-leader", "kill-leader-again"}) {
+    const std::string leader = ExpectChoseTheLeader(o, fault);
+    for (const auto& e : o.events) {
+      if (e.type == "fault.injected" && e.target == fault) {
+        ExpectKilledAndRestarted(o, leader, e.ts_ns);
+      }
+    }
+  }
   ExpectNothingLeft(o);
 }
 

@@ -77,6 +77,13 @@ std::vector<std::pair<size_t, size_t>> PartitionCuts(
     const std::string& mode, size_t n, std::mt19937_64& rng, int isolated,
     const std::vector<std::vector<size_t>>& groups);
 
+/// Which nodes `cuts` (pairs of indexes into `names`) separate, for messages: the groups that
+/// reach only each other, "n1 | n2 n3", then the nodes no cut touches ("; n3 reaches every
+/// group", a bridge); when the cuts split the nodes into no such groups (a ring), what each node
+/// still reaches ("n1 reaches n2 n5; n2 reaches n1 n3; ..."); "no link cut" without cuts.
+std::string DescribePartition(const std::vector<std::string>& names,
+                              const std::vector<std::pair<size_t, size_t>>& cuts);
+
 /// The partition modes PartitionCuts knows (without "groups").
 const std::vector<std::string>& PartitionModes();
 

@@ -177,6 +177,22 @@ struct LoadSpec {
   framework::SourcePos pos;
 };
 
+/// `[fault.select]`: the target a fault acts on is chosen when it fires, by a probe run against
+/// each candidate (a cluster's current leader, docs/cluster.md): the fault acts on one target
+/// that passes (`pick = "one"`) or on each (`"all"`).
+struct FaultSelectSpec {
+  /// Run once per candidate. {select.target}, {select.address}, {select.host},
+  /// {select.port}, {select.node} and {select.pid} name the candidate in its address, path,
+  /// send and command; a network probe's address defaults to "{select.address}".
+  ProbeSpec probe;
+  std::string role;  ///< what a passing target is ("leader"), for messages; "" = not said
+  bool all = false;  ///< pick = "all"
+  /// Probe rounds go on (100 ms apart) until a candidate passes or this much time passed.
+  nanoseconds within = std::chrono::seconds(5);
+  std::vector<std::string> candidates;  ///< target names (from `targets` and `nodes`)
+  framework::SourcePos pos;
+};
+
 /// One fault on the timeline (possibly repeated).
 struct FaultSpec {
   std::string name;    ///< unique in the scenario (default "<kind>" or "<kind>-<n>")
@@ -194,6 +210,9 @@ struct FaultSpec {
   std::shared_ptr<const toml::table> table;
   std::string file;
   framework::SourcePos pos;
+  /// With `[fault.select]`: chosen at fire time among the candidates (`target` is then the
+  /// first candidate, for what needs a target before the run).
+  std::optional<FaultSelectSpec> select;
 };
 
 /// One invariant over the event log.
