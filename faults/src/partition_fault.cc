@@ -69,8 +69,13 @@ class PartitionFault : public FaultBase {
     // Took effect when the routes are really in place in the namespaces.
     size_t seen = 0;
     for (const auto& [a, b] : cuts_) {
-      auto have = nodes_->Blackholes(a);
-      if (std::find(have.begin(), have.end(), nodes[b].addr) != have.end()) ++seen;
+      // Each side's table: a route missing on either side leaves packets one way.
+      const auto from_a = nodes_->Blackholes(a);
+      const auto from_b = nodes_->Blackholes(b);
+      if (std::find(from_a.begin(), from_a.end(), nodes[b].addr) != from_a.end() &&
+          std::find(from_b.begin(), from_b.end(), nodes[a].addr) != from_b.end()) {
+        ++seen;
+      }
     }
     record_.took_effect = !cuts_.empty() && seen == cuts_.size();
     if (record_.took_effect) {
