@@ -16,6 +16,7 @@
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -311,16 +312,30 @@ TEST_P(PlatformTargetsTest, AKilledRunLeavesNothingAfterTheNextHeal) {
   // Its daemon: a kvd whose ancestors include the run (systemd's are the manager's children).
   const std::string prefix = "duende-" + std::to_string(run->pid) + "-";
   auto daemon = [&]() -> pid_t {
+    if (GetParam() == "oci") {
+      // The container's process, from runc's own state of the run's container (any other
+      // duende-fixture on the machine is not this run's).
+      auto list = framework::RunCommand({"runc", "list", "-q"});
+      if (!list.ok()) return 0;
+      std::istringstream ids(list->out);
+      for (std::string id; std::getline(ids, id);) {
+        if (id.rfind(prefix, 0) != 0) continue;
+        auto state = framework::RunCommand({"runc", "state", id});
+        if (!state.ok()) continue;
+        auto j = nlohmann::json::parse(state->out, nullptr, false);
+        if (!j.is_discarded() && j.contains("pid") && j["pid"].is_number_integer() &&
+            j["pid"].get<int>() > 0) {
+          return static_cast<pid_t>(j["pid"].get<int>());
+        }
+      }
+      return 0;
+    }
     for (const auto& p : framework::ListProcesses()) {
       if (p.comm.rfind("duende-fixture", 0) != 0) continue;
       for (pid_t up = p.ppid; up > 1;) {
         if (up == run->pid) return p.pid;
         auto info = framework::ReadProcessInfo(up);
         up = info.ok() ? info->ppid : 0;
-      }
-      if (GetParam() == "oci") {
-        auto list = framework::RunCommand({"runc", "list", "-q"});
-        if (list.ok() && list->out.find(prefix) != std::string::npos) return p.pid;
       }
     }
     return 0;
