@@ -1,19 +1,76 @@
 #include "duende/mutate/test_runner.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "duende/framework/clock.h"
 #include "duende/framework/command.h"
 #include "duende/framework/io.h"
+#include "duende/framework/proc.h"
 #include "duende/framework/unique_fd.h"
 
 namespace duende::mutate {
 
 using framework::Result;
 using framework::UniqueFd;
+
+namespace {
+
+// Every process a test started carries this in its environment (a unique token per test run):
+// after the test, what still carries it is killed by its pid. A mutant that breaks cleanup
+// (a supervisor that no longer stops its services, which run in process groups of their own)
+// would otherwise leave orphans for the rest of the machine's life.
+constexpr char kRunTokenVar[] = "DUENDE_MUTATE_TEST_RUN";
+
+std::string NewRunToken() {
+  static std::atomic<uint64_t> counter{0};
+  return std::to_string(::getpid()) + "-" + std::to_string(framework::MonotonicNs()) + "-" +
+         std::to_string(counter.fetch_add(1));
+}
+
+// Whether /proc/PID/environ holds exactly `entry` ("NAME=value").
+bool HasEnvEntry(pid_t pid, const std::string& entry) {
+  UniqueFd fd(::open(("/proc/" + std::to_string(pid) + "/environ").c_str(),
+                     O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd.valid()) return false;
+  std::string env;
+  char buf[8192];
+  for (ssize_t n; (n = ::read(fd.get(), buf, sizeof buf)) > 0 && env.size() < (1u << 20);) {
+    env.append(buf, static_cast<size_t>(n));
+  }
+  for (size_t at = 0; at < env.size();) {
+    const size_t end = env.find('\0', at);
+    if (env.compare(at, (end == std::string::npos ? env.size() : end) - at, entry) == 0) {
+      return true;
+    }
+    if (end == std::string::npos) break;
+    at = end + 1;
+  }
+  return false;
+}
+
+// Kills (SIGKILL, by pid) every process still carrying `entry`; returns how many.
+size_t KillLeftovers(const std::string& entry) {
+  size_t killed = 0;
+  for (int round = 0; round < 3; ++round) {  // (one may fork while the first round kills)
+    size_t seen = 0;
+    for (const auto& p : framework::ListProcesses()) {
+      if (p.pid == ::getpid() || p.state == 'Z' || !HasEnvEntry(p.pid, entry)) continue;
+      if (::kill(p.pid, SIGKILL) == 0) ++seen;
+    }
+    killed += seen;
+    if (seen == 0) break;
+  }
+  return killed;
+}
+
+}  // namespace
 
 Result<TestOutcome> RunTest(const TestCase& test, const std::vector<std::string>& extra_env,
                             std::chrono::nanoseconds timeout, const std::string& log_path) {
@@ -26,6 +83,8 @@ Result<TestOutcome> RunTest(const TestCase& test, const std::vector<std::string>
   o.working_dir = test.working_dir;
   o.env_overrides = test.env;
   o.env_overrides.insert(o.env_overrides.end(), extra_env.begin(), extra_env.end());
+  const std::string token = std::string(kRunTokenVar) + "=" + NewRunToken();
+  o.env_overrides.push_back(token);
   o.timeout = timeout;
   o.merge_stderr = true;
   o.max_capture = 0;  // the log has it
@@ -33,8 +92,10 @@ Result<TestOutcome> RunTest(const TestCase& test, const std::vector<std::string>
     o.on_output = [fd = log.get()](std::string_view data) { (void)framework::WriteAll(fd, data); };
   }
   auto r = framework::RunCommand(test.argv, o);
+  const size_t leftovers = KillLeftovers(token);
   if (!r.ok()) return r.error();
   TestOutcome out;
+  out.leftovers = leftovers;
   out.status = r->status;
   out.duration_ns = r->elapsed.count();
   if (r->timed_out) {

@@ -114,6 +114,26 @@ TEST(RunTestTest, TimeoutKillsTheWholeProcessGroup) {
   EXPECT_FALSE(Alive(grandchild)) << "the test's background child survived the timeout";
 }
 
+// A process the test started in a session of its own (as a supervisor's services are) is not
+// in the test's process group; a mutant that breaks cleanup would leave it running. It is
+// found by the test run's token in its environment and killed.
+TEST(RunTestTest, AProcessThatLeftTheTestsGroupIsKilledAfterTheTest) {
+  TempDir dir;
+  std::string pidfile = (fs::path(dir.path()) / "pid").string();
+  TestCase t;
+  t.name = "escape";
+  t.argv = {"sh", "-c", "setsid sleep 60 & echo $! > " + pidfile + "; sleep 0.2; exit 0"};
+  auto r = RunTest(t, {}, std::chrono::seconds(10));
+  ASSERT_TRUE(r.ok()) << r.error().Message();
+  EXPECT_EQ(r->kind, TestOutcome::Kind::kPassed);
+  pid_t escaped = 0;
+  std::ifstream(pidfile) >> escaped;
+  ASSERT_GT(escaped, 0);
+  for (int i = 0; i < 200 && Alive(escaped); ++i) usleep(10000);
+  EXPECT_FALSE(Alive(escaped)) << "the setsid'd sleep outlived the test";
+  EXPECT_GE(r->leftovers, 1u);
+}
+
 TEST(RunTestTest, PassFailAndWillFail) {
   TestCase t;
   t.argv = {"sh", "-c", "exit $CODE"};

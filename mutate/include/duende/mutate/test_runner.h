@@ -26,11 +26,14 @@ struct TestOutcome {
   Kind kind = Kind::kPassed;
   framework::ExitStatus status;
   int64_t duration_ns = 0;
+  size_t leftovers = 0;  ///< processes of the test still running after it, killed
 };
 
 /// Runs `test` with `extra_env` added, in a new process group. After `timeout` the whole
 /// group gets SIGKILL and the outcome is kTimedOut; after a normal exit the group is killed
-/// too, so no stray grandchild outlives the test. Output goes to `log_path` ("" discards it).
+/// too, so no stray grandchild outlives the test. Processes it started that left its group
+/// (setsid, a supervisor's services) are found by a token in their environment and killed by
+/// pid (`leftovers`). Output goes to `log_path` ("" discards it).
 /// Errors: the spawn error (ENOENT for a missing program, ...).
 framework::Result<TestOutcome> RunTest(const TestCase& test,
                                        const std::vector<std::string>& extra_env,
