@@ -24,6 +24,7 @@
 #include "duende/framework/process.h"
 #include "duende/model/event_log.h"
 #include "support/cli.h"
+#include "support/platform_skip.h"
 #include "support/temp_dir.h"
 
 namespace duende::harness {
@@ -35,18 +36,6 @@ const std::string kDuende = std::string(DUENDE_BINARY_DIR) + "/harness/cli/duend
 const std::string kHealthFlip =
     std::string(DUENDE_BINARY_DIR) + "/fixtures/duende-fixture-healthflip";
 
-bool Exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
-}
-
-std::string SkipReason(const std::string& platform) {
-  if (::geteuid() != 0) return platform + " services need root here";
-  if (platform == "systemd" && !Exists("/lib/systemd/systemd")) return "systemd is not installed";
-  if (platform == "oci" && !framework::FindExecutable("runc").ok()) return "runc is not installed";
-  return "";
-}
-
 // The daemon liveness probe of the tests: three failures 300 ms apart (systemd: WatchdogSec=900ms).
 constexpr const char* kLiveness =
     "[service.health.liveness]\nkind = \"daemon\"\ninterval = \"300ms\"\ntimeout = \"500ms\"\n"
@@ -55,7 +44,8 @@ constexpr const char* kLiveness =
 class PlatformDaemonHealthTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (std::string why = SkipReason(GetParam()); !why.empty()) GTEST_SKIP() << why;
+    if (std::string why = duende::testing::PlatformSkipReason(GetParam()); !why.empty())
+      GTEST_SKIP() << why;
   }
 };
 
@@ -94,12 +84,7 @@ TEST_P(PlatformDaemonHealthTest, UnhealthyDaemonIsRestartedAndAHealthyOneIsNot) 
     std::ifstream in(dir + "/supervise.log");
     return std::string(std::istreambuf_iterator<char>(in), {});
   };
-  auto status = [&]() -> nlohmann::json {
-    auto o = duende::testing::RunCli(kDuende + " ctl --socket " + dir + "/ctl.sock status --json");
-    auto j = nlohmann::json::parse(o.out, nullptr, false);
-    if (o.code != 0 || j.is_discarded() || j["services"].empty()) return nullptr;
-    return j["services"][0];
-  };
+  auto status = [&] { return duende::testing::FirstServiceStatus(kDuende, dir + "/ctl.sock"); };
   auto wait_for = [&](const std::function<bool(const nlohmann::json&)>& pred) {
     for (int i = 0; i < 800; ++i) {  // 20 s
       auto s = status();

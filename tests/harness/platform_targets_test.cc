@@ -27,6 +27,7 @@
 #include "duende/model/event_log.h"
 #include "support/cli.h"
 #include "support/line_client.h"
+#include "support/platform_skip.h"
 
 namespace duende::harness {
 namespace {
@@ -94,18 +95,11 @@ int Spawns(const RunResult& r) {
   return n;
 }
 
-std::string SkipReason(const std::string& platform) {
-  if (::geteuid() != 0) return platform + " targets need root here";
-  if (platform == "systemd" && !Exists("/lib/systemd/systemd")) return "systemd is not installed";
-  if (platform == "oci" && !framework::FindExecutable("runc").ok()) return "runc is not installed";
-  if (platform == "oci" && !Exists("/usr/bin/tini")) return "tini is not installed (ci/deps.sh)";
-  return "";
-}
-
 class PlatformTargetsTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (std::string why = SkipReason(GetParam()); !why.empty()) GTEST_SKIP() << why;
+    if (std::string why = duende::testing::PlatformSkipReason(GetParam()); !why.empty())
+      GTEST_SKIP() << why;
   }
   std::string Scenario() const { return kPlatforms + "/kill-under-load-" + GetParam() + ".toml"; }
 };
@@ -249,12 +243,7 @@ void ExpectSupervisedAndRestarted(const std::string& platform, const std::string
   auto sup = framework::Spawn(so);
   ASSERT_TRUE(sup.ok()) << sup.error().Message();
   // The service as `duende ctl status --json` shows it (null when not there yet).
-  auto status = [&]() -> nlohmann::json {
-    auto o = duende::testing::RunCli(kDuende + " ctl --socket " + dir + "/ctl.sock status --json");
-    auto j = nlohmann::json::parse(o.out, nullptr, false);
-    if (o.code != 0 || j.is_discarded() || j["services"].empty()) return nullptr;
-    return j["services"][0];
-  };
+  auto status = [&] { return duende::testing::FirstServiceStatus(kDuende, dir + "/ctl.sock"); };
   // A microVM boots in seconds under TCG: up to 40 s for each state.
   auto wait_for = [&](const std::function<bool(const nlohmann::json&)>& pred) {
     for (int i = 0; i < 1600; ++i) {
