@@ -315,7 +315,6 @@ class Worker {
   void Complete(Conn& c, int64_t now, const Reply& reply);
   void Error(const std::string& message);
   void HandleEvents(const epoll_event* events, int n, int64_t now);
-  bool Overdue(int64_t now, int64_t timeout) const;
   void NoteStall(int64_t expected, int64_t now, int64_t threshold);
 
   void CountSent() {
@@ -683,14 +682,6 @@ void Worker::Drop(Conn& c, int64_t now, bool reachable) {
   if (c.reconnect_at > now) FailQueued();  // (an immediate reconnect may still take them)
 }
 
-bool Worker::Overdue(int64_t now, int64_t timeout) const {
-  if (!queue_.empty() && now - queue_.front() >= timeout) return true;
-  for (const Conn& c : conns_) {
-    if (c.state == State::kBusy && now - c.base_ns >= timeout) return true;
-  }
-  return false;
-}
-
 void Worker::NoteStall(int64_t expected, int64_t now, int64_t threshold) {
   if (now - expected < threshold) return;
   if (!stalls.empty() && expected <= stalls.back().end_ns) {
@@ -746,6 +737,8 @@ void Worker::Run(int64_t start_ns, int64_t end_ns) {
   for (Conn& c : conns_) Connect(c, now);
   epoll_event events[128];
   const int64_t stall_threshold = std::clamp(timeout / 3, kStallMinNs, kStallMaxNs);
+  // The earliest time a request in flight or queued times out, as the last turn computed it.
+  int64_t deadline = INT64_MAX;
   for (;;) {
     const int64_t turn_start = now;
     now = MonotonicNs();
@@ -763,7 +756,7 @@ void Worker::Run(int64_t start_ns, int64_t end_ns) {
     if (sending_ && now >= end_ns) sending_ = false;
     // Replies that arrived while this thread was not running are taken before anything is
     // declared timed out: a late wake-up must not turn an answered request into a timeout.
-    if (Overdue(now, timeout)) {
+    if (now >= deadline) {
       const timespec zero{0, 0};
       const int n = epoll_pwait2(epoll_.get(), events, 128, &zero, nullptr);
       if (n > 0) HandleEvents(events, n, now);
@@ -774,6 +767,7 @@ void Worker::Run(int64_t start_ns, int64_t end_ns) {
       queue_.pop_front();
     }
     bool busy = false;
+    deadline = INT64_MAX;
     int64_t wake = now + 100'000'000;
     for (Conn& c : conns_) {
       if (c.state == State::kBusy) {
@@ -784,7 +778,8 @@ void Worker::Run(int64_t start_ns, int64_t end_ns) {
           Drop(c, now, true);
         } else {
           busy = true;
-          wake = std::min(wake, c.base_ns + timeout);
+          deadline = std::min(deadline, c.base_ns + timeout);
+          wake = std::min(wake, deadline);
         }
       }
       if (c.state == State::kDown && sending_) {
@@ -801,7 +796,8 @@ void Worker::Run(int64_t start_ns, int64_t end_ns) {
       wake = std::min(wake, end_ns);
       if (plan_.open_loop) wake = std::min(wake, next_intended);
     }
-    if (!queue_.empty()) wake = std::min(wake, queue_.front() + timeout);
+    if (!queue_.empty()) deadline = std::min(deadline, queue_.front() + timeout);
+    wake = std::min(wake, deadline);
     const int64_t wait_ns = std::max<int64_t>(0, wake - now);
     timespec ts{static_cast<time_t>(wait_ns / kSecondNs), static_cast<long>(wait_ns % kSecondNs)};
     const int n = epoll_pwait2(epoll_.get(), events, 128, &ts, nullptr);

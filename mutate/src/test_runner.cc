@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -55,12 +56,23 @@ bool HasEnvEntry(pid_t pid, const std::string& entry) {
   return false;
 }
 
-// Kills (SIGKILL, by pid) every process still carrying `entry`; returns how many.
-size_t KillLeftovers(const std::string& entry) {
+// Now in the clock of /proc/PID/stat's start time: ticks since boot.
+uint64_t BootTicks() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_BOOTTIME, &ts);
+  const auto hz = static_cast<uint64_t>(::sysconf(_SC_CLK_TCK));
+  return static_cast<uint64_t>(ts.tv_sec) * hz +
+         static_cast<uint64_t>(ts.tv_nsec) * hz / 1'000'000'000;
+}
+
+// Kills (SIGKILL, by pid) every process still carrying `entry`; returns how many. Only
+// processes started since `since` (boot ticks) are read: older ones cannot be the test's.
+size_t KillLeftovers(const std::string& entry, uint64_t since) {
   size_t killed = 0;
   for (int round = 0; round < 3; ++round) {  // (one may fork while the first round kills)
     size_t seen = 0;
     for (const auto& p : framework::ListProcesses()) {
+      if (p.start_time + 1 < since) continue;  // (a tick of rounding)
       if (p.pid == ::getpid() || p.state == 'Z' || !HasEnvEntry(p.pid, entry)) continue;
       if (::kill(p.pid, SIGKILL) == 0) ++seen;
     }
@@ -91,8 +103,9 @@ Result<TestOutcome> RunTest(const TestCase& test, const std::vector<std::string>
   if (log.valid()) {
     o.on_output = [fd = log.get()](std::string_view data) { (void)framework::WriteAll(fd, data); };
   }
+  const uint64_t started = BootTicks();
   auto r = framework::RunCommand(test.argv, o);
-  const size_t leftovers = KillLeftovers(token);
+  const size_t leftovers = KillLeftovers(token, started);
   if (!r.ok()) return r.error();
   TestOutcome out;
   out.leftovers = leftovers;
