@@ -76,10 +76,17 @@ class Engine {
   Result<void> DiscoverTests();
   std::chrono::nanoseconds TimeoutOf(size_t test) const;
   Result<void> Baseline();
-  // Runs `tests` against mutant `id` until one fails. Returns the outcome kind and the test.
-  std::pair<TestOutcome::Kind, std::string> Try(uint32_t id, const std::vector<uint32_t>& tests,
-                                                uint32_t* count);
-  void Judge(Mutant& m, const std::vector<uint32_t>& tests, bool final_timeout);
+  // What Try() decided: the outcome, the deciding test's name and its index in `tests`.
+  struct TryResult {
+    TestOutcome::Kind kind = TestOutcome::Kind::kPassed;
+    std::string test;
+    size_t index = 0;
+  };
+  // Runs tests[from..] against mutant `id` until one does not pass.
+  TryResult Try(uint32_t id, const std::vector<uint32_t>& tests, size_t from, uint32_t* count);
+  // Sets m.status from tests[from..]. A timeout that is not `final_timeout` is kept as a
+  // suspect, to be re-run alone from the test that timed out.
+  void Judge(Mutant& m, const std::vector<uint32_t>& tests, size_t from, bool final_timeout);
   void RunSchemataMutants();
   Result<void> RunRebuildMutants();
 
@@ -101,7 +108,8 @@ class Engine {
   std::vector<int64_t> durations_;
   std::vector<std::vector<uint32_t>> coverage_;
   std::mutex suspects_mu_;
-  std::vector<uint32_t> suspects_;
+  std::vector<std::pair<uint32_t, size_t>>
+      suspects_;  // mutant id, index of the test that timed out
   std::mutex log_mu_;
   int64_t start_ns_ = 0;
 };

@@ -28,33 +28,32 @@
 
 namespace duende::mutate::internal {
 
-// Runs `tests` against mutant `id` until one fails. Returns the outcome kind and the test.
-std::pair<TestOutcome::Kind, std::string> Engine::Try(uint32_t id,
-                                                      const std::vector<uint32_t>& tests,
-                                                      uint32_t* count) {
-  for (uint32_t t : tests) {
+Engine::TryResult Engine::Try(uint32_t id, const std::vector<uint32_t>& tests, size_t from,
+                              uint32_t* count) {
+  for (size_t i = from; i < tests.size(); ++i) {
+    uint32_t t = tests[i];
     ++*count;
     auto r = RunTest(tests_[t], {std::string(kMutantEnv) + "=" + std::to_string(id)}, TimeoutOf(t));
     if (!r.ok())
-      return {TestOutcome::Kind::kFailed, tests_[t].name + " (" + r.error().Message() + ")"};
-    if (r->kind != TestOutcome::Kind::kPassed) return {r->kind, tests_[t].name};
+      return {TestOutcome::Kind::kFailed, tests_[t].name + " (" + r.error().Message() + ")", i};
+    if (r->kind != TestOutcome::Kind::kPassed) return {r->kind, tests_[t].name, i};
   }
-  return {TestOutcome::Kind::kPassed, ""};
+  return {TestOutcome::Kind::kPassed, "", tests.size()};
 }
 
-void Engine::Judge(Mutant& m, const std::vector<uint32_t>& tests, bool final_timeout) {
-  auto [kind, test] = Try(m.id, tests, &m.tests_run);
-  switch (kind) {
+void Engine::Judge(Mutant& m, const std::vector<uint32_t>& tests, size_t from, bool final_timeout) {
+  TryResult v = Try(m.id, tests, from, &m.tests_run);
+  switch (v.kind) {
     case TestOutcome::Kind::kFailed:
       m.status = Status::kKilled;
-      m.detail = test;
+      m.detail = v.test;
       break;
     case TestOutcome::Kind::kTimedOut:
       m.status = Status::kTimeout;
-      m.detail = test;
+      m.detail = v.test;
       if (!final_timeout) {
         std::lock_guard<std::mutex> lock(suspects_mu_);
-        suspects_.push_back(m.id);
+        suspects_.emplace_back(m.id, v.index);
       }
       break;
     case TestOutcome::Kind::kPassed:
@@ -83,18 +82,20 @@ void Engine::RunSchemataMutants() {
   auto worker = [&] {
     for (size_t i = next++; i < work.size(); i = next++) {
       if (OverBudget()) return;
-      Judge(*work[i], work[i]->covering_tests, false);
+      // With one job every test already ran alone: its timeout is final.
+      Judge(*work[i], work[i]->covering_tests, 0, o_.jobs <= 1);
     }
   };
   std::vector<std::thread> pool;
   for (int j = 1; j < o_.jobs; ++j) pool.emplace_back(worker);
   worker();
   for (auto& t : pool) t.join();
-  // A timeout under parallel load may be the load's fault: re-run each alone.
-  for (uint32_t id : suspects_) {
+  // A timeout under parallel load may be the load's fault: re-run each alone, from the test
+  // that timed out (the tests before it passed).
+  for (auto [id, from] : suspects_) {
     Mutant& m = *by_id_[id];
     Log("re-running timed-out mutant " + std::to_string(id) + " alone");
-    Judge(m, m.covering_tests, true);
+    Judge(m, m.covering_tests, from, true);
   }
 }
 
@@ -129,7 +130,7 @@ Result<void> Engine::RunRebuildMutants() {
       continue;
     }
     m.covering_tests = all;
-    Judge(m, all, true);
+    Judge(m, all, 0, true);
   }
   if (!last_file.empty()) DUENDE_TRY(WriteFile(CopyOf(last_file), run_.sources[last_file]));
   return {};

@@ -99,6 +99,10 @@ TEST_F(SampleProject, WeakSpotsSurviveAndTheRestIsKilled) {
       EXPECT_FALSE(m.detail.empty()) << Key(m) << ": the killing test is named";
       EXPECT_LE(m.tests_run, m.covering_tests.size()) << Key(m) << ": stops at the first failure";
     }
+    if (m.status == Status::kTimeout) {
+      // Re-run alone from the test that timed out, not from the first covering test.
+      EXPECT_LE(m.tests_run, m.covering_tests.size() + 1) << Key(m);
+    }
     if (m.status == Status::kSurvived) {
       EXPECT_EQ(m.tests_run, m.covering_tests.size()) << Key(m);
       EXPECT_LT(m.covering_tests.size(), run->test_names.size())
@@ -146,6 +150,23 @@ TEST_F(SampleProject, WeakSpotsSurviveAndTheRestIsKilled) {
   EXPECT_EQ(html.find("<script"), std::string::npos);
   std::string junit = JunitReport(*run, low);
   EXPECT_NE(junit.find("tests=\"24\" failures=\"9\""), std::string::npos) << junit;
+}
+
+TEST_F(SampleProject, WithOneJobATimeoutIsNotRunAgain) {
+  // One job runs every test alone already: a re-run would only double the cost of a hang.
+  MutateOptions o = Options();
+  o.jobs = 1;
+  o.files = {"src/calc.cc"};
+  auto run = RunMutate(o);
+  ASSERT_TRUE(run.ok()) << run.error().Message();
+  auto by = ByStatus(*run);
+  EXPECT_EQ(by["Timeout"], (std::set<std::string>{"33:12 '>=' -> '<'"}));
+  for (const auto& m : run->mutants) {
+    if (m.status != Status::kTimeout) continue;
+    // Every test before the one that hung ran once, and the hung one once.
+    EXPECT_LE(m.tests_run, m.covering_tests.size()) << Key(m);
+    EXPECT_EQ(m.detail.empty(), false) << Key(m) << ": the test that hung is named";
+  }
 }
 
 TEST_F(SampleProject, RebuildModeAgreesWithSchemata) {
