@@ -14,6 +14,8 @@
 #include <sstream>
 #include <thread>
 
+#include "support/temp_dir.h"
+
 extern char** environ;
 
 namespace duende::framework {
@@ -359,17 +361,10 @@ struct EnvRestore {
 };
 
 TEST(ProcessTest, FindExecutableSearchesPathOrTheDefaultDirectories) {
-  const char* tmpdir = std::getenv("TMPDIR");
-  std::string templ = std::string(tmpdir != nullptr ? tmpdir : "/tmp") + "/duende-path-XXXXXX";
-  ASSERT_NE(::mkdtemp(templ.data()), nullptr);
-  const std::string dir = templ;
-  const std::string prog = dir + "/duende-only-here";
-  {
-    UniqueFd f(::open(prog.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0755));
-    ASSERT_TRUE(f);
-  }
+  testing::TempDir dir("path");
+  const std::string prog = dir.Write("duende-only-here", "", /*exec=*/true);
   EnvRestore restore("PATH");
-  ::setenv("PATH", ("/nonexistent:" + dir).c_str(), 1);
+  ::setenv("PATH", ("/nonexistent:" + dir.path()).c_str(), 1);
   auto found = FindExecutable("duende-only-here");
   ASSERT_TRUE(found.ok()) << found.error().Message();
   EXPECT_EQ(*found, prog);
@@ -378,8 +373,6 @@ TEST(ProcessTest, FindExecutableSearchesPathOrTheDefaultDirectories) {
   auto sh = FindExecutable("sh");
   ASSERT_TRUE(sh.ok()) << sh.error().Message();
   EXPECT_TRUE(*sh == "/usr/local/bin/sh" || *sh == "/usr/bin/sh" || *sh == "/bin/sh") << *sh;
-  ::unlink(prog.c_str());
-  ::rmdir(dir.c_str());
 }
 
 TEST(ProcessTest, PermanentSpawnErrorsAreTheOnesARetryRepeats) {
