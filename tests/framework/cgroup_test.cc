@@ -5,13 +5,17 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -303,6 +307,121 @@ TEST(CgroupTest, AV1GroupHasOnlyTheControllersAskedFor) {
   EXPECT_EQ(planned->substr(0, planned->rfind('/')), *own);
   EXPECT_EQ(g->memory_dir().substr(0, g->memory_dir().rfind('/')), *own);
   EXPECT_TRUE(g->Remove().ok());
+}
+
+// Runs `check` in a forked child with a private mount namespace (so it can mount over
+// /sys/fs/cgroup without anyone else seeing it); returns what `check` returned ("" = passed)
+// or why it could not run.
+std::string InPrivateMounts(const std::function<std::string()>& check) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return "pipe failed";
+  UniqueFd r(fds[0]);
+  UniqueFd w(fds[1]);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    r.Reset();
+    std::string out;
+    if (::unshare(CLONE_NEWNS) != 0) {
+      out = std::string("unshare(CLONE_NEWNS): ") + std::strerror(errno);
+    } else if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+      out = std::string("making / private: ") + std::strerror(errno);
+    } else {
+      out = check();
+    }
+    if (!out.empty()) (void)!::write(w.get(), out.data(), out.size());
+    ::_exit(0);
+  }
+  w.Reset();
+  std::string out;
+  char buf[512];
+  for (ssize_t n; (n = ::read(r.get(), buf, sizeof buf)) > 0;)
+    out.append(buf, static_cast<size_t>(n));
+  ::waitpid(pid, nullptr, 0);
+  return out;
+}
+
+// Mounts `fstype` over /sys/fs/cgroup (inside InPrivateMounts) with `dirs` in it (tmpfs).
+std::string MountCgroupRoot(const char* fstype, const std::vector<std::string>& dirs = {}) {
+  if (::mount(fstype, "/sys/fs/cgroup", fstype, 0, nullptr) != 0) {
+    return std::string("mount ") + fstype + ": " + std::strerror(errno);
+  }
+  for (const auto& d : dirs) ::mkdir(("/sys/fs/cgroup/" + d).c_str(), 0755);
+  return "";
+}
+
+TEST(CgroupTest, TheVersionIsReadFromWhatIsMounted) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting needs root";
+  EXPECT_EQ(InPrivateMounts([] {
+              std::string err = MountCgroupRoot("tmpfs");
+              if (!err.empty()) return err;
+              if (DetectCgroupVersion() != CgroupVersion::kNone) return std::string("not kNone");
+              auto planned = Cgroup::PlannedDir("x", "memory", {});
+              if (planned.ok() ||
+                  planned.error().Message() !=
+                      "unable to plan cgroup x: no cgroup hierarchy mounted: No such file or "
+                      "directory") {
+                return "PlannedDir: " + (planned.ok() ? *planned : planned.error().Message());
+              }
+              auto created = Cgroup::Create("x");
+              if (created.ok() || created.error().code.value() != ENOENT) {
+                return std::string("Create did not fail with ENOENT");
+              }
+              if (CgroupDirOf(::getpid(), "memory").ok()) return std::string("CgroupDirOf ok");
+              return std::string();
+            }),
+            "");
+  // One v1 controller hierarchy of those duende uses is enough for v1.
+  for (const char* only : {"memory", "pids"}) {
+    EXPECT_EQ(InPrivateMounts([only] {
+                std::string err = MountCgroupRoot("tmpfs", {only});
+                if (!err.empty()) return err;
+                return DetectCgroupVersion() == CgroupVersion::kV1 ? "" : std::string("not kV1");
+              }),
+              "")
+        << only;
+  }
+}
+
+// A cgroup2 file system at /sys/fs/cgroup (this machine's unified hierarchy, mounted there
+// in a private namespace): groups go under the caller's own group, and a controller that no
+// ancestor can delegate is an error that names it, leaving nothing behind.
+TEST(CgroupTest, OnV2GroupsGoUnderTheOwnGroupAndMissingControllersAreNamed) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting needs root";
+  const std::string tracking = UniqueName("v2track");
+  const std::string limited = UniqueName("v2mem");
+  EXPECT_EQ(InPrivateMounts([&] {
+              std::string err = MountCgroupRoot("cgroup2");
+              if (!err.empty()) return err;
+              if (DetectCgroupVersion() != CgroupVersion::kV2) return std::string("not kV2");
+              auto own = CgroupDirOf(::getpid(), "memory");  // the controller does not matter
+              if (!own.ok()) return own.error().Message();
+              auto g = Cgroup::Create(tracking, {false, false, false});
+              if (!g.ok()) return g.error().Message();
+              const std::string want = *own + "/" + tracking;
+              std::string out;
+              if (g->Dirs() != std::vector<std::string>{want}) out += "dir " + g->Dirs()[0] + "; ";
+              if (g->Describe() != "cgroup v2 " + want) out += g->Describe() + "; ";
+              auto planned = Cgroup::PlannedDir(tracking, "", {false, false, false});
+              if (!planned.ok() || *planned != want) out += "planned elsewhere; ";
+              if (!g->Remove().ok()) out += "not removed; ";
+              auto root = ReadSmallFile("/sys/fs/cgroup/cgroup.controllers");
+              if (!root.ok()) return out + root.error().Message();
+              if (root->find("memory") != std::string::npos) return out;  // a real v2 machine
+              auto m = Cgroup::Create(limited, {true, false, false});
+              if (m.ok()) {
+                (void)m->Remove();
+                return out + "memory without a memory controller";
+              }
+              if (m.error().code.value() != EOPNOTSUPP ||
+                  m.error().Message().find("lacks controllers memory: ") == std::string::npos) {
+                out += m.error().Message() + "; ";
+              }
+              for (const std::string& d : {*own + "/" + limited, "/sys/fs/cgroup/" + limited}) {
+                if (::access(d.c_str(), F_OK) == 0) out += d + " left behind; ";
+              }
+              return out;
+            }),
+            "");
 }
 
 }  // namespace
