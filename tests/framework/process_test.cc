@@ -13,7 +13,9 @@
 #include <functional>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
+#include "duende/framework/sandbox.h"
 #include "support/temp_dir.h"
 
 extern char** environ;
@@ -426,6 +428,27 @@ TEST(ProcessTest, ParseSignalTakesMultiDigitNumbersBelowNsigOnly) {
   EXPECT_EQ(ParseSignal(std::to_string(NSIG)), 0);
   EXPECT_EQ(ParseSignal(""), 0);
   EXPECT_EQ(ParseSignal("1x"), 0);
+}
+
+// A sandbox step that fails in the child is named like the other steps.
+TEST(ProcessTest, AFailingSandboxStepIsNamed) {
+  if (::geteuid() != 0) GTEST_SKIP() << "a mount namespace needs root";
+  PreparedSandbox before_ids;
+  before_ids.mount_namespace = true;
+  before_ids.read_only_binds = {"/nonexistent/duende-path"};
+  PreparedSandbox after_ids;
+  after_ids.seccomp_filter = {sock_filter{0xffff, 0, 0, 0}};  // no such BPF instruction
+  for (const auto& [sandbox, step, err] :
+       std::vector<std::tuple<const PreparedSandbox*, std::string, int>>{
+           {&before_ids, "sandbox: read-only bind mount", ENOENT},
+           {&after_ids, "sandbox: seccomp filter", EINVAL}}) {
+    SpawnOptions o;
+    o.argv = {"true"};
+    o.sandbox = sandbox;
+    auto child = Spawn(o);
+    ASSERT_FALSE(child.ok()) << step;
+    EXPECT_EQ(child.error().Message(), "unable to spawn true: " + step + ": " + std::strerror(err));
+  }
 }
 
 }  // namespace
