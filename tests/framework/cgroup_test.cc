@@ -394,9 +394,9 @@ TEST(CgroupTest, OnV2GroupsGoUnderTheOwnGroupAndMissingControllersAreNamed) {
               if (!err.empty()) return err;
               if (DetectCgroupVersion() != CgroupVersion::kV2) return std::string("not kV2");
               auto own = CgroupDirOf(::getpid(), "memory");  // the controller does not matter
-              if (!own.ok()) return own.error().Message();
+              if (!own.ok()) return "CgroupDirOf: " + own.error().Message();
               auto g = Cgroup::Create(tracking, {false, false, false});
-              if (!g.ok()) return g.error().Message();
+              if (!g.ok()) return "Create: " + g.error().Message();
               const std::string want = *own + "/" + tracking;
               std::string out;
               if (g->Dirs() != std::vector<std::string>{want}) out += "dir " + g->Dirs()[0] + "; ";
@@ -405,7 +405,7 @@ TEST(CgroupTest, OnV2GroupsGoUnderTheOwnGroupAndMissingControllersAreNamed) {
               if (!planned.ok() || *planned != want) out += "planned elsewhere; ";
               if (!g->Remove().ok()) out += "not removed; ";
               auto root = ReadSmallFile("/sys/fs/cgroup/cgroup.controllers");
-              if (!root.ok()) return out + root.error().Message();
+              if (!root.ok()) return out + "cgroup.controllers: " + root.error().Message();
               if (root->find("memory") != std::string::npos) return out;  // a real v2 machine
               auto m = Cgroup::Create(limited, {true, false, false});
               if (m.ok()) {
@@ -414,7 +414,7 @@ TEST(CgroupTest, OnV2GroupsGoUnderTheOwnGroupAndMissingControllersAreNamed) {
               }
               if (m.error().code.value() != EOPNOTSUPP ||
                   m.error().Message().find("lacks controllers memory: ") == std::string::npos) {
-                out += m.error().Message() + "; ";
+                out += "Create with memory: " + m.error().Message() + "; ";
               }
               for (const std::string& d : {*own + "/" + limited, "/sys/fs/cgroup/" + limited}) {
                 if (::access(d.c_str(), F_OK) == 0) out += d + " left behind; ";

@@ -315,17 +315,27 @@ TEST(ProcessTest, PassedDescriptorsAtFreeNumbersArriveAndFailuresAreStillReporte
   EXPECT_EQ(::fcntl(40, F_GETFD), -1);  // nothing left open in the parent
 }
 
-// An EINTR left in errno by the caller is not taken for an interrupted read of the report.
-TEST(ProcessTest, AStaleEintrInErrnoChangesNothing) {
+// kInherit keeps our stdin for the child.
+TEST(ProcessTest, AnInheritedStdinIsOurs) {
+  Pipe in;
+  const int saved = ::fcntl(0, F_DUPFD_CLOEXEC, 3);
+  ASSERT_GE(saved, 0);
+  ASSERT_EQ(::dup2(in.r.get(), 0), 0);
   SpawnOptions o;
-  o.argv = {"/nonexistent/program"};
-  errno = EINTR;
-  auto failed = Spawn(o);
-  ASSERT_FALSE(failed.ok());
-  EXPECT_EQ(failed.error().code.value(), ENOENT);
-  o.argv = {"sh", "-c", "echo fine"};
-  errno = EINTR;
-  EXPECT_EQ(Output(o), "fine\n");
+  o.argv = {"cat"};
+  o.stdin_fd = SpawnOptions::kInherit;
+  Pipe out;
+  o.stdout_fd = out.w.get();
+  auto child = Spawn(o);
+  ::dup2(saved, 0);
+  ::close(saved);
+  ASSERT_TRUE(child.ok()) << child.error().Message();
+  in.r.Reset();
+  out.w.Reset();
+  ASSERT_EQ(::write(in.w.get(), "ours\n", 5), 5);
+  in.w.Reset();
+  EXPECT_EQ(ReadAll(out.r.get()), "ours\n");
+  ASSERT_TRUE(WaitExit(child->pidfd.get()).ok());
 }
 
 // Without `env` the child gets ours; an override replaces the entry of exactly its name.

@@ -467,6 +467,22 @@ TEST(RestartPolicyTest, TheExitEventReportsWhereTheExitLed) {
   EXPECT_EQ(exit.actions, std::vector<PolicyAction>{PolicyAction::kSpawn});
   EXPECT_EQ(zero.state(), ServiceState::kStarting);
 
+  // A restart by request: the exit leads straight to the next spawn, with no event of its own.
+  RestartPolicy restarted(Options());
+  PolicyStep r;
+  restarted.Start(0, &r);
+  restarted.Spawned(0, &r);
+  restarted.Restart(kMs, &r);
+  PolicyStep again;
+  // Leftovers past the end of the vector (cleared, capacity kept) must not be read as events.
+  again.events.assign(4, {EventType::kStatus, {}, "", ServiceState::kFailed});
+  again.events.clear();
+  restarted.Exited(2 * kMs, Code(0), &again);
+  ASSERT_EQ(again.events.size(), 1u);
+  EXPECT_EQ(again.events[0].type, EventType::kExited);
+  EXPECT_EQ(again.events[0].state, ServiceState::kStarting);
+  EXPECT_EQ(again.actions, std::vector<PolicyAction>{PolicyAction::kSpawn});
+
   RestartPolicy policy(Options());
   PolicyStep t;
   policy.Start(0, &t);
