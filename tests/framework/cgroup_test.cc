@@ -336,7 +336,11 @@ std::string InPrivateMounts(const std::function<std::string()>& check) {
   char buf[512];
   for (ssize_t n; (n = ::read(r.get(), buf, sizeof buf)) > 0;)
     out.append(buf, static_cast<size_t>(n));
-  ::waitpid(pid, nullptr, 0);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return out + " (the check did not finish: wait status " + std::to_string(status) + ")";
+  }
   return out;
 }
 
