@@ -253,10 +253,15 @@ void ReadSandboxConfig(TomlReader& r, SandboxConfig* out, const SandboxReadOptio
   if (r.Has("read_only_paths")) {
     std::vector<std::string> paths;
     for (const auto& [path, node] : Strings(r, "read_only_paths", "[\"/usr\", \"/etc\"]")) {
-      if (path.empty() || path[0] != '/') {
-        FailAt(r, *node,
-               "'read_only_paths' in [sandbox] holds \"" + path +
-                   "\"; each must be an absolute path such as \"/usr\"");
+      // A run variable ("{run_dir}/data") stands for an absolute path; PrepareSandbox checks
+      // what it expands to.
+      const bool variable_first = options.variables && path.rfind('{', 0) == 0;
+      if (path.empty() || (path[0] != '/' && !variable_first)) {
+        FailAt(
+            r, *node,
+            "'read_only_paths' in [sandbox] holds \"" + path +
+                "\"; each must be an absolute path such as \"/usr\"" +
+                (options.variables ? " or start with a run variable such as \"{run_dir}\"" : ""));
         continue;
       }
       struct stat st {};

@@ -156,6 +156,11 @@ Result<PreparedSandbox> PrepareSandbox(const SandboxConfig& c, bool changes_uid)
     auto points = MountPoints();
     if (!points.ok()) return points.error();
     for (const auto& path : c.read_only_paths) {
+      if (path.empty() || path[0] != '/') {
+        return MessageError("read-only path \"" + path +
+                            "\" in [sandbox] is not absolute (a run variable expanded to "
+                            "a relative path?)");
+      }
       p.read_only_binds.push_back(path);
       p.read_only_mounts.push_back({path, MountFlagsOf(path)});
       for (const auto& m : *points) {

@@ -4,9 +4,13 @@
 
 #include <gtest/gtest.h>
 #include <linux/capability.h>
+#include <sys/capability.h>
 #include <sys/stat.h>
 
+#include <set>
+
 #include "duende/framework/config.h"
+#include "duende/framework/toml_reader.h"
 #include "support/temp_dir.h"
 
 namespace duende::framework {
@@ -161,6 +165,84 @@ TEST(SandboxConfigTest, NamesResolveBothWays) {
   EXPECT_EQ(SyscallNumber("ptrase"), -1);
   EXPECT_EQ(ErrnoNumber("eperm"), EPERM);
   EXPECT_EQ(ErrnoName(EACCES), "EACCES");
+}
+
+// Each kind of confinement alone makes a sandbox that confines something.
+TEST(SandboxConfigTest, EachConfinementAloneConfines) {
+  EXPECT_FALSE(SandboxConfig{}.confines());
+  SandboxConfig a;
+  a.no_new_privileges = true;
+  EXPECT_TRUE(a.confines());
+  SandboxConfig b;
+  b.capabilities = std::vector<std::string>{};
+  EXPECT_TRUE(b.confines());
+  SandboxConfig c;
+  c.seccomp.mode = SeccompConfig::Mode::kDeny;
+  EXPECT_TRUE(c.confines());
+  SandboxConfig d;
+  d.read_only_paths = {"/usr"};
+  EXPECT_TRUE(d.confines());
+  SandboxConfig e;
+  e.private_tmp = true;
+  EXPECT_TRUE(e.confines());
+  SandboxConfig f;
+  f.network = SandboxConfig::Network::kNone;
+  EXPECT_TRUE(f.confines());
+}
+
+TEST(SandboxConfigTest, KnownCapabilitiesAreEveryCapabilityOnceByName) {
+  auto names = KnownCapabilityNames();
+  ASSERT_EQ(names.size(), static_cast<size_t>(cap_max_bits()));
+  EXPECT_EQ(names.front(), "CAP_CHOWN");
+  EXPECT_EQ(std::set<std::string>(names.begin(), names.end()).size(), names.size());
+  for (size_t i = 0; i < names.size(); ++i) {
+    EXPECT_EQ(CapabilityNumber(names[i]), static_cast<int>(i)) << names[i];
+  }
+  // A number libcap would take as a name is not one ("cap_12" no more than "12").
+  EXPECT_EQ(CapabilityNumber("cap_12"), -1);
+  EXPECT_EQ(CapabilityNumber("12"), -1);
+  // Errno names: both ends of the table, any case.
+  EXPECT_EQ(ErrnoNumber("EPERM"), EPERM);
+  EXPECT_EQ(ErrnoNumber("ehwpoison"), EHWPOISON);
+  EXPECT_EQ(ErrnoNumber("ENOTANERRNO"), 0);
+}
+
+TEST(SandboxConfigTest, AnUnknownCapabilityWithoutItsPrefixIsSuggestedWithIt) {
+  EXPECT_NE(ErrorOf("[sandbox]\ncapabilities = [\"net_bind_servce\"]\n")
+                .find("unknown capability 'net_bind_servce' in 'capabilities' of [sandbox]; did "
+                      "you mean 'CAP_NET_BIND_SERVICE'?"),
+            std::string::npos);
+}
+
+TEST(SandboxConfigTest, AMissingReadOnlyPathWithATrailingSlashIsSuggestedFromItsParent) {
+  testing::TempDir dir("sandbox-config");
+  ASSERT_EQ(::mkdir((dir / "data").c_str(), 0700), 0);
+  EXPECT_NE(ErrorOf("[sandbox]\nread_only_paths = [\"" + dir.path() + "/dta/\"]\n")
+                .find("did you mean '" + dir.path() + "/data'?"),
+            std::string::npos);
+}
+
+// A scenario target's paths may hold run variables ("{run_dir}/data", as scenarios/README.md
+// shows), checked for shape only; a path without one must exist there too.
+TEST(SandboxConfigTest, WithVariablesOnlyAPathHoldingOneIsNotCheckedForExistence) {
+  auto read = [](const std::string& path, bool variables) {
+    toml::table t = toml::parse("read_only_paths = [\"" + path + "\"]\n");
+    auto diags = std::make_shared<Diagnostics>();
+    TomlReader r(t, "t.toml", "[sandbox]", diags);
+    SandboxConfig c;
+    ReadSandboxConfig(r, &c, {.variables = variables});
+    return diags->ToString();
+  };
+  EXPECT_EQ(read("{run_dir}/data", true), "");
+  EXPECT_EQ(read("/x/{run_dir}/data", true), "");
+  EXPECT_NE(read("/no/such/path/anywhere", true).find("does not exist"), std::string::npos);
+  EXPECT_NE(read("data", true)
+                .find("holds \"data\"; each must be an absolute path such as "
+                      "\"/usr\" or start with a run variable"),
+            std::string::npos);
+  // Without variables (a daemon config) a brace is just a character of a path.
+  EXPECT_NE(read("{run_dir}/data", false).find("each must be an absolute path"), std::string::npos);
+  EXPECT_NE(read("/no/{such}/path", false).find("does not exist"), std::string::npos);
 }
 
 }  // namespace

@@ -303,5 +303,18 @@ TEST(SandboxTest, AFailedSandboxStepIsASpawnErrorNamingTheStep) {
       << child.error().Message();
 }
 
+// A run variable of a scenario target that expanded to a relative path ("{env.UNSET}/data") is
+// refused before any mount: a bind of a relative path would follow the working directory.
+TEST(SandboxTest, ARelativeReadOnlyPathIsRefusedWhenPrepared) {
+  SandboxConfig c;
+  c.read_only_paths = {"data"};
+  auto prepared = PrepareSandbox(c, false);
+  ASSERT_FALSE(prepared.ok());
+  EXPECT_EQ(prepared.error().code, std::errc::invalid_argument);
+  EXPECT_NE(prepared.error().Message().find("read-only path \"data\" in [sandbox] is not absolute"),
+            std::string::npos)
+      << prepared.error().Message();
+}
+
 }  // namespace
 }  // namespace duende::framework
