@@ -35,20 +35,27 @@ Result<PrivateTempDir> PrivateTempDir::Make(const std::string& prefix) {
 
 PrivateTempDir::PrivateTempDir(PrivateTempDir&& other) noexcept : path_(other.Release()) {}
 
+namespace {
+
+void RemoveTree(const std::string& path) {
+  if (path.empty()) return;
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+}
+
+}  // namespace
+
+// Not through this->~PrivateTempDir(): that ends path_'s lifetime, and assigning to it after
+// is undefined (it was a double free).
 PrivateTempDir& PrivateTempDir::operator=(PrivateTempDir&& other) noexcept {
   if (this != &other) {
-    this->~PrivateTempDir();
+    RemoveTree(path_);
     path_ = other.Release();
   }
   return *this;
 }
 
-PrivateTempDir::~PrivateTempDir() {
-  if (path_.empty()) return;
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-  path_.clear();
-}
+PrivateTempDir::~PrivateTempDir() { RemoveTree(path_); }
 
 std::string PrivateTempDir::Release() {
   std::string p = std::move(path_);

@@ -121,5 +121,13 @@ RC_GTEST_PROP(BackoffTest, BaseIsMonotonicInTheAttempt, ()) {
   RC_ASSERT(Backoff::Base(c, n) <= Backoff::Base(c, n + 1));
 }
 
+TEST(BackoffTest, EachJitterHasItsConfigName) {
+  EXPECT_STREQ(JitterName(BackoffConfig::Jitter::kNone), "none");
+  EXPECT_STREQ(JitterName(BackoffConfig::Jitter::kFull), "full");
+  EXPECT_STREQ(JitterName(BackoffConfig::Jitter::kEqual), "equal");
+  EXPECT_STREQ(JitterName(BackoffConfig::Jitter::kDecorrelated), "decorrelated");
+  EXPECT_STREQ(JitterName(static_cast<BackoffConfig::Jitter>(99)), "?");
+}
+
 }  // namespace
 }  // namespace duende::framework
