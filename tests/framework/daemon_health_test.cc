@@ -260,6 +260,10 @@ TEST(HealthChannelTest, RequestsAndRepliesRoundTripAndAreBounded) {
   ASSERT_TRUE(reply.has_value());
   EXPECT_EQ(reply->size(), kHealthReplyMax);
   EXPECT_EQ(ParseHealthReply(*reply)->state, HealthState::kDegraded);
+  // The largest sequence number (20 digits) is one.
+  reply = HealthReply("health 18446744073709551615", sick);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->rfind("18446744073709551615 unhealthy", 0), 0u) << *reply;
   // Not requests: no reply.
   for (const std::string& bad : std::vector<std::string>{
            "", "health", "health x", "health 1 2", "HEALTH 1", "health 99999999999999999999999",
@@ -313,6 +317,27 @@ TEST(HealthChannelTest, DaemonSideRefusesWhatIsNotAChannel) {
   EXPECT_EQ(std::string(buf, static_cast<size_t>(n)).rfind("5 healthy", 0), 0u);
   ch->first.Reset();  // the supervisor went away
   EXPECT_FALSE(AnswerHealthRequests((*got)->get(), [] { return HealthReport{}; }));
+}
+
+// A flood of requests cannot hold the daemon's control thread: one call answers 16, the next
+// call the rest.
+TEST(HealthChannelTest, OneCallAnswersAtMostSixteenRequests) {
+  auto ch = CreateHealthChannel();
+  ASSERT_TRUE(ch.ok());
+  for (uint64_t i = 0; i < 20; ++i) {
+    const std::string req = HealthRequest(i);
+    ASSERT_EQ(::send(ch->first.get(), req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+  }
+  auto replies = [&] {
+    int n = 0;
+    char buf[kHealthReplyMax];
+    while (::recv(ch->first.get(), buf, sizeof buf, MSG_DONTWAIT) > 0) ++n;
+    return n;
+  };
+  EXPECT_TRUE(AnswerHealthRequests(ch->second.get(), [] { return HealthReport{}; }));
+  EXPECT_EQ(replies(), 16);
+  EXPECT_TRUE(AnswerHealthRequests(ch->second.get(), [] { return HealthReport{}; }));
+  EXPECT_EQ(replies(), 4);
 }
 
 TEST(HealthChannelTest, ConfigReadsKindDaemon) {
