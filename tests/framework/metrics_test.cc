@@ -69,6 +69,28 @@ TEST(MetricsTest, ConcurrentRecordingLosesNothing) {
   EXPECT_EQ(total, 40000u);
 }
 
+TEST(MetricsTest, AnEmptySnapshotHasNoQuantileAndJsonListsOnlyFilledBuckets) {
+  MetricsRecorder m;
+  EXPECT_EQ(m.Snapshot().QuantileNs(0.99), 0u);
+  m.RecordLatency(3us);
+  m.RecordLatency(3us);
+  m.RecordLatency(5ms);
+  m.Set("quote\"back\\slash", 1);
+  const std::string json = m.Snapshot().ToJson();
+  EXPECT_NE(json.find("\"latency_buckets\":[{\"le_ns\":4000,\"count\":2},{\"le_ns\":8192000,"
+                      "\"count\":1}]"),
+            std::string::npos)
+      << json;
+  // A custom name is a JSON string: its quote and backslash are escaped.
+  EXPECT_NE(json.find("\"custom\":{\"quote\\\"back\\\\slash\":1}"), std::string::npos) << json;
+}
+
+TEST(HealthTest, EachStateHasItsName) {
+  EXPECT_STREQ(HealthStateName(HealthState::kHealthy), "healthy");
+  EXPECT_STREQ(HealthStateName(HealthState::kDegraded), "degraded");
+  EXPECT_STREQ(HealthStateName(HealthState::kUnhealthy), "unhealthy");
+}
+
 TEST(HealthTest, ReportTakesTheWorstState) {
   HealthReport r;
   EXPECT_EQ(r.state, HealthState::kHealthy);

@@ -80,6 +80,10 @@ TEST(PolicyConfigTest, BadValuesAreErrorsWithPositionAndFix) {
       {"[policy.shed]\ntarget = \"200ms\"\n",
        "p.toml:2:10: 'interval' in [policy].shed (100.0ms) is shorter than 'target' (200.0ms)"},
       {"[policy.shed]\ntarget = \"fast\"\n", "must be a duration such as \"5s\""},
+      {"[policy.rate_limit]\nbrust = 5\n",
+       "p.toml:2:1: unknown key 'brust' in [policy].rate_limit; did you mean 'burst'?"},
+      {"[policy.shed]\ntraget = \"5ms\"\n",
+       "p.toml:2:1: unknown key 'traget' in [policy].shed; did you mean 'target'?"},
       {"[policy]\nbreakr = {}\n",
        "p.toml:2:1: unknown key 'breakr' in [policy]; did you mean "
        "'breaker'?"},
