@@ -1,13 +1,21 @@
 // ReadProcessInfo against /proc/self/stat read by hand (proc(5) numbers the fields from 1).
 #include "duende/framework/proc.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "duende/framework/unique_fd.h"
 
 namespace duende::framework {
 namespace {
@@ -67,6 +75,120 @@ TEST(ProcTest, CountOpenFdsCountsOurDescriptors) {
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(*after, *before + 2);
   EXPECT_FALSE(CountOpenFds(1 << 30).ok());
+}
+
+/// A TCP socket listening on `host` ("0.0.0.0", "::", "127.0.0.1") at a kernel-chosen port;
+/// the port is stored in `*port`.
+UniqueFd Listen(const std::string& host, uint16_t* port) {
+  const bool v6 = host.find(':') != std::string::npos;
+  UniqueFd fd(::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (v6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = AF_INET6;
+    ::inet_pton(AF_INET6, host.c_str(), &a->sin6_addr);
+    len = sizeof *a;
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = AF_INET;
+    ::inet_pton(AF_INET, host.c_str(), &a->sin_addr);
+    len = sizeof *a;
+  }
+  if (!fd || ::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
+      ::listen(fd.get(), 4) != 0 ||
+      ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    return UniqueFd();
+  }
+  *port = ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                   : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  return fd;
+}
+
+/// A child that sleeps until killed; its pid. It shares every descriptor of the test.
+pid_t SleepingChild() {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  return pid;
+}
+
+void Reap(pid_t pid) {
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+}
+
+TEST(ProcTest, ListProcessesHoldsEveryPidInOrder) {
+  // Children until one has a 9 in its pid, so every digit is seen.
+  std::vector<pid_t> children;
+  for (int i = 0; i < 20; ++i) {
+    children.push_back(SleepingChild());
+    if (std::to_string(children.back()).find('9') != std::string::npos) break;
+  }
+  auto all = ListProcesses();
+  for (pid_t c : children) Reap(c);
+  std::vector<pid_t> pids;
+  for (const auto& p : all) pids.push_back(p.pid);
+  EXPECT_TRUE(std::is_sorted(pids.begin(), pids.end()));
+  for (pid_t c : children) {
+    EXPECT_NE(std::find(pids.begin(), pids.end(), c), pids.end()) << "child " << c << " missing";
+  }
+  EXPECT_NE(std::find(pids.begin(), pids.end(), ::getpid()), pids.end());
+}
+
+TEST(ProcTest, ExeAndDescriptionNameTheProgram) {
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  ASSERT_GT(n, 0);
+  const std::string exe(self, static_cast<size_t>(n));
+  EXPECT_EQ(ProcessExe(::getpid()), exe);
+  auto info = ReadProcessInfo(::getpid());
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(DescribeProcess(::getpid()),
+            info->comm + " (pid " + std::to_string(::getpid()) + ", " + exe + ")");
+  EXPECT_EQ(ProcessExe(1 << 30), "");
+  EXPECT_EQ(DescribeProcess(1 << 30), "pid " + std::to_string(1 << 30));
+}
+
+TEST(ProcTest, ListenersAndTheirHolders) {
+  uint16_t port = 0;
+  UniqueFd any = Listen("0.0.0.0", &port);
+  ASSERT_TRUE(any) << "cannot listen on 0.0.0.0";
+  auto listeners = TcpListenersOnPort(port);
+  ASSERT_EQ(listeners.size(), 1u);
+  EXPECT_EQ(listeners[0].address, "0.0.0.0:" + std::to_string(port));
+  const std::set<uint64_t> inodes = {listeners[0].inode};
+  EXPECT_EQ(SocketInodes(::getpid()).count(listeners[0].inode), 1u);
+
+  // A child shares the socket: both hold it, reported in pid order whatever order was asked.
+  pid_t child = SleepingChild();
+  auto holders = SocketHolders(inodes, {child, ::getpid(), child});
+  Reap(child);
+  std::vector<pid_t> expected = {std::min(child, ::getpid()), std::max(child, ::getpid())};
+  EXPECT_EQ(holders, expected);
+
+  const std::string address = "127.0.0.1:" + std::to_string(port);
+  // A wildcard listener takes connections to 127.0.0.1: held by us it is fine ...
+  EXPECT_EQ(ListenerNotHeldBy(address, {::getpid()}, "the test"), "");
+  // ... held by someone else it is named.
+  const std::string other = ListenerNotHeldBy(address, {1 << 30}, "service x");
+  EXPECT_EQ(other.rfind(address + " answers, but its listener belongs to ", 0), 0u) << other;
+  EXPECT_NE(other.find("(pid " + std::to_string(::getpid())), std::string::npos) << other;
+  EXPECT_TRUE(other.ends_with(", not to service x")) << other;
+  EXPECT_NE(PortListeners(port).find("0.0.0.0:" + std::to_string(port) + " ("), std::string::npos);
+}
+
+TEST(ProcTest, V6WildcardListenerIsShownAsBrackets) {
+  uint16_t port = 0;
+  UniqueFd any = Listen("::", &port);
+  if (!any) GTEST_SKIP() << "no IPv6 here";
+  auto listeners = TcpListenersOnPort(port);
+  ASSERT_EQ(listeners.size(), 1u);
+  EXPECT_EQ(listeners[0].address, "[::]:" + std::to_string(port));
+  EXPECT_NE(ListenerNotHeldBy("127.0.0.1:" + std::to_string(port), {1 << 30}, "x"), "");
+  EXPECT_EQ(ListenerNotHeldBy("127.0.0.1:" + std::to_string(port), {::getpid()}, "x"), "");
 }
 
 }  // namespace
