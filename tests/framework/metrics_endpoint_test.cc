@@ -27,9 +27,27 @@ using testing_util::Proc;
 using testing_util::TempDir;
 
 TEST(MetricsListenTest, AcceptsLoopbackForms) {
-  for (const char* ok : {"127.0.0.1:9464", "localhost:0", "[::1]:9464", "0.0.0.0:65535"}) {
+  for (const char* ok : {"127.0.0.1:9464", "localhost:0", "0.0.0.0:65535"}) {
     EXPECT_EQ(MetricsListenProblem(ok), "") << ok;
   }
+}
+
+TEST(MetricsListenTest, V6IsAcceptedOnlyWhereTheServerCanServeIt) {
+  if (MetricsServerSupportsIpv6()) {
+    EXPECT_EQ(MetricsListenProblem("[::1]:9464"), "");
+    return;
+  }
+  // Refused when the file is read, with the fix, instead of exit 3 at start.
+  EXPECT_EQ(MetricsListenProblem("[::1]:9464"),
+            "'[::1]:9464' is IPv6, which this build's HTTP server (civetweb without USE_IPV6) "
+            "cannot serve; listen on IPV4:PORT such as \"127.0.0.1:9464\"");
+  auto c = ParseDaemonConfig("[metrics]\nlisten = \"[::1]:0\"\n", "d.toml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().context.find("d.toml:2:10: 'listen': '[::1]:0' is IPv6"), std::string::npos)
+      << c.error().context;
+  auto ep = MetricsEndpoint::Start({"[::1]:0", ""}, [] { return MetricFamilies{}; });
+  ASSERT_FALSE(ep.ok());
+  EXPECT_EQ(ep.error().code, std::errc::invalid_argument);
 }
 
 TEST(MetricsListenTest, RefusesWithTheFix) {
