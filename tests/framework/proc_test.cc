@@ -2,10 +2,13 @@
 #include "duende/framework/proc.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/times.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "duende/framework/clock.h"
+#include "duende/framework/process_usage.h"
 #include "duende/framework/unique_fd.h"
 
 namespace duende::framework {
@@ -189,6 +194,95 @@ TEST(ProcTest, V6WildcardListenerIsShownAsBrackets) {
   EXPECT_EQ(listeners[0].address, "[::]:" + std::to_string(port));
   EXPECT_NE(ListenerNotHeldBy("127.0.0.1:" + std::to_string(port), {1 << 30}, "x"), "");
   EXPECT_EQ(ListenerNotHeldBy("127.0.0.1:" + std::to_string(port), {::getpid()}, "x"), "");
+}
+
+/// A child with `max_fds` as its soft RLIMIT_NOFILE that has spent some user and some system
+/// time when this returns, then sleeps until killed (Reap it).
+pid_t BusyThenIdleChild(rlim_t max_fds) {
+  int ready[2];
+  if (::pipe2(ready, O_CLOEXEC) != 0) return -1;
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    rlimit lim{max_fds, max_fds};
+    if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) ::_exit(1);
+    int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    tms t{};
+    const int64_t give_up = MonotonicNs() + 5'000'000'000;
+    volatile uint64_t spin = 0;
+    while ((::times(&t), t.tms_utime < 2 || t.tms_stime < 2) && MonotonicNs() < give_up) {
+      for (int i = 0; i < 1'000'000; ++i) spin = spin + 1;           // user time
+      for (int i = 0; i < 2'000; ++i) (void)!::write(null, "x", 1);  // system time
+    }
+    (void)!::write(ready[1], "r", 1);
+    ::pause();
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  char c = 0;
+  (void)!::read(ready[0], &c, 1);
+  ::close(ready[0]);
+  return pid;
+}
+
+/// Fields of /proc/PID/stat after "(comm)", field 3 first.
+std::vector<std::string> StatFields(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream rest(text.substr(text.rfind(')') + 2));
+  std::vector<std::string> out;
+  for (std::string f; rest >> f;) out.push_back(f);
+  return out;
+}
+
+TEST(ProcessUsageTest, FiguresOfAnotherProcessAreItsOwn) {
+  pid_t child = BusyThenIdleChild(77);
+  ASSERT_GT(child, 0);
+  auto u = ReadProcessUsage(child);
+  const auto f = StatFields(child);
+  auto vm_size = StatusKb(child, "VmSize");
+  Reap(child);
+  ASSERT_TRUE(u.ok()) << u.error().Message();
+  ASSERT_GT(f.size(), 21u);
+  const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  const uint64_t utime = std::stoull(f[14 - 3]), stime = std::stoull(f[15 - 3]);
+  ASSERT_GT(utime, 0u);
+  ASSERT_GT(stime, 0u);
+  EXPECT_DOUBLE_EQ(u->cpu_seconds, static_cast<double>(utime + stime) / ticks);
+  EXPECT_EQ(u->virtual_bytes, std::stoull(f[23 - 3]));
+  ASSERT_TRUE(vm_size.ok());
+  EXPECT_EQ(u->virtual_bytes, *vm_size * 1024);
+  EXPECT_EQ(u->max_fds, 77u) << "the child's limit, not ours";
+  EXPECT_EQ(u->processes, 1u);
+}
+
+TEST(ProcessUsageTest, OwnMaxFdsIsTheSoftLimit) {
+  rlimit lim{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &lim), 0);
+  auto self = ReadProcessUsage(0);
+  ASSERT_TRUE(self.ok());
+  EXPECT_EQ(self->max_fds, lim.rlim_cur);
+  auto by_pid = ReadProcessUsage(::getpid());
+  ASSERT_TRUE(by_pid.ok());
+  EXPECT_EQ(by_pid->max_fds, lim.rlim_cur);
+}
+
+TEST(ProcessUsageTest, SumSkipsWhatIsNotAProcessAndTakesTheFirstLimits) {
+  pid_t a = BusyThenIdleChild(77);
+  pid_t b = BusyThenIdleChild(88);
+  ASSERT_GT(a, 0);
+  ASSERT_GT(b, 0);
+  auto ua = ReadProcessUsage(a);
+  auto ub = ReadProcessUsage(b);
+  ProcessUsage sum = SumProcessUsage({0, -1, a, 1 << 30, b});
+  Reap(a);
+  Reap(b);
+  ASSERT_TRUE(ua.ok() && ub.ok());
+  EXPECT_EQ(sum.processes, 2u);
+  EXPECT_EQ(sum.max_fds, 77u);
+  EXPECT_EQ(sum.start_time_seconds, ua->start_time_seconds);
+  EXPECT_EQ(sum.open_fds, ua->open_fds + ub->open_fds);
+  EXPECT_EQ(sum.virtual_bytes, ua->virtual_bytes + ub->virtual_bytes);
+  EXPECT_EQ(SumProcessUsage({}).processes, 0u);
 }
 
 }  // namespace
