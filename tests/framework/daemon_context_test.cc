@@ -18,34 +18,15 @@
 
 #include "duende/framework/daemon.h"
 #include "duende/framework/notify.h"
+#include "notify_manager.h"
 
 namespace duende::framework {
 namespace {
 
 using namespace std::chrono_literals;
 
-// The service manager's end of NOTIFY_SOCKET (abstract namespace, named after this test).
-struct Manager {
-  UniqueFd fd;
-  std::string address;
-  Manager() {
-    static std::atomic<int> count{0};
-    address = "@duende-context-test-" + std::to_string(::getpid()) + "-" + std::to_string(++count);
-    fd.Reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    sockaddr_un sun{};
-    sun.sun_family = AF_UNIX;
-    std::memcpy(sun.sun_path + 1, address.data() + 1, address.size() - 1);
-    socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address.size());
-    EXPECT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&sun), len), 0);
-  }
-  /// The next datagram, or "" when none comes within `timeout`.
-  std::string Next(int timeout_ms = 2000) {
-    pollfd p{fd.get(), POLLIN, 0};
-    if (::poll(&p, 1, timeout_ms) <= 0) return "";
-    char buf[512];
-    ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
-    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
-  }
+// NOTIFY_SOCKET's other end, and a Notifier that sends to it.
+struct Manager : testing_util::NotifyManager {
   Notifier MakeNotifier() const {
     ::setenv("NOTIFY_SOCKET", address.c_str(), 1);
     auto n = Notifier::FromEnvironment();
