@@ -390,25 +390,32 @@ TEST(RunTest, BadEnvironmentOverrideExitsTwoAndUnopenableLogExitsThree) {
   EXPECT_FALSE(log.WaitLine("init", 100ms));
 }
 
-TEST(RunTest, NoDescriptorsForSignalHandlingExitsThree) {
-  TempDir dir;
+TEST(RunTest, NoDescriptorsForSignalHandlingOrTheContextExitsThree) {
   // Room for exactly three new descriptors (signalfd, eventfd, the deadline timerfd): the
-  // watchdog timerfd is the one that fails.
-  Proc p = Proc::Fork(
-      [] {
-        ::close_range(3, ~0U, 0);
-        rlimit lim{6, 6};
-        if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) return 99;
-        return RunEcho(EchoDaemon::Behavior::kGood, {});
-      },
-      dir / "stderr");
-  auto status = p.Wait(10s);
-  ASSERT_TRUE(status);
-  EXPECT_EQ(status->code, kExitEnvironment) << p.Stderr();
-  EXPECT_NE(p.Stderr().find("unable to set up signal handling: Too many open files"),
-            std::string::npos)
-      << p.Stderr();
-  EXPECT_FALSE(p.WaitLine("init", 100ms));
+  // watchdog timerfd is the one that fails. With four, the daemon context's eventfd fails.
+  struct Case {
+    rlim_t limit;
+    std::string says;
+  };
+  for (const Case& c : {Case{6, "unable to set up signal handling: Too many open files"},
+                        Case{7, "unable to create an eventfd: Too many open files"}}) {
+    TempDir dir;
+    Proc p = Proc::Fork(
+        [limit = c.limit] {
+          ::close_range(3, ~0U, 0);
+          ::unsetenv("NOTIFY_SOCKET");
+          ::unsetenv(kHealthFdEnv);
+          rlimit lim{limit, limit};
+          if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) return 99;
+          return RunEcho(EchoDaemon::Behavior::kGood, {});
+        },
+        dir / "stderr");
+    auto status = p.Wait(10s);
+    ASSERT_TRUE(status) << c.says;
+    EXPECT_EQ(status->code, kExitEnvironment) << p.Stderr();
+    EXPECT_NE(p.Stderr().find(c.says), std::string::npos) << p.Stderr();
+    EXPECT_FALSE(p.WaitLine("init", 100ms));
+  }
 }
 
 TEST(RunTest, ExitCodesOfFailedInitRunAndShutdown) {
