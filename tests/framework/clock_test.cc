@@ -205,5 +205,47 @@ TEST(ClockTest, ByteRangesNameTheLargestExactUnit) {
   EXPECT_EQ(DescribeByteSizeRange(0, 2), "between 0 bytes and 2 bytes");
 }
 
+TEST(ClockTest, GigaAndMegaUnitsInEverySpelling) {
+  uint64_t b = 0;
+  for (const char* text : {"3G", "3Gi", "3GiB"}) {
+    ASSERT_TRUE(ParseByteSize(text, &b)) << text;
+    EXPECT_EQ(b, uint64_t{3} << 30) << text;
+  }
+  for (const char* text : {"5M", "5Mi", "5MiB"}) {
+    ASSERT_TRUE(ParseByteSize(text, &b)) << text;
+    EXPECT_EQ(b, uint64_t{5} << 20) << text;
+  }
+  ASSERT_TRUE(ParseByteSize("2MB", &b));
+  EXPECT_EQ(b, 2'000'000u);
+  ASSERT_TRUE(ParseByteSize("2GB", &b));
+  EXPECT_EQ(b, 2'000'000'000u);
+}
+
+TEST(ClockTest, ByteSizeInRefusesNegativeAnd2To63EvenWithAWideMax) {
+  // The upper bound of the caller does not widen the 0..2^63-1 that every size shares.
+  constexpr uint64_t kWide = ~uint64_t{0};
+  EXPECT_FALSE(ParseByteSizeIn("-1", 0, kWide).ok());
+  EXPECT_FALSE(ParseByteSizeIn("9223372036854775808", 0, kWide).ok());
+  auto zero = ParseByteSizeIn("0", 0, kWide);
+  ASSERT_TRUE(zero.ok());
+  EXPECT_EQ(*zero, 0u);
+}
+
+TEST(ClockTest, ExactDurationTextUsesTheLargestDividingUnit) {
+  EXPECT_EQ(ExactDurationText(nanoseconds(0)), "0s");
+  EXPECT_EQ(ExactDurationText(std::chrono::hours(3)), "3h");
+  EXPECT_EQ(ExactDurationText(std::chrono::minutes(90)), "90m");
+  EXPECT_EQ(ExactDurationText(std::chrono::seconds(90)), "90s");
+  EXPECT_EQ(ExactDurationText(std::chrono::milliseconds(1500)), "1500ms");
+  EXPECT_EQ(ExactDurationText(std::chrono::microseconds(7)), "7us");
+  EXPECT_EQ(ExactDurationText(nanoseconds(7)), "7ns");
+  EXPECT_EQ(ExactDurationText(nanoseconds(1'000'000'001)), "1000000001ns");
+  for (nanoseconds d : {nanoseconds(7), nanoseconds(1'500'000), nanoseconds(5'400'000'000'000)}) {
+    nanoseconds back{};
+    ASSERT_TRUE(ParseDuration(ExactDurationText(d), &back)) << ExactDurationText(d);
+    EXPECT_EQ(back, d);
+  }
+}
+
 }  // namespace
 }  // namespace duende::framework

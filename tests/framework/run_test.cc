@@ -645,5 +645,15 @@ TEST(RunTest, WatchdogPingsThatSucceedLogNoWarning) {
   EXPECT_EQ(p.Stderr().find("warn"), std::string::npos) << p.Stderr();
 }
 
+TEST(RunTest, NoWatchdogPingsWhenTheManagerAsksForNone) {
+  TempDir dir;
+  NotifyListener manager(dir / "notify.sock");
+  Proc p = ForkEcho(dir, {}, EchoDaemon::Behavior::kGood, {{"NOTIFY_SOCKET", dir / "notify.sock"}});
+  EXPECT_EQ(manager.Until("READY=1"), "READY=1\nSTATUS=tag none");
+  EXPECT_EQ(manager.Until("WATCHDOG=1", 500ms), "") << "pinged without WATCHDOG_USEC";
+  p.Kill(SIGTERM);
+  ASSERT_TRUE(p.Wait(10s));
+}
+
 }  // namespace
 }  // namespace duende::framework
