@@ -2,8 +2,10 @@
 #include "duende/framework/run.h"
 
 #include <gtest/gtest.h>
+#include <linux/capability.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 
 #include <cstring>
@@ -653,6 +655,50 @@ TEST(RunTest, NoWatchdogPingsWhenTheManagerAsksForNone) {
   EXPECT_EQ(manager.Until("WATCHDOG=1", 500ms), "") << "pinged without WATCHDOG_USEC";
   p.Kill(SIGTERM);
   ASSERT_TRUE(p.Wait(10s));
+}
+
+TEST(RunTest, StopsOnSigtermWhenStartedWithStdinClosed) {
+  // Started with fd 0 closed (as some init scripts do), the signalfd becomes fd 0: it must
+  // still be watched.
+  TempDir dir;
+  Proc p = Proc::Fork(
+      [] {
+        ::close(STDIN_FILENO);
+        return RunEcho(EchoDaemon::Behavior::kGood, {});
+      },
+      dir / "stderr");
+  ASSERT_TRUE(p.WaitLine("ready"));
+  p.Kill(SIGTERM);
+  auto status = p.Wait(10s);
+  ASSERT_TRUE(status) << "SIGTERM was not handled";
+  EXPECT_EQ(status->code, 0) << p.Stderr();
+}
+
+TEST(RunTest, RequiredMemoryLockThatFailsExitsThreeWithTheRemedy) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to drop CAP_IPC_LOCK in the child";
+  TempDir dir;
+  std::string cfg = dir / "echo.toml";
+  WriteFile(cfg, "[resources]\nlock_memory = true\nlock_memory_required = true\n");
+  Proc p = Proc::Fork(
+      [cfg] {
+        // Without CAP_IPC_LOCK and with RLIMIT_MEMLOCK 0, mlockall() fails.
+        __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+        __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+        if (::syscall(SYS_capget, &header, data) != 0) return 98;
+        data[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
+        data[CAP_IPC_LOCK / 32].permitted &= ~(1u << (CAP_IPC_LOCK % 32));
+        if (::syscall(SYS_capset, &header, data) != 0) return 98;
+        rlimit lim{0, 0};
+        if (::setrlimit(RLIMIT_MEMLOCK, &lim) != 0) return 99;
+        return RunEcho(EchoDaemon::Behavior::kGood, {"--config", cfg});
+      },
+      dir / "stderr");
+  auto status = p.Wait(10s);
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->code, kExitEnvironment) << p.Stderr();
+  EXPECT_NE(p.Stderr().find("lock_memory_required: mlockall failed"), std::string::npos)
+      << p.Stderr();
+  EXPECT_FALSE(p.WaitLine("init", 100ms)) << "Init ran although the memory lock was required";
 }
 
 }  // namespace
