@@ -116,6 +116,7 @@ TEST(DaemonContextTest, RejectedReloadKeepsTheConfigAndSaysSo) {
   ASSERT_TRUE(ctx.ok());
   (*ctx)->OfferReload(Tagged("two"));
   EXPECT_EQ(m.Next().rfind("RELOADING=1", 0), 0u);
+  EXPECT_TRUE(Readable((*ctx)->wake_fd())) << "a daemon asleep in poll() was not woken";
   ::testing::internal::CaptureStderr();
   auto r = (*ctx)->ApplyReload();
   const std::string err = ::testing::internal::GetCapturedStderr();

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/times.h>
@@ -45,6 +46,35 @@ TEST(ProcTest, ReadProcessInfoReadsTheFieldsProcNumbers) {
   EXPECT_EQ(info->sid, ::getsid(0));
   EXPECT_EQ(std::to_string(info->start_time), f[22 - 3]);  // field 22: starttime
   EXPECT_GT(info->start_time, 0u);
+}
+
+TEST(ProcTest, CommIsTheKernelsShortNameEvenWithSpacesAndParentheses) {
+  std::ifstream in("/proc/self/comm");
+  std::string comm;
+  std::getline(in, comm);
+  auto self = ReadProcessInfo(::getpid());
+  ASSERT_TRUE(self.ok());
+  EXPECT_EQ(self->comm, comm);
+  // A child renames itself to a name with ") (" in it: the last ')' ends it.
+  int ready[2];
+  ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::prctl(PR_SET_NAME, "a) (b c");
+    (void)!::write(ready[1], "r", 1);
+    ::pause();
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  char c = 0;
+  (void)!::read(ready[0], &c, 1);
+  ::close(ready[0]);
+  auto info = ReadProcessInfo(child);
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->comm, "a) (b c");
+  EXPECT_EQ(info->ppid, ::getpid());
 }
 
 TEST(ProcTest, AGoneProcessIsAnError) {
