@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -33,6 +34,25 @@ std::vector<std::string> StatFieldsAfterComm() {
   std::vector<std::string> out;
   for (std::string f; rest >> f;) out.push_back(f);
   return out;  // out[0] is field 3
+}
+
+/// A child that runs `setup`, then sleeps until killed; returns once `setup` is done. Reap it
+/// with kill + waitpid.
+pid_t PausedChild(const std::function<void()>& setup) {
+  int ready[2];
+  if (::pipe2(ready, O_CLOEXEC) != 0) return -1;
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    setup();
+    (void)!::write(ready[1], "r", 1);
+    ::pause();
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  char c = 0;
+  (void)!::read(ready[0], &c, 1);
+  ::close(ready[0]);
+  return pid;
 }
 
 TEST(ProcTest, ReadProcessInfoReadsTheFieldsProcNumbers) {
@@ -56,19 +76,8 @@ TEST(ProcTest, CommIsTheKernelsShortNameEvenWithSpacesAndParentheses) {
   ASSERT_TRUE(self.ok());
   EXPECT_EQ(self->comm, comm);
   // A child renames itself to a name with ") (" in it: the last ')' ends it.
-  int ready[2];
-  ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
-  pid_t child = ::fork();
-  if (child == 0) {
-    ::prctl(PR_SET_NAME, "a) (b c");
-    (void)!::write(ready[1], "r", 1);
-    ::pause();
-    ::_exit(0);
-  }
-  ::close(ready[1]);
-  char c = 0;
-  (void)!::read(ready[0], &c, 1);
-  ::close(ready[0]);
+  pid_t child = PausedChild([] { ::prctl(PR_SET_NAME, "a) (b c"); });
+  ASSERT_GT(child, 0);
   auto info = ReadProcessInfo(child);
   ::kill(child, SIGKILL);
   ::waitpid(child, nullptr, 0);
@@ -229,10 +238,7 @@ TEST(ProcTest, V6WildcardListenerIsShownAsBrackets) {
 /// A child with `max_fds` as its soft RLIMIT_NOFILE that has spent some user and some system
 /// time when this returns, then sleeps until killed (Reap it).
 pid_t BusyThenIdleChild(rlim_t max_fds) {
-  int ready[2];
-  if (::pipe2(ready, O_CLOEXEC) != 0) return -1;
-  pid_t pid = ::fork();
-  if (pid == 0) {
+  return PausedChild([max_fds] {
     rlimit lim{max_fds, max_fds};
     if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) ::_exit(1);
     int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -243,15 +249,7 @@ pid_t BusyThenIdleChild(rlim_t max_fds) {
       for (int i = 0; i < 1'000'000; ++i) spin = spin + 1;           // user time
       for (int i = 0; i < 2'000; ++i) (void)!::write(null, "x", 1);  // system time
     }
-    (void)!::write(ready[1], "r", 1);
-    ::pause();
-    ::_exit(0);
-  }
-  ::close(ready[1]);
-  char c = 0;
-  (void)!::read(ready[0], &c, 1);
-  ::close(ready[0]);
-  return pid;
+  });
 }
 
 /// Fields of /proc/PID/stat after "(comm)", field 3 first.
