@@ -1,4 +1,5 @@
 #include <arpa/inet.h>
+#include <civetweb.h>
 
 #include <cctype>
 
@@ -29,8 +30,16 @@ std::string MetricsListenProblem(std::string_view address) {
   unsigned char buf[sizeof(in6_addr)];
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
     std::string inner(host.substr(1, host.size() - 2));
-    if (::inet_pton(AF_INET6, inner.c_str(), buf) == 1) return "";
-    return "'" + inner + "' is not an IPv6 address; " + forms;
+    if (::inet_pton(AF_INET6, inner.c_str(), buf) != 1) {
+      return "'" + inner + "' is not an IPv6 address; " + forms;
+    }
+    if (!MetricsServerSupportsIpv6()) {
+      return "'" + std::string(address) +
+             "' is IPv6, which this build's HTTP server (civetweb without USE_IPV6) cannot "
+             "serve; listen on IPV4:PORT such as \"127.0.0.1:" +
+             std::string(port) + "\"";
+    }
+    return "";
   }
   std::string h(host);
   if (::inet_pton(AF_INET, h.c_str(), buf) == 1) return "";
@@ -39,6 +48,11 @@ std::string MetricsListenProblem(std::string_view address) {
   }
   return "host '" + h + "' is not an IPv4 address or localhost (host names are not resolved); " +
          forms;
+}
+
+bool MetricsServerSupportsIpv6() {
+  // Feature bit 8: "support IPv6 (USE_IPV6 set)" (civetweb.h, mg_check_feature).
+  return mg_check_feature(8) != 0;
 }
 
 void ReadMetricsListen(TomlReader& reader, std::string_view key, MetricsConfig* out) {

@@ -247,6 +247,62 @@ TEST(CommandTest, RunCheckedTurnsFailureAndTimeoutIntoErrors) {
   EXPECT_TRUE(RunChecked({"true"}).ok());
 }
 
+TEST(CommandTest, MaxCaptureKeepsTheTailOfShortOutputToo) {
+  // Less than twice max_capture: only the final trim cuts it, on both streams.
+  CommandOptions o;
+  o.max_capture = 10;
+  auto r = RunCommand({"sh", "-c", "printf 0123456789abcde; printf ABCDEFGHIJKLMNOPQ >&2"}, o);
+  ASSERT_TRUE(r.ok()) << r.error().Message();
+  EXPECT_EQ(r->out, "56789abcde");
+  EXPECT_EQ(r->out_dropped, 5u);
+  EXPECT_EQ(r->err, "HIJKLMNOPQ");
+  EXPECT_EQ(r->err_dropped, 7u);
+  o.max_capture = 15;
+  auto exact = RunCommand({"printf", "0123456789abcde"}, o);
+  ASSERT_TRUE(exact.ok());
+  EXPECT_EQ(exact->out, "0123456789abcde");
+  EXPECT_EQ(exact->out_dropped, 0u);
+}
+
+TEST(CommandTest, ZeroTimeoutMeansNoLimit) {
+  CommandOptions o;
+  o.timeout = std::chrono::nanoseconds(0);
+  auto r = RunCommand({"sh", "-c", "sleep 0.2; echo done"}, o);
+  ASSERT_TRUE(r.ok()) << r.error().Message();
+  EXPECT_FALSE(r->timed_out);
+  EXPECT_TRUE(r->status.success()) << r->status.ToString();
+  EXPECT_EQ(r->out, "done\n");
+}
+
+TEST(CommandTest, OutputStillInThePipeAtExitIsKept) {
+  // A 1 MiB pipe holds all 300000 bytes, so the command exits at once; the caller is still
+  // busy with the first chunk then, and finds the rest in the pipe after the exit.
+  CommandOptions o;
+  bool first = true;
+  o.on_output = [&](std::string_view) {
+    if (first) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    first = false;
+  };
+  auto r = RunCommand({"perl", "-e",
+                       "fcntl(STDOUT, 1031, 1048576) or die qq(F_SETPIPE_SZ: $!); "
+                       "syswrite(STDOUT, 'x' x 300000) == 300000 or die qq(short write); "
+                       "syswrite(STDERR, 'e' x 1000); exit 0"},
+                      o);
+  ASSERT_TRUE(r.ok()) << r.error().Message();
+  ASSERT_TRUE(r->status.success()) << r->status.ToString() << ": " << r->err;
+  EXPECT_EQ(r->out.size(), 300000u);
+  EXPECT_EQ(r->err, std::string(1000, 'e'));
+}
+
+TEST(CommandTest, RunCheckedNamesAtMostFourWordsOfTheCommand) {
+  auto failed = RunChecked({"sh", "-c", "exit 3", "zero", "one", "two"});
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().context, "sh -c exit 3 zero failed (exited with code 3)");
+  auto short_one = RunChecked({"false"});
+  ASSERT_FALSE(short_one.ok());
+  EXPECT_EQ(short_one.error().context, "false failed (exited with code 1)");
+}
+
 // What Boost.Process 1.74 (Process v1) does on its own: the reasons RunCommand wraps it
 // (src/command_linux.cc). When a Boost upgrade makes one of these fail, its wrap can go.
 namespace bp = boost::process;

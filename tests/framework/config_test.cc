@@ -8,6 +8,7 @@
 #include <regex>
 
 #include "duende/framework/temp_dir.h"
+#include "duende/framework/toml_reader.h"
 
 namespace duende::framework {
 namespace {
@@ -207,6 +208,168 @@ TEST(ConfigTest, EnvOverridesMlock) {
   EXPECT_EQ(r.error().context,
             "environment variable DUENDE_MLOCK=\"maybe\" is invalid; use 1/true/yes/on or "
             "0/false/no/off");
+}
+
+TEST(ConfigTest, FalseWordsOfTheEnvironmentOverrides) {
+  for (const char* word : {"0", "false", "no", "off", "OFF", "False"}) {
+    DaemonConfig c;
+    c.resources.lock_memory = true;
+    ::setenv("DUENDE_MLOCK", word, 1);
+    auto r = ApplyEnvOverrides(c);
+    ::unsetenv("DUENDE_MLOCK");
+    ASSERT_TRUE(r.ok()) << word << ": " << r.error().Message();
+    EXPECT_FALSE(c.resources.lock_memory) << word;
+  }
+  for (const char* word : {"1", "true", "yes", "on", "ON"}) {
+    DaemonConfig c;
+    ::setenv("DUENDE_MLOCK", word, 1);
+    auto r = ApplyEnvOverrides(c);
+    ::unsetenv("DUENDE_MLOCK");
+    ASSERT_TRUE(r.ok()) << word << ": " << r.error().Message();
+    EXPECT_TRUE(c.resources.lock_memory) << word;
+  }
+}
+
+TEST(ConfigTest, NamesOfVariablesAndAccountsAreChecked) {
+  EXPECT_EQ(ErrorOf("[env]\n1ABC = \"x\"\n"),
+            "t.toml:1:1: environment variable name '1ABC' in 'env' is invalid; use letters, "
+            "digits and '_', not starting with a digit");
+  EXPECT_NE(ErrorOf("[env]\n\"\" = \"x\"\n").find("environment variable name '' in 'env'"),
+            std::string::npos);
+  ASSERT_TRUE(Parse("[env]\nA_1 = \"x\"\n").ok());
+  for (const char* bad : {"a:b", "a/b", "a b", "a\\tb"}) {
+    const std::string text = "user = \"" + std::string(bad) + "\"\ngroup = \"" + bad + "\"\n";
+    const std::string err = ErrorOf(text);
+    EXPECT_NE(err.find("t.toml:1:8: 'user' is \""), std::string::npos) << bad << ": " << err;
+    EXPECT_NE(err.find("t.toml:2:9: 'group' is \""), std::string::npos) << bad << ": " << err;
+  }
+  auto ok = Parse("user = \"nobody\"\ngroup = \"65534\"\n");
+  ASSERT_TRUE(ok.ok()) << ok.error().Message();
+  EXPECT_EQ(ok->user, "nobody");
+  EXPECT_EQ(ok->group, "65534");
+}
+
+TEST(ConfigTest, CommandsMustNameAProgram) {
+  for (const char* cmd : {"[]", "[\"\"]", "[\"\", \"--port\"]"}) {
+    EXPECT_NE(ErrorOf("command = " + std::string(cmd) + "\n")
+                  .find("t.toml:1:11: 'command' must name a program"),
+              std::string::npos)
+        << cmd;
+    const std::string probe =
+        "[health.liveness]\nkind = \"command\"\ncommand = " + std::string(cmd) + "\n";
+    EXPECT_NE(ErrorOf(probe).find("'command' in [health].liveness must name a program"),
+              std::string::npos)
+        << cmd;
+  }
+}
+
+TEST(ConfigTest, CommandAndEnvAreCheckedAgainstTheExecLimits) {
+  // One argument past MAX_ARG_STRLEN (128 KiB) would make execve fail with E2BIG.
+  const std::string big(200 * 1024, 'a');
+  EXPECT_NE(ErrorOf("command = [\"/bin/true\", \"" + big + "\"]\n")
+                .find("t.toml:1:11: 'command': argument 1 is 204800 bytes"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("command = [\"/bin/true\"]\n[env]\nBIG = \"" + big + "\"\n")
+                .find("'env': environment variable BIG is"),
+            std::string::npos);
+}
+
+TEST(ConfigTest, PreventExitCodesAreZeroTo255) {
+  auto ok = Parse("[restart]\nprevent_exit_codes = [0, 78, 255]\n");
+  ASSERT_TRUE(ok.ok()) << ok.error().Message();
+  EXPECT_EQ(ok->restart.prevent_exit_codes, (std::vector<int>{0, 78, 255}));
+  for (const char* bad : {"[-1]", "[256]", "[\"78\"]", "[1, 2.5]", "78"}) {
+    EXPECT_NE(ErrorOf("[restart]\nprevent_exit_codes = " + std::string(bad) + "\n")
+                  .find("'prevent_exit_codes' in [restart] must be an array of exit codes 0..255"),
+              std::string::npos)
+        << bad;
+  }
+}
+
+TEST(ConfigTest, HttpPathBesidePathIsOneError) {
+  const std::string err = ErrorOf(
+      "[health.readiness]\nkind = \"http\"\naddress = \"127.0.0.1:80\"\npath = \"/a\"\n"
+      "http_path = \"/b\"\n");
+  EXPECT_EQ(err,
+            "t.toml:5:13: give 'path' in [health].readiness, not also its old spelling "
+            "'http_path'");
+}
+
+TEST(ConfigTest, DeprecationWarningsGoToStderr) {
+  testing::internal::CaptureStderr();
+  auto parsed = ParseDaemonConfig(
+      "[health.readiness]\nkind = \"http\"\naddress = \"127.0.0.1:80\"\nhttp_path = \"/h\"\n",
+      "parsed.toml");
+  const std::string err = testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(parsed.ok()) << parsed.error().Message();
+  EXPECT_EQ(parsed->health.readiness.http_path, "/h");
+  EXPECT_NE(err.find("parsed.toml:4:13: warning: 'http_path' in [health].readiness is deprecated"),
+            std::string::npos)
+      << err;
+
+  auto dir = PrivateTempDir::Make("duende-config-test");
+  ASSERT_TRUE(dir.ok());
+  const std::string path = dir->path() + "/loaded.toml";
+  std::ofstream(path) << "[health.liveness]\nkind = \"http\"\naddress = \"127.0.0.1:80\"\n"
+                         "http_path = \"/live\"\n";
+  testing::internal::CaptureStderr();
+  auto loaded = LoadDaemonConfig(path);
+  const std::string load_err = testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(loaded.ok()) << loaded.error().Message();
+  EXPECT_NE(load_err.find(path + ":4:13: warning: 'http_path' in [health].liveness is deprecated"),
+            std::string::npos)
+      << load_err;
+}
+
+TEST(ConfigTest, ProbeAddressMayHoldRunVariables) {
+  auto read = [](const std::string& text, bool variables, ProbeConfig* out) {
+    auto table = ParseTomlString(text, "s.toml");
+    EXPECT_TRUE(table.ok());
+    auto diags = std::make_shared<Diagnostics>();
+    TomlReader r(table.value(), "s.toml", "[probe]", diags);
+    ConfigReadOptions options;
+    options.variables = variables;
+    ReadProbeConfig(r, out, true, options);
+    return diags->ToString();
+  };
+  ProbeConfig p;
+  EXPECT_EQ(read("kind = \"tcp\"\naddress = \"127.0.0.1:{port.kvd}\"\n", true, &p), "");
+  EXPECT_EQ(p.address, "127.0.0.1:{port.kvd}");  // kept as written, expanded later
+  ProbeConfig host;
+  EXPECT_EQ(read("kind = \"tcp\"\naddress = \"{host}:{port}\"\n", true, &host), "");
+  EXPECT_EQ(host.address, "{host}:{port}");
+  // Without variables, or with a brace that is never closed, the text is checked as it is.
+  ProbeConfig q;
+  EXPECT_NE(read("kind = \"tcp\"\naddress = \"127.0.0.1:{port.kvd}\"\n", false, &q), "");
+  EXPECT_NE(read("kind = \"tcp\"\naddress = \"127.0.0.1:{port\"\n", true, &q), "");
+  EXPECT_NE(read("kind = \"tcp\"\naddress = \"127.0.0.1:{port}x\"\n", true, &q), "");
+}
+
+TEST(ConfigTest, SandboxAccountFillsTheTopLevelOneOrMustAgree) {
+  auto c = Parse("[sandbox]\nuser = \"nobody\"\ngroup = \"nogroup\"\n");
+  ASSERT_TRUE(c.ok()) << c.error().Message();
+  EXPECT_EQ(c->user, "nobody");
+  EXPECT_EQ(c->group, "nogroup");
+  auto same = Parse("user = \"nobody\"\n[sandbox]\nuser = \"nobody\"\n");
+  ASSERT_TRUE(same.ok()) << same.error().Message();
+  EXPECT_EQ(same->user, "nobody");
+  EXPECT_EQ(ErrorOf("user = \"root\"\n[sandbox]\nuser = \"nobody\"\n"),
+            "t.toml:1:8: 'user' is \"root\" but [sandbox] says \"nobody\"; write it once");
+}
+
+TEST(ConfigTest, FormattedSizesUseTheLargestExactUnit) {
+  DaemonConfig c;
+  c.resources.memory_max = uint64_t{3} << 30;
+  c.resources.address_space = uint64_t{5} << 20;
+  c.resources.core_size = uint64_t{7} << 10;
+  c.log.max_bytes = 1000;
+  const std::string text = FormatDaemonConfig(c);
+  EXPECT_NE(text.find("memory_max = \"3GiB\""), std::string::npos) << text;
+  EXPECT_NE(text.find("address_space = \"5MiB\""), std::string::npos) << text;
+  EXPECT_NE(text.find("core_size = \"7KiB\""), std::string::npos) << text;
+  EXPECT_NE(text.find("max_bytes = \"1000\""), std::string::npos) << text;
+  c.resources.core_size = 0;
+  EXPECT_NE(FormatDaemonConfig(c).find("core_size = \"0\""), std::string::npos);
 }
 
 // ---- generators ----

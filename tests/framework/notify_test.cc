@@ -9,30 +9,12 @@
 
 #include <cstring>
 
+#include "notify_manager.h"
+
 namespace duende::framework {
 namespace {
 
-// The manager's end: an abstract-namespace datagram socket, as duende's supervisor uses.
-struct Manager {
-  UniqueFd fd;
-  std::string address;
-  Manager() {
-    address = "@duende-notify-test-" + std::to_string(::getpid());
-    fd.Reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    sockaddr_un sun{};
-    sun.sun_family = AF_UNIX;
-    std::memcpy(sun.sun_path + 1, address.data() + 1, address.size() - 1);
-    socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address.size());
-    EXPECT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&sun), len), 0);
-  }
-  std::string Next() {
-    pollfd p{fd.get(), POLLIN, 0};
-    if (::poll(&p, 1, 2000) <= 0) return "";
-    char buf[512];
-    ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
-    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
-  }
-};
+using Manager = testing_util::NotifyManager;
 
 TEST(NotifierTest, SendsToAnAbstractSocketAndHalvesTheWatchdog) {
   Manager m;

@@ -88,6 +88,57 @@ TEST(TraceparentTest, GeneratedContextsAreValidDistinctAndReproducible) {
   EXPECT_NE(TraceContextFor(7, 5).trace_id, TraceContextFor(8, 5).trace_id);
 }
 
+TEST(TraceparentTest, EachFieldIsCheckedOnItsOwn) {
+  const std::string trace = "4bf92f3577b34da6a3ce929d0e0e4736", parent = "00f067aa0ba902b7";
+  // One wrong separator is enough.
+  EXPECT_FALSE(ParseTraceparent("00_" + trace + "-" + parent + "-01"));
+  EXPECT_FALSE(ParseTraceparent("00-" + trace + "_" + parent + "-01"));
+  EXPECT_FALSE(ParseTraceparent("00-" + trace + "-" + parent + "_01"));
+  // So is one field that is not lowercase hex.
+  EXPECT_FALSE(ParseTraceparent("00-" + trace + "-00f067aa0ba902bg-01"));
+  EXPECT_FALSE(ParseTraceparent("00-" + trace + "-" + parent + "-0g"));
+  EXPECT_FALSE(ParseTraceparent("0g-" + trace + "-" + parent + "-01"));
+}
+
+TEST(TraceparentTest, HexBytesOfVersionAndFlags) {
+  const std::string ids = "-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-";
+  auto nines = ParseTraceparent("09" + ids + "99");
+  ASSERT_TRUE(nines);
+  EXPECT_EQ(nines->version, 0x09);
+  EXPECT_EQ(nines->flags, 0x99);
+  EXPECT_TRUE(nines->sampled());
+  auto letters = ParseTraceparent("a0" + ids + "fe");
+  ASSERT_TRUE(letters);
+  EXPECT_EQ(letters->version, 0xa0);
+  EXPECT_EQ(letters->flags, 0xfe);
+  EXPECT_FALSE(letters->sampled());
+  // A later version of exactly 55 characters has no extra fields, and needs none.
+  auto later = ParseTraceparent("cc" + ids + "01");
+  ASSERT_TRUE(later);
+  EXPECT_EQ(later->version, 0xcc);
+}
+
+TEST(TraceparentTest, OnlyTheTraceparentHeaderCountsWhateverItsCase) {
+  bool present = false;
+  auto upper = TraceparentOfRequest(
+      std::string("GET / HTTP/1.1\r\nTRACEPARENT: ") + kValid + "\r\n\r\n", &present);
+  ASSERT_TRUE(upper);
+  EXPECT_TRUE(present);
+  // Another header of the same length is not it.
+  EXPECT_FALSE(TraceparentOfRequest(
+      std::string("GET / HTTP/1.1\r\nx-traceid-1: ") + kValid + "\r\n\r\n", &present));
+  EXPECT_FALSE(present);
+  // A head that is only a request line.
+  EXPECT_FALSE(TraceparentOfRequest("GET / HTTP/1.1", &present));
+  EXPECT_FALSE(present);
+}
+
+TEST(TraceparentTest, GeneratedParentIdsDifferToo) {
+  std::set<std::string> parents;
+  for (uint64_t n = 0; n < 100; ++n) parents.insert(TraceContextFor(7, n).parent_id);
+  EXPECT_EQ(parents.size(), 100u);
+}
+
 // The httpd fixture with --log-traceparent logs the parsed ids of a request it serves.
 TEST(TraceparentTest, HttpdFixtureLogsTheIncomingTraceparent) {
   int out[2];

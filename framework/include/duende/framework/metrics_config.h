@@ -22,8 +22,13 @@ struct MetricsConfig {
 };
 
 /// Why `address` cannot be a metrics listen address, naming the accepted forms; "" when it
-/// can. Accepted: IPV4:PORT, localhost:PORT, [IPV6]:PORT with PORT 0 to 65535.
+/// can. Accepted: IPV4:PORT, localhost:PORT, [IPV6]:PORT with PORT 0 to 65535; [IPV6]:PORT
+/// only when MetricsServerSupportsIpv6() (else refused here, not at start with exit 3).
 std::string MetricsListenProblem(std::string_view address);
+
+/// Whether the HTTP server behind /metrics (civetweb) was built with IPv6 (USE_IPV6). Debian's
+/// libcivetweb is not: it refuses "[::1]:9464" as an invalid port spec.
+bool MetricsServerSupportsIpv6();
 
 /// Reads the string key `key` of `reader` as a listen address into `out` (listen and origin);
 /// a bad one is reported at the key.
