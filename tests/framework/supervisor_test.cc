@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -14,12 +15,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -862,5 +865,276 @@ TEST_F(TrackingTest, ADaemonThatForksWithoutPidFileIsReportedWithTheRemedy) {
   for (pid_t p : ex.left_running) EXPECT_TRUE(WaitGone(p)) << "pid " << p;
 }
 
+// --- What a user of the supervisor sees of each child: its environment, limits, ids.
+
+// A private directory under $TMPDIR (or /tmp), removed with the object.
+struct TempDir {
+  std::string path = [] {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string t =
+        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/duende-sup-more-XXXXXX";
+    return ::mkdtemp(t.data()) != nullptr ? t : std::string();
+  }();
+  ~TempDir() {
+    if (!path.empty()) std::filesystem::remove_all(path);
+  }
+  // Writes an executable shell script `name` and returns its path.
+  std::string Script(const std::string& name, const std::string& body) const {
+    const std::string p = path + "/" + name;
+    std::ofstream(p) << "#!/bin/sh\n" << body;
+    ::chmod(p.c_str(), 0700);
+    return p;
+  }
+  // Lines in file `name` ("" when it does not exist).
+  size_t Lines(const std::string& name) const {
+    std::ifstream f(path + "/" + name);
+    return static_cast<size_t>(
+        std::count(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>(), '\n'));
+  }
+  std::string Read(const std::string& name) const {
+    std::ifstream f(path + "/" + name);
+    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  }
+};
+
+TEST_F(SupervisorTest, TheEnvironmentNamesTheWatchdogAndTheHealthChannelOnlyWhenConfigured) {
+  DaemonConfig wd = Service("wd", {});
+  wd.health.watchdog = seconds(30);
+  DaemonConfig plain = Service("plain", {});
+  DaemonConfig ready = Service("daemon-ready", {});
+  ready.health.readiness.kind = ProbeConfig::Kind::kDaemon;
+  ready.health.readiness.grace_period = seconds(60);
+  DaemonConfig live = Service("daemon-live", {});
+  live.health.liveness.kind = ProbeConfig::Kind::kDaemon;
+  live.health.liveness.interval = seconds(60);
+  for (const auto& c : {wd, plain, ready, live}) ASSERT_TRUE(sup_->Add(c, true).ok()) << c.name;
+  ASSERT_TRUE(rec_.WaitCount(EventType::kSpawned, 4));
+  auto env = [&](const std::string& name, const std::string& key) {
+    return EnvironOf(sup_->Status(name)->pid, key);
+  };
+  EXPECT_EQ(env("wd", "WATCHDOG_USEC"), "30000000");
+  EXPECT_EQ(env("wd", "DUENDE_SERVICE"), "wd");
+  EXPECT_EQ(env("plain", "DUENDE_SERVICE"), "plain");
+  EXPECT_EQ(env("plain", "WATCHDOG_USEC"), "");
+  EXPECT_EQ(env("plain", "DUENDE_HEALTH_FD"), "");
+  EXPECT_EQ(env("wd", "DUENDE_HEALTH_FD"), "");
+  EXPECT_EQ(env("daemon-ready", "DUENDE_HEALTH_FD"), "3");
+  EXPECT_EQ(env("daemon-live", "DUENDE_HEALTH_FD"), "3");
+}
+
+// "Max open files" of process `pid`: {soft, hard} as /proc shows them.
+std::pair<std::string, std::string> OpenFilesLimit(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/limits");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("Max open files", 0) != 0) continue;
+    std::istringstream rest(line.substr(std::strlen("Max open files")));
+    std::string soft, hard;
+    rest >> soft >> hard;
+    return {soft, hard};
+  }
+  return {};
+}
+
+// The supervisor raises its own descriptor limit to the hard one; a child without open_files
+// gets the limit the supervisor started with.
+TEST_F(SupervisorTest, ChildrenGetTheDescriptorLimitTheSupervisorStartedWith) {
+  End();
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  if (saved.rlim_max <= 256) GTEST_SKIP() << "hard RLIMIT_NOFILE is only " << saved.rlim_max;
+  rlimit low = saved;
+  low.rlim_cur = 256;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  Begin(SupervisorOptions{});
+  rlimit now{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &now), 0);
+  EXPECT_EQ(now.rlim_cur, saved.rlim_max);
+  ASSERT_TRUE(sup_->Add(Service("inherits", {}), true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 1));
+  const auto limit = OpenFilesLimit(sup_->Status("inherits")->pid);
+  EXPECT_EQ(limit.first, "256");
+  EXPECT_EQ(limit.second,
+            saved.rlim_max == RLIM_INFINITY ? "unlimited" : std::to_string(saved.rlim_max));
+  End();
+  ::setrlimit(RLIMIT_NOFILE, &saved);
+}
+
+// The Gid: line of /proc/PID/status (real, effective, saved, fs).
+std::string GidLine(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("Gid:", 0) == 0) return line;
+  }
+  return "";
+}
+
+TEST_F(SupervisorTest, GroupRunsTheChildInThatGroupAndAMissingOneFailsTheSpawn) {
+  const group* g = ::getgrgid(65534);
+  if (g == nullptr) GTEST_SKIP() << "no group 65534 on this machine";
+  DaemonConfig c = Service("grouped", {});
+  c.group = g->gr_name;
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 1));
+  EXPECT_EQ(GidLine(sup_->Status("grouped")->pid), "Gid:\t65534\t65534\t65534\t65534");
+  DaemonConfig missing = Service("nogroup", {});
+  missing.group = "duende-no-such-group";
+  missing.restart.start_limit_burst = 1;
+  ASSERT_TRUE(sup_->Add(missing, true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kSpawnFailed, 1));
+  EXPECT_EQ(rec_.Of(EventType::kSpawnFailed)[0].detail,
+            std::string("unable to spawn ") + STAMP_PATH + ": no group 'duende-no-such-group'");
+}
+
+// A new child starts without the STATUS= text of the one before it.
+TEST_F(SupervisorTest, StatusTextBelongsToTheChildThatSentIt) {
+  DaemonConfig c = Service("restarting", {"--notify", "--exit", "1", "--after", "100"});
+  c.health.readiness.kind = ProbeConfig::Kind::kNotify;
+  std::mutex mu;
+  std::vector<std::string> at_spawn;
+  // Runs on the loop thread, where Status() runs inline.
+  sup_->Subscribe([&](const ServiceEvent& e) {
+    if (e.type != EventType::kSpawned) return;
+    const std::string text = sup_->Status(e.service)->status_text;
+    std::lock_guard<std::mutex> lock(mu);
+    at_spawn.push_back(text);
+  });
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 2));
+  EXPECT_EQ(sup_->Status("restarting")->status_text, "stamped");
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_GE(at_spawn.size(), 2u);
+  for (const auto& t : at_spawn) EXPECT_EQ(t, "");
+}
+
+// READY=1 counts only for readiness kind "notify"; another kind is judged by its own probe.
+TEST_F(SupervisorTest, ReadyFromTheChildIsIgnoredWhenReadinessIsAProbe) {
+  DaemonConfig c = Service("probed", {"--notify"});
+  c.health.watchdog = seconds(30);  // the notify socket exists for WATCHDOG=1
+  c.health.readiness.kind = ProbeConfig::Kind::kCommand;
+  c.health.readiness.command = {"/bin/false"};
+  c.health.readiness.interval = milliseconds(100);
+  c.health.readiness.grace_period = seconds(60);
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kStatus, 1));  // its READY=1 came with the STATUS=
+  std::this_thread::sleep_for(milliseconds(100));
+  auto st = sup_->Status("probed");
+  EXPECT_EQ(st->status_text, "stamped");
+  EXPECT_EQ(st->state, ServiceState::kStarting);
+  EXPECT_EQ(rec_.Of(EventType::kReady).size(), 0u);
+}
+
+// --- Probes run once per interval: a failing readiness probe is retried, a liveness probe
+// counts failures one interval apart.
+
+TEST_F(SupervisorTest, ProbesRunOncePerInterval) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path.empty());
+  DaemonConfig c = Service("paced", {});
+  c.health.readiness.kind = ProbeConfig::Kind::kCommand;
+  c.health.readiness.command = {dir.Script("ready.sh",
+                                           "echo x >> \"$(dirname \"$0\")/ready.count\"\n"
+                                           "test -e \"$(dirname \"$0\")/go\"\n")};
+  c.health.readiness.interval = milliseconds(100);
+  c.health.readiness.grace_period = seconds(60);
+  c.health.liveness.kind = ProbeConfig::Kind::kCommand;
+  c.health.liveness.command = {
+      dir.Script("live.sh", "echo x >> \"$(dirname \"$0\")/live.count\"\n")};
+  c.health.liveness.interval = milliseconds(100);
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  std::this_thread::sleep_for(milliseconds(500));
+  EXPECT_EQ(rec_.Of(EventType::kReady).size(), 0u);
+  std::ofstream(dir.path + "/go").put('\n');
+  ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 1));  // a failed probe was tried again
+  std::this_thread::sleep_for(milliseconds(600));
+  ASSERT_TRUE(sup_->Stop("paced").ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kStopped, 1));
+  const int64_t spawned = rec_.Of(EventType::kSpawned)[0].ts_ns;
+  const int64_t ready = rec_.Of(EventType::kReady)[0].ts_ns;
+  const int64_t stopping = rec_.Of(EventType::kStopping)[0].ts_ns;
+  // Each probe starts at least an interval after the previous one ended: at most one per
+  // interval (the first readiness probe at once), however slow the machine.
+  const size_t ready_runs = dir.Lines("ready.count");
+  const size_t live_runs = dir.Lines("live.count");
+  EXPECT_GE(ready_runs, 2u);
+  EXPECT_LE(ready_runs, static_cast<size_t>((ready - spawned) / (100 * kMs)) + 1);
+  EXPECT_GE(live_runs, 1u);
+  EXPECT_LE(live_runs, static_cast<size_t>((stopping - ready) / (100 * kMs)));
+}
+
+TEST_F(SupervisorTest, LivenessFailuresAreCountedOneIntervalApart) {
+  DaemonConfig c = Service("flaky", {});
+  c.health.liveness.kind = ProbeConfig::Kind::kCommand;
+  c.health.liveness.command = {"/bin/false"};
+  c.health.liveness.interval = milliseconds(250);
+  c.health.liveness.failure_threshold = 3;
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kHealthFailed, 1));
+  const int64_t ready = rec_.Of(EventType::kReady)[0].ts_ns;
+  const int64_t failed = rec_.Of(EventType::kHealthFailed)[0].ts_ns;
+  // The first probe an interval after ready, then two more an interval apart each.
+  EXPECT_GE(failed - ready, 3 * 250 * kMs);
+}
+
+// A stopped service leaves nothing due: its kill deadline and probe timer are cancelled, so
+// the loop sleeps (no wake-ups) until the next command.
+TEST_F(SupervisorTest, AStoppedServiceLeavesNoTimerBehind) {
+  DaemonConfig c = Service("tidy", {});
+  c.shutdown_timeout = milliseconds(600);
+  c.health.liveness.kind = ProbeConfig::Kind::kCommand;
+  c.health.liveness.command = {"/bin/true"};
+  c.health.liveness.interval = milliseconds(300);
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 1));
+  ASSERT_TRUE(sup_->Stop("tidy").ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kStopped, 1));
+  std::this_thread::sleep_for(milliseconds(100));
+  const uint64_t before = sup_->wakeups();
+  std::this_thread::sleep_for(milliseconds(1200));
+  EXPECT_EQ(sup_->wakeups(), before);
+  EXPECT_EQ(rec_.Of(EventType::kKilled).size(), 0u);
+}
+
+// --- The stop signal reaches every process of the service, and Members() lists them.
+
+// A member of the main process's group records the stop signal; the main process waits for
+// it, so nothing needs SIGKILL.
+TEST_F(SupervisorTest, TheStopSignalReachesTheWholeProcessGroup) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path.empty());
+  dir.Script("member.sh",
+             "trap 'echo term >> \"$(dirname \"$0\")/member.log\"; exit 0' TERM\n"
+             "echo up > \"$(dirname \"$0\")/member.up\"\n"
+             "while :; do sleep 0.05; done\n");
+  DaemonConfig c = Service("family", {});
+  c.command = {dir.Script("main.sh",
+                          "trap 'wait; exit 0' TERM\n\"$(dirname \"$0\")/member.sh\" &\n"
+                          "wait\n")};
+  c.shutdown_timeout = seconds(5);
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 1));
+  const pid_t main = sup_->Status("family")->pid;
+  std::vector<pid_t> members;
+  for (int i = 0; i < 400 && members.size() < 2; ++i) {
+    members = *sup_->Members("family");
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  ASSERT_GE(members.size(), 2u);  // sh, the member's sh (and its sleep)
+  for (int i = 0; i < 400 && dir.Read("member.up").empty(); ++i) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  ASSERT_EQ(dir.Read("member.up"), "up\n");  // its trap is set
+  EXPECT_NE(std::find(members.begin(), members.end(), main), members.end());
+  for (pid_t m : members) {  // (a short-lived sleep may be gone already)
+    const pid_t pgid = ::getpgid(m);
+    EXPECT_TRUE(pgid == main || pgid == -1) << m << " is in group " << pgid;
+  }
+  ASSERT_TRUE(sup_->Stop("family").ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kStopped, 1));
+  EXPECT_EQ(dir.Read("member.log"), "term\n");
+  EXPECT_EQ(rec_.Of(EventType::kKilled).size(), 0u);
+  EXPECT_EQ(rec_.Of(EventType::kExited)[0].exit->code, 0);
+}
 }  // namespace
 }  // namespace duende::framework
