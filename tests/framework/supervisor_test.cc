@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -13,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -325,6 +327,27 @@ int SendNotify(const sockaddr_un& addr, socklen_t len, const std::vector<std::st
   return sent;
 }
 
+// The abstract NOTIFY_SOCKET address in the environment of `pid` (waited for up to 1 s: the
+// child may still be between its spawn and its exec).
+struct NotifyAddress {
+  std::string text;  // "@duende/..."; "" when none
+  sockaddr_un addr{};
+  socklen_t len = 0;
+};
+NotifyAddress NotifyAddressOf(pid_t pid) {
+  NotifyAddress out;
+  for (int i = 0; i < 200 && out.text.empty(); ++i) {
+    out.text = EnvironOf(pid, "NOTIFY_SOCKET");
+    if (out.text.empty()) std::this_thread::sleep_for(milliseconds(5));
+  }
+  out.addr.sun_family = AF_UNIX;
+  if (out.text.empty() || out.text.size() >= sizeof out.addr.sun_path) return out;
+  std::memcpy(out.addr.sun_path, out.text.data(), out.text.size());
+  out.addr.sun_path[0] = '\0';
+  out.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + out.text.size());
+  return out;
+}
+
 // NotifyAccess: anyone can reach the abstract notify address, but only datagrams from the
 // service's own processes count. `nobody` (and root from outside the service) sending READY=1,
 // MAINPID= and WATCHDOG=1 change nothing and are counted; the service's own READY=1, sent by
@@ -352,22 +375,13 @@ TEST_F(SupervisorTest, NotifyFromOutsideTheServiceIsDroppedAndCounted) {
   ASSERT_TRUE(rec_.WaitCount(EventType::kSpawned, 1));
   const pid_t pid = sup_->Status("guarded")->pid;
   ASSERT_GT(pid, 0);
-  std::string address;
-  for (int i = 0; i < 200 && address.empty(); ++i) {
-    address = EnvironOf(pid, "NOTIFY_SOCKET");
-    if (address.empty()) std::this_thread::sleep_for(milliseconds(5));
-  }
-  ASSERT_EQ(address.rfind("@duende/", 0), 0u) << address;
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, address.data(), address.size());
-  addr.sun_path[0] = '\0';
-  const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address.size());
+  const NotifyAddress to = NotifyAddressOf(pid);
+  ASSERT_EQ(to.text.rfind("@duende/", 0), 0u) << to.text;
   const std::vector<std::string> attack = {"READY=1\nSTATUS=owned by nobody", "MAINPID=1",
                                            "WATCHDOG=1", "STOPPING=1"};
-  EXPECT_EQ(testing::RunAsNobody([&] { return SendNotify(addr, len, attack); }), 4);
+  EXPECT_EQ(testing::RunAsNobody([&] { return SendNotify(to.addr, to.len, attack); }), 4);
   // Root, but not one of the service's processes: dropped as well.
-  EXPECT_EQ(SendNotify(addr, len, {"READY=1"}), 1);
+  EXPECT_EQ(SendNotify(to.addr, to.len, {"READY=1"}), 1);
   ServiceStatus st;
   for (int i = 0; i < 1000; ++i) {
     st = *sup_->Status("guarded");
@@ -1098,21 +1112,40 @@ TEST_F(SupervisorTest, AStoppedServiceLeavesNoTimerBehind) {
 
 // --- The stop signal reaches every process of the service, and Members() lists them.
 
-// A member of the main process's group records the stop signal; the main process waits for
-// it, so nothing needs SIGKILL.
-TEST_F(SupervisorTest, TheStopSignalReachesTheWholeProcessGroup) {
-  TempDir dir;
-  ASSERT_FALSE(dir.path.empty());
+// A service of two processes in `dir`: main.sh starts member.sh (through `launch`, e.g.
+// "setsid ") and waits for it, also once it got the stop signal; member.sh writes "up" to
+// member.up once its trap is set and "term" to member.log when SIGTERM reaches it.
+DaemonConfig FamilyService(const TempDir& dir, const std::string& name, const std::string& launch) {
   dir.Script("member.sh",
              "trap 'echo term >> \"$(dirname \"$0\")/member.log\"; exit 0' TERM\n"
              "echo up > \"$(dirname \"$0\")/member.up\"\n"
              "while :; do sleep 0.05; done\n");
-  DaemonConfig c = Service("family", {});
-  c.command = {dir.Script("main.sh",
-                          "trap 'wait; exit 0' TERM\n\"$(dirname \"$0\")/member.sh\" &\n"
-                          "wait\n")};
+  DaemonConfig c = Service(name, {});
+  c.command = {dir.Script("main.sh", "trap 'wait; exit 0' TERM\n" + launch +
+                                         "\"$(dirname \"$0\")/member.sh\" &\nwait\n")};
   c.shutdown_timeout = seconds(5);
-  ASSERT_TRUE(sup_->Add(c, true).ok());
+  return c;
+}
+
+// Waits until the member of FamilyService(dir, name) is up, stops the service and expects the
+// member to have seen SIGTERM: the main process ended by itself, nothing needed SIGKILL.
+void ExpectTheStopReachesTheMember(Supervisor& sup, Recorder& rec, const TempDir& dir,
+                                   const std::string& name) {
+  for (int i = 0; i < 400 && dir.Read("member.up").empty(); ++i) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  ASSERT_EQ(dir.Read("member.up"), "up\n");  // its trap is set
+  ASSERT_TRUE(sup.Stop(name).ok());
+  ASSERT_TRUE(rec.WaitCount(EventType::kStopped, 1));
+  EXPECT_EQ(dir.Read("member.log"), "term\n");
+  EXPECT_EQ(rec.Of(EventType::kKilled).size(), 0u);
+  EXPECT_EQ(rec.Of(EventType::kExited)[0].exit->code, 0);
+}
+
+TEST_F(SupervisorTest, TheStopSignalReachesTheWholeProcessGroup) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path.empty());
+  ASSERT_TRUE(sup_->Add(FamilyService(dir, "family", ""), true).ok());
   ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 1));
   const pid_t main = sup_->Status("family")->pid;
   std::vector<pid_t> members;
@@ -1121,20 +1154,198 @@ TEST_F(SupervisorTest, TheStopSignalReachesTheWholeProcessGroup) {
     std::this_thread::sleep_for(milliseconds(5));
   }
   ASSERT_GE(members.size(), 2u);  // sh, the member's sh (and its sleep)
-  for (int i = 0; i < 400 && dir.Read("member.up").empty(); ++i) {
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  ASSERT_EQ(dir.Read("member.up"), "up\n");  // its trap is set
   EXPECT_NE(std::find(members.begin(), members.end(), main), members.end());
   for (pid_t m : members) {  // (a short-lived sleep may be gone already)
     const pid_t pgid = ::getpgid(m);
     EXPECT_TRUE(pgid == main || pgid == -1) << m << " is in group " << pgid;
   }
-  ASSERT_TRUE(sup_->Stop("family").ok());
-  ASSERT_TRUE(rec_.WaitCount(EventType::kStopped, 1));
-  EXPECT_EQ(dir.Read("member.log"), "term\n");
-  EXPECT_EQ(rec_.Of(EventType::kKilled).size(), 0u);
-  EXPECT_EQ(rec_.Of(EventType::kExited)[0].exit->code, 0);
+  ExpectTheStopReachesTheMember(*sup_, rec_, dir, "family");
 }
+
+// The file `v1_name` (cgroup v1) or `v2_name` (v2) of the `controller` group process `pid` is
+// in, without its newline; "" when there is none.
+std::string CgroupFileOf(pid_t pid, const std::string& controller, const std::string& v1_name,
+                         const std::string& v2_name) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/cgroup");
+  std::string line;
+  std::string path;
+  while (std::getline(f, line)) {
+    const size_t a = line.find(':');
+    const size_t b = line.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    const std::string controllers = line.substr(a + 1, b - a - 1);
+    const std::string group = line.substr(b + 1);
+    std::stringstream list(controllers);
+    std::string one;
+    while (std::getline(list, one, ',')) {
+      if (one == controller) path = "/sys/fs/cgroup/" + controllers + group + "/" + v1_name;
+    }
+    if (controllers.empty() && path.empty()) {
+      const std::string v2 = "/sys/fs/cgroup" + group + "/" + v2_name;
+      if (::access(v2.c_str(), F_OK) == 0) path = v2;
+    }
+  }
+  std::ifstream value(path);
+  std::string out;
+  std::getline(value, out);
+  return out;
+}
+
+// Each [resources] limit is written to the service's own cgroup, and only that one.
+TEST_F(SupervisorTest, ResourceLimitsAreWrittenToTheServicesCgroup) {
+  if (::geteuid() != 0) GTEST_SKIP() << "making cgroups needs root";
+  DaemonConfig pids = Service("pids", {});
+  pids.resources.pids_max = 64;
+  DaemonConfig cpu = Service("cpu", {});
+  cpu.resources.cpu_quota = 0.5;
+  DaemonConfig mem = Service("mem", {});
+  mem.resources.memory_max = 64ull << 20;
+  for (const auto& c : {pids, cpu, mem}) {
+    auto added = sup_->Add(c, true);
+    ASSERT_TRUE(added.ok()) << c.name << ": " << added.error().Message();
+    EXPECT_TRUE(sup_->Status(c.name)->tracked_by_cgroup) << c.name;
+  }
+  ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 3));
+  EXPECT_EQ(CgroupFileOf(sup_->Status("pids")->pid, "pids", "pids.max", "pids.max"), "64");
+  const std::string quota =
+      CgroupFileOf(sup_->Status("cpu")->pid, "cpu", "cpu.cfs_quota_us", "cpu.max");
+  EXPECT_TRUE(quota == "50000" || quota == "50000 100000") << quota;
+  const std::string memory =
+      CgroupFileOf(sup_->Status("mem")->pid, "memory", "memory.limit_in_bytes", "memory.max");
+  EXPECT_EQ(memory, std::to_string(64ull << 20));
+}
+
+// Children of the main process that it never waited for: zombies with that parent.
+std::vector<pid_t> ZombieChildrenOf(pid_t parent) {
+  std::vector<pid_t> out;
+  for (const auto& p : ListProcesses()) {
+    if (p.ppid == parent && p.state == 'Z') out.push_back(p.pid);
+  }
+  return out;
+}
+
+// Without Run(): the destructor kills the running child's group and reaps what it leaves, the
+// main process and the zombies it never waited for (they are ours once it is gone).
+TEST(SupervisorLifetimeTest, DestroyingTheSupervisorKillsAndReapsItsChildren) {
+  SupervisorOptions o;
+  o.seed = 7;
+  auto sup = Supervisor::Create(o);
+  ASSERT_TRUE(sup.ok()) << sup.error().Message();
+  DaemonConfig c = Service("left", {});
+  c.command = {"/bin/sh", "-c", "/bin/true & exec sleep 300"};
+  ASSERT_TRUE((*sup)->Add(c, true).ok());
+  const pid_t main = (*sup)->Status("left")->pid;
+  ASSERT_GT(main, 0);
+  std::vector<pid_t> zombies;
+  for (int i = 0; i < 1000 && zombies.empty(); ++i) {
+    zombies = ZombieChildrenOf(main);
+    if (zombies.empty()) std::this_thread::sleep_for(milliseconds(5));
+  }
+  ASSERT_EQ(zombies.size(), 1u);
+  sup->reset();
+  EXPECT_EQ(::kill(main, 0), -1);
+  EXPECT_EQ(::kill(zombies[0], 0), -1) << "pid " << zombies[0] << " was left a zombie";
+  ::waitpid(zombies[0], nullptr, WNOHANG);
+}
+
+// A dedicated process (handle_signals): SIGCHLD reaps orphans the services left (here one in
+// a session of its own, reparented to us), SIGTERM stops every service and ends Run().
+TEST(SupervisorSignalsTest, SigchldReapsOrphansAndSigtermShutsDown) {
+  int report[2];
+  ASSERT_EQ(::pipe2(report, O_CLOEXEC), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(report[0]);
+    sigset_t set;
+    sigemptyset(&set);
+    for (int sig : {SIGTERM, SIGINT, SIGCHLD}) sigaddset(&set, sig);
+    ::sigprocmask(SIG_BLOCK, &set, nullptr);
+    SupervisorOptions o;
+    o.handle_signals = true;
+    o.seed = 7;
+    auto sup = Supervisor::Create(o);
+    if (!sup.ok()) ::_exit(10);
+    DaemonConfig c = Service("orphaner", {});
+    c.command = {"/bin/sh", "-c", "(setsid /bin/true &); exec sleep 300"};
+    if (!(*sup)->Add(c, true).ok()) ::_exit(11);
+    // Tells the test once the orphan was reaped (or that it was not within 10 s).
+    const int64_t give_up = MonotonicNs() + 10000 * kMs;
+    std::function<void()> poll = [&] {
+      if ((*sup)->orphans_reaped() >= 1 || MonotonicNs() > give_up) {
+        const char said = (*sup)->orphans_reaped() >= 1 ? 'r' : 'x';
+        if (::write(report[1], &said, 1) != 1) ::_exit(12);
+        return;
+      }
+      (*sup)->loop().AddTimer(MonotonicNs() + 10 * kMs, poll);
+    };
+    poll();
+    if (!(*sup)->Run().ok()) ::_exit(13);
+    if ((*sup)->Status("orphaner")->state != ServiceState::kStopped) ::_exit(14);
+    ::_exit(0);
+  }
+  ::close(report[1]);
+  char got = 0;
+  const bool reported = ::read(report[0], &got, 1) == 1;
+  ::close(report[0]);
+  EXPECT_TRUE(reported);
+  EXPECT_EQ(got, 'r') << "the orphan was not reaped";
+  ASSERT_EQ(::kill(child, SIGTERM), 0);
+  int status = 0;
+  pid_t done = 0;
+  for (int i = 0; i < 2000 && done == 0; ++i) {
+    done = ::waitpid(child, &status, WNOHANG);
+    if (done == 0) std::this_thread::sleep_for(milliseconds(5));
+  }
+  if (done == 0) {
+    ::kill(child, SIGKILL);
+    ::waitpid(child, &status, 0);
+    FAIL() << "SIGTERM did not end the supervisor within 10 s";
+  }
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// With a cgroup: a process of the service outside its process group (setsid) may say READY=1;
+// a process outside the cgroup may not.
+TEST_F(TrackingTest, NotifyFromAMemberOutsideTheGroupCountsAStrangersDoesNot) {
+  BeginTracking();
+  const std::string fifo = dir_ + "/go";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  DaemonConfig c;
+  c.name = "sessions";
+  c.command = {"/bin/sh", "-c", "read x < \"$0\"; setsid \"$1\" --notify & wait", fifo, STAMP_PATH};
+  c.shutdown_timeout = seconds(2);
+  c.health.readiness.kind = ProbeConfig::Kind::kNotify;
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  DUENDE_REQUIRE_CGROUP("sessions");
+  ASSERT_TRUE(rec_.WaitCount(EventType::kSpawned, 1));
+  const pid_t pid = sup_->Status("sessions")->pid;
+  const NotifyAddress to = NotifyAddressOf(pid);
+  ASSERT_EQ(to.text.rfind("@duende/", 0), 0u) << to.text;
+  EXPECT_EQ(SendNotify(to.addr, to.len, {"READY=1"}), 1);
+  for (int i = 0; i < 1000 && sup_->Status("sessions")->notify_dropped < 1; ++i) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  EXPECT_EQ(sup_->Status("sessions")->notify_dropped, 1u);
+  EXPECT_EQ(sup_->Status("sessions")->state, ServiceState::kStarting);
+  std::ofstream(fifo) << "go\n";
+  ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 1));
+  EXPECT_EQ(sup_->Status("sessions")->notify_dropped, 1u);
+  EXPECT_EQ(sup_->Status("sessions")->status_text, "stamped");
+}
+
+// With a cgroup, a member that left the main process's group (setsid) gets the stop signal
+// too, one by one.
+TEST_F(TrackingTest, TheStopSignalReachesAMemberInASessionOfItsOwn) {
+  BeginTracking();
+  TempDir dir;
+  ASSERT_FALSE(dir.path.empty());
+  ASSERT_TRUE(sup_->Add(FamilyService(dir, "sessions", "setsid "), true).ok());
+  DUENDE_REQUIRE_CGROUP("sessions");
+  ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 1));
+  ExpectTheStopReachesTheMember(*sup_, rec_, dir, "sessions");
+}
+
 }  // namespace
 }  // namespace duende::framework
