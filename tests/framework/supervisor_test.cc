@@ -931,6 +931,9 @@ TEST_F(SupervisorTest, TheEnvironmentNamesTheWatchdogAndTheHealthChannelOnlyWhen
   EXPECT_EQ(env("plain", "DUENDE_SERVICE"), "plain");
   EXPECT_EQ(env("plain", "WATCHDOG_USEC"), "");
   EXPECT_EQ(env("plain", "DUENDE_HEALTH_FD"), "");
+  // The notify socket exists for readiness "notify" or a watchdog only.
+  EXPECT_EQ(env("plain", "NOTIFY_SOCKET"), "");
+  EXPECT_EQ(env("wd", "NOTIFY_SOCKET").rfind("@duende/", 0), 0u);
   EXPECT_EQ(env("wd", "DUENDE_HEALTH_FD"), "");
   EXPECT_EQ(env("daemon-ready", "DUENDE_HEALTH_FD"), "3");
   EXPECT_EQ(env("daemon-live", "DUENDE_HEALTH_FD"), "3");
@@ -1347,5 +1350,164 @@ TEST_F(TrackingTest, TheStopSignalReachesAMemberInASessionOfItsOwn) {
   ExpectTheStopReachesTheMember(*sup_, rec_, dir, "sessions");
 }
 
+// --- Subscriptions, the state's start time, seeds, the reason shown.
+
+TEST(SupervisorSubscriptionTest, AnUnsubscribedCallbackSeesNoMoreEvents) {
+  SupervisorOptions o;
+  o.seed = 7;
+  auto sup = Supervisor::Create(o);
+  ASSERT_TRUE(sup.ok()) << sup.error().Message();
+  int first = 0, second = 0;
+  const auto a = (*sup)->Subscribe([&](const ServiceEvent&) { ++first; });
+  const auto b = (*sup)->Subscribe([&](const ServiceEvent&) { ++second; });
+  EXPECT_NE(a, b);
+  (*sup)->Unsubscribe(a);
+  // Without Run() the commands run here, inline: the spawn's events arrive before Add returns.
+  ASSERT_TRUE((*sup)->Add(Service("once", {}), true).ok());
+  EXPECT_EQ(first, 0);
+  EXPECT_GE(second, 1);
+}
+
+// since_ns is when the current state began: a STATUS= message while starting does not move it.
+TEST_F(SupervisorTest, SinceIsWhenTheCurrentStateBegan) {
+  DaemonConfig c = Service("since", {"--notify"});
+  c.health.readiness.kind = ProbeConfig::Kind::kNotify;
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 1));
+  ASSERT_EQ(rec_.Of(EventType::kStatus).size(), 1u);
+  EXPECT_EQ(sup_->Status("since")->since_ns, rec_.Of(EventType::kReady)[0].ts_ns);
+}
+
+// With a seed the jittered delays are the same on every run (a failure can be replayed).
+TEST_F(SupervisorTest, ASeedMakesTheJitteredDelaysReproducible) {
+  DaemonConfig c = Service("jittery", {"--exit", "1"});
+  c.restart.backoff.jitter = BackoffConfig::Jitter::kFull;
+  c.restart.backoff.initial = seconds(100);  // never due during the test
+  c.restart.backoff.max = seconds(100);
+  std::vector<int64_t> delays;
+  for (int run = 0; run < 2; ++run) {
+    End();
+    Begin(SupervisorOptions{});  // the same seed every time
+    ASSERT_TRUE(sup_->Add(c, true).ok());
+    ASSERT_TRUE(rec_.WaitCount(EventType::kRestartScheduled, delays.size() + 1));
+    delays.push_back(rec_.Of(EventType::kRestartScheduled)[delays.size()].delay.count());
+  }
+  EXPECT_EQ(delays[0], delays[1]);
+  EXPECT_NE(delays[0], seconds(100).count());  // it was jittered
+}
+
+// Once restarted after a health failure the service shows that failure as its reason.
+TEST_F(SupervisorTest, ARestartedServiceShowsTheHealthFailureAsItsReason) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path.empty());
+  DaemonConfig c = Service("recovered", {});
+  c.health.liveness.kind = ProbeConfig::Kind::kCommand;
+  c.health.liveness.command = {"/bin/sh", "-c", "test -e \"$0\"", dir.path + "/healed"};
+  c.health.liveness.interval = milliseconds(30);
+  c.health.liveness.failure_threshold = 1;
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kHealthFailed, 1));
+  std::ofstream(dir.path + "/healed").put('\n');
+  ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 2));
+  auto st = sup_->Status("recovered");
+  EXPECT_EQ(st->state, ServiceState::kRunning);
+  EXPECT_EQ(st->reason.rfind("liveness probe failed 1 times in a row", 0), 0u) << st->reason;
+}
+
+// --- How an exit is judged: only a start that exited 0 leaving processes behind daemonized.
+
+// Process group tracking: what the main process left in its group is killed, and an exit is
+// just an exit.
+TEST_F(SupervisorTest, AnExitLeavingAGroupMemberIsNotADaemonizingStart) {
+  DaemonConfig c = Service("leaver", {});
+  c.command = {"/bin/sh", "-c", "sleep 300 & exit 0"};
+  c.restart.policy = RestartConfig::Policy::kNever;
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kExited, 1));
+  const auto ex = rec_.Of(EventType::kExited)[0];
+  EXPECT_TRUE(ex.exit->success());
+  EXPECT_TRUE(ex.left_running.empty());
+  EXPECT_EQ(ex.detail.find("pid_file"), std::string::npos) << ex.detail;
+}
+
+// A start script for the tracking tests below: starts `sleep 300` in a session of its own,
+// waits until its pid is in `pid_path`, and exits with `code`.
+std::vector<std::string> LeaveASessionAndExit(const std::string& pid_path, int code) {
+  return {"/bin/sh", "-c",
+          "setsid /bin/sh -c 'echo $$ > \"$0.tmp\"; mv \"$0.tmp\" \"$0\"; exec sleep 300' \"$0\" "
+          "& while [ ! -e \"$0\" ]; do sleep 0.01; done; exit " +
+              std::to_string(code),
+          pid_path};
+}
+
+pid_t PidIn(const std::string& path) {
+  std::ifstream f(path);
+  pid_t pid = -1;
+  f >> pid;
+  return pid;
+}
+
+// A failed start is a failure, whatever it left running (which is killed): not a daemon that
+// forked, with or without pid_file.
+TEST_F(TrackingTest, AFailedStartIsNotADaemonizingOneWhateverItLeft) {
+  BeginTracking();
+  DaemonConfig c = Service("failing", {});
+  c.command = LeaveASessionAndExit(dir_ + "/left.pid", 3);
+  c.restart.policy = RestartConfig::Policy::kNever;
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  DUENDE_REQUIRE_CGROUP("failing");
+  DaemonConfig p = c;
+  p.name = "failing-pidfile";
+  p.command = LeaveASessionAndExit(dir_ + "/left2.pid", 3);
+  p.pid_file = dir_ + "/never-written.pid";
+  ASSERT_TRUE(sup_->Add(p, true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kExited, 2, milliseconds(5000)));
+  for (const auto& ex : rec_.Of(EventType::kExited)) {
+    EXPECT_EQ(ex.exit->code, 3) << ex.service;
+    EXPECT_TRUE(ex.left_running.empty()) << ex.service;
+    EXPECT_EQ(ex.detail.find("pid_file"), std::string::npos) << ex.service << ": " << ex.detail;
+  }
+  EXPECT_EQ(rec_.Of(EventType::kMainPid).size(), 0u);
+  // What the failed start left in a session of its own did not outlive it.
+  for (const char* f : {"/left.pid", "/left2.pid"}) {
+    const pid_t left = PidIn(dir_ + f);
+    ASSERT_GT(left, 0) << f;
+    EXPECT_TRUE(WaitGone(left)) << "pid " << left << " outlived the failed start";
+  }
+}
+
+// The pid file of an adopted daemon that ended is removed (the next start must not read its
+// stale pid), unless it names another process by then.
+TEST_F(TrackingTest, TheEndedDaemonsPidFileGoesUnlessItNamesAnother) {
+  BeginTracking();
+  for (const bool rewritten : {false, true}) {
+    const std::string name = rewritten ? "rewritten" : "plain";
+    const std::string pid_file = dir_ + "/" + name + ".pid";
+    DaemonConfig c = Service(name, {});
+    TestListener free_port;
+    const uint16_t port = free_port.port;
+    ::close(free_port.fd);
+    free_port.fd = -1;
+    c.command = {FORKING_PATH, "--port", std::to_string(port), "--pid-file", pid_file};
+    c.pid_file = pid_file;
+    c.restart.policy = RestartConfig::Policy::kNever;
+    ASSERT_TRUE(sup_->Add(c, true).ok());
+    DUENDE_REQUIRE_CGROUP(name);
+    ASSERT_TRUE(rec_.WaitFor([&](const auto& ev) {
+      return std::any_of(ev.begin(), ev.end(), [&](const ServiceEvent& e) {
+        return e.service == name && e.type == EventType::kMainPid;
+      });
+    }));
+    const pid_t daemon = sup_->Status(name)->pid;
+    if (rewritten) std::ofstream(pid_file) << ::getpid() << "\n";
+    ASSERT_EQ(::kill(daemon, SIGKILL), 0);
+    ASSERT_TRUE(rec_.WaitFor([&](const auto& ev) {
+      return std::any_of(ev.begin(), ev.end(), [&](const ServiceEvent& e) {
+        return e.service == name && e.type == EventType::kExited;
+      });
+    }));
+    EXPECT_EQ(::access(pid_file.c_str(), F_OK) == 0, rewritten) << name;
+  }
+}
 }  // namespace
 }  // namespace duende::framework
