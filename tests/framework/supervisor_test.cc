@@ -1419,8 +1419,10 @@ TEST_F(SupervisorTest, ARestartedServiceShowsTheHealthFailureAsItsReason) {
 // Process group tracking: what the main process left in its group is killed, and an exit is
 // just an exit.
 TEST_F(SupervisorTest, AnExitLeavingAGroupMemberIsNotADaemonizingStart) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path.empty());
   DaemonConfig c = Service("leaver", {});
-  c.command = {"/bin/sh", "-c", "sleep 300 & exit 0"};
+  c.command = {"/bin/sh", "-c", "sleep 300 & echo $! > \"$0\"; exit 0", dir.path + "/left.pid"};
   c.restart.policy = RestartConfig::Policy::kNever;
   ASSERT_TRUE(sup_->Add(c, true).ok());
   ASSERT_TRUE(rec_.WaitCount(EventType::kExited, 1));
@@ -1428,6 +1430,17 @@ TEST_F(SupervisorTest, AnExitLeavingAGroupMemberIsNotADaemonizingStart) {
   EXPECT_TRUE(ex.exit->success());
   EXPECT_TRUE(ex.left_running.empty());
   EXPECT_EQ(ex.detail.find("pid_file"), std::string::npos) << ex.detail;
+  // The member was killed and, an orphan of ours by then, reaped while the loop runs on.
+  std::ifstream f(dir.path + "/left.pid");
+  pid_t left = -1;
+  f >> left;
+  ASSERT_GT(left, 0);
+  bool reaped = false;
+  for (int i = 0; i < 600 && !reaped; ++i) {
+    reaped = ::kill(left, 0) == -1;
+    if (!reaped) std::this_thread::sleep_for(milliseconds(5));
+  }
+  EXPECT_TRUE(reaped) << "pid " << left << " is still there (a zombie of ours?)";
 }
 
 // A start script for the tracking tests below: starts `sleep 300` in a session of its own,
@@ -1508,6 +1521,26 @@ TEST_F(TrackingTest, TheEndedDaemonsPidFileGoesUnlessItNamesAnother) {
     }));
     EXPECT_EQ(::access(pid_file.c_str(), F_OK) == 0, rewritten) << name;
   }
+}
+
+// While the pid file is awaited it is looked at every few milliseconds, not in a busy loop.
+TEST_F(TrackingTest, ThePidFileIsPolledNotSpunOn) {
+  BeginTracking();
+  TestListener free_port;
+  const uint16_t port = free_port.port;
+  ::close(free_port.fd);
+  free_port.fd = -1;
+  DaemonConfig c = Service("slow-pid", {});
+  const std::string pid_file = dir_ + "/slow.pid";
+  c.command = {FORKING_PATH,       "--port", std::to_string(port), "--pid-file", pid_file,
+               "--pid-file-delay", "300"};
+  c.pid_file = pid_file;
+  const uint64_t before = sup_->wakeups();
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  DUENDE_REQUIRE_CGROUP("slow-pid");
+  ASSERT_TRUE(rec_.WaitCount(EventType::kMainPid, 1));
+  // About 60 looks in 300 ms (5 ms apart), plus the exits and commands around them.
+  EXPECT_LT(sup_->wakeups() - before, 1000u);
 }
 }  // namespace
 }  // namespace duende::framework
