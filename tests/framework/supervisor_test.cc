@@ -1542,5 +1542,77 @@ TEST_F(TrackingTest, ThePidFileIsPolledNotSpunOn) {
   // About 60 looks in 300 ms (5 ms apart), plus the exits and commands around them.
   EXPECT_LT(sup_->wakeups() - before, 1000u);
 }
+
+// The line `key:` of /proc/PID/status, without the key ("" when absent).
+std::string StatusLine(pid_t pid, const std::string& key) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind(key + ":", 0) == 0) {
+      const size_t v = line.find_first_not_of(" \t", key.size() + 1);
+      return v == std::string::npos ? "" : line.substr(v);
+    }
+  }
+  return "";
+}
+
+// [sandbox] is applied to the child; a sandbox that cannot be built fails the spawn for good
+// (retrying cannot fix a config) with the reason.
+TEST_F(SupervisorTest, TheSandboxConfinesTheChildAndABadOneIsAPermanentSpawnFailure) {
+  DaemonConfig c = Service("confined", {});
+  c.sandbox.capabilities = std::vector<std::string>{"CAP_NET_BIND_SERVICE"};
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 1));
+  EXPECT_EQ(StatusLine(sup_->Status("confined")->pid, "CapEff"), "0000000000000400");
+  DaemonConfig bad = Service("badcap", {});
+  bad.sandbox.capabilities = std::vector<std::string>{"CAP_NO_SUCH_THING"};
+  ASSERT_TRUE(sup_->Add(bad, true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kGaveUp, 1));
+  const auto failed = rec_.Of(EventType::kSpawnFailed);
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].detail, std::string("unable to spawn ") + STAMP_PATH +
+                                  ": capability 'CAP_NO_SUCH_THING' is unknown to this kernel");
+  EXPECT_EQ(rec_.Of(EventType::kRestartScheduled).size(), 0u);
+  EXPECT_EQ(sup_->Status("badcap")->state, ServiceState::kFailed);
+}
+
+// An http readiness probe also counts only the service's own listener: a healthy answer from
+// another program on the port is not the service being ready.
+TEST_F(TrackingTest, AnHttpProbeCountsOnlyTheServicesOwnListener) {
+  BeginTracking();
+  TestListener other;  // held by this test, answering 200 to every request
+  ASSERT_GT(other.port, 0);
+  std::thread server([fd = other.fd] {
+    while (true) {
+      const int conn = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (conn < 0) return;  // the listener was shut down
+      char buf[1024];
+      (void)::recv(conn, buf, sizeof buf, 0);
+      const std::string reply =
+          "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+      (void)::send(conn, reply.data(), reply.size(), MSG_NOSIGNAL);
+      ::close(conn);
+    }
+  });
+  DaemonConfig c = Service("idle-http", {});
+  c.health.readiness.kind = ProbeConfig::Kind::kHttp;
+  c.health.readiness.address = "127.0.0.1:" + std::to_string(other.port);
+  c.health.readiness.interval = milliseconds(20);
+  c.health.readiness.grace_period = milliseconds(400);
+  c.restart.policy = RestartConfig::Policy::kNever;
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  const bool failed = rec_.WaitCount(EventType::kHealthFailed, 1);
+  const size_t ready = rec_.Of(EventType::kReady).size();
+  // The control: without the ownership rule the same probe passes on our server.
+  End();
+  Begin(SupervisorOptions{});
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  const bool control_ready = rec_.WaitCount(EventType::kReady, 1);
+  ::shutdown(other.fd, SHUT_RDWR);
+  server.join();
+  EXPECT_TRUE(failed);
+  EXPECT_EQ(ready, 0u);
+  EXPECT_TRUE(control_ready);
+}
 }  // namespace
 }  // namespace duende::framework
