@@ -1614,5 +1614,28 @@ TEST_F(TrackingTest, AnHttpProbeCountsOnlyTheServicesOwnListener) {
   EXPECT_EQ(ready, 0u);
   EXPECT_TRUE(control_ready);
 }
+
+// A readiness probe without a grace period puts no deadline on the pid file either: it gets
+// the usual wait (seconds), not none.
+TEST_F(TrackingTest, WithoutAGracePeriodThePidFileGetsTheUsualWait) {
+  BeginTracking();
+  TestListener free_port;
+  const uint16_t port = free_port.port;
+  ::close(free_port.fd);
+  free_port.fd = -1;
+  DaemonConfig c = Service("no-grace", {});
+  const std::string pid_file = dir_ + "/no-grace.pid";
+  c.command = {FORKING_PATH,       "--port", std::to_string(port), "--pid-file", pid_file,
+               "--pid-file-delay", "200"};
+  c.pid_file = pid_file;
+  c.health.readiness.kind = ProbeConfig::Kind::kTcp;
+  c.health.readiness.address = "127.0.0.1:" + std::to_string(port);
+  c.health.readiness.interval = milliseconds(20);
+  c.health.readiness.grace_period = std::chrono::nanoseconds(0);
+  ASSERT_TRUE(sup_->Add(c, true).ok());
+  DUENDE_REQUIRE_CGROUP("no-grace");
+  ASSERT_TRUE(rec_.WaitCount(EventType::kMainPid, 1));
+  EXPECT_EQ(rec_.Of(EventType::kHealthFailed).size(), 0u);
+}
 }  // namespace
 }  // namespace duende::framework
