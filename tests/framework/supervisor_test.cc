@@ -706,6 +706,12 @@ struct TestListener {
   }
 };
 
+// A loopback port nobody listens on now (bound, then closed).
+uint16_t FreePort() {
+  TestListener l;
+  return l.port;
+}
+
 // Skips without a cgroup, saying why; as root a cgroup must work here (platform.md), so the
 // test fails instead.
 #define DUENDE_REQUIRE_CGROUP(name)                      \
@@ -781,10 +787,7 @@ TEST_F(TrackingTest, WithoutACgroupItSaysWhyAndUsesTheProcessGroup) {
 
 TEST_F(TrackingTest, PidFileNamesTheDaemonThatForkedAndAKillRestartsIt) {
   BeginTracking();
-  TestListener free_port;
-  const uint16_t port = free_port.port;
-  ::close(free_port.fd);
-  free_port.fd = -1;
+  const uint16_t port = FreePort();
   DaemonConfig c = Service("forking", {});
   const std::string pid_file = dir_ + "/d.pid";
   c.command = {FORKING_PATH,       "--port", std::to_string(port), "--pid-file", pid_file,
@@ -862,10 +865,7 @@ TEST_F(TrackingTest, ReadinessCountsOnlyTheServicesOwnListener) {
 
 TEST_F(TrackingTest, ADaemonThatForksWithoutPidFileIsReportedWithTheRemedy) {
   BeginTracking();
-  TestListener free_port;
-  const uint16_t port = free_port.port;
-  ::close(free_port.fd);
-  free_port.fd = -1;
+  const uint16_t port = FreePort();
   DaemonConfig c = Service("daemonizer", {});
   c.command = {FORKING_PATH, "--port", std::to_string(port)};
   c.restart.policy = RestartConfig::Policy::kNever;
@@ -1497,10 +1497,7 @@ TEST_F(TrackingTest, TheEndedDaemonsPidFileGoesUnlessItNamesAnother) {
     const std::string name = rewritten ? "rewritten" : "plain";
     const std::string pid_file = dir_ + "/" + name + ".pid";
     DaemonConfig c = Service(name, {});
-    TestListener free_port;
-    const uint16_t port = free_port.port;
-    ::close(free_port.fd);
-    free_port.fd = -1;
+    const uint16_t port = FreePort();
     c.command = {FORKING_PATH, "--port", std::to_string(port), "--pid-file", pid_file};
     c.pid_file = pid_file;
     c.restart.policy = RestartConfig::Policy::kNever;
@@ -1526,10 +1523,7 @@ TEST_F(TrackingTest, TheEndedDaemonsPidFileGoesUnlessItNamesAnother) {
 // While the pid file is awaited it is looked at every few milliseconds, not in a busy loop.
 TEST_F(TrackingTest, ThePidFileIsPolledNotSpunOn) {
   BeginTracking();
-  TestListener free_port;
-  const uint16_t port = free_port.port;
-  ::close(free_port.fd);
-  free_port.fd = -1;
+  const uint16_t port = FreePort();
   DaemonConfig c = Service("slow-pid", {});
   const std::string pid_file = dir_ + "/slow.pid";
   c.command = {FORKING_PATH,       "--port", std::to_string(port), "--pid-file", pid_file,
@@ -1619,10 +1613,7 @@ TEST_F(TrackingTest, AnHttpProbeCountsOnlyTheServicesOwnListener) {
 // the usual wait (seconds), not none.
 TEST_F(TrackingTest, WithoutAGracePeriodThePidFileGetsTheUsualWait) {
   BeginTracking();
-  TestListener free_port;
-  const uint16_t port = free_port.port;
-  ::close(free_port.fd);
-  free_port.fd = -1;
+  const uint16_t port = FreePort();
   DaemonConfig c = Service("no-grace", {});
   const std::string pid_file = dir_ + "/no-grace.pid";
   c.command = {FORKING_PATH,       "--port", std::to_string(port), "--pid-file", pid_file,
