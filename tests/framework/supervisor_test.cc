@@ -1050,14 +1050,13 @@ TEST_F(SupervisorTest, ProbesRunOncePerInterval) {
   ASSERT_FALSE(dir.path.empty());
   DaemonConfig c = Service("paced", {});
   c.health.readiness.kind = ProbeConfig::Kind::kCommand;
-  c.health.readiness.command = {dir.Script("ready.sh",
-                                           "echo x >> \"$(dirname \"$0\")/ready.count\"\n"
-                                           "test -e \"$(dirname \"$0\")/go\"\n")};
+  // Shell builtins only: a probe killed by the stop leaves no child of its own behind.
+  c.health.readiness.command = {"/bin/sh", "-c", "echo x >> \"$0/ready.count\"; test -e \"$0/go\"",
+                                dir.path};
   c.health.readiness.interval = milliseconds(100);
   c.health.readiness.grace_period = seconds(60);
   c.health.liveness.kind = ProbeConfig::Kind::kCommand;
-  c.health.liveness.command = {
-      dir.Script("live.sh", "echo x >> \"$(dirname \"$0\")/live.count\"\n")};
+  c.health.liveness.command = {"/bin/sh", "-c", "echo x >> \"$0/live.count\"", dir.path};
   c.health.liveness.interval = milliseconds(100);
   ASSERT_TRUE(sup_->Add(c, true).ok());
   std::this_thread::sleep_for(milliseconds(500));
@@ -1065,6 +1064,9 @@ TEST_F(SupervisorTest, ProbesRunOncePerInterval) {
   std::ofstream(dir.path + "/go").put('\n');
   ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 1));  // a failed probe was tried again
   std::this_thread::sleep_for(milliseconds(600));
+  for (int i = 0; i < 1000 && dir.Lines("live.count") == 0; ++i) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
   ASSERT_TRUE(sup_->Stop("paced").ok());
   ASSERT_TRUE(rec_.WaitCount(EventType::kStopped, 1));
   const int64_t spawned = rec_.Of(EventType::kSpawned)[0].ts_ns;
