@@ -1630,5 +1630,14 @@ TEST_F(TrackingTest, WithoutAGracePeriodThePidFileGetsTheUsualWait) {
   ASSERT_TRUE(rec_.WaitCount(EventType::kMainPid, 1));
   EXPECT_EQ(rec_.Of(EventType::kHealthFailed).size(), 0u);
 }
+
+// Run() returns once Shutdown() has completed, not when something else ends a turn of the
+// loop: after a Quit() of the loop the services are still looked after.
+TEST_F(SupervisorTest, RunKeepsGoingUntilShutdown) {
+  sup_->Call([&] { sup_->loop().Quit(); });
+  ASSERT_TRUE(sup_->Add(Service("after-quit", {"--exit", "1", "--after", "50"}), true).ok());
+  ASSERT_TRUE(rec_.WaitCount(EventType::kRestartScheduled, 1));
+  EXPECT_EQ(rec_.Of(EventType::kExited)[0].exit->code, 1);
+}
 }  // namespace
 }  // namespace duende::framework
