@@ -1639,5 +1639,24 @@ TEST_F(SupervisorTest, RunKeepsGoingUntilShutdown) {
   ASSERT_TRUE(rec_.WaitCount(EventType::kRestartScheduled, 1));
   EXPECT_EQ(rec_.Of(EventType::kExited)[0].exit->code, 1);
 }
+
+// StartAll() starts every service added so far, in the order added; once shutdown has begun
+// it starts nothing.
+TEST_F(SupervisorTest, StartAllStartsEveryServiceInOrder) {
+  ASSERT_TRUE(sup_->Add(Service("first", {})).ok());
+  ASSERT_TRUE(sup_->Add(Service("second", {})).ok());
+  sup_->StartAll();
+  ASSERT_TRUE(rec_.WaitCount(EventType::kReady, 2));
+  const auto spawned = rec_.Of(EventType::kSpawned);
+  ASSERT_EQ(spawned.size(), 2u);
+  EXPECT_EQ(spawned[0].service, "first");
+  EXPECT_EQ(spawned[1].service, "second");
+  sup_->Shutdown();
+  thread_.join();
+  sup_->StartAll();  // Run() has returned: runs inline, and refuses
+  EXPECT_EQ(rec_.Of(EventType::kSpawned).size(), 2u);
+  EXPECT_EQ(sup_->Status("first")->state, ServiceState::kStopped);
+  sup_.reset();
+}
 }  // namespace
 }  // namespace duende::framework
