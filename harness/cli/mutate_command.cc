@@ -61,7 +61,9 @@ int MutateMain(int argc, char** argv) {
   app.add_option("--timeout-margin", timeout_margin, "test timeout margin (default 5s)");
   app.add_option("--work-dir", work_dir, "keep the copy and its build here (reused next time)");
   app.add_flag("--keep-work-dir", keep, "do not delete the temporary work dir");
-  app.add_option("--ignore", ignores, "FILE:LINE=REASON: an equivalent mutant location");
+  app.add_option(
+      "--ignore", ignores,
+      "FILE:LINE[:COL]=REASON: an equivalent mutant (COL: only the mutant starting there)");
   app.add_option("--min-score", min_score, "gate: exit 1 below this mutation score (percent)");
   app.add_option("--max-survivors", max_survivors, "gate: exit 1 above this many undetected");
   // --json is the Stryker mutation-testing-report schema (docs/mutate.md).
@@ -134,18 +136,37 @@ int MutateMain(int argc, char** argv) {
   if (!work_dir.empty()) o.work_dir = work_dir;
   if (keep) o.keep_work_dir = true;
   for (const auto& ig : ignores) {
-    auto colon = ig.rfind(':', ig.find('='));
-    auto eq = ig.find('=');
+    // FILE:LINE[:COL][=REASON]; the file name may hold colons, the numbers may not.
+    const auto eq = ig.find('=');
+    const std::string where = ig.substr(0, eq);
     mutate::IgnoreEntry e;
-    unsigned line = 0;
-    if (colon == std::string::npos || std::sscanf(ig.c_str() + colon + 1, "%u", &line) != 1 ||
-        line == 0) {
+    auto number = [](const std::string& s, uint32_t* out) {
+      unsigned v = 0;
+      char extra = 0;
+      if (std::sscanf(s.c_str(), "%u%c", &v, &extra) != 1 || v == 0) return false;
+      *out = v;
+      return true;
+    };
+    auto last = where.rfind(':');
+    bool ok = last != std::string::npos && number(where.substr(last + 1), &e.line);
+    if (ok) {
+      e.file = where.substr(0, last);
+      // A second number before it: LINE:COL.
+      auto before = e.file.rfind(':');
+      uint32_t line = 0;
+      if (before != std::string::npos && number(e.file.substr(before + 1), &line)) {
+        e.column = e.line;
+        e.line = line;
+        e.file = e.file.substr(0, before);
+      }
+      ok = !e.file.empty();
+    }
+    if (!ok) {
       PrintError("--ignore '" + ig +
-                 "': expected FILE:LINE=REASON, e.g. src/calc.cc:12=equivalent");
+                 "': expected FILE:LINE=REASON or FILE:LINE:COL=REASON, e.g. "
+                 "src/calc.cc:12=equivalent");
       return framework::kExitUsage;
     }
-    e.file = ig.substr(0, colon);
-    e.line = line;
     e.reason = eq == std::string::npos ? "ignored" : ig.substr(eq + 1);
     o.ignore.push_back(e);
   }

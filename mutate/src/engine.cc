@@ -229,7 +229,7 @@ Result<void> Engine::Find() {
     for (Mutant* m : mine) {
       for (const auto& ig : o_.ignore) {
         if ((ig.file == rel || Canonical(ig.file, run_.source_dir) == fm.file) &&
-            ig.line == m->start.line) {
+            ig.line == m->start.line && (ig.column == 0 || ig.column == m->start.column)) {
           m->status = Status::kIgnored;
           m->detail = ig.reason;
         }

@@ -56,10 +56,12 @@ framework::Result<void> LoadMutateConfig(const std::string& path, MutateConfig* 
     IgnoreEntry e;
     auto f = ig.String("file", true);
     auto l = ig.Int("line", 1, 10000000, true);
+    auto c = ig.Int("column", 1, 10000000);
     auto r = ig.String("reason", true);
     if (f && l && r) {
       e.file = *f;
       e.line = static_cast<uint32_t>(*l);
+      e.column = c ? static_cast<uint32_t>(*c) : 0;
       e.reason = *r;
       o.ignore.push_back(e);
     }

@@ -117,5 +117,27 @@ TEST_F(MutateCliTest, ListShowsEveryMutant) {
   EXPECT_NE(r.out.find("(ignored: equivalent: a > b picks the same value)"), std::string::npos);
 }
 
+// An ignore with a column takes only the mutant that starts there, not its neighbours on the
+// line; a location without a line number is a usage error.
+TEST_F(MutateCliTest, AnIgnoreWithAColumnTakesOnlyThatMutant) {
+  Cli r = Duende({"-p", "../build", "--list", "-q", "--ignore", "src/calc.cc:21:48=equal here"},
+                 *root_ / "src");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("src/calc.cc:21:48: note: mutant 9: '>=' -> '>' [EqualityOperator] "
+                       "(ignored: equal here)"),
+            std::string::npos)
+      << r.out;
+  const size_t at = r.out.find("src/calc.cc:21:59: note:");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  EXPECT_EQ(r.out.substr(at, r.out.find('\n', at) - at).find("ignored"), std::string::npos)
+      << r.out;
+  for (const char* bad : {"src/calc.cc=x", "src/calc.cc:0=x", "src/calc.cc:12:x=y", ":12=x"}) {
+    Cli b = Duende({"-p", "../build", "--list", "-q", "--ignore", bad}, *root_ / "src");
+    EXPECT_EQ(b.code, 2) << bad << "\n" << b.out;
+    EXPECT_NE(b.out.find("expected FILE:LINE=REASON or FILE:LINE:COL=REASON"), std::string::npos)
+        << b.out;
+  }
+}
+
 }  // namespace
 }  // namespace duende::mutate

@@ -173,6 +173,12 @@ json_report = "out/mutate.json"
 file = "framework/src/clock.cc"
 line = 12
 reason = "equivalent"
+
+[[mutate.ignore]]
+file = "framework/src/clock.cc"
+line = 30
+column = 7
+reason = "only the mutant at column 7"
 )";
   MutateConfig cfg;
   auto r = LoadMutateConfig((fs::path(dir.path()) / "gates.toml").string(), &cfg);
@@ -188,8 +194,11 @@ reason = "equivalent"
   EXPECT_DOUBLE_EQ(*cfg.gate.min_score, 55.5);
   EXPECT_EQ(*cfg.gate.max_survivors, 40u);
   EXPECT_EQ(cfg.reports.json, (fs::path(dir.path()) / "out/mutate.json").string());
-  ASSERT_EQ(cfg.options.ignore.size(), 1u);
+  ASSERT_EQ(cfg.options.ignore.size(), 2u);
   EXPECT_EQ(cfg.options.ignore[0].line, 12u);
+  EXPECT_EQ(cfg.options.ignore[0].column, 0u) << "no column: the whole line";
+  EXPECT_EQ(cfg.options.ignore[1].line, 30u);
+  EXPECT_EQ(cfg.options.ignore[1].column, 7u);
 }
 
 TEST(MutateConfigTest, BadValuesNameTheirPlace) {

@@ -18,6 +18,7 @@ namespace duende::mutate {
 struct IgnoreEntry {
   std::string file;  ///< relative to the source dir, or absolute
   uint32_t line = 0;
+  uint32_t column = 0;  ///< the mutant's first column; 0: every mutant on the line
   std::string reason;
 };
 
