@@ -201,6 +201,30 @@ reason = "only the mutant at column 7"
   EXPECT_EQ(cfg.options.ignore[1].column, 7u);
 }
 
+// The equivalent mutants tier 3 ignores (ci/mutate-framework.toml) name places that exist: a
+// line of a file in this tree, and a column within that line. After an edit moves code, the
+// entry that no longer points at its line fails here, not silently in the gate (`duende mutate
+// --config ci/mutate-framework.toml -p build/ci --list 'framework/src/*.cc'` shows what each
+// entry takes).
+TEST(MutateConfigTest, TheShippedEquivalentMutantsNameLinesThatExist) {
+  const std::string src = DUENDE_SOURCE_DIR;
+  MutateConfig cfg;
+  auto r = LoadMutateConfig(src + "/ci/mutate-framework.toml", &cfg);
+  ASSERT_TRUE(r.ok()) << r.error().Message();
+  ASSERT_GT(cfg.options.ignore.size(), 50u);
+  for (const auto& e : cfg.options.ignore) {
+    std::ifstream in(src + "/" + e.file);
+    ASSERT_TRUE(in.good()) << e.file;
+    std::string line;
+    for (uint32_t n = 0; n < e.line && std::getline(in, line); ++n) {
+    }
+    ASSERT_TRUE(in.good()) << e.file << ":" << e.line << " is past the end";
+    EXPECT_FALSE(line.empty()) << e.file << ":" << e.line << " is an empty line";
+    EXPECT_LE(e.column, line.size()) << e.file << ":" << e.line << ":" << e.column;
+    EXPECT_FALSE(e.reason.empty()) << e.file << ":" << e.line;
+  }
+}
+
 TEST(MutateConfigTest, BadValuesNameTheirPlace) {
   TempDir dir;
   std::string path = (fs::path(dir.path()) / "gates.toml").string();
