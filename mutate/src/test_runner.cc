@@ -14,6 +14,7 @@
 #include "duende/framework/command.h"
 #include "duende/framework/io.h"
 #include "duende/framework/proc.h"
+#include "duende/framework/temp_dir.h"
 #include "duende/framework/unique_fd.h"
 
 namespace duende::mutate {
@@ -91,9 +92,13 @@ Result<TestOutcome> RunTest(const TestCase& test, const std::vector<std::string>
     log = UniqueFd(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!log.valid()) return framework::ErrnoError("unable to open " + log_path);
   }
+  // Removed when this returns, after the leftovers are killed (the destructor runs last).
+  auto tmp = framework::PrivateTempDir::Make("duende-mutate-test");
+  if (!tmp.ok()) return tmp.error();
   framework::CommandOptions o;
   o.working_dir = test.working_dir;
-  o.env_overrides = test.env;
+  o.env_overrides = {"TMPDIR=" + tmp->path()};  // first: the test's own TMPDIR wins
+  o.env_overrides.insert(o.env_overrides.end(), test.env.begin(), test.env.end());
   o.env_overrides.insert(o.env_overrides.end(), extra_env.begin(), extra_env.end());
   const std::string token = std::string(kRunTokenVar) + "=" + NewRunToken();
   o.env_overrides.push_back(token);

@@ -114,6 +114,29 @@ TEST(RunTestTest, TimeoutKillsTheWholeProcessGroup) {
   EXPECT_FALSE(Alive(grandchild)) << "the test's background child survived the timeout";
 }
 
+// Each test run has a $TMPDIR of its own that is gone afterwards, whatever the test left in it
+// (a test failing under a mutant skips its cleanup).
+TEST(RunTestTest, EachRunHasItsOwnTmpdirRemovedAfterwards) {
+  TempDir dir;
+  const std::string seen = (fs::path(dir.path()) / "tmpdir").string();
+  TestCase t;
+  t.name = "litter";
+  t.argv = {"sh", "-c", "echo \"$TMPDIR\" > " + seen + "; mkdir \"$TMPDIR/left\"; exit 1"};
+  auto r = RunTest(t, {}, std::chrono::seconds(10));
+  ASSERT_TRUE(r.ok()) << r.error().Message();
+  EXPECT_EQ(r->kind, TestOutcome::Kind::kFailed);
+  std::string tmpdir;
+  std::ifstream(seen) >> tmpdir;
+  EXPECT_EQ(tmpdir.rfind(framework::TempDir() + "/duende-mutate-test-", 0), 0u) << tmpdir;
+  EXPECT_FALSE(fs::exists(tmpdir)) << tmpdir;
+  // A test that sets its own TMPDIR keeps it.
+  t.env = {"TMPDIR=" + dir.path()};
+  t.argv = {"sh", "-c", "echo \"$TMPDIR\" > " + seen};
+  ASSERT_TRUE(RunTest(t, {}, std::chrono::seconds(10)).ok());
+  std::ifstream(seen) >> tmpdir;
+  EXPECT_EQ(tmpdir, dir.path());
+}
+
 // A process the test started in a session of its own (as a supervisor's services are) is not
 // in the test's process group; a mutant that breaks cleanup would leave it running. It is
 // found by the test run's token in its environment and killed.

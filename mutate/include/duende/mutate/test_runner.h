@@ -33,7 +33,9 @@ struct TestOutcome {
 /// group gets SIGKILL and the outcome is kTimedOut; after a normal exit the group is killed
 /// too, so no stray grandchild outlives the test. Processes it started that left its group
 /// (setsid, a supervisor's services) are found by a token in their environment and killed by
-/// pid (`leftovers`). Output goes to `log_path` ("" discards it).
+/// pid (`leftovers`). The test gets a $TMPDIR of its own (unless its own environment names
+/// one), removed afterwards: a test failing under a mutant leaves nothing in /tmp. Output goes
+/// to `log_path` ("" discards it).
 /// Errors: the spawn error (ENOENT for a missing program, ...).
 framework::Result<TestOutcome> RunTest(const TestCase& test,
                                        const std::vector<std::string>& extra_env,
