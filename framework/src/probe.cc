@@ -5,11 +5,13 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <thread>
 
 #include "duende/framework/address.h"
 #include "duende/framework/clock.h"
@@ -79,6 +81,26 @@ Result<std::unique_ptr<ProbeRun>> ProbeRun::Start(EventLoop* loop, const ProbeCo
   return run;
 }
 
+namespace {
+
+// The other members of a probe's process group were the leader's children. Once the leader is
+// reaped they belong to this process when it is a child subreaper (as a Supervisor usually is),
+// and the group was sent SIGKILL, so they are about to be zombies that nothing else would reap:
+// reap them here, waiting at most 100 ms for the kill to land. Not a subreaper: they went to
+// init, and waitid finds none of ours in the group at once.
+void ReapGroupMembers(pid_t pgid) {
+  const int64_t give_up = MonotonicNs() + 100'000'000;
+  while (true) {
+    siginfo_t info{};
+    if (::waitid(P_PGID, static_cast<id_t>(pgid), &info, WEXITED | WNOHANG) != 0) return;
+    if (info.si_pid != 0) continue;  // reaped one; look again
+    if (MonotonicNs() >= give_up) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+}  // namespace
+
 ProbeRun::~ProbeRun() { Cleanup(); }
 
 void ProbeRun::Cleanup() {
@@ -103,6 +125,7 @@ void ProbeRun::Cleanup() {
     // The probe runs in its own process group: take the whole group down, then reap.
     ::kill(-child_.pid, SIGKILL);
     (void)WaitExit(child_.pidfd.get());
+    ReapGroupMembers(child_.pid);
     child_.pidfd.Reset();
     child_.pid = -1;
   }
@@ -205,6 +228,7 @@ void ProbeRun::OnCommandExit() {
   auto status = TryReap(child_.pidfd.get());
   if (status.ok() && !status->has_value()) return;  // spurious
   loop_->Unwatch(child_.pidfd.get());
+  ReapGroupMembers(child_.pid);
   child_.pidfd.Reset();
   child_.pid = -1;
   if (!status.ok()) {

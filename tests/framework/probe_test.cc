@@ -6,7 +6,10 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <thread>
@@ -138,6 +141,34 @@ TEST(ProbeTest, CommandExitCodeDecidesAndATimeoutKillsIt) {
   r = RunOne(c);
   EXPECT_FALSE(r.healthy);
   EXPECT_LT(MonotonicNs() - t0, 5'000'000'000);  // killed, not waited for
+}
+
+// A probe command that started a helper: the helper dies with the probe's group, and in a
+// child subreaper (a Supervisor's process) it is reaped too, not left a zombie of ours. Both
+// ways a probe ends: the command exits, and the timeout kills it.
+TEST(ProbeTest, AProbesHelperIsNotLeftAZombieOfASubreaper) {
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) ::_exit(10);
+    ProbeConfig c;
+    c.kind = ProbeConfig::Kind::kCommand;
+    c.command = {"sh", "-c", "sleep 30 & exit 0"};
+    if (!RunOne(c).healthy) ::_exit(11);
+    c.command = {"sh", "-c", "sleep 30 & sleep 30"};
+    c.timeout = milliseconds(200);
+    if (RunOne(c).healthy) ::_exit(12);
+    // No child of ours is left, not even a zombie.
+    siginfo_t info{};
+    if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == 0) {
+      ::_exit(info.si_pid == 0 ? 13 : 14);  // 13: a live child, 14: a zombie
+    }
+    ::_exit(errno == ECHILD ? 0 : 15);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "13: a live helper, 14: a zombie helper, 1x: a probe result";
 }
 
 TEST(ProbeTest, BadAddressesAreRejected) {
