@@ -1,6 +1,9 @@
 // duende mutate: mutation testing of a C++ CMake project (see docs/mutate.md).
 // Exit 0 when the gate holds, 1 below --min-score / above --max-survivors, 2 for bad input,
-// 3 when the environment fails (the unmutated project does not build or its tests fail).
+// 3 when the environment fails (the unmutated project does not build or its tests fail), 130
+// when interrupted (SIGINT/SIGTERM: the running build and tests are killed with it).
+#include <signal.h>
+
 #include <iostream>
 #include <string>
 #include <vector>
@@ -12,6 +15,7 @@
 #include "duende/mutate/engine.h"
 #include "duende/mutate/mutate_config.h"
 #include "duende/mutate/report.h"
+#include "duende/mutate/test_runner.h"
 #include "verbs.h"
 
 namespace duende::cli {
@@ -183,7 +187,18 @@ int MutateMain(int argc, char** argv) {
   if (!quiet)
     o.log = [](const std::string& line) { std::cerr << "duende mutate: " << line << '\n'; };
 
+  // SIGINT/SIGTERM: the running build or tests are killed (their process groups), nothing
+  // more starts, and the copy is removed as on any other end; the exit code is 130.
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { mutate::RequestInterrupt(); };
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
   auto run = mutate::RunMutate(o);
+  if (mutate::InterruptRequested()) {
+    PrintError("interrupted: the running build and tests were stopped; no result");
+    return framework::kExitInterrupted;
+  }
   if (!run.ok()) {
     PrintError(run.error().Message());
     return ExitFor(run.error());

@@ -113,6 +113,7 @@ void Engine::Log(const std::string& s) {
 }
 
 bool Engine::OverBudget() const {
+  if (InterruptRequested()) return true;
   return o_.time_budget.count() > 0 &&
          framework::MonotonicNs() - start_ns_ > o_.time_budget.count();
 }

@@ -85,6 +85,16 @@ size_t KillLeftovers(const std::string& entry, uint64_t since) {
 
 }  // namespace
 
+namespace {
+// Constant-initialized and lock-free: set from a signal handler.
+constinit std::atomic<bool> interrupted{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+}  // namespace
+
+void RequestInterrupt() noexcept { interrupted.store(true, std::memory_order_relaxed); }
+
+bool InterruptRequested() noexcept { return interrupted.load(std::memory_order_relaxed); }
+
 Result<TestOutcome> RunTest(const TestCase& test, const std::vector<std::string>& extra_env,
                             std::chrono::nanoseconds timeout, const std::string& log_path) {
   UniqueFd log;
@@ -103,6 +113,7 @@ Result<TestOutcome> RunTest(const TestCase& test, const std::vector<std::string>
   const std::string token = std::string(kRunTokenVar) + "=" + NewRunToken();
   o.env_overrides.push_back(token);
   o.timeout = timeout;
+  o.stop = &interrupted;
   o.merge_stderr = true;
   o.max_capture = 0;  // the log has it
   if (log.valid()) {
@@ -131,6 +142,7 @@ Result<framework::ExitStatus> RunCaptured(const std::vector<std::string>& argv,
   framework::CommandOptions o;
   o.working_dir = working_dir;
   o.timeout = std::chrono::nanoseconds::zero();  // builds take what they take
+  o.stop = &interrupted;
   o.merge_stderr = true;
   if (output == nullptr) o.max_capture = 0;
   auto r = framework::RunCommand(argv, o);

@@ -1,5 +1,6 @@
 // `duende mutate` as a user runs it: exit codes 0/1/2/3, gates.toml, reports on disk.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -8,6 +9,8 @@
 #include <sstream>
 #include <string>
 
+#include "duende/framework/clock.h"
+#include "duende/framework/process.h"
 #include "duende/framework/temp_dir.h"
 #include "duende/mutate/test_runner.h"
 #include "support/files.h"
@@ -100,6 +103,40 @@ TEST_F(MutateCliTest, BadInputExitsTwo) {
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find("bad.toml:3:1: "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("'jobs'"), std::string::npos) << r.out;
+}
+
+// SIGTERM in the middle of a run: the test it was running is killed with it (nothing is left
+// running), and the exit code is 130.
+TEST_F(MutateCliTest, ATerminatedRunStopsItsTestsAndExits130) {
+  const fs::path pidfile = *root_ / "test.pid";
+  fs::remove(pidfile);
+  std::ofstream(*root_ / "hang.sh") << "echo $$ > " << pidfile.string() << "\nexec sleep 60\n";
+  framework::SpawnOptions o;
+  o.argv = {DUENDE_CLI,
+            "mutate",
+            "-p",
+            "build",
+            "-q",
+            "--test-command",
+            "sh " + (*root_ / "hang.sh").string()};
+  o.working_dir = root_->string();
+  auto child = framework::Spawn(o);
+  ASSERT_TRUE(child.ok()) << child.error().Message();
+  // Wait for the baseline's test to run (the copy is built first).
+  const int64_t give_up = framework::MonotonicNs() + 120'000'000'000;
+  while (!fs::exists(pidfile) && framework::MonotonicNs() < give_up) usleep(20'000);
+  ASSERT_TRUE(fs::exists(pidfile)) << "the test never started";
+  usleep(100'000);
+  pid_t test_pid = 0;
+  std::ifstream(pidfile) >> test_pid;
+  ASSERT_GT(test_pid, 0);
+  const int64_t t0 = framework::MonotonicNs();
+  ASSERT_TRUE(framework::SignalPidfd(child->pidfd.get(), SIGTERM).ok());
+  auto st = framework::WaitExit(child->pidfd.get());
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->code, 130) << st->ToString();
+  EXPECT_LT(framework::MonotonicNs() - t0, 10'000'000'000) << "not stopped promptly";
+  EXPECT_NE(::kill(test_pid, 0), 0) << "the test outlived duende mutate";
 }
 
 TEST_F(MutateCliTest, FailingBaselineExitsThree) {

@@ -48,6 +48,13 @@ framework::Result<TestOutcome> RunTest(const TestCase& test,
 framework::Result<std::vector<TestCase>> DiscoverCtestTests(
     const std::string& build_dir, const std::vector<std::string>& ctest_args);
 
+/// Asks every build and test this process is running to stop (their process groups get
+/// SIGKILL within 100 ms of the call) and the engine to start nothing more. Async-signal-safe: what
+/// a SIGINT/SIGTERM handler calls.
+void RequestInterrupt() noexcept;
+/// Whether RequestInterrupt() was called.
+bool InterruptRequested() noexcept;
+
 /// Runs a command to completion, with no time limit, with its output (stdout and stderr
 /// interleaved, the last 64 MiB) in `output` (may be null). Errors: the spawn error.
 framework::Result<framework::ExitStatus> RunCaptured(const std::vector<std::string>& argv,
