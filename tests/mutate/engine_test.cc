@@ -283,9 +283,11 @@ namespace {
 // A killed `duende mutate` cannot remove its copy of the tree; the next run (or duende
 // doctor) does, once nobody holds the directory's .owner lock.
 TEST(StaleWorkDirTest, OnlyDirsWhoseOwnerIsGoneAreRemoved) {
-  char t1[] = "/tmp/duende-mutate-XXXXXX";
-  char t2[] = "/tmp/duende-mutate-XXXXXX";
-  std::string live = ::mkdtemp(t1), dead = ::mkdtemp(t2);
+  // Where RemoveStaleWorkDirs looks: $TMPDIR (each test program has its own).
+  std::string t1 = framework::TempDir() + "/duende-mutate-XXXXXX", t2 = t1;
+  ASSERT_NE(::mkdtemp(t1.data()), nullptr);
+  ASSERT_NE(::mkdtemp(t2.data()), nullptr);
+  const std::string live = t1, dead = t2;
   std::ofstream(live + "/.owner") << "";
   std::ofstream(dead + "/.owner") << "";
   // The live run's lock is held by another process, as a running mutate holds its own.
