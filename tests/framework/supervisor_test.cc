@@ -33,6 +33,7 @@
 #include "duende/framework/clock.h"
 #include "duende/framework/pid_file.h"
 #include "duende/framework/proc.h"
+#include "duende/framework/temp_dir.h"
 #include "support/as_nobody.h"
 
 namespace duende::framework {
@@ -884,9 +885,7 @@ TEST_F(TrackingTest, ADaemonThatForksWithoutPidFileIsReportedWithTheRemedy) {
 // A private directory under $TMPDIR (or /tmp), removed with the object.
 struct TempDir {
   std::string path = [] {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string t =
-        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/duende-sup-more-XXXXXX";
+    std::string t = duende::framework::TempDir() + "/duende-sup-more-XXXXXX";
     return ::mkdtemp(t.data()) != nullptr ? t : std::string();
   }();
   ~TempDir() {
